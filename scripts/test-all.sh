@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine, then runs the whole suite.
+# Usage: scripts/test-all.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+# The example image must be exactly what its script builds.
+python3 examples/build-example-image.py --all --check
+
+cargo test --locked "$@"

@@ -1,0 +1,258 @@
+//! Command-line interface: skopeo's flags, parsed by clap, turned into plain settings.
+//!
+//! `flags` holds the definitions (each flag group defined once), `settings` reads the
+//! values out. Nothing below this module knows about clap.
+
+pub mod flags;
+pub mod settings;
+
+use std::ffi::OsString;
+
+use clap::{Command, error::ErrorKind};
+
+pub use settings::{CopySettings, DestSettings, GlobalSettings, ImageSettings};
+
+/// The skopeo release whose command line skiff reproduces.
+pub const SKOPEO_COMPAT_VERSION: &str = "1.9.3";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// Help or version text to print on stdout, then exit 0.
+    Print(String),
+    Copy(GlobalSettings, Box<CopySettings>),
+}
+
+/// A command line that cannot be run; `message` names the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    pub message: String,
+}
+
+/// The whole command tree. `name` is what the binary was invoked as (`skiff` or `skopeo`).
+pub fn command(name: &str) -> Command {
+    Command::new(name.to_string())
+        .about("Copy container images between registries, directories, archives and local stores (skopeo-compatible)")
+        .disable_version_flag(true)
+        .args_override_self(true)
+        .subcommand_required(false)
+        .args(flags::global_args())
+        .subcommand(flags::copy_command())
+}
+
+/// The name the binary was invoked as; a `skopeo` symlink keeps skopeo's name in messages.
+pub fn invoked_name(arg0: Option<&OsString>) -> String {
+    arg0.and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| n == "skopeo")
+        .unwrap_or_else(|| "skiff".to_string())
+}
+
+pub fn version_text(name: &str) -> String {
+    let own = env!("CARGO_PKG_VERSION");
+    if name == "skopeo" {
+        // Scripts parse the third word of `skopeo --version` to check features.
+        format!("skopeo version {SKOPEO_COMPAT_VERSION} (skiff {own})\n")
+    } else {
+        format!("skiff version {own} (skopeo {SKOPEO_COMPAT_VERSION} compatible)\n")
+    }
+}
+
+/// Parses argv. Errors carry clap's message (unknown flag, bad value) for exit code 1.
+pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
+    let name = invoked_name(args.first());
+    let mut cmd = command(&name);
+    let matches = match cmd.try_get_matches_from_mut(args) {
+        Ok(m) => m,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    Ok(Invocation::Print(e.render().to_string()))
+                }
+                _ => Err(UsageError {
+                    message: clap_error_text(&e),
+                }),
+            };
+        }
+    };
+    if matches.get_flag("version") {
+        return Ok(Invocation::Print(version_text(&name)));
+    }
+    let global = GlobalSettings::from_matches(&matches);
+    match matches.subcommand() {
+        Some(("copy", sub)) => Ok(Invocation::Copy(
+            global,
+            Box::new(CopySettings::from_matches(sub)),
+        )),
+        _ => Err(UsageError {
+            message: format!(
+                "Missing command '{name} COMMAND'\nTry '{name} --help' for more information"
+            ),
+        }),
+    }
+}
+
+/// clap's error without its "error: " prefix and usage tail, so main can format it once.
+fn clap_error_text(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first}\nTry '--help' for more information")
+}
+
+/// The copy man page, rendered from the same definitions the parser uses.
+pub fn copy_man_page() -> Vec<u8> {
+    let cmd = flags::copy_command()
+        .name("skiff-copy")
+        .version(env!("CARGO_PKG_VERSION"))
+        .disable_version_flag(true)
+        .about("Copy an image (manifest, layers, signatures) from one location to another")
+        .args(
+            flags::global_args()
+                .into_iter()
+                .filter(|a| !a.is_hide_set())
+                .map(|a| a.global(false)),
+        );
+    let mut out = Vec::new();
+    // Rendering into a Vec cannot fail.
+    let _ = clap_mangen::Man::new(cmd).render(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_ok(args: &[&str]) -> Invocation {
+        parse(args.iter().map(OsString::from).collect()).expect("parses")
+    }
+
+    fn parse_err(args: &[&str]) -> String {
+        parse(args.iter().map(OsString::from).collect())
+            .expect_err("must fail")
+            .message
+    }
+
+    fn copy_of(args: &[&str]) -> (GlobalSettings, CopySettings) {
+        match parse_ok(args) {
+            Invocation::Copy(g, c) => (g, *c),
+            other => panic!("not a copy: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        command("skiff").debug_assert();
+    }
+
+    #[test]
+    fn go_style_bools_and_slices() {
+        let (g, c) = copy_of(&[
+            "skiff",
+            "--insecure-policy",
+            "--command-timeout",
+            "2m",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify",
+            "-a",
+            "--encrypt-layer",
+            "0,-1",
+            "--encrypt-layer=2",
+            "--additional-tag",
+            "a:1,b:2",
+            "--additional-tag=c:3",
+            "--decryption-key",
+            "k1",
+            "--decryption-key",
+            "k2:pass",
+            "-q",
+            "-f",
+            "oci",
+            "dir:/a",
+            "dir:/b",
+        ]);
+        assert!(g.insecure_policy);
+        assert_eq!(g.command_timeout, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(c.src.tls_verify, Some(false));
+        assert_eq!(c.dest.tls_verify, Some(true));
+        assert!(c.all && c.quiet);
+        assert_eq!(c.encrypt_layer, vec![0, -1, 2]);
+        assert_eq!(c.additional_tags, vec!["a:1", "b:2", "c:3"]);
+        assert_eq!(c.decryption_keys, vec!["k1", "k2:pass"]);
+        assert_eq!(c.format.as_deref(), Some("oci"));
+        assert_eq!(c.images, vec!["dir:/a", "dir:/b"]);
+    }
+
+    #[test]
+    fn bool_flags_do_not_swallow_the_next_word() {
+        let (_, c) = copy_of(&["skiff", "copy", "--src-tls-verify", "dir:/a", "dir:/b"]);
+        assert_eq!(c.src.tls_verify, Some(true));
+        assert_eq!(c.images.len(), 2);
+    }
+
+    #[test]
+    fn global_flags_may_follow_the_subcommand() {
+        let (g, _) = copy_of(&[
+            "skiff", "copy", "--debug", "--policy", "/p.json", "dir:/a", "dir:/b",
+        ]);
+        assert!(g.debug);
+        assert_eq!(g.policy.as_deref(), Some(std::path::Path::new("/p.json")));
+    }
+
+    #[test]
+    fn hidden_aliases_still_parse() {
+        let (_, c) = copy_of(&[
+            "skiff",
+            "copy",
+            "--screds",
+            "u:p",
+            "--dcreds=v:q",
+            "dir:/a",
+            "dir:/b",
+        ]);
+        assert_eq!(c.src.creds.as_deref(), Some("u:p"));
+        assert_eq!(c.dest.creds.as_deref(), Some("v:q"));
+    }
+
+    #[test]
+    fn bad_values_and_unknown_flags_name_the_cause() {
+        assert!(parse_err(&["skiff", "copy", "--bogus", "a", "b"]).contains("--bogus"));
+        assert!(
+            parse_err(&["skiff", "copy", "--src-tls-verify=maybe", "a", "b"]).contains("maybe")
+        );
+        assert!(parse_err(&["skiff", "copy", "--retry-times=x", "a", "b"]).contains("x"));
+        assert!(parse_err(&["skiff"]).contains("Missing command 'skiff COMMAND'"));
+        assert!(parse_err(&["skopeo"]).contains("Missing command 'skopeo COMMAND'"));
+    }
+
+    #[test]
+    fn version_names_both_tools() {
+        match parse_ok(&["/usr/bin/skopeo", "--version"]) {
+            Invocation::Print(t) => assert!(t.starts_with("skopeo version 1.9.3 (skiff ")),
+            other => panic!("{other:?}"),
+        }
+        match parse_ok(&["skiff", "-v"]) {
+            Invocation::Print(t) => assert!(t.starts_with("skiff version ")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn man_page_is_current() {
+        let generated = copy_man_page();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/skiff-copy.1");
+        if std::env::var_os("SKIFF_UPDATE_MAN").is_some() {
+            std::fs::write(&path, &generated).expect("write man page");
+        }
+        let on_disk = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "man/skiff-copy.1 is out of date: run `SKIFF_UPDATE_MAN=1 cargo test man_page_is_current`"
+        );
+    }
+}

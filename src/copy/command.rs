@@ -1,0 +1,303 @@
+//! `skiff copy`: interprets the settings in the order skopeo 1.9.3 does (so the first
+//! error reported is the same), then runs the engine with retries and a timeout.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{CopyError, CopyOptions, ListSelection, copy_image};
+use crate::cli::flags::Side;
+use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
+use crate::manifest::{mime, platform::WantedPlatform};
+use crate::pipeline::Compression;
+use crate::policy::{self, Policy};
+use crate::reference::{DockerRef, ImageName};
+use crate::report::Reporter;
+use crate::transport::OpenOptions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A usage or validation error, worded as skopeo words it.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not supported yet: {0}")]
+    NotSupportedYet(String),
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+    #[error("copying timed out after {0:?} (--command-timeout)")]
+    Timeout(Duration),
+    #[error("Failed to write digest to file {path:?}: {source}")]
+    DigestFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(msg: impl Into<String>) -> CommandError {
+    CommandError::Invalid(msg.into())
+}
+
+/// Runs `skiff copy`.
+pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), CommandError> {
+    if s.images.len() != 2 {
+        return Err(invalid(format!(
+            "Exactly two arguments expected (SOURCE-IMAGE DESTINATION-IMAGE), got {}\nTry 'copy --help' for more information",
+            s.images.len()
+        )));
+    }
+    let report = Reporter::new(s.quiet, global.debug);
+    let policy = load_policy(global)?;
+    let src_name = ImageName::parse(&s.images[0])
+        .map_err(|e| invalid(format!("Invalid source name {}: {e}", s.images[0])))?;
+    let dest_name = ImageName::parse(&s.images[1])
+        .map_err(|e| invalid(format!("Invalid destination name {}: {e}", s.images[1])))?;
+    s.src.validate().map_err(CommandError::Invalid)?;
+    s.dest.validate().map_err(CommandError::Invalid)?;
+    let compress_format = match s.dest_only.compress_format.as_deref() {
+        None | Some("") => None,
+        Some("zstd:chunked") => {
+            return Err(CommandError::NotSupportedYet(
+                "--dest-compress-format zstd:chunked".into(),
+            ));
+        }
+        Some(name) => Some(
+            Compression::from_name(name)
+                .ok_or_else(|| invalid(format!("cannot find compressor for {name:?}")))?,
+        ),
+    };
+    let format = s.format.as_deref().map(parse_format).transpose()?;
+    for tag in &s.additional_tags {
+        let parsed = DockerRef::parse_normalized(tag)
+            .map_err(|e| invalid(format!("error parsing additional-tag '{tag}': {e}")))?;
+        if parsed.tag().is_none() || parsed.digest().is_some() {
+            return Err(invalid(format!(
+                "additional-tag '{tag}' must be a tagged reference"
+            )));
+        }
+    }
+    if s.multi_arch.is_some() && s.all {
+        return Err(invalid("Cannot use --all and --multi-arch flags together"));
+    }
+    let selection = match (s.all, s.multi_arch.as_deref()) {
+        (true, _) => ListSelection::All,
+        (false, None) => ListSelection::System,
+        (false, Some(m)) => parse_multi_arch(m)?,
+    };
+    if !s.encryption_keys.is_empty() && !s.decryption_keys.is_empty() {
+        return Err(invalid(
+            "--encryption-key and --decryption-key cannot be specified together",
+        ));
+    }
+    if !s.encrypt_layer.is_empty() && s.encryption_keys.is_empty() {
+        return Err(invalid(
+            "--encrypt-layer can only be used with --encryption-key",
+        ));
+    }
+    if s.sign_passphrase_file.is_some()
+        && s.sign_by.is_some()
+        && s.sign_by_sigstore_private_key.is_some()
+    {
+        return Err(invalid(
+            "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file",
+        ));
+    }
+    if let Some(identity) = &s.sign_identity {
+        DockerRef::parse_normalized(identity)
+            .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?;
+    }
+    check_level(compress_format, s.dest_only.compress_level)?;
+    refuse_unbuilt(s)?;
+    warn_without_effect(s, &src_name, &dest_name, &report);
+
+    let tmpdir = global
+        .tmpdir
+        .clone()
+        .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+    let opts = CopyOptions {
+        src: OpenOptions {
+            tmpdir: tmpdir.clone(),
+            shared_blob_dir: s.src.shared_blob_dir.clone(),
+            ..Default::default()
+        },
+        dest: OpenOptions {
+            tmpdir,
+            shared_blob_dir: s.dest.shared_blob_dir.clone(),
+            dir_force_compress: s.dest_only.compress,
+            dir_force_decompress: s.dest_only.decompress,
+            oci_accept_uncompressed_layers: s.dest_only.oci_accept_uncompressed_layers,
+        },
+        compress_format,
+        compress_level: s.dest_only.compress_level,
+        remove_signatures: s.remove_signatures,
+        preserve_digests: s.preserve_digests,
+        selection,
+        platform: WantedPlatform::host(
+            global.override_os.as_deref(),
+            global.override_arch.as_deref(),
+            global.override_variant.as_deref(),
+        ),
+        format,
+        parallel: 6,
+    };
+
+    let attempts = async {
+        let mut attempt: u32 = 0;
+        loop {
+            match copy_image(&src_name, &dest_name, &policy, &opts, &report).await {
+                Ok(written) => return Ok(written),
+                Err(e) if (attempt as i64) < s.retry_times && is_retryable(&e) => {
+                    attempt += 1;
+                    let delay = Duration::from_secs(1u64 << attempt.min(6));
+                    report.warn(&format!(
+                        "{e}; retrying in {delay:?} (attempt {attempt} of {})",
+                        s.retry_times
+                    ));
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(CommandError::Copy(e)),
+            }
+        }
+    };
+    let written = match global.command_timeout.filter(|d| !d.is_zero()) {
+        Some(limit) => tokio::time::timeout(limit, attempts)
+            .await
+            .map_err(|_| CommandError::Timeout(limit))??,
+        None => attempts.await?,
+    };
+    if let Some(path) = &s.digestfile {
+        let digest = crate::digest::Digest::sha256_of(&written);
+        std::fs::write(path, digest.to_string()).map_err(|source| CommandError::DigestFile {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn load_policy(global: &GlobalSettings) -> Result<Policy, CommandError> {
+    if global.insecure_policy {
+        return Ok(Policy::insecure_accept_anything());
+    }
+    let path = match &global.policy {
+        Some(p) => p.clone(),
+        None => policy::default_policy_path(std::env::var_os("HOME").map(PathBuf::from).as_deref()),
+    };
+    // The policy's messages already read "Error loading trust policy: …", as skopeo's do.
+    Policy::load(&path).map_err(|e| invalid(e.to_string()))
+}
+
+fn parse_format(f: &str) -> Result<String, CommandError> {
+    match f {
+        "oci" => Ok(mime::OCI_MANIFEST.into()),
+        "v2s1" => Ok(mime::DOCKER_V2S1_SIGNED.into()),
+        "v2s2" => Ok(mime::DOCKER_V2S2.into()),
+        other => Err(invalid(format!(
+            "unknown format {other:?}. Choose one of the supported formats: 'oci', 'v2s1', or 'v2s2'"
+        ))),
+    }
+}
+
+fn parse_multi_arch(m: &str) -> Result<ListSelection, CommandError> {
+    match m {
+        "system" => Ok(ListSelection::System),
+        "all" => Ok(ListSelection::All),
+        "index-only" => Ok(ListSelection::IndexOnly),
+        other => Err(invalid(format!(
+            "unknown multi-arch option {other:?}. Choose one of the supported options: 'system', 'all', or 'index-only'"
+        ))),
+    }
+}
+
+/// Levels the compressor would refuse, refused before anything is copied.
+fn check_level(format: Option<Compression>, level: Option<i32>) -> Result<(), CommandError> {
+    let Some(level) = level else { return Ok(()) };
+    match format.unwrap_or(Compression::Gzip) {
+        Compression::Gzip if !(-2..=9).contains(&level) => {
+            Err(invalid(format!("gzip: invalid compression level: {level}")))
+        }
+        Compression::Zstd if !(1..=22).contains(&level) => Err(invalid(format!(
+            "zstd: invalid compression level: {level} (1-22)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Options whose feature is not built yet fail loudly rather than being ignored.
+fn refuse_unbuilt(s: &CopySettings) -> Result<(), CommandError> {
+    let unbuilt = [
+        (!s.encryption_keys.is_empty(), "--encryption-key"),
+        (!s.decryption_keys.is_empty(), "--decryption-key"),
+        (s.sign_by.is_some(), "--sign-by"),
+        (s.sign_by_sigstore.is_some(), "--sign-by-sigstore"),
+        (
+            s.sign_by_sigstore_private_key.is_some(),
+            "--sign-by-sigstore-private-key",
+        ),
+    ];
+    match unbuilt.iter().find(|(given, _)| *given) {
+        Some((_, flag)) => Err(CommandError::NotSupportedYet(flag.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// skopeo silently ignores flags that do not apply to the transports in use; skiff says so.
+fn warn_without_effect(s: &CopySettings, src: &ImageName, dest: &ImageName, report: &Reporter) {
+    let remote = |n: &ImageName| matches!(n, ImageName::Docker(_) | ImageName::DockerDaemon(_));
+    let mut ignored: Vec<String> = Vec::new();
+    let mut side = |settings: &ImageSettings, side: Side, name: &ImageName| {
+        if !remote(name) {
+            ignored.extend(settings.given_flags(side));
+        }
+        if settings.shared_blob_dir.is_some() && !matches!(name, ImageName::Oci { .. }) {
+            ignored.push(format!("--{}shared-blob-dir", side.prefix()));
+        }
+    };
+    side(&s.src, Side::Source, src);
+    side(&s.dest, Side::Destination, dest);
+    if !s.additional_tags.is_empty() && !matches!(dest, ImageName::DockerArchive { .. }) {
+        ignored.push("--additional-tag".into());
+    }
+    if s.dest_only.precompute_digests && !matches!(dest, ImageName::Docker(_)) {
+        ignored.push("--dest-precompute-digests".into());
+    }
+    if (s.dest_only.compress || s.dest_only.decompress) && !matches!(dest, ImageName::Dir { .. }) {
+        ignored.push(
+            if s.dest_only.compress {
+                "--dest-compress"
+            } else {
+                "--dest-decompress"
+            }
+            .into(),
+        );
+    }
+    if (s.sign_identity.is_some() || s.sign_passphrase_file.is_some())
+        && s.sign_by.is_none()
+        && s.sign_by_sigstore_private_key.is_none()
+    {
+        ignored.push(
+            if s.sign_identity.is_some() {
+                "--sign-identity"
+            } else {
+                "--sign-passphrase-file"
+            }
+            .into(),
+        );
+    }
+    for flag in ignored {
+        report.warn(&format!("{flag} has no effect for {src} -> {dest}"));
+    }
+}
+
+/// Only failures that a new attempt can cure are retried (none of the local transports'
+/// failures are: a missing file stays missing).
+fn is_retryable(e: &CopyError) -> bool {
+    use std::io::ErrorKind::*;
+    let io_kind = match e {
+        CopyError::Blob { source, .. } => Some(source.kind()),
+        _ => None,
+    };
+    matches!(
+        io_kind,
+        Some(ConnectionReset | ConnectionAborted | TimedOut | Interrupted)
+    )
+}

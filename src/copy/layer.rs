@@ -1,0 +1,170 @@
+//! One blob's journey: decide (a pure function of what the source says, what the
+//! destination wants and the options), then stream through the chosen stages.
+
+use tokio_util::io::InspectReader;
+
+use super::CopyError;
+use crate::manifest::{self, Descriptor};
+use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
+use crate::report::Reporter;
+use crate::transport::{BlobInfo, ImageDestination, ImageSource, LayerCompression};
+
+/// What the destination asks for, reduced to what one blob needs.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerPolicy {
+    pub wish: LayerCompression,
+    pub format: Option<Compression>,
+    pub level: Option<i32>,
+    /// False when digests must not change (signatures kept, --preserve-digests) or the
+    /// media type has no compression variants (artifacts, non-layer blobs).
+    pub can_modify: bool,
+}
+
+/// The transform for a blob whose bytes are `actual`-compressed (containers/image's rules:
+/// compress uncompressed layers, recompress only when a different format is asked for,
+/// decompress when the destination wants plain tars).
+pub fn plan(actual: Option<Compression>, p: &LayerPolicy) -> Option<Transform> {
+    if !p.can_modify {
+        return None;
+    }
+    let to = p.format.unwrap_or(Compression::Gzip);
+    let level = p.level.unwrap_or(to.default_level());
+    match (p.wish, actual) {
+        (LayerCompression::Compress, None) => Some(Transform::Compress { to, level }),
+        (LayerCompression::Compress, Some(from)) if p.format.is_some_and(|f| f != from) => {
+            Some(Transform::Recompress { from, to, level })
+        }
+        (LayerCompression::Decompress, Some(from)) => Some(Transform::Decompress(from)),
+        _ => None,
+    }
+}
+
+/// The compression a transform leaves the bytes in.
+pub fn result_compression(
+    actual: Option<Compression>,
+    t: Option<Transform>,
+) -> Option<Compression> {
+    match t {
+        None => actual,
+        Some(Transform::Decompress(_)) => None,
+        Some(Transform::Compress { to, .. } | Transform::Recompress { to, .. }) => Some(to),
+    }
+}
+
+/// Copies one layer; returns the descriptor the destination manifest should carry.
+pub async fn copy_layer(
+    src: &dyn ImageSource,
+    dest: &dyn ImageDestination,
+    manifest_mime: &str,
+    layer: &Descriptor,
+    policy: LayerPolicy,
+    report: &Reporter,
+) -> Result<Descriptor, CopyError> {
+    let blob_err = |e| CopyError::blob(&layer.digest, e);
+    if let Some(existing) = dest
+        .try_reuse_blob(&layer.digest)
+        .await
+        .map_err(|e| CopyError::dest(&layer.digest, e))?
+    {
+        report.blob_skipped("blob", &layer.digest);
+        return Ok(Descriptor {
+            size: existing.size as i64,
+            ..layer.clone()
+        });
+    }
+    let progress = report.blob("blob", &layer.digest, u64::try_from(layer.size).ok());
+    let raw = src
+        .blob(layer)
+        .await
+        .map_err(|e| CopyError::source(&layer.digest, e))?;
+    let expected_size = u64::try_from(layer.size).ok();
+    let verified: BlobReader = Box::pin(VerifyingReader::new(
+        raw,
+        layer.digest.clone(),
+        expected_size,
+    ));
+    let counted: BlobReader = Box::pin(InspectReader::new(verified, progress.counter()));
+    let (actual, stream) = pipeline::sniff(counted).await.map_err(blob_err)?;
+    let transform = plan(actual, &policy);
+    if let Some(t) = transform {
+        report.debug(|| format!("blob {}: {t:?}", layer.digest));
+    }
+    let stream = match transform {
+        Some(t) => pipeline::transform(stream, t).map_err(blob_err)?,
+        None => stream,
+    };
+    let stored: BlobInfo = dest
+        .put_blob(stream)
+        .await
+        .map_err(|e| CopyError::dest(&layer.digest, e))?;
+    progress.done();
+    match transform {
+        None => {
+            if stored.digest != layer.digest {
+                return Err(CopyError::Internal(format!(
+                    "blob {} was stored as {}: the destination changed the bytes",
+                    layer.digest, stored.digest
+                )));
+            }
+            Ok(Descriptor {
+                size: stored.size as i64,
+                ..layer.clone()
+            })
+        }
+        Some(t) => {
+            let now = result_compression(actual, Some(t));
+            manifest::relabel_layer(manifest_mime, layer, now, stored.digest, stored.size)
+                .map_err(CopyError::Manifest)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(wish: LayerCompression, format: Option<Compression>) -> LayerPolicy {
+        LayerPolicy {
+            wish,
+            format,
+            level: None,
+            can_modify: true,
+        }
+    }
+
+    #[test]
+    fn plans_follow_containers_image() {
+        use Compression::*;
+        use LayerCompression::*;
+        assert_eq!(
+            plan(None, &policy(Compress, None)),
+            Some(Transform::Compress { to: Gzip, level: 6 })
+        );
+        assert_eq!(
+            plan(None, &policy(Compress, Some(Zstd))),
+            Some(Transform::Compress { to: Zstd, level: 3 })
+        );
+        assert_eq!(plan(Some(Gzip), &policy(Compress, None)), None);
+        assert_eq!(plan(Some(Gzip), &policy(Compress, Some(Gzip))), None);
+        assert_eq!(
+            plan(Some(Gzip), &policy(Compress, Some(Zstd))),
+            Some(Transform::Recompress {
+                from: Gzip,
+                to: Zstd,
+                level: 3
+            })
+        );
+        assert_eq!(
+            plan(Some(Zstd), &policy(Decompress, None)),
+            Some(Transform::Decompress(Zstd))
+        );
+        assert_eq!(plan(None, &policy(Decompress, None)), None);
+        // A destination that preserves keeps even a differently compressed layer.
+        assert_eq!(plan(Some(Gzip), &policy(Preserve, Some(Zstd))), None);
+        let frozen = LayerPolicy {
+            can_modify: false,
+            ..policy(Compress, Some(Zstd))
+        };
+        assert_eq!(plan(None, &frozen), None);
+    }
+}

@@ -1,0 +1,316 @@
+//! Compression detection and (de)compression stages.
+//!
+//! Compression is CPU-bound, so it runs on tokio's blocking pool: the async source is
+//! bridged into a `std::io::Read`, transformed, and handed back through a bounded channel
+//! as an `AsyncRead`. The async runtime never waits on deflate or zstd.
+
+use std::io::{self, Read, Write};
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use super::{BUFFER_SIZE, BlobReader};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    Bzip2,
+    Xz,
+}
+
+impl Compression {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
+        }
+    }
+
+    /// `--dest-compress-format` values, spelled as containers/image 5.23 spells them
+    /// (its xz algorithm is registered as "Xz").
+    pub fn from_name(name: &str) -> Option<Compression> {
+        match name {
+            "gzip" => Some(Compression::Gzip),
+            "zstd" => Some(Compression::Zstd),
+            "bzip2" => Some(Compression::Bzip2),
+            "Xz" => Some(Compression::Xz),
+            _ => None,
+        }
+    }
+
+    /// The level used when none is given: Go's gzip default (6) and zstd's (3).
+    pub fn default_level(self) -> i32 {
+        match self {
+            Compression::Zstd => 3,
+            _ => 6,
+        }
+    }
+
+    fn from_magic(prefix: &[u8]) -> Option<Compression> {
+        if prefix.starts_with(&[0x1f, 0x8b, 0x08]) {
+            Some(Compression::Gzip)
+        } else if prefix.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Compression::Zstd)
+        } else if prefix.starts_with(b"BZh") {
+            Some(Compression::Bzip2)
+        } else if prefix.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+            Some(Compression::Xz)
+        } else {
+            None
+        }
+    }
+}
+
+/// What to do to a blob's bytes on the way to the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    Decompress(Compression),
+    Compress {
+        to: Compression,
+        level: i32,
+    },
+    Recompress {
+        from: Compression,
+        to: Compression,
+        level: i32,
+    },
+}
+
+/// Reads the first bytes of `reader` to detect its compression, without losing them.
+pub async fn sniff(mut reader: BlobReader) -> io::Result<(Option<Compression>, BlobReader)> {
+    let mut prefix = Vec::with_capacity(8);
+    while prefix.len() < 6 {
+        let mut byte = [0u8; 6];
+        let want = 6 - prefix.len();
+        let n = reader.read(&mut byte[..want]).await?;
+        if n == 0 {
+            break;
+        }
+        prefix.extend_from_slice(&byte[..n]);
+    }
+    let detected = Compression::from_magic(&prefix);
+    let rest: BlobReader = Box::pin(AsyncReadExt::chain(std::io::Cursor::new(prefix), reader));
+    Ok((detected, rest))
+}
+
+/// Applies `t` to the stream on the blocking pool; errors on either side surface as read errors.
+pub fn transform(input: BlobReader, t: Transform) -> io::Result<BlobReader> {
+    check_supported(t)?;
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let sink = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(BUFFER_SIZE),
+        };
+        let source = SyncIoBridge::new(input);
+        if let Err(e) = run_transform(source, sink, t) {
+            // The reader may be gone already (cancelled copy); nothing left to tell then.
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(Box::pin(StreamReader::new(stream)))
+}
+
+fn check_supported(t: Transform) -> io::Result<()> {
+    let unsupported = |c: Compression| {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("not supported yet: {} (de)compression of layers", c.name()),
+        )
+    };
+    match t {
+        Transform::Decompress(c) | Transform::Compress { to: c, .. }
+            if matches!(c, Compression::Bzip2 | Compression::Xz) =>
+        {
+            Err(unsupported(c))
+        }
+        Transform::Recompress { from, to, .. } => {
+            for c in [from, to] {
+                if matches!(c, Compression::Bzip2 | Compression::Xz) {
+                    return Err(unsupported(c));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match from {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(BUFFER_SIZE, input),
+        )),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
+        other => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("not supported yet: {} decompression", other.name()),
+            ));
+        }
+    })
+}
+
+fn run_transform(source: impl Read, mut sink: ChannelWriter, t: Transform) -> io::Result<()> {
+    let (mut plain, to): (Box<dyn Read>, Option<(Compression, i32)>) = match t {
+        Transform::Decompress(from) => (decoder(from, source)?, None),
+        Transform::Compress { to, level } => (Box::new(source), Some((to, level))),
+        Transform::Recompress { from, to, level } => (decoder(from, source)?, Some((to, level))),
+    };
+    match to {
+        None => {
+            io::copy(&mut plain, &mut sink)?;
+        }
+        Some((Compression::Gzip, level)) => {
+            let level = flate2::Compression::new(level.clamp(0, 9) as u32);
+            let mut enc = flate2::write::GzEncoder::new(&mut sink, level);
+            io::copy(&mut plain, &mut enc)?;
+            enc.finish()?;
+        }
+        Some((Compression::Zstd, level)) => {
+            let mut enc = zstd::stream::write::Encoder::new(&mut sink, level)?;
+            // zstd's own worker threads; the blocking thread only feeds them.
+            let workers = std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1);
+            if workers > 1 {
+                enc.multithread(workers)?;
+            }
+            io::copy(&mut plain, &mut enc)?;
+            enc.finish()?;
+        }
+        Some((other, _)) => {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("not supported yet: {} compression", other.name()),
+            ));
+        }
+    }
+    sink.flush()
+}
+
+/// A `Write` that hands full buffers to the async side.
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(BUFFER_SIZE),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "blob consumer went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= BUFFER_SIZE {
+            self.send_buf()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(data: Vec<u8>, t: Transform) -> io::Result<Vec<u8>> {
+        let input: BlobReader = Box::pin(io::Cursor::new(data));
+        let mut out = Vec::new();
+        transform(input, t)?.read_to_end(&mut out).await?;
+        Ok(out)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn round_trips_through_every_format() {
+        let data: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+        for to in [Compression::Gzip, Compression::Zstd] {
+            let packed = run(
+                data.clone(),
+                Transform::Compress {
+                    to,
+                    level: to.default_level(),
+                },
+            )
+            .await
+            .unwrap();
+            let (detected, _) = sniff(Box::pin(io::Cursor::new(packed.clone())))
+                .await
+                .unwrap();
+            assert_eq!(detected, Some(to));
+            assert!(packed.len() < data.len() / 4);
+            let other = if to == Compression::Gzip {
+                Compression::Zstd
+            } else {
+                Compression::Gzip
+            };
+            let re = run(
+                packed,
+                Transform::Recompress {
+                    from: to,
+                    to: other,
+                    level: 1,
+                },
+            )
+            .await
+            .unwrap();
+            let back = run(re, Transform::Decompress(other)).await.unwrap();
+            assert!(back == data);
+        }
+    }
+
+    #[tokio::test]
+    async fn sniff_keeps_every_byte() {
+        for data in [vec![], vec![1u8], b"plain tar bytes".to_vec()] {
+            let (detected, mut rest) = sniff(Box::pin(io::Cursor::new(data.clone())))
+                .await
+                .unwrap();
+            assert_eq!(detected, None);
+            let mut out = Vec::new();
+            rest.read_to_end(&mut out).await.unwrap();
+            assert_eq!(out, data);
+        }
+    }
+
+    #[tokio::test]
+    async fn corrupt_input_is_an_error_not_a_short_stream() {
+        let mut packed = run(
+            vec![7u8; 100_000],
+            Transform::Compress {
+                to: Compression::Gzip,
+                level: 6,
+            },
+        )
+        .await
+        .unwrap();
+        let n = packed.len();
+        packed.truncate(n / 2);
+        assert!(
+            run(packed, Transform::Decompress(Compression::Gzip))
+                .await
+                .is_err()
+        );
+    }
+}

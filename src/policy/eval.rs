@@ -1,0 +1,83 @@
+//! Admission (`PolicyContext.IsRunningImageAllowed`): every requirement of
+//! the applicable list must allow the image; evaluation stops at the first
+//! one that does not, in list order.
+
+use super::{Policy, PolicyError, Requirement};
+
+/// What evaluation needs to know about the source image.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyImage<'a> {
+    /// Transport name, e.g. `dir`, `docker`, `oci`.
+    pub transport: &'a str,
+    /// `PolicyConfigurationIdentity` of the image.
+    pub identity: &'a str,
+    /// `PolicyConfigurationNamespaces`, narrowest first.
+    pub namespaces: &'a [String],
+    /// `transports.ImageName`, e.g. `dir:/path`, used in messages.
+    pub display_name: &'a str,
+    /// Number of signatures the source carries (unverified).
+    pub unverified_signatures: usize,
+}
+
+/// Proof that the policy admitted an image; only [`Policy::evaluate`]
+/// constructs it.
+#[derive(Debug)]
+pub struct Admitted {
+    _private: (),
+}
+
+impl Policy {
+    /// Decides whether `image` may be copied.
+    ///
+    /// * `insecureAcceptAnything` allows; `reject` fails with c/image's
+    ///   `Running image X is rejected by policy.`
+    /// * `signedBaseLayer` always fails, as in c/image
+    ///   (`signedBaseLayer not implemented yet!`).
+    /// * `signedBy` / `sigstoreSigned` never allow: with no signatures they
+    ///   fail with c/image's `A signature was required, but no signature
+    ///   exists`; otherwise with [`PolicyError::NotSupportedYet`].
+    pub fn evaluate(&self, image: &PolicyImage<'_>) -> Result<Admitted, PolicyError> {
+        let reqs = self.requirements_for(image.transport, image.identity, image.namespaces);
+        if reqs.is_empty() {
+            return Err(PolicyError::Rejected {
+                reason: "List of verification policy requirements must not be empty".to_string(),
+            });
+        }
+        for req in reqs {
+            check(req, image)?;
+        }
+        Ok(Admitted { _private: () })
+    }
+}
+
+fn rejected(reason: impl Into<String>) -> PolicyError {
+    PolicyError::Rejected {
+        reason: reason.into(),
+    }
+}
+
+/// `isRunningImageAllowed` of one requirement: `Ok(())` means allowed.
+fn check(req: &Requirement, image: &PolicyImage<'_>) -> Result<(), PolicyError> {
+    match req {
+        Requirement::InsecureAcceptAnything => Ok(()),
+        Requirement::Reject => Err(rejected(format!(
+            "Running image {} is rejected by policy.",
+            image.display_name
+        ))),
+        Requirement::SignedBaseLayer { .. } => {
+            Err(rejected("signedBaseLayer not implemented yet!"))
+        }
+        Requirement::SignedBy { .. } | Requirement::SigstoreSigned { .. } => {
+            if image.unverified_signatures == 0 {
+                Err(rejected(
+                    "A signature was required, but no signature exists",
+                ))
+            } else {
+                Err(PolicyError::NotSupportedYet {
+                    requirement: req.type_name(),
+                    image: image.display_name.to_string(),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Where images live. Each transport implements `ImageSource` and `ImageDestination`;
+//! the copy engine only sees these traits.
+//!
+//! Destination contract: nothing a destination writes is visible as an image until
+//! `commit` succeeds; dropping a destination without committing rolls back.
+
+mod dir;
+mod fsutil;
+mod oci;
+
+use std::io;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::digest::Digest;
+use crate::manifest::Descriptor;
+use crate::pipeline::BlobReader;
+use crate::reference::ImageName;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("not supported yet: {0}")]
+    NotSupportedYet(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl TransportError {
+    pub fn io(context: impl Into<String>, source: io::Error) -> TransportError {
+        TransportError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, TransportError>;
+
+/// Settings that transports need from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Where large temporary files go (`--tmpdir`, else $TMPDIR, else /var/tmp).
+    pub tmpdir: PathBuf,
+    /// `--src-shared-blob-dir` / `--dest-shared-blob-dir`.
+    pub shared_blob_dir: Option<PathBuf>,
+    /// `--dest-compress` (dir: only).
+    pub dir_force_compress: bool,
+    /// `--dest-decompress` (dir: only).
+    pub dir_force_decompress: bool,
+    /// `--dest-oci-accept-uncompressed-layers`.
+    pub oci_accept_uncompressed_layers: bool,
+}
+
+/// What a destination wants done to layer compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerCompression {
+    Preserve,
+    Compress,
+    Decompress,
+}
+
+#[derive(Debug, Clone)]
+pub struct DestCaps {
+    pub layer_compression: LayerCompression,
+    /// Manifest media types it stores; empty means any.
+    pub manifest_types: &'static [&'static str],
+    pub supports_signatures: bool,
+    /// Refusal text when signatures are offered to a destination that cannot store them.
+    pub no_signatures_reason: &'static str,
+}
+
+/// The result of storing a blob, as computed by the destination from the bytes it stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+#[async_trait]
+pub trait ImageSource: Send + Sync {
+    /// The top-level manifest (`instance` None) or an instance of a list, with the media type
+    /// the source declares for it, if it declares one.
+    async fn manifest(&self, instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)>;
+    /// The blob's bytes, unverified: the engine verifies them while they stream.
+    async fn blob(&self, desc: &Descriptor) -> Result<BlobReader>;
+    /// Signatures stored with the image (untrusted bytes).
+    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>>;
+}
+
+#[async_trait]
+pub trait ImageDestination: Send + Sync {
+    fn caps(&self) -> DestCaps;
+    /// If the destination already has this blob, makes it part of the image and returns it.
+    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>>;
+    /// Stores a blob; the digest and size are computed from what was stored. A stream that
+    /// ends in an error leaves nothing behind.
+    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo>;
+    async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()>;
+    async fn put_signatures(&self, signatures: &[Vec<u8>], instance: Option<&Digest>)
+    -> Result<()>;
+    /// Makes everything written visible at once.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn ImageSource>> {
+    match name {
+        ImageName::Dir { path } => Ok(Box::new(dir::DirSource::open(path)?)),
+        ImageName::Oci { path, reference } => Ok(Box::new(
+            oci::OciSource::open_layout(path, reference.as_deref(), opts).await?,
+        )),
+        ImageName::OciArchive { path, reference } => Ok(Box::new(
+            oci::OciSource::open_archive(path, reference.as_deref(), opts).await?,
+        )),
+        other => Err(not_built(other)),
+    }
+}
+
+pub async fn open_destination(
+    name: &ImageName,
+    opts: &OpenOptions,
+) -> Result<Box<dyn ImageDestination>> {
+    match name {
+        ImageName::Dir { path } => Ok(Box::new(dir::DirDestination::open(path, opts)?)),
+        ImageName::Oci { path, reference } => Ok(Box::new(oci::OciDestination::open_layout(
+            path,
+            reference.as_deref(),
+            opts,
+        )?)),
+        ImageName::OciArchive { path, reference } => Ok(Box::new(
+            oci::OciDestination::open_archive(path, reference.as_deref(), opts)?,
+        )),
+        other => Err(not_built(other)),
+    }
+}
+
+fn not_built(name: &ImageName) -> TransportError {
+    TransportError::NotSupportedYet(format!("the {}: transport ({name})", name.transport_name()))
+}

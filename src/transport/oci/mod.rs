@@ -1,0 +1,489 @@
+//! `oci:PATH[:REF]` (OCI image layout 1.0) and `oci-archive:PATH[:REF]` (a tar of one).
+//!
+//! A new layout is built in a staging directory and moved into place on commit. Into an
+//! existing layout, blobs are added one by one (content-addressed, each renamed into
+//! place) and index.json is rewritten last, under a lock, so concurrent copies into one
+//! layout do not lose each other's tags; blobs added by a copy that fails are removed.
+
+mod archive;
+mod index;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::fsutil::{self, Staging};
+use super::{
+    BlobInfo, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions, Result,
+    TransportError,
+};
+use crate::digest::Digest;
+use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, mime};
+use crate::pipeline::BlobReader;
+use archive::ArchiveIndex;
+
+fn blob_rel(d: &Digest) -> String {
+    format!("blobs/{}/{}", d.algorithm().name(), d.hex())
+}
+
+/// Where a layout's files are read from.
+enum Store {
+    Dir(PathBuf),
+    Archive(ArchiveIndex),
+}
+
+impl Store {
+    fn describe(&self) -> String {
+        match self {
+            Store::Dir(p) => p.display().to_string(),
+            Store::Archive(a) => format!("{a:?}"),
+        }
+    }
+
+    async fn read_small(&self, rel: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
+        match self {
+            Store::Dir(root) => fsutil::read_limited(&root.join(rel), limit, what).await,
+            Store::Archive(a) => {
+                let size = a.size_of(rel)?;
+                if size > limit {
+                    return Err(TransportError::Invalid(format!(
+                        "{what} {rel} is {size} bytes, over the {limit}-byte limit"
+                    )));
+                }
+                let mut reader = a.open(rel).await?;
+                let mut out = Vec::with_capacity(size as usize);
+                tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut out)
+                    .await
+                    .map_err(|e| TransportError::io(format!("reading {what} {rel}"), e))?;
+                Ok(out)
+            }
+        }
+    }
+
+    async fn open(&self, rel: &str, what: &str) -> Result<BlobReader> {
+        match self {
+            Store::Dir(root) => {
+                let path = root.join(rel);
+                let f = tokio::fs::File::open(&path).await.map_err(|e| {
+                    TransportError::io(format!("opening {what} at {}", path.display()), e)
+                })?;
+                Ok(Box::pin(f))
+            }
+            Store::Archive(a) => a.open(rel).await,
+        }
+    }
+}
+
+pub struct OciSource {
+    store: Store,
+    shared_blob_dir: Option<PathBuf>,
+    top: Descriptor,
+}
+
+impl OciSource {
+    pub async fn open_layout(
+        path: &Path,
+        reference: Option<&str>,
+        opts: &OpenOptions,
+    ) -> Result<OciSource> {
+        let store = Store::Dir(path.to_path_buf());
+        Self::open(
+            store,
+            reference,
+            opts.shared_blob_dir.clone(),
+            &path.display().to_string(),
+        )
+        .await
+    }
+
+    pub async fn open_archive(
+        path: &Path,
+        reference: Option<&str>,
+        _opts: &OpenOptions,
+    ) -> Result<OciSource> {
+        let p = path.to_path_buf();
+        let index = tokio::task::spawn_blocking(move || ArchiveIndex::scan(&p))
+            .await
+            .map_err(|e| TransportError::Invalid(format!("scanning archive: {e}")))??;
+        Self::open(
+            Store::Archive(index),
+            reference,
+            None,
+            &path.display().to_string(),
+        )
+        .await
+    }
+
+    async fn open(
+        store: Store,
+        reference: Option<&str>,
+        shared: Option<PathBuf>,
+        name: &str,
+    ) -> Result<OciSource> {
+        let raw = store
+            .read_small("index.json", MAX_MANIFEST_SIZE, "index")
+            .await?;
+        let list = index::manifests(&raw, &format!("{name}/index.json"))?;
+        let top = index::select(&list, reference, name)?;
+        Ok(OciSource {
+            store,
+            shared_blob_dir: shared,
+            top,
+        })
+    }
+
+    async fn read_blob_small(&self, d: &Digest, what: &str) -> Result<Vec<u8>> {
+        match &self.shared_blob_dir {
+            Some(shared) => {
+                fsutil::read_limited(
+                    &shared.join(d.algorithm().name()).join(d.hex()),
+                    MAX_MANIFEST_SIZE,
+                    what,
+                )
+                .await
+            }
+            None => {
+                self.store
+                    .read_small(&blob_rel(d), MAX_MANIFEST_SIZE, what)
+                    .await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ImageSource for OciSource {
+    async fn manifest(&self, instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)> {
+        match instance {
+            None => {
+                let raw = self.read_blob_small(&self.top.digest, "manifest").await?;
+                Ok((
+                    raw,
+                    Some(self.top.media_type.clone()).filter(|m| !m.is_empty()),
+                ))
+            }
+            Some(d) => Ok((self.read_blob_small(d, "manifest").await?, None)),
+        }
+    }
+
+    async fn blob(&self, desc: &Descriptor) -> Result<BlobReader> {
+        let what = format!("blob {}", desc.digest);
+        match &self.shared_blob_dir {
+            Some(shared) => {
+                Store::Dir(shared.clone())
+                    .open(
+                        &format!("{}/{}", desc.digest.algorithm().name(), desc.digest.hex()),
+                        &what,
+                    )
+                    .await
+            }
+            None => self.store.open(&blob_rel(&desc.digest), &what).await,
+        }
+        .map_err(|e| match e {
+            TransportError::Io { context, source } => TransportError::Io {
+                context: format!("{context} (in {})", self.store.describe()),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+        Ok(Vec::new())
+    }
+}
+
+/// How the destination becomes visible.
+enum Finish {
+    /// A new layout directory, renamed into place.
+    NewLayout(Staging),
+    /// An existing layout: index.json rewritten under a lock.
+    ExistingLayout,
+    /// A tar written from the temp layout.
+    Archive {
+        temp: tempfile::TempDir,
+        target: PathBuf,
+    },
+}
+
+pub struct OciDestination {
+    /// The layout being written (staging, temp or the real directory).
+    root: PathBuf,
+    /// Where blobs go: `root/blobs` or the shared blob directory.
+    blob_root: PathBuf,
+    reference: Option<String>,
+    finish: Mutex<Option<Finish>>,
+    top: Mutex<Option<Descriptor>>,
+    /// Blobs this copy created in an existing layout, removed if it never commits.
+    created: Mutex<Vec<PathBuf>>,
+    compression: LayerCompression,
+}
+
+impl OciDestination {
+    pub fn open_layout(
+        path: &Path,
+        reference: Option<&str>,
+        opts: &OpenOptions,
+    ) -> Result<OciDestination> {
+        let target = fsutil::absolute(path)?;
+        let is_new = match std::fs::read_dir(&target) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => {
+                return Err(TransportError::io(
+                    format!("opening OCI layout {}", target.display()),
+                    e,
+                ));
+            }
+        };
+        let (root, finish) = if is_new {
+            let staging = Staging::new(&target)?;
+            (staging.path().to_path_buf(), Finish::NewLayout(staging))
+        } else {
+            (target, Finish::ExistingLayout)
+        };
+        Ok(Self::new(root, reference, opts, finish))
+    }
+
+    pub fn open_archive(
+        path: &Path,
+        reference: Option<&str>,
+        opts: &OpenOptions,
+    ) -> Result<OciDestination> {
+        let target = fsutil::absolute(path)?;
+        if target.is_dir() {
+            return Err(TransportError::Invalid(format!(
+                "OCI archive destination {} is a directory",
+                target.display()
+            )));
+        }
+        std::fs::create_dir_all(&opts.tmpdir).map_err(|e| {
+            TransportError::io(
+                format!("creating temporary directory {}", opts.tmpdir.display()),
+                e,
+            )
+        })?;
+        let temp = tempfile::Builder::new()
+            .prefix("skiff-oci-archive-")
+            .tempdir_in(&opts.tmpdir)
+            .map_err(|e| {
+                TransportError::io(
+                    format!(
+                        "creating a temporary directory in {}",
+                        opts.tmpdir.display()
+                    ),
+                    e,
+                )
+            })?;
+        let root = temp.path().to_path_buf();
+        // Archives never share blobs with anything.
+        let opts = OpenOptions {
+            shared_blob_dir: None,
+            ..opts.clone()
+        };
+        Ok(Self::new(
+            root,
+            reference,
+            &opts,
+            Finish::Archive { temp, target },
+        ))
+    }
+
+    fn new(
+        root: PathBuf,
+        reference: Option<&str>,
+        opts: &OpenOptions,
+        finish: Finish,
+    ) -> OciDestination {
+        let blob_root = opts
+            .shared_blob_dir
+            .clone()
+            .unwrap_or_else(|| root.join("blobs"));
+        let compression = if opts.oci_accept_uncompressed_layers {
+            LayerCompression::Preserve
+        } else {
+            LayerCompression::Compress
+        };
+        OciDestination {
+            root,
+            blob_root,
+            reference: reference.filter(|r| !r.is_empty()).map(str::to_string),
+            finish: Mutex::new(Some(finish)),
+            top: Mutex::new(None),
+            created: Mutex::new(Vec::new()),
+            compression,
+        }
+    }
+
+    fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.blob_root.join(d.algorithm().name()).join(d.hex())
+    }
+
+    fn note_created(&self, path: PathBuf) {
+        if let Ok(mut c) = self.created.lock() {
+            c.push(path);
+        }
+    }
+
+    /// Writes a small blob (manifest) if it is not there yet.
+    fn put_small_blob(&self, d: &Digest, raw: &[u8]) -> Result<()> {
+        let path = self.blob_path(d);
+        if path.exists() {
+            return Ok(());
+        }
+        let dir = fsutil::parent_of(&path);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
+        fsutil::write_atomically(&path, raw)?;
+        self.note_created(path);
+        Ok(())
+    }
+
+    /// Writes oci-layout and adds the image to index.json, under a lock on the layout.
+    fn write_index(&self, top: &Descriptor) -> Result<()> {
+        let lock_path = self.root.join(".skiff-index.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
+        lock.lock()
+            .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
+        let layout = self.root.join(index::LAYOUT_FILE);
+        if !layout.exists() {
+            fsutil::write_atomically(&layout, index::LAYOUT_CONTENT)?;
+        }
+        let index_path = self.root.join("index.json");
+        let existing = match std::fs::read(&index_path) {
+            Ok(raw) => Some(raw),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(TransportError::io(
+                    format!("reading {}", index_path.display()),
+                    e,
+                ));
+            }
+        };
+        let updated =
+            index::add_manifest(existing.as_deref(), top, &index_path.display().to_string())?;
+        fsutil::write_atomically(&index_path, &updated)?;
+        drop(lock);
+        let _ = std::fs::remove_file(&lock_path);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImageDestination for OciDestination {
+    fn caps(&self) -> DestCaps {
+        DestCaps {
+            layer_compression: self.compression,
+            manifest_types: &[mime::OCI_MANIFEST, mime::OCI_INDEX],
+            supports_signatures: false,
+            no_signatures_reason: "Pushing signatures for OCI images is not supported",
+        }
+    }
+
+    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) if m.is_file() => Ok(Some(BlobInfo {
+                digest: digest.clone(),
+                size: m.len(),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
+        // Blobs land in blobs/sha256; the temp file lives there too so the rename is atomic.
+        let dir = self.blob_root.join("sha256");
+        let info = fsutil::store_blob(reader, &dir, |d| dir.join(d.hex())).await?;
+        self.note_created(self.blob_path(&info.digest));
+        Ok(info)
+    }
+
+    async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
+        let digest = instance.cloned().unwrap_or_else(|| Digest::sha256_of(raw));
+        self.put_small_blob(&digest, raw)?;
+        if instance.is_none() {
+            let annotations = self.reference.as_ref().map(|r| {
+                let mut m = serde_json::Map::new();
+                m.insert(index::REF_NAME.into(), serde_json::Value::String(r.clone()));
+                m
+            });
+            let desc = Descriptor {
+                media_type: if mime.is_empty() {
+                    manifest::guess_mime(raw).unwrap_or_default()
+                } else {
+                    mime.to_string()
+                },
+                digest,
+                size: raw.len() as i64,
+                urls: vec![],
+                annotations,
+                platform: None,
+            };
+            if let Ok(mut top) = self.top.lock() {
+                *top = Some(desc);
+            }
+        }
+        Ok(())
+    }
+
+    async fn put_signatures(
+        &self,
+        signatures: &[Vec<u8>],
+        _instance: Option<&Digest>,
+    ) -> Result<()> {
+        if signatures.is_empty() {
+            Ok(())
+        } else {
+            Err(TransportError::Unsupported(
+                "Pushing signatures for OCI images is not supported".into(),
+            ))
+        }
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let top = self
+            .top
+            .lock()
+            .ok()
+            .and_then(|t| t.clone())
+            .ok_or_else(|| TransportError::Invalid("commit without a manifest".into()))?;
+        let finish = self.finish.lock().ok().and_then(|mut f| f.take());
+        tokio::task::block_in_place(|| {
+            self.write_index(&top)?;
+            match finish {
+                Some(Finish::NewLayout(staging)) => staging.commit(),
+                Some(Finish::ExistingLayout) => fsutil::sync_dir(&self.root),
+                Some(Finish::Archive { temp, target }) => {
+                    let result = archive::write_archive(temp.path(), &target);
+                    drop(temp);
+                    result
+                }
+                None => Ok(()),
+            }
+        })?;
+        if let Ok(mut c) = self.created.lock() {
+            c.clear();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for OciDestination {
+    fn drop(&mut self) {
+        // Not committed: take back the blobs this copy added to an existing layout.
+        if let Ok(f) = self.finish.lock()
+            && matches!(*f, Some(Finish::ExistingLayout))
+            && let Ok(created) = self.created.lock()
+        {
+            for path in created.iter() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
