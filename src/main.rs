@@ -33,10 +33,19 @@ fn main() -> ExitCode {
 }
 
 async fn run_copy(global: cli::GlobalSettings, settings: cli::CopySettings) -> anyhow::Result<()> {
-    // Each error's message already names its cause; printing the chain would repeat it.
-    skiff::copy::command::run(&global, &settings)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    use tokio::signal::unix::{SignalKind, signal};
+    // On SIGINT/SIGTERM the copy future is dropped, which runs the destinations'
+    // rollback (staging directories and added blobs are removed) before exiting.
+    let (mut int, mut term) = (
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+    );
+    tokio::select! {
+        // Each error's message already names its cause; printing the chain would repeat it.
+        result = skiff::copy::command::run(&global, &settings) => result.map_err(|e| anyhow::anyhow!("{e}")),
+        _ = int.recv() => Err(anyhow::anyhow!("interrupted; the destination was left as it was")),
+        _ = term.recv() => Err(anyhow::anyhow!("terminated; the destination was left as it was")),
+    }
 }
 
 /// skopeo exits 1 on every failure; so does skiff.

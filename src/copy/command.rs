@@ -13,6 +13,7 @@ use crate::policy::{self, Policy};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
 use crate::transport::OpenOptions;
+use crate::transport::docker::{Credentials, RegistryOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -117,6 +118,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
         src: OpenOptions {
             tmpdir: tmpdir.clone(),
             shared_blob_dir: s.src.shared_blob_dir.clone(),
+            registry: registry_options(global, s, &s.src, &report),
             ..Default::default()
         },
         dest: OpenOptions {
@@ -125,6 +127,14 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
             dir_force_compress: s.dest_only.compress,
             dir_force_decompress: s.dest_only.decompress,
             oci_accept_uncompressed_layers: s.dest_only.oci_accept_uncompressed_layers,
+            registry: RegistryOptions {
+                precompute_digests: s.dest_only.precompute_digests,
+                ..registry_options(global, s, &s.dest, &report)
+            },
+            mount_source: match &src_name {
+                ImageName::Docker(r) => Some(r.clone()),
+                _ => None,
+            },
         },
         compress_format,
         compress_level: s.dest_only.compress_level,
@@ -172,6 +182,41 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
         })?;
     }
     Ok(())
+}
+
+/// One side's registry settings (skopeo's imageOptions.newSystemContext).
+fn registry_options(
+    global: &GlobalSettings,
+    s: &CopySettings,
+    side: &ImageSettings,
+    report: &Reporter,
+) -> RegistryOptions {
+    let credentials = if side.no_creds {
+        Some(Credentials::Anonymous)
+    } else if let Some(token) = &side.registry_token {
+        Some(Credentials::BearerToken(token.clone()))
+    } else if let Some(creds) = &side.creds {
+        let (username, password) = creds.split_once(':').unwrap_or((creds.as_str(), ""));
+        Some(Credentials::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        })
+    } else {
+        side.username.as_ref().map(|u| Credentials::Basic {
+            username: u.clone(),
+            password: side.password.clone().unwrap_or_default(),
+        })
+    };
+    RegistryOptions {
+        credentials,
+        authfile: side.authfile.clone().or_else(|| s.authfile.clone()),
+        cert_dir: side.cert_dir.clone(),
+        // The deprecated global/copy --tls-verify counts only when the side flag is absent.
+        tls_verify: side.tls_verify.or(s.tls_verify).or(global.tls_verify),
+        registries_conf: global.registries_conf.clone(),
+        precompute_digests: false,
+        report: report.clone(),
+    }
 }
 
 fn load_policy(global: &GlobalSettings) -> Result<Policy, CommandError> {

@@ -4,8 +4,6 @@ pub mod command;
 mod image;
 mod layer;
 
-use std::sync::Arc;
-
 use crate::digest::Digest;
 use crate::manifest::{self, Kind, Manifest, ManifestError, platform::WantedPlatform};
 use crate::pipeline::Compression;
@@ -33,6 +31,11 @@ pub enum CopyError {
     },
     #[error("parsing manifest of {image}: {source}")]
     ParseManifest {
+        image: String,
+        source: ManifestError,
+    },
+    #[error("choosing an image from manifest list {image}: {source}")]
+    ChooseInstance {
         image: String,
         source: ManifestError,
     },
@@ -187,7 +190,7 @@ pub async fn copy_image(
         (Kind::List { manifests }, ListSelection::System) => {
             let chosen =
                 manifest::platform::choose(manifests, &opts.platform).map_err(|source| {
-                    CopyError::ParseManifest {
+                    CopyError::ChooseInstance {
                         image: src_label.clone(),
                         source,
                     }
@@ -244,9 +247,4 @@ async fn read_instance(
         image: label.to_string(),
         source,
     })
-}
-
-/// Shared ownership helper for tests and callers that keep the reporter.
-pub fn shared_reporter(quiet: bool, debug: bool) -> Arc<Reporter> {
-    Arc::new(Reporter::new(quiet, debug))
 }

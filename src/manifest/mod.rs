@@ -132,7 +132,10 @@ impl Manifest {
                 let config = field::<Descriptor>(&value, "config")?;
                 let layers =
                     field::<Option<Vec<Descriptor>>>(&value, "layers")?.unwrap_or_default();
-                Kind::Image { config: Box::new(config), layers }
+                Kind::Image {
+                    config: Box::new(config),
+                    layers,
+                }
             }
             mime::OCI_INDEX | mime::DOCKER_LIST => {
                 let manifests =

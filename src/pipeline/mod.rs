@@ -15,5 +15,27 @@ pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
 /// A stream of blob bytes.
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
+/// Whether a stream error may go away if the blob is read again (a dropped connection,
+/// not a digest mismatch or a full disk).
+pub fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionReset
+            | ConnectionAborted
+            | ConnectionRefused
+            | BrokenPipe
+            | TimedOut
+            | Interrupted
+    ) || e
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<TransientError>().is_some())
+}
+
+/// Marks an io::Error raised by a network stage as worth a retry.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TransientError(pub String);
+
 /// Buffer size for copies: large enough that hashing and syscalls, not call overhead, dominate.
 pub const BUFFER_SIZE: usize = 256 * 1024;

@@ -23,6 +23,22 @@ struct Inner {
     bars: Option<MultiProgress>,
 }
 
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Reporter {{ quiet: {}, debug: {} }}",
+            self.inner.quiet, self.inner.debug
+        )
+    }
+}
+
+impl Default for Reporter {
+    fn default() -> Reporter {
+        Reporter::silent()
+    }
+}
+
 impl Reporter {
     /// `quiet` silences progress (not warnings or errors); `debug` enables debug lines.
     pub fn new(quiet: bool, debug: bool) -> Reporter {

@@ -4,12 +4,86 @@
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::{BlobInfo, Result, TransportError};
 use crate::pipeline::{BUFFER_SIZE, BlobReader, CountingReader};
+
+/// Temp names carry the writer's PID (`.skiff-blob-PID-XXXX`), so a later run can tell
+/// the leftovers of a killed copy from the work of a copy still running.
+fn temp_prefix(hidden: &str, label: &str) -> String {
+    format!("{hidden}skiff-{label}-{}-", std::process::id())
+}
+
+/// A temp file in `dir`, mode 0644 (less the umask) like the files skopeo writes.
+pub fn temp_file_in(dir: &Path, label: &str) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&temp_prefix(".", label))
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| {
+            TransportError::io(format!("creating a temporary file in {}", dir.display()), e)
+        })
+}
+
+/// A temp directory in `dir`, mode 0755 (less the umask); `hidden` is a name prefix.
+pub fn temp_dir_in(dir: &Path, hidden: &str, label: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&temp_prefix(hidden, label))
+        .permissions(std::fs::Permissions::from_mode(0o755))
+        .tempdir_in(dir)
+        .map_err(|e| {
+            TransportError::io(
+                format!("creating a temporary directory in {}", dir.display()),
+                e,
+            )
+        })
+}
+
+/// Removes temp files and directories in `dir` left by skiff processes that no longer run
+/// (a copy killed with SIGKILL cannot clean up after itself).
+pub fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = stale_owner(&name.to_string_lossy()) else {
+            continue;
+        };
+        if process_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
+}
+
+/// The PID in a name made by `temp_prefix`, if it is one.
+fn stale_owner(name: &str) -> Option<u32> {
+    let (_, rest) = name.split_once("skiff-")?;
+    let mut parts = rest.splitn(3, '-');
+    let _label = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    parts.next()?;
+    Some(pid)
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
 
 /// Streams `reader` into a temp file in `dir`, then renames it to `name_for(digest)`.
 /// Returns what was stored. On any error the temp file is removed.
@@ -21,12 +95,7 @@ pub async fn store_blob(
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
-    let temp = tempfile::Builder::new()
-        .prefix(".skiff-blob-")
-        .tempfile_in(dir)
-        .map_err(|e| {
-            TransportError::io(format!("creating a temporary file in {}", dir.display()), e)
-        })?;
+    let temp = temp_file_in(dir, "blob")?;
     let (std_file, temp_path) = temp.into_parts();
     let mut file = tokio::fs::File::from_std(std_file);
     let (counting, counted) = CountingReader::new(reader, None);
@@ -58,15 +127,7 @@ pub async fn store_blob(
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let parent = parent_of(path);
-    let mut temp = tempfile::Builder::new()
-        .prefix(".skiff-tmp-")
-        .tempfile_in(&parent)
-        .map_err(|e| {
-            TransportError::io(
-                format!("creating a temporary file in {}", parent.display()),
-                e,
-            )
-        })?;
+    let mut temp = temp_file_in(&parent, "tmp")?;
     let ctx = || format!("writing {}", path.display());
     temp.write_all(data)
         .map_err(|e| TransportError::io(ctx(), e))?;
@@ -110,15 +171,8 @@ impl Staging {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let dir = tempfile::Builder::new()
-            .prefix(&format!(".{name}.skiff-"))
-            .tempdir_in(&parent)
-            .map_err(|e| {
-                TransportError::io(
-                    format!("creating a staging directory in {}", parent.display()),
-                    e,
-                )
-            })?;
+        sweep_stale(&parent);
+        let dir = temp_dir_in(&parent, &format!(".{name}."), "stage")?;
         Ok(Staging {
             dir: Some(dir),
             target: target.to_path_buf(),
@@ -202,4 +256,34 @@ pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>
     tokio::fs::read(path)
         .await
         .map_err(|e| TransportError::io(format!("reading {what} {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_carry_their_owner() {
+        assert_eq!(stale_owner(".skiff-blob-1234-abCD12"), Some(1234));
+        assert_eq!(stale_owner(".dest.skiff-stage-77-x"), Some(77));
+        assert_eq!(stale_owner("skiff-ociarchive-9-zz"), Some(9));
+        assert_eq!(stale_owner("manifest.json"), None);
+        assert_eq!(stale_owner(".skiff-blob-notapid-x"), None);
+        assert!(process_alive(std::process::id()));
+    }
+
+    #[test]
+    fn sweep_removes_only_dead_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = temp_file_in(dir.path(), "blob").unwrap();
+        // PID 0x7fff_fff0 is above pid_max on Linux, so it cannot be running.
+        let dead = dir.path().join(".skiff-blob-2147483632-abc");
+        std::fs::write(&dead, b"partial").unwrap();
+        let keep = dir.path().join("sha-looking-file");
+        std::fs::write(&keep, b"x").unwrap();
+        sweep_stale(dir.path());
+        assert!(mine.path().exists());
+        assert!(!dead.exists());
+        assert!(keep.exists());
+    }
 }

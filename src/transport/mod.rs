@@ -5,7 +5,8 @@
 //! `commit` succeeds; dropping a destination without committing rolls back.
 
 mod dir;
-mod fsutil;
+pub mod docker;
+pub(crate) mod fsutil;
 mod oci;
 
 use std::io;
@@ -34,6 +35,9 @@ pub enum TransportError {
     NotSupportedYet(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A failure reported by, or on the way to, a remote peer (registry, daemon).
+    #[error("{message}")]
+    Remote { message: String, retryable: bool },
 }
 
 impl TransportError {
@@ -41,6 +45,15 @@ impl TransportError {
         TransportError::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// Whether trying the same operation again may succeed (network trouble, 429, 5xx).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TransportError::Remote { retryable, .. } => *retryable,
+            TransportError::Io { source, .. } => crate::pipeline::is_transient(source),
+            _ => false,
         }
     }
 }
@@ -60,6 +73,11 @@ pub struct OpenOptions {
     pub dir_force_decompress: bool,
     /// `--dest-oci-accept-uncompressed-layers`.
     pub oci_accept_uncompressed_layers: bool,
+    /// Credentials, TLS and registries.conf settings for `docker://`.
+    pub registry: docker::RegistryOptions,
+    /// For a registry destination: the source image, when it is in a registry too, so
+    /// blobs can be mounted across repositories instead of copied.
+    pub mount_source: Option<crate::reference::DockerRef>,
 }
 
 /// What a destination wants done to layer compression.
@@ -122,6 +140,9 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         ImageName::OciArchive { path, reference } => Ok(Box::new(
             oci::OciSource::open_archive(path, reference.as_deref(), opts).await?,
         )),
+        ImageName::Docker(r) => Ok(Box::new(
+            docker::DockerSource::open(r, &opts.registry).await?,
+        )),
         other => Err(not_built(other)),
     }
 }
@@ -139,6 +160,15 @@ pub async fn open_destination(
         )?)),
         ImageName::OciArchive { path, reference } => Ok(Box::new(
             oci::OciDestination::open_archive(path, reference.as_deref(), opts)?,
+        )),
+        ImageName::Docker(r) => Ok(Box::new(
+            docker::DockerDestination::open(
+                r,
+                &opts.registry,
+                opts.mount_source.as_ref(),
+                opts.tmpdir.clone(),
+            )
+            .await?,
         )),
         other => Err(not_built(other)),
     }

@@ -54,6 +54,10 @@ impl ArchiveIndex {
         })
     }
 
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn locate(&self, name: &str) -> Result<(u64, u64)> {
         self.files.get(name).copied().ok_or_else(|| {
             TransportError::NotFound(format!(
@@ -99,15 +103,8 @@ pub fn write_archive(layout: &Path, target: &Path) -> Result<()> {
     let parent = fsutil::parent_of(target);
     let ctx =
         |e: io::Error| TransportError::io(format!("writing OCI archive {}", target.display()), e);
-    let temp = tempfile::Builder::new()
-        .prefix(".skiff-archive-")
-        .tempfile_in(&parent)
-        .map_err(|e| {
-            TransportError::io(
-                format!("creating a temporary file in {}", parent.display()),
-                e,
-            )
-        })?;
+    fsutil::sweep_stale(&parent);
+    let temp = fsutil::temp_file_in(&parent, "archive")?;
     {
         let mut builder = tar::Builder::new(BufWriter::with_capacity(
             crate::pipeline::BUFFER_SIZE,

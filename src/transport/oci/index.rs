@@ -86,10 +86,13 @@ pub fn add_manifest(existing: Option<&[u8]>, desc: &Descriptor, origin: &str) ->
         && let Some(old) = list.iter_mut().find(|m| value_ref_name(m) == Some(name))
         && let Some(obj) = old.as_object_mut()
     {
-        let now_empty = obj.get_mut("annotations").and_then(Value::as_object_mut).is_some_and(|ann| {
-            ann.remove(REF_NAME);
-            ann.is_empty()
-        });
+        let now_empty = obj
+            .get_mut("annotations")
+            .and_then(Value::as_object_mut)
+            .is_some_and(|ann| {
+                ann.remove(REF_NAME);
+                ann.is_empty()
+            });
         // Go's omitempty drops an annotations map that became empty.
         if now_empty {
             obj.remove("annotations");

@@ -37,7 +37,7 @@ impl Store {
     fn describe(&self) -> String {
         match self {
             Store::Dir(p) => p.display().to_string(),
-            Store::Archive(a) => format!("{a:?}"),
+            Store::Archive(a) => format!("OCI archive {}", a.path().display()),
         }
     }
 
@@ -158,6 +158,15 @@ impl ImageSource for OciSource {
         match instance {
             None => {
                 let raw = self.read_blob_small(&self.top.digest, "manifest").await?;
+                // The index names the manifest by digest: bytes that differ are not it.
+                let actual = self.top.digest.recompute(&raw);
+                if actual != self.top.digest {
+                    return Err(TransportError::Invalid(format!(
+                        "manifest {} in {} has digest {actual}: the file does not match index.json",
+                        self.top.digest,
+                        self.store.describe()
+                    )));
+                }
                 Ok((
                     raw,
                     Some(self.top.media_type.clone()).filter(|m| !m.is_empty()),
@@ -241,6 +250,8 @@ impl OciDestination {
             let staging = Staging::new(&target)?;
             (staging.path().to_path_buf(), Finish::NewLayout(staging))
         } else {
+            fsutil::sweep_stale(&target.join("blobs").join("sha256"));
+            fsutil::sweep_stale(&target);
             (target, Finish::ExistingLayout)
         };
         Ok(Self::new(root, reference, opts, finish))
@@ -264,18 +275,8 @@ impl OciDestination {
                 e,
             )
         })?;
-        let temp = tempfile::Builder::new()
-            .prefix("skiff-oci-archive-")
-            .tempdir_in(&opts.tmpdir)
-            .map_err(|e| {
-                TransportError::io(
-                    format!(
-                        "creating a temporary directory in {}",
-                        opts.tmpdir.display()
-                    ),
-                    e,
-                )
-            })?;
+        fsutil::sweep_stale(&opts.tmpdir);
+        let temp = fsutil::temp_dir_in(&opts.tmpdir, "", "ociarchive")?;
         let root = temp.path().to_path_buf();
         // Archives never share blobs with anything.
         let opts = OpenOptions {

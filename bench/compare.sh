@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Times `skiff copy` against `skopeo copy` on the same copy, alternating A B A B.
+# usage: bench/compare.sh RUNS SRC DEST-PREFIX [extra copy flags...]
+# DEST-PREFIX is a transport plus a path, e.g. "dir:/tmp/out" or "oci:/tmp/out"; each run
+# writes to a fresh path and removes it afterwards. Prints median/min/max wall seconds and
+# max RSS (MB) for each tool, and the skiff/skopeo ratio of medians.
+set -euo pipefail
+runs=$1; src=$2; dest=$3; shift 3
+skiff=${SKIFF:-$(dirname "$0")/../target/release/skiff}
+transport=${dest%%:*}; path=${dest#*:}
+measure() { # tool -> "seconds rss_kb"
+  local tool=$1; shift; rm -rf "$path"
+  rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb
+  /usr/bin/time -f "%e %M" -o /tmp/bench.time "$tool" --insecure-policy copy -q "$@" "$src" "$transport:$path" >/dev/null 2>/tmp/bench.err || { cat /tmp/bench.err; exit 1; }
+  cat /tmp/bench.time; rm -rf "$path"
+}
+declare -a a_t a_m b_t b_m
+for i in $(seq "$runs"); do
+  read -r t m < <(measure "$skiff" "$@"); a_t+=("$t"); a_m+=("$m")
+  read -r t m < <(measure skopeo "$@"); b_t+=("$t"); b_m+=("$m")
+done
+stats() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {printf "median %.3f s (min %.3f, max %.3f)", (NR%2?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2), v[1], v[NR]}'; }
+maxrss() { printf '%s\n' "$@" | sort -g | tail -1 | awk '{printf "%.0f MB", $1/1024}'; }
+echo "skiff : $(stats "${a_t[@]}"), peak RSS $(maxrss "${a_m[@]}")"
+echo "skopeo: $(stats "${b_t[@]}"), peak RSS $(maxrss "${b_m[@]}")"
+med() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2)}'; }
+awk -v a="$(med "${a_t[@]}")" -v b="$(med "${b_t[@]}")" 'BEGIN {printf "ratio skiff/skopeo: %.2f\n", a/b}'

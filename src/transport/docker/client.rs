@@ -1,0 +1,465 @@
+//! An HTTP client for one registry: scheme detection (HTTPS first, plain HTTP only when
+//! TLS verification is off), authentication, and retries of what is safe to retry.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
+
+use super::RegistryError;
+use super::auth::{Challenge, Credentials, TokenCache, TokenResponse, parse_challenges};
+use crate::report::Reporter;
+
+/// Attempts for one request whose failure is transient (network, 408, 429, 5xx).
+const MAX_ATTEMPTS: u32 = 5;
+/// Cap on a server's Retry-After, so a hostile value cannot stall a copy for hours.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Token answers and error bodies are read into memory; this caps them.
+const MAX_SMALL_BODY: usize = 1024 * 1024;
+
+/// How to reach one registry.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `host[:port]` as used in URLs.
+    pub host: String,
+    /// TLS verification off: accept any certificate, and fall back to plain HTTP.
+    pub insecure: bool,
+    pub ca_certs: Vec<PathBuf>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub credentials: Credentials,
+    pub report: Reporter,
+}
+
+/// A request that can be sent again (no streaming body).
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+}
+
+impl Request {
+    pub fn new(method: Method, url: impl Into<String>) -> Request {
+        Request {
+            method,
+            url: url.into(),
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: reqwest::header::HeaderName, value: &str) -> Request {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    pub fn body(mut self, body: Bytes) -> Request {
+        self.body = Some(body);
+        self
+    }
+}
+
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: String,
+    host: String,
+    credentials: Credentials,
+    challenge: Mutex<Option<Challenge>>,
+    tokens: Mutex<TokenCache>,
+    report: Reporter,
+}
+
+fn user_agent() -> String {
+    format!("skiff/{}", env!("CARGO_PKG_VERSION"))
+}
+
+impl RegistryClient {
+    /// Builds the HTTP client and pings `/v2/` to learn the scheme and auth challenge.
+    pub async fn connect(cfg: ClientConfig) -> Result<RegistryClient, RegistryError> {
+        let http = build_http(&cfg)?;
+        let mut client = RegistryClient {
+            http,
+            base: format!("https://{}", cfg.host),
+            host: cfg.host.clone(),
+            credentials: cfg.credentials.clone(),
+            challenge: Mutex::new(None),
+            tokens: Mutex::new(TokenCache::default()),
+            report: cfg.report.clone(),
+        };
+        let https = client.ping().await;
+        let result = match https {
+            Err(e) if cfg.insecure => {
+                client
+                    .report
+                    .debug(|| format!("ping https://{} failed ({e}), trying http", cfg.host));
+                client.base = format!("http://{}", cfg.host);
+                client.ping().await
+            }
+            other => other,
+        };
+        result.map_err(|e| RegistryError::Ping {
+            host: cfg.host.clone(),
+            detail: e.to_string(),
+            retryable: e.retryable(),
+        })?;
+        Ok(client)
+    }
+
+    async fn ping(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| RegistryError::network("GET /v2/", e))?;
+        self.report
+            .debug(|| format!("GET {url} -> {}", resp.status()));
+        match resp.status() {
+            StatusCode::OK => Ok(()),
+            StatusCode::UNAUTHORIZED => {
+                let challenges = challenges_of(&resp);
+                // Prefer Bearer when both are offered, as Docker does.
+                let chosen = challenges
+                    .iter()
+                    .find(|c| matches!(c, Challenge::Bearer { .. }))
+                    .or(challenges.first())
+                    .cloned();
+                if let Ok(mut slot) = self.challenge.lock() {
+                    *slot = chosen;
+                }
+                Ok(())
+            }
+            _ => Err(RegistryError::from_response("GET /v2/", resp).await),
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn report(&self) -> &Reporter {
+        &self.report
+    }
+
+    /// A URL under this registry (paths start with "/v2/"); absolute URLs pass through.
+    pub fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        }
+    }
+
+    /// Sends a replayable request with authentication for `scopes`, retrying transient
+    /// failures and re-authenticating once if the registry refuses the token.
+    pub async fn send(&self, req: &Request, scopes: &[String]) -> Result<Response, RegistryError> {
+        let mut attempt = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let auth = self.authorization(scopes, false).await?;
+            let mut builder = self
+                .http
+                .request(req.method.clone(), self.url(&req.url))
+                .headers(req.headers.clone());
+            if let Some(a) = &auth {
+                builder = builder.header(AUTHORIZATION, a);
+            }
+            if let Some(body) = &req.body {
+                builder = builder.body(body.clone());
+            }
+            let context = format!("{} {}", req.method, req.url);
+            let outcome = builder.send().await;
+            let resp = match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = RegistryError::network(&context, e);
+                    if err.retryable() && attempt < MAX_ATTEMPTS {
+                        self.pause(&context, &err.to_string(), attempt, None).await;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            self.report
+                .debug(|| format!("{} {} -> {}", req.method, self.url(&req.url), resp.status()));
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED
+                && !reauthenticated
+                && self.refresh_after_401(&resp, scopes)
+            {
+                reauthenticated = true;
+                continue;
+            }
+            if is_retryable_status(status) && attempt < MAX_ATTEMPTS {
+                let after = retry_after(&resp);
+                self.pause(&context, &format!("HTTP {status}"), attempt, after)
+                    .await;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// Sends a request whose body streams (a blob upload): one attempt, since the body
+    /// cannot be replayed; the caller restarts the whole blob on a transient failure.
+    pub async fn send_stream(
+        &self,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: reqwest::Body,
+        scopes: &[String],
+    ) -> Result<Response, RegistryError> {
+        let auth = self.authorization(scopes, false).await?;
+        let mut builder = self
+            .http
+            .request(method.clone(), self.url(url))
+            .headers(headers)
+            .body(body);
+        if let Some(a) = &auth {
+            builder = builder.header(AUTHORIZATION, a);
+        }
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| RegistryError::network(&format!("{method} {url}"), e))?;
+        self.report
+            .debug(|| format!("{method} {} -> {}", self.url(url), resp.status()));
+        Ok(resp)
+    }
+
+    async fn pause(&self, context: &str, why: &str, attempt: u32, after: Option<Duration>) {
+        let delay =
+            after.unwrap_or_else(|| Duration::from_millis(500 * (1 << (attempt - 1).min(5))));
+        self.report.warn(&format!(
+            "{context}: {why}; retrying in {delay:?} (attempt {} of {MAX_ATTEMPTS})",
+            attempt + 1
+        ));
+        tokio::time::sleep(delay).await;
+    }
+
+    /// On a 401, decides whether a fresh token could help (and drops the cached one).
+    fn refresh_after_401(&self, resp: &Response, scopes: &[String]) -> bool {
+        let challenges = challenges_of(resp);
+        let Some(bearer) = challenges
+            .into_iter()
+            .find(|c| matches!(c, Challenge::Bearer { .. }))
+        else {
+            return false;
+        };
+        if matches!(self.credentials, Credentials::BearerToken(_)) {
+            return false;
+        }
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.forget(&scopes.join(" "));
+        }
+        if let Ok(mut slot) = self.challenge.lock() {
+            *slot = Some(bearer);
+        }
+        true
+    }
+
+    /// The Authorization header value for `scopes`, fetching a token if needed.
+    async fn authorization(
+        &self,
+        scopes: &[String],
+        _force: bool,
+    ) -> Result<Option<String>, RegistryError> {
+        if let Credentials::BearerToken(t) = &self.credentials {
+            return Ok(Some(format!("Bearer {t}")));
+        }
+        let challenge = self.challenge.lock().ok().and_then(|c| c.clone());
+        match challenge {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.credentials.basic_header()),
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                let key = scopes.join(" ");
+                if let Some(t) = self
+                    .tokens
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.get(&key).map(str::to_string))
+                {
+                    return Ok(Some(format!("Bearer {t}")));
+                }
+                let (token, lifetime) =
+                    self.fetch_token(&realm, service.as_deref(), scopes).await?;
+                if let Ok(mut cache) = self.tokens.lock() {
+                    cache.insert(&key, token.clone(), lifetime);
+                }
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> Result<(String, Duration), RegistryError> {
+        let mut url = url::Url::parse(realm).map_err(|e| {
+            RegistryError::Auth(format!(
+                "registry {} named an invalid token realm {realm:?}: {e}",
+                self.host
+            ))
+        })?;
+        let request = match &self.credentials {
+            Credentials::IdentityToken { token, .. } => {
+                let mut form = vec![
+                    ("grant_type", "refresh_token".to_string()),
+                    ("refresh_token", token.clone()),
+                    ("client_id", "skiff".to_string()),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s.to_string()));
+                }
+                form.push(("scope", scopes.join(" ")));
+                let encoded = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish();
+                self.http
+                    .post(url.clone())
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(encoded)
+            }
+            other => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    for s in scopes {
+                        q.append_pair("scope", s);
+                    }
+                }
+                let mut b = self.http.get(url.clone());
+                if let Some(h) = other.basic_header() {
+                    b = b.header(AUTHORIZATION, h);
+                }
+                b
+            }
+        };
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| RegistryError::network(&format!("requesting a token from {realm}"), e))?;
+        self.report
+            .debug(|| format!("token request to {realm} -> {}", resp.status()));
+        if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
+            return Err(RegistryError::Auth(format!(
+                "authenticating to {}: the token server {realm} refused the credentials (HTTP {}): invalid username/password?",
+                self.host,
+                resp.status().as_u16()
+            )));
+        }
+        if !resp.status().is_success() {
+            return Err(RegistryError::from_response(
+                &format!("requesting a token from {realm}"),
+                resp,
+            )
+            .await);
+        }
+        url.set_query(None);
+        let body = read_small(resp, "token response").await?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            RegistryError::Protocol(format!("token server {url} sent invalid JSON: {e}"))
+        })?;
+        parsed
+            .into_token()
+            .ok_or_else(|| RegistryError::Protocol(format!("token server {url} sent no token")))
+    }
+}
+
+fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(user_agent())
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(120))
+        .pool_idle_timeout(Duration::from_secs(60));
+    let mut roots = Vec::new();
+    for ca in &cfg.ca_certs {
+        let pem = std::fs::read(ca).map_err(|e| {
+            RegistryError::Tls(format!("reading CA certificate {}: {e}", ca.display()))
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            RegistryError::Tls(format!("parsing CA certificate {}: {e}", ca.display()))
+        })?;
+        roots.extend(certs);
+    }
+    if !roots.is_empty() {
+        b = b.tls_certs_merge(roots);
+    }
+    if let Some((cert, key)) = &cfg.client_cert {
+        let mut pem = std::fs::read(cert).map_err(|e| {
+            RegistryError::Tls(format!(
+                "reading client certificate {}: {e}",
+                cert.display()
+            ))
+        })?;
+        pem.push(b'\n');
+        pem.extend(std::fs::read(key).map_err(|e| {
+            RegistryError::Tls(format!("reading client key {}: {e}", key.display()))
+        })?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            RegistryError::Tls(format!(
+                "loading client certificate {}: {e}",
+                cert.display()
+            ))
+        })?;
+        b = b.identity(identity);
+    }
+    if cfg.insecure {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    b.build()
+        .map_err(|e| RegistryError::Tls(format!("setting up TLS for {}: {e}", cfg.host)))
+}
+
+fn challenges_of(resp: &Response) -> Vec<Challenge> {
+    resp.headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_challenges)
+        .collect()
+}
+
+fn is_retryable_status(s: StatusCode) -> bool {
+    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is treated as "soon").
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
+    let secs: u64 = v.trim().parse().unwrap_or(1);
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+}
+
+/// Reads a small response body, refusing more than a fixed cap.
+pub async fn read_small(resp: Response, what: &str) -> Result<Bytes, RegistryError> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| RegistryError::network(&format!("reading {what}"), e))?;
+        if out.len() + chunk.len() > MAX_SMALL_BODY.max(crate::manifest::MAX_MANIFEST_SIZE as usize)
+        {
+            return Err(RegistryError::Protocol(format!(
+                "{what} is larger than the allowed limit"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(out))
+}

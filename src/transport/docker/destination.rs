@@ -1,0 +1,414 @@
+//! Writing an image to a registry: existence checks and cross-repository mounts first,
+//! then uploads (one streaming PATCH, or fixed-size chunks once a registry has refused a
+//! large request), and the manifest last.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use reqwest::header::{
+    CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION,
+};
+use reqwest::{Method, Response, StatusCode};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+use super::client::{RegistryClient, Request};
+use super::endpoint::{self, RegistryOptions};
+use super::{RegistryError, pull_scope, push_scope};
+use crate::digest::Digest;
+use crate::pipeline::{BlobReader, CountingReader};
+use crate::reference::DockerRef;
+use crate::transport::{
+    BlobInfo, DestCaps, ImageDestination, LayerCompression, Result, TransportError,
+};
+
+/// Chunk size once a registry refuses a single large PATCH (HTTP 413).
+const DEFAULT_CHUNK: usize = 8 * 1024 * 1024;
+
+pub struct DockerDestination {
+    client: Arc<RegistryClient>,
+    repository: String,
+    reference: DockerRef,
+    /// A repository on the same registry holding the source image, to mount blobs from.
+    mount_from: Option<String>,
+    scopes: Vec<String>,
+    precompute_digests: bool,
+    tmpdir: PathBuf,
+    /// 0 while streaming uploads work; the chunk size after a 413.
+    chunk_size: AtomicUsize,
+}
+
+impl DockerDestination {
+    pub async fn open(
+        reference: &DockerRef,
+        opts: &RegistryOptions,
+        mount_source: Option<&DockerRef>,
+        tmpdir: PathBuf,
+    ) -> Result<DockerDestination> {
+        let reference = reference.clone().with_default_tag();
+        let target = endpoint::push_target(&reference, opts)?;
+        let mount_from = mount_source
+            .and_then(|src| endpoint::push_target(src, opts).ok())
+            .filter(|src| src.host == target.host && src.repository != target.repository)
+            .map(|src| src.repository);
+        let mut scopes = vec![push_scope(&target.repository)];
+        if let Some(from) = &mount_from {
+            scopes.push(pull_scope(from));
+        }
+        let client = Arc::new(endpoint::connect(&target, opts).await?);
+        let chunk = std::env::var("SKIFF_UPLOAD_CHUNK_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(DockerDestination {
+            client,
+            repository: target.repository,
+            reference,
+            mount_from,
+            scopes,
+            precompute_digests: opts.precompute_digests,
+            tmpdir,
+            chunk_size: AtomicUsize::new(chunk),
+        })
+    }
+
+    fn blob_url(&self, digest: &Digest) -> String {
+        format!("/v2/{}/blobs/{digest}", self.repository)
+    }
+
+    async fn exists(&self, digest: &Digest) -> Result<Option<u64>> {
+        let resp = self
+            .client
+            .send(
+                &Request::new(Method::HEAD, self.blob_url(digest)),
+                &self.scopes,
+            )
+            .await?;
+        match resp.status() {
+            StatusCode::OK => Ok(Some(content_length(&resp).unwrap_or(0))),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(RegistryError::from_response(
+                &format!("checking blob {digest} in {}", self.where_()),
+                resp,
+            )
+            .await
+            .into()),
+        }
+    }
+
+    fn where_(&self) -> String {
+        format!("{}/{}", self.client.host(), self.repository)
+    }
+
+    /// POST …/uploads/ (optionally as a mount); returns the response.
+    async fn start_upload(&self, mount: Option<(&Digest, &str)>) -> Result<Response> {
+        let mut url = format!("/v2/{}/blobs/uploads/", self.repository);
+        if let Some((digest, from)) = mount {
+            url.push_str(&format!("?mount={digest}&from={from}"));
+        }
+        let resp = self
+            .client
+            .send(&Request::new(Method::POST, url), &self.scopes)
+            .await?;
+        Ok(resp)
+    }
+
+    fn location(&self, resp: &Response, context: &str) -> Result<String> {
+        resp.headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| self.client.url(l))
+            .ok_or_else(|| {
+                TransportError::from(RegistryError::Protocol(format!(
+                    "{context}: the registry sent no upload Location"
+                )))
+            })
+    }
+
+    async fn cancel(&self, location: &str) {
+        let _ = self
+            .client
+            .send(&Request::new(Method::DELETE, location), &self.scopes)
+            .await;
+    }
+
+    async fn upload(&self, reader: BlobReader) -> Result<BlobInfo> {
+        let context = format!("uploading a blob to {}", self.where_());
+        let resp = self.start_upload(None).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(RegistryError::from_response(&context, resp).await.into());
+        }
+        let location = self.location(&resp, &context)?;
+        let (counting, counted) = CountingReader::new(reader, None);
+        let chunk = self.chunk_size.load(Ordering::Relaxed);
+        let sent = if chunk > 0 {
+            self.patch_chunks(&location, counting, chunk, &context)
+                .await
+        } else {
+            self.patch_stream(&location, counting, &context).await
+        };
+        let location = match sent {
+            Ok(l) => l,
+            Err(e) => {
+                self.cancel(&location).await;
+                return Err(e);
+            }
+        };
+        let info = counted.lock().ok().and_then(|c| c.clone()).ok_or_else(|| {
+            TransportError::Invalid(format!("{context}: the blob stream ended without a digest"))
+        })?;
+        let mut url = url::Url::parse(&location).map_err(|e| {
+            TransportError::from(RegistryError::Protocol(format!(
+                "{context}: bad upload location {location:?}: {e}"
+            )))
+        })?;
+        url.query_pairs_mut()
+            .append_pair("digest", &info.digest.to_string());
+        let req = Request::new(Method::PUT, url.to_string()).header(CONTENT_LENGTH, "0");
+        let resp = self.client.send(&req, &self.scopes).await?;
+        if resp.status() != StatusCode::CREATED {
+            self.cancel(&location).await;
+            return Err(RegistryError::from_response(
+                &format!("{context}: completing the upload of {}", info.digest),
+                resp,
+            )
+            .await
+            .into());
+        }
+        Ok(BlobInfo {
+            digest: info.digest,
+            size: info.size,
+        })
+    }
+
+    async fn patch_stream(
+        &self,
+        location: &str,
+        reader: CountingReader<BlobReader>,
+        context: &str,
+    ) -> Result<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(
+            reader,
+            crate::pipeline::BUFFER_SIZE,
+        ));
+        let resp = self
+            .client
+            .send_stream(Method::PATCH, location, headers, body, &self.scopes)
+            .await?;
+        match resp.status() {
+            StatusCode::ACCEPTED | StatusCode::NO_CONTENT | StatusCode::CREATED => {
+                self.location(&resp, context)
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                self.chunk_size.store(DEFAULT_CHUNK, Ordering::Relaxed);
+                Err(TransportError::Remote {
+                    message: format!(
+                        "{context}: the registry refused a single-request upload (HTTP 413); retrying in {} MiB chunks",
+                        DEFAULT_CHUNK >> 20
+                    ),
+                    retryable: true,
+                })
+            }
+            _ => Err(RegistryError::from_response(context, resp).await.into()),
+        }
+    }
+
+    /// Uploads in fixed-size PATCH requests, each one replayable on a transient failure.
+    async fn patch_chunks(
+        &self,
+        location: &str,
+        mut reader: CountingReader<BlobReader>,
+        chunk: usize,
+        context: &str,
+    ) -> Result<String> {
+        let mut location = location.to_string();
+        let mut offset: u64 = 0;
+        let mut buf = vec![0u8; chunk];
+        loop {
+            let mut filled = 0;
+            while filled < chunk {
+                let n = reader
+                    .read(&mut buf[filled..])
+                    .await
+                    .map_err(|e| TransportError::io(format!("{context}: reading the blob"), e))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                return Ok(location);
+            }
+            let end = offset + filled as u64 - 1;
+            let req = Request::new(Method::PATCH, location.clone())
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_RANGE, &format!("{offset}-{end}"))
+                .body(Bytes::copy_from_slice(&buf[..filled]));
+            let resp = self.client.send(&req, &self.scopes).await?;
+            if resp.status() != StatusCode::ACCEPTED {
+                return Err(RegistryError::from_response(
+                    &format!("{context}: chunk at byte {offset}"),
+                    resp,
+                )
+                .await
+                .into());
+            }
+            location = self.location(&resp, context)?;
+            offset = end + 1;
+            if filled < chunk {
+                return Ok(location);
+            }
+        }
+    }
+
+    /// `--dest-precompute-digests`: spool to disk to learn the digest, then skip the upload
+    /// if the registry already has the blob.
+    async fn upload_precomputed(&self, reader: BlobReader) -> Result<BlobInfo> {
+        let spool = crate::transport::fsutil::temp_file_in(&self.tmpdir, "precompute")?;
+        let dir = spool
+            .path()
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| self.tmpdir.clone());
+        let path = spool.path().to_path_buf();
+        let info = crate::transport::fsutil::store_blob(reader, &dir, |_| path.clone()).await?;
+        if self.exists(&info.digest).await?.is_some() {
+            let _ = std::fs::remove_file(&path);
+            return Ok(info);
+        }
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?;
+        let result = self.upload(Box::pin(file)).await;
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+}
+
+fn content_length(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[async_trait]
+impl ImageDestination for DockerDestination {
+    fn caps(&self) -> DestCaps {
+        DestCaps {
+            layer_compression: LayerCompression::Compress,
+            manifest_types: &[],
+            supports_signatures: false,
+            no_signatures_reason: "not supported yet: storing signatures in a registry (use --remove-signatures)",
+        }
+    }
+
+    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+        if let Some(size) = self.exists(digest).await? {
+            return Ok(Some(BlobInfo {
+                digest: digest.clone(),
+                size,
+            }));
+        }
+        let Some(from) = &self.mount_from else {
+            return Ok(None);
+        };
+        let resp = self.start_upload(Some((digest, from))).await?;
+        match resp.status() {
+            StatusCode::CREATED => {
+                self.client
+                    .report()
+                    .debug(|| format!("mounted {digest} from {from}"));
+                let size = self.exists(digest).await?.unwrap_or(0);
+                Ok(Some(BlobInfo {
+                    digest: digest.clone(),
+                    size,
+                }))
+            }
+            StatusCode::ACCEPTED => {
+                // The registry started a plain upload instead; abandon it.
+                if let Ok(location) = self.location(&resp, "mount") {
+                    self.cancel(&location).await;
+                }
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
+        if self.precompute_digests {
+            self.upload_precomputed(reader).await
+        } else {
+            self.upload(reader).await
+        }
+    }
+
+    async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
+        let digest = Digest::sha256_of(raw);
+        let target = match (instance, self.reference.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(tag)) => tag.to_string(),
+            (None, None) => match self.reference.digest() {
+                Some(want) if *want != digest => {
+                    return Err(TransportError::Invalid(format!(
+                        "the manifest to write has digest {digest}, but the destination {} names {want}",
+                        self.reference
+                    )));
+                }
+                _ => digest.to_string(),
+            },
+        };
+        let context = format!("writing manifest {target} to {}", self.where_());
+        let req = Request::new(
+            Method::PUT,
+            format!("/v2/{}/manifests/{target}", self.repository),
+        )
+        .header(CONTENT_TYPE, mime)
+        .body(Bytes::copy_from_slice(raw));
+        let resp = self.client.send(&req, &self.scopes).await?;
+        if resp.status() != StatusCode::CREATED && resp.status() != StatusCode::OK {
+            return Err(RegistryError::from_response(&context, resp).await.into());
+        }
+        if let Some(echo) = resp
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            && echo != digest.to_string()
+        {
+            return Err(TransportError::Invalid(format!(
+                "{context}: the registry stored digest {echo}, expected {digest}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn put_signatures(
+        &self,
+        signatures: &[Vec<u8>],
+        _instance: Option<&Digest>,
+    ) -> Result<()> {
+        if signatures.is_empty() {
+            Ok(())
+        } else {
+            Err(TransportError::NotSupportedYet(
+                "storing signatures in a registry".into(),
+            ))
+        }
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        // The manifest PUT published the image; there is nothing left to do.
+        Ok(())
+    }
+}

@@ -1,0 +1,240 @@
+//! Reading an image from a registry. Blob downloads resume with `Range` when a
+//! connection drops mid-blob.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
+use reqwest::{Method, StatusCode};
+use tokio::sync::mpsc;
+use tokio_util::io::StreamReader;
+
+use super::client::{RegistryClient, Request, read_small};
+use super::endpoint::{self, RegistryOptions};
+use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
+use crate::digest::Digest;
+use crate::manifest::Descriptor;
+use crate::pipeline::{BlobReader, TransientError};
+use crate::reference::DockerRef;
+use crate::transport::{ImageSource, Result, TransportError};
+
+/// How often one blob download may resume after a dropped connection.
+const MAX_RESUMES: u32 = 5;
+
+pub struct DockerSource {
+    client: std::sync::Arc<RegistryClient>,
+    repository: String,
+    reference: DockerRef,
+    /// The top-level manifest, fetched while choosing the endpoint.
+    top: (Vec<u8>, Option<String>),
+}
+
+impl DockerSource {
+    /// Tries each endpoint registries.conf gives for `reference` (mirrors first) until one
+    /// has the manifest.
+    pub async fn open(reference: &DockerRef, opts: &RegistryOptions) -> Result<DockerSource> {
+        let reference = reference.clone().with_default_tag();
+        let mut last_err: Option<TransportError> = None;
+        for target in endpoint::pull_targets(&reference, opts)? {
+            let client = match endpoint::connect(&target, opts).await {
+                Ok(c) => std::sync::Arc::new(c),
+                Err(e) => {
+                    opts.report
+                        .debug(|| format!("endpoint {} unusable: {e}", target.host));
+                    last_err = Some(e.into());
+                    continue;
+                }
+            };
+            let tag_or_digest = match reference.digest() {
+                Some(d) => d.to_string(),
+                None => reference.tag().unwrap_or("latest").to_string(),
+            };
+            match fetch_manifest(
+                &client,
+                &target.repository,
+                &tag_or_digest,
+                reference.digest(),
+            )
+            .await
+            {
+                Ok(top) => {
+                    return Ok(DockerSource {
+                        client,
+                        repository: target.repository,
+                        reference,
+                        top,
+                    });
+                }
+                Err(e) => {
+                    opts.report
+                        .debug(|| format!("endpoint {} has no {reference}: {e}", target.host));
+                    last_err = Some(e.into());
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            TransportError::NotFound(format!("no registry endpoint for {reference}"))
+        }))
+    }
+
+    pub fn reference(&self) -> &DockerRef {
+        &self.reference
+    }
+}
+
+/// GETs a manifest and checks it against the digest it was asked by (or the registry's
+/// Docker-Content-Digest header).
+async fn fetch_manifest(
+    client: &RegistryClient,
+    repo: &str,
+    tag_or_digest: &str,
+    expected: Option<&Digest>,
+) -> std::result::Result<(Vec<u8>, Option<String>), RegistryError> {
+    let context = format!(
+        "reading manifest {tag_or_digest} in {}/{repo}",
+        client.host()
+    );
+    let req = Request::new(Method::GET, format!("/v2/{repo}/manifests/{tag_or_digest}"))
+        .header(ACCEPT, MANIFEST_ACCEPT);
+    let resp = client.send(&req, &[pull_scope(repo)]).await?;
+    if !resp.status().is_success() {
+        return Err(RegistryError::from_response(&context, resp).await);
+    }
+    let mime = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
+        .filter(|m| !m.is_empty() && m != "application/json" && m != "text/plain");
+    let header_digest = resp
+        .headers()
+        .get("Docker-Content-Digest")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Digest::parse(v).ok());
+    let body = read_small(resp, "manifest").await?.to_vec();
+    let check = expected.cloned().or(header_digest);
+    if let Some(want) = check {
+        let actual = want.recompute(&body);
+        if actual != want {
+            return Err(RegistryError::Protocol(format!(
+                "{context}: the registry sent a manifest with digest {actual}, expected {want}"
+            )));
+        }
+    }
+    Ok((body, mime))
+}
+
+#[async_trait]
+impl ImageSource for DockerSource {
+    async fn manifest(&self, instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)> {
+        match instance {
+            None => Ok(self.top.clone()),
+            Some(d) => {
+                Ok(fetch_manifest(&self.client, &self.repository, &d.to_string(), Some(d)).await?)
+            }
+        }
+    }
+
+    async fn blob(&self, desc: &Descriptor) -> Result<BlobReader> {
+        let url = format!("/v2/{}/blobs/{}", self.repository, desc.digest);
+        let first = open_blob(&self.client, &self.repository, &url, 0).await?;
+        Ok(spawn_download(
+            self.client.clone(),
+            self.repository.clone(),
+            url,
+            first,
+            desc.digest.clone(),
+        ))
+    }
+
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+        // Lookaside (registries.d) and sigstore attachments come with the signatures work.
+        Ok(Vec::new())
+    }
+}
+
+async fn open_blob(
+    client: &RegistryClient,
+    repo: &str,
+    url: &str,
+    offset: u64,
+) -> std::result::Result<reqwest::Response, RegistryError> {
+    let mut req = Request::new(Method::GET, url);
+    if offset > 0 {
+        req = req.header(RANGE, &format!("bytes={offset}-"));
+    }
+    let resp = client.send(&req, &[pull_scope(repo)]).await?;
+    let ok = if offset > 0 {
+        resp.status() == StatusCode::PARTIAL_CONTENT
+    } else {
+        resp.status().is_success()
+    };
+    if !ok {
+        let context = format!("fetching blob {url} from {}", client.host());
+        if offset > 0 && resp.status().is_success() {
+            return Err(RegistryError::Protocol(format!(
+                "{context}: the registry ignored the Range request, cannot resume"
+            )));
+        }
+        return Err(RegistryError::from_response(&context, resp).await);
+    }
+    Ok(resp)
+}
+
+/// Streams a blob through a bounded channel from a task that resumes dropped downloads.
+fn spawn_download(
+    client: std::sync::Arc<RegistryClient>,
+    repo: String,
+    url: String,
+    first: reqwest::Response,
+    digest: Digest,
+) -> BlobReader {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+    tokio::spawn(async move {
+        let mut offset: u64 = 0;
+        let mut resumes = 0;
+        let mut response = Some(first);
+        loop {
+            let resp = match response.take() {
+                Some(r) => r,
+                None => match open_blob(&client, &repo, &url, offset).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(std::io::Error::other(e))).await;
+                        return;
+                    }
+                },
+            };
+            let mut body = resp.bytes_stream();
+            let failure = loop {
+                match body.next().await {
+                    Some(Ok(chunk)) => {
+                        offset += chunk.len() as u64;
+                        if tx.send(Ok(chunk)).await.is_err() {
+                            return; // The reader went away: copy cancelled.
+                        }
+                    }
+                    Some(Err(e)) => break e,
+                    None => return,
+                }
+            };
+            resumes += 1;
+            if resumes > MAX_RESUMES {
+                let msg = format!(
+                    "downloading blob {digest}: {failure} (gave up after {MAX_RESUMES} resumes)"
+                );
+                let _ = tx
+                    .send(Err(std::io::Error::other(TransientError(msg))))
+                    .await;
+                return;
+            }
+            client.report().warn(&format!(
+                "downloading blob {digest}: {failure}; resuming at byte {offset}"
+            ));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Box::pin(StreamReader::new(stream))
+}

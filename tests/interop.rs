@@ -1,0 +1,1011 @@
+//! Interoperability with skopeo 1.9.3: skiff's output must be what skopeo writes for the same
+//! copy (byte for byte when nothing is recompressed), skopeo must read everything skiff writes,
+//! and skiff must read everything skopeo writes.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use support::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum T {
+    Dir,
+    Oci,
+    OciArchive,
+}
+
+const ALL: [T; 3] = [T::Dir, T::Oci, T::OciArchive];
+
+impl T {
+    fn name(self) -> &'static str {
+        match self {
+            T::Dir => "dir",
+            T::Oci => "oci",
+            T::OciArchive => "oci-archive",
+        }
+    }
+    /// Where an image of this transport lives below `base` (file for archives).
+    fn path(self, base: &Path, stem: &str) -> std::path::PathBuf {
+        match self {
+            T::OciArchive => base.join(format!("{stem}.tar")),
+            _ => base.join(stem),
+        }
+    }
+    /// Image name for `path`, with `:latest` for the OCI transports.
+    fn name_for(self, path: &Path) -> String {
+        match self {
+            T::Dir => format!("dir:{}", p(path)),
+            T::Oci => format!("oci:{}:latest", p(path)),
+            T::OciArchive => format!("oci-archive:{}:latest", p(path)),
+        }
+    }
+}
+
+/// skiff's result and skopeo's result of the same copy must hold the same bytes:
+/// trees for dir:/oci:, extracted contents for oci-archive: (not the tar bytes).
+#[track_caller]
+fn assert_same_output(t: T, ours: &Path, theirs: &Path, context: &str) {
+    match t {
+        T::OciArchive => {
+            let a = tar_contents(ours);
+            let b = tar_contents(theirs);
+            assert_eq!(
+                a, b,
+                "{context}: oci-archive contents differ (skiff left, skopeo right)"
+            );
+        }
+        _ => assert_same_tree(ours, theirs, context),
+    }
+}
+
+fn hello() -> String {
+    example_ref("hello-oci")
+}
+
+fn multi() -> String {
+    example_ref("multiarch-oci")
+}
+
+// ------------------------------------------------------------------------------------------
+// Plain copies
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn example_to_each_destination_is_byte_identical_to_skopeo_and_readable_by_it() {
+    let tmp = tempdir();
+    for t in ALL {
+        let ours = t.path(tmp.path(), &format!("skiff-{}", t.name()));
+        let theirs = t.path(tmp.path(), &format!("skopeo-{}", t.name()));
+        skiff_copy(["-q", &hello(), &t.name_for(&ours)])
+            .assert_success()
+            .assert_stdout_empty();
+        skopeo_copy(["-q", &hello(), &t.name_for(&theirs)]).assert_success();
+        assert_same_output(t, &ours, &theirs, &format!("hello-oci → {}", t.name()));
+
+        // skopeo reads skiff's output and sees the unchanged manifest.
+        let raw = skopeo_inspect_raw(&t.name_for(&ours));
+        assert_eq!(
+            sha256_digest(&raw),
+            HELLO_MANIFEST,
+            "manifest changed in hello-oci → {}",
+            t.name()
+        );
+        // ...and copies it on, still unchanged.
+        let back = tmp.path().join(format!("back-from-{}", t.name()));
+        skopeo_copy(["-q", &t.name_for(&ours), &format!("dir:{}", p(&back))]).assert_success();
+        assert_eq!(sha256_file(&back.join("manifest.json")), HELLO_MANIFEST);
+        load_dir(&back).assert_consistent(&format!("skopeo's copy of skiff's {}", t.name()));
+    }
+}
+
+#[test]
+fn every_source_to_every_destination_matches_skopeo() {
+    let tmp = tempdir();
+    // Sources written by skopeo.
+    for src_t in ALL {
+        let src = src_t.path(tmp.path(), &format!("src-{}", src_t.name()));
+        skopeo_copy(["-q", &hello(), &src_t.name_for(&src)]).assert_success();
+        for dst_t in ALL {
+            let ctx = format!("skopeo-written {} → {}", src_t.name(), dst_t.name());
+            let ours = dst_t.path(
+                tmp.path(),
+                &format!("{}-to-{}-skiff", src_t.name(), dst_t.name()),
+            );
+            let theirs = dst_t.path(
+                tmp.path(),
+                &format!("{}-to-{}-skopeo", src_t.name(), dst_t.name()),
+            );
+            let o = skiff_copy([src_t.name_for(&src), dst_t.name_for(&ours)]);
+            o.assert_success().assert_stdout_empty();
+            skopeo_copy(["-q", &src_t.name_for(&src), &dst_t.name_for(&theirs)]).assert_success();
+            assert_same_output(dst_t, &ours, &theirs, &ctx);
+            assert_eq!(
+                skopeo_inspect_digest(&dst_t.name_for(&ours)),
+                HELLO_MANIFEST,
+                "{ctx}"
+            );
+        }
+    }
+}
+
+#[test]
+fn oci_destination_without_reference_matches_skopeo() {
+    let tmp = tempdir();
+    let ours = tmp.path().join("ours");
+    let theirs = tmp.path().join("theirs");
+    skiff_copy(["-q", &hello(), &format!("oci:{}", p(&ours))]).assert_success();
+    skopeo_copy(["-q", &hello(), &format!("oci:{}", p(&theirs))]).assert_success();
+    assert_same_tree(&ours, &theirs, "hello-oci → oci: without a reference");
+    // The only image can be read back without naming it.
+    let d = tmp.path().join("d");
+    skiff_copy([
+        "-q",
+        &format!("oci:{}", p(&ours)),
+        &format!("dir:{}", p(&d)),
+    ])
+    .assert_success();
+    assert_eq!(sha256_file(&d.join("manifest.json")), HELLO_MANIFEST);
+}
+
+#[test]
+fn oci_archive_with_reference_matches_skopeo() {
+    let tmp = tempdir();
+    let ours = tmp.path().join("ours.tar");
+    let theirs = tmp.path().join("theirs.tar");
+    skiff_copy(["-q", &hello(), &format!("oci-archive:{}:v1.0", p(&ours))]).assert_success();
+    skopeo_copy(["-q", &hello(), &format!("oci-archive:{}:v1.0", p(&theirs))]).assert_success();
+    assert_eq!(tar_contents(&ours), tar_contents(&theirs));
+    assert_eq!(
+        skopeo_inspect_digest(&format!("oci-archive:{}:v1.0", p(&ours))),
+        HELLO_MANIFEST
+    );
+    // The archive is a plain tar that extracts to a valid layout.
+    let x = tmp.path().join("x");
+    extract_tar(&ours, &x);
+    assert_eq!(load_oci(&x, Some("v1.0")).manifest_digest(), HELLO_MANIFEST);
+}
+
+#[test]
+fn copying_twice_to_the_same_oci_tag_is_idempotent() {
+    let tmp = tempdir();
+    let l = tmp.path().join("l");
+    let n = format!("oci:{}:latest", p(&l));
+    skiff_copy(["-q", &hello(), &n]).assert_success();
+    let before = snapshot(&l);
+    let o = skiff_copy([&hello(), &n]);
+    o.assert_success();
+    before.assert_unchanged("second identical copy");
+    o.assert_stderr_contains("skipped: already exists");
+}
+
+#[test]
+fn dir_and_oci_files_have_the_same_permissions_as_skopeos() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempdir();
+    let mut diffs = Vec::new();
+    for t in ALL {
+        let ours = t.path(tmp.path(), &format!("ours-{}", t.name()));
+        let theirs = t.path(tmp.path(), &format!("theirs-{}", t.name()));
+        skiff_copy(["-q", &hello(), &t.name_for(&ours)]).assert_success();
+        skopeo_copy(["-q", &hello(), &t.name_for(&theirs)]).assert_success();
+        let a = snapshot(&ours);
+        for rel in a.entries.keys() {
+            let pa = if rel.is_empty() {
+                ours.clone()
+            } else {
+                ours.join(rel)
+            };
+            let pb = if rel.is_empty() {
+                theirs.clone()
+            } else {
+                theirs.join(rel)
+            };
+            let ma = fs::metadata(&pa).unwrap().permissions().mode() & 0o7777;
+            let mb = fs::metadata(&pb).unwrap().permissions().mode() & 0o7777;
+            if ma != mb {
+                diffs.push(format!("{} {rel:?}: skiff {ma:o}, skopeo {mb:o}", t.name()));
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "file modes differ from skopeo's (same umask):\n  {}",
+        diffs.join("\n  ")
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// --digestfile
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn digestfile_holds_the_digest_skopeo_reports() {
+    let tmp = tempdir();
+    for t in ALL {
+        let dest = t.path(tmp.path(), &format!("img-{}", t.name()));
+        let df = tmp.path().join(format!("digest-{}", t.name()));
+        let sdf = tmp.path().join(format!("skopeo-digest-{}", t.name()));
+        skiff_copy(["-q", "--digestfile", &p(&df), &hello(), &t.name_for(&dest)]).assert_success();
+        let content = fs::read_to_string(&df).unwrap();
+        assert_eq!(
+            content,
+            skopeo_inspect_digest(&t.name_for(&dest)),
+            "--digestfile for {}",
+            t.name()
+        );
+        let sdest = t.path(tmp.path(), &format!("skopeo-img-{}", t.name()));
+        skopeo_copy([
+            "-q",
+            "--digestfile",
+            &p(&sdf),
+            &hello(),
+            &t.name_for(&sdest),
+        ])
+        .assert_success();
+        assert_eq!(
+            content,
+            fs::read_to_string(&sdf).unwrap(),
+            "skopeo's --digestfile differs ({})",
+            t.name()
+        );
+    }
+}
+
+#[test]
+fn digestfile_for_a_list_is_the_index_digest() {
+    let tmp = tempdir();
+    let dest = tmp.path().join("all");
+    let df = tmp.path().join("digest");
+    skiff_copy([
+        "-q",
+        "--all",
+        "--digestfile",
+        &p(&df),
+        &multi(),
+        &format!("oci:{}:latest", p(&dest)),
+    ])
+    .assert_success();
+    let raw = skopeo_inspect_raw(&format!("oci:{}:latest", p(&dest)));
+    assert_eq!(fs::read_to_string(&df).unwrap(), sha256_digest(&raw));
+    assert_eq!(sha256_digest(&raw), MULTI_INDEX);
+
+    // With a single instance picked, the digest is the instance's.
+    let one = tmp.path().join("one");
+    let df1 = tmp.path().join("digest1");
+    skiff_copy([
+        "-q",
+        "--override-arch",
+        "arm64",
+        "--digestfile",
+        &p(&df1),
+        &multi(),
+        &format!("dir:{}", p(&one)),
+    ])
+    .assert_success();
+    assert_eq!(fs::read_to_string(&df1).unwrap(), MULTI_ARM64);
+}
+
+// ------------------------------------------------------------------------------------------
+// Compression
+// ------------------------------------------------------------------------------------------
+
+/// gzip → zstd (oci) → uncompressed (dir, --dest-decompress) → gzip (oci): the diff_ids never
+/// change and always match the layers; skopeo reads every step.
+#[test]
+fn compression_round_trip_keeps_diff_ids() {
+    let tmp = tempdir();
+    let original = load_oci(&example("hello-oci"), Some("latest"));
+    let diff_ids = original.diff_ids();
+    assert_eq!(
+        original.computed_diff_ids(),
+        diff_ids,
+        "example image is inconsistent"
+    );
+
+    let zst = tmp.path().join("zstd");
+    let o = skiff_copy([
+        "--dest-compress-format",
+        "zstd",
+        &hello(),
+        &format!("oci:{}:latest", p(&zst)),
+    ]);
+    o.assert_success();
+    let z = load_oci(&zst, Some("latest"));
+    z.assert_consistent("gzip → zstd");
+    assert_eq!(z.diff_ids(), diff_ids, "gzip → zstd changed diff_ids");
+    assert_eq!(
+        z.layer_compressions(),
+        vec![Comp::Zstd; 3],
+        "gzip → zstd: layers are not zstd"
+    );
+    for (mt, _) in &z.layers {
+        assert_eq!(mt, "application/vnd.oci.image.layer.v1.tar+zstd");
+    }
+    let zname = format!("oci:{}:latest", p(&zst));
+    assert_eq!(
+        skopeo_inspect_config(&zname)["rootfs"]["diff_ids"],
+        serde_json::json!(diff_ids)
+    );
+    // skopeo's zstd copy has the same structure (bytes may differ: different encoders).
+    let szst = tmp.path().join("skopeo-zstd");
+    skopeo_copy([
+        "-q",
+        "--dest-compress-format",
+        "zstd",
+        &hello(),
+        &format!("oci:{}:latest", p(&szst)),
+    ])
+    .assert_success();
+    let sz = load_oci(&szst, Some("latest"));
+    assert_eq!(sz.diff_ids(), z.diff_ids());
+    let mts = |l: &Loaded| l.layers.iter().map(|(m, _)| m.clone()).collect::<Vec<_>>();
+    assert_eq!(mts(&sz), mts(&z));
+
+    let plain = tmp.path().join("plain");
+    skiff_copy([
+        "-q",
+        "--dest-decompress",
+        &zname,
+        &format!("dir:{}", p(&plain)),
+    ])
+    .assert_success();
+    let u = load_dir(&plain);
+    u.assert_consistent("zstd → uncompressed dir");
+    assert_eq!(u.diff_ids(), diff_ids);
+    assert_eq!(
+        u.layer_compressions(),
+        vec![Comp::None; 3],
+        "--dest-decompress left compressed layers"
+    );
+    for ((mt, blob), diff_id) in u.layers.iter().zip(&diff_ids) {
+        assert_eq!(mt, "application/vnd.oci.image.layer.v1.tar");
+        assert_eq!(
+            &sha256_digest(blob),
+            diff_id,
+            "an uncompressed layer's digest is its diff_id"
+        );
+    }
+    let pname = format!("dir:{}", p(&plain));
+    assert_eq!(
+        skopeo_inspect_config(&pname)["rootfs"]["diff_ids"],
+        serde_json::json!(diff_ids)
+    );
+    // skopeo decompressing the same zstd image produces identical bytes.
+    let splain = tmp.path().join("skopeo-plain");
+    skopeo_copy([
+        "-q",
+        "--dest-decompress",
+        &zname,
+        &format!("dir:{}", p(&splain)),
+    ])
+    .assert_success();
+    assert_same_tree(&plain, &splain, "zstd → --dest-decompress dir");
+
+    let gz = tmp.path().join("gzip");
+    skiff_copy(["-q", &pname, &format!("oci:{}:latest", p(&gz))]).assert_success();
+    let g = load_oci(&gz, Some("latest"));
+    g.assert_consistent("uncompressed dir → oci (gzip)");
+    assert_eq!(g.diff_ids(), diff_ids);
+    assert_eq!(g.layer_compressions(), vec![Comp::Gzip; 3]);
+    let gname = format!("oci:{}:latest", p(&gz));
+    assert_eq!(
+        skopeo_inspect_config(&gname)["rootfs"]["diff_ids"],
+        serde_json::json!(diff_ids)
+    );
+    // skopeo can copy the final image and its docker-archive writer checks diff_ids.
+    let da = tmp.path().join("final.tar");
+    skopeo_copy([
+        "-q",
+        &gname,
+        &format!("docker-archive:{}:skiff/rt:latest", p(&da)),
+    ])
+    .assert_success();
+}
+
+#[test]
+fn dest_compress_to_dir_gzips_uncompressed_layers() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let img = build_oci_image(
+        &src,
+        "latest",
+        &[layer(50_000, Comp::None), layer(20_000, Comp::None)],
+        1,
+    );
+    let out = tmp.path().join("d");
+    skiff_copy([
+        "-q",
+        "--dest-compress",
+        &img.oci_ref(),
+        &format!("dir:{}", p(&out)),
+    ])
+    .assert_success();
+    let l = load_dir(&out);
+    l.assert_consistent("--dest-compress");
+    assert_eq!(l.layer_compressions(), vec![Comp::Gzip; 2]);
+    assert_eq!(l.diff_ids(), img.diff_ids);
+    assert_eq!(
+        skopeo_inspect_config(&format!("dir:{}", p(&out)))["rootfs"]["diff_ids"],
+        serde_json::json!(img.diff_ids)
+    );
+
+    // Without a compression flag, dir: keeps the layers as they are (like skopeo).
+    let keep = tmp.path().join("keep");
+    let skeep = tmp.path().join("skeep");
+    skiff_copy(["-q", &img.oci_ref(), &format!("dir:{}", p(&keep))]).assert_success();
+    skopeo_copy(["-q", &img.oci_ref(), &format!("dir:{}", p(&skeep))]).assert_success();
+    assert_same_tree(&keep, &skeep, "uncompressed → dir:");
+    assert_eq!(load_dir(&keep).manifest_digest(), img.manifest_digest);
+}
+
+#[test]
+fn dest_compress_level_is_accepted_for_gzip_and_zstd() {
+    let tmp = tempdir();
+    for (fmt, lvl, comp) in [
+        ("gzip", "1", Comp::Gzip),
+        ("gzip", "9", Comp::Gzip),
+        ("zstd", "19", Comp::Zstd),
+    ] {
+        let out = tmp.path().join(format!("{fmt}-{lvl}"));
+        skiff_copy([
+            "-q",
+            "--dest-compress-format",
+            fmt,
+            "--dest-compress-level",
+            lvl,
+            &hello(),
+            &format!("oci:{}:latest", p(&out)),
+        ])
+        .assert_success();
+        let l = load_oci(&out, Some("latest"));
+        l.assert_consistent(&format!("{fmt} level {lvl}"));
+        assert_eq!(l.layer_compressions(), vec![comp; 3]);
+    }
+}
+
+#[test]
+fn uncompressed_layers_are_gzipped_into_oci_unless_accepted() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let img = build_oci_image(
+        &src,
+        "latest",
+        &[layer(100_000, Comp::None), layer(30_000, Comp::None)],
+        2,
+    );
+
+    let gz = tmp.path().join("gz");
+    skiff_copy(["-q", &img.oci_ref(), &format!("oci:{}:latest", p(&gz))]).assert_success();
+    let g = load_oci(&gz, Some("latest"));
+    g.assert_consistent("uncompressed → oci:");
+    assert_eq!(
+        g.layer_compressions(),
+        vec![Comp::Gzip; 2],
+        "oci: destinations must compress uncompressed layers"
+    );
+    for (mt, _) in &g.layers {
+        assert_eq!(mt, "application/vnd.oci.image.layer.v1.tar+gzip");
+    }
+    assert_eq!(g.diff_ids(), img.diff_ids);
+    // skopeo does the same (bytes differ: different gzip encoders, so compare structure).
+    let sgz = tmp.path().join("sgz");
+    skopeo_copy(["-q", &img.oci_ref(), &format!("oci:{}:latest", p(&sgz))]).assert_success();
+    let sg = load_oci(&sgz, Some("latest"));
+    assert_eq!(sg.layer_compressions(), g.layer_compressions());
+    assert_eq!(sg.diff_ids(), g.diff_ids());
+    assert_eq!(
+        skopeo_inspect_config(&format!("oci:{}:latest", p(&gz)))["rootfs"]["diff_ids"],
+        serde_json::json!(img.diff_ids)
+    );
+
+    let keep = tmp.path().join("keep");
+    let skeep = tmp.path().join("skeep");
+    let flag = "--dest-oci-accept-uncompressed-layers";
+    skiff_copy([
+        "-q",
+        flag,
+        &img.oci_ref(),
+        &format!("oci:{}:latest", p(&keep)),
+    ])
+    .assert_success();
+    skopeo_copy([
+        "-q",
+        flag,
+        &img.oci_ref(),
+        &format!("oci:{}:latest", p(&skeep)),
+    ])
+    .assert_success();
+    assert_same_tree(
+        &keep,
+        &skeep,
+        "uncompressed → oci: with --dest-oci-accept-uncompressed-layers",
+    );
+    let k = load_oci(&keep, Some("latest"));
+    assert_eq!(k.layer_compressions(), vec![Comp::None; 2]);
+    assert_eq!(
+        k.manifest_digest(),
+        img.manifest_digest,
+        "nothing should have been rewritten"
+    );
+}
+
+#[test]
+fn zstd_source_layers_are_preserved_and_readable_by_skopeo() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    let img = build_oci_image(
+        &src,
+        "v1",
+        &[layer(60_000, Comp::Zstd), layer(10_000, Comp::Gzip)],
+        3,
+    );
+    for t in ALL {
+        let ours = t.path(tmp.path(), &format!("ours-{}", t.name()));
+        let theirs = t.path(tmp.path(), &format!("theirs-{}", t.name()));
+        skiff_copy(["-q", &img.oci_ref(), &t.name_for(&ours)]).assert_success();
+        skopeo_copy(["-q", &img.oci_ref(), &t.name_for(&theirs)]).assert_success();
+        assert_same_output(t, &ours, &theirs, &format!("zstd image → {}", t.name()));
+        assert_eq!(
+            skopeo_inspect_digest(&t.name_for(&ours)),
+            img.manifest_digest
+        );
+    }
+    // Decompressing zstd into dir:.
+    let d = tmp.path().join("dec");
+    skiff_copy([
+        "-q",
+        "--dest-decompress",
+        &img.oci_ref(),
+        &format!("dir:{}", p(&d)),
+    ])
+    .assert_success();
+    let l = load_dir(&d);
+    l.assert_consistent("zstd → --dest-decompress");
+    assert_eq!(l.layer_compressions(), vec![Comp::None; 2]);
+    assert_eq!(l.diff_ids(), img.diff_ids);
+}
+
+// ------------------------------------------------------------------------------------------
+// Multi-arch
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn override_arch_picks_the_same_instance_as_skopeo() {
+    let tmp = tempdir();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--override-arch", "arm64"], MULTI_ARM64),
+        (
+            &["--override-arch", "arm", "--override-variant", "v7"],
+            MULTI_ARMV7,
+        ),
+        (
+            &["--override-arch", "amd64", "--override-os", "linux"],
+            MULTI_AMD64,
+        ),
+        (
+            &["--override-arch", "arm64", "--override-variant", "v8"],
+            MULTI_ARM64,
+        ),
+    ];
+    for (i, (opts, want)) in cases.iter().enumerate() {
+        // As `copy` options.
+        let ours = tmp.path().join(format!("ours{i}"));
+        let mut a: Vec<String> = vec!["-q".into()];
+        a.extend(opts.iter().map(|s| s.to_string()));
+        a.push(multi());
+        a.push(format!("dir:{}", p(&ours)));
+        skiff_copy(&a).assert_success();
+        assert_eq!(sha256_file(&ours.join("manifest.json")), *want, "{opts:?}");
+        // As global options, and compared with skopeo.
+        let global = tmp.path().join(format!("global{i}"));
+        let theirs = tmp.path().join(format!("theirs{i}"));
+        let mut g: Vec<String> = vec!["--insecure-policy".into()];
+        g.extend(opts.iter().map(|s| s.to_string()));
+        g.extend(["copy".into(), "-q".into(), multi()]);
+        run(skiff().args(&g).arg(format!("dir:{}", p(&global)))).assert_success();
+        run(skopeo().args(&g).arg(format!("dir:{}", p(&theirs)))).assert_success();
+        assert_same_tree(&ours, &theirs, &format!("{opts:?} (copy option)"));
+        assert_same_tree(&global, &theirs, &format!("{opts:?} (global option)"));
+    }
+}
+
+#[test]
+fn default_platform_choice_matches_skopeo() {
+    let tmp = tempdir();
+    let ours = tmp.path().join("ours");
+    let theirs = tmp.path().join("theirs");
+    skiff_copy(["-q", &multi(), &format!("dir:{}", p(&ours))]).assert_success();
+    skopeo_copy(["-q", &multi(), &format!("dir:{}", p(&theirs))]).assert_success();
+    assert_same_tree(
+        &ours,
+        &theirs,
+        "multiarch-oci → dir: for this machine's platform",
+    );
+}
+
+#[test]
+fn platform_missing_from_the_list_fails_like_skopeo() {
+    let tmp = tempdir();
+    let dest = tmp.path().join("d");
+    let ours = skiff_copy([
+        "--override-arch",
+        "s390x",
+        &multi(),
+        &format!("dir:{}", p(&dest)),
+    ]);
+    // (skopeo creates a dir: destination before failing, so it gets its own.)
+    let theirs = skopeo_copy([
+        "--override-arch",
+        "s390x",
+        &multi(),
+        &format!("dir:{}", p(&tmp.path().join("s"))),
+    ]);
+    theirs.assert_exit1();
+    ours.assert_error().assert_stderr_contains("s390x");
+    assert!(
+        !dest.exists(),
+        "destination created although no instance matched: {ours}"
+    );
+}
+
+#[test]
+fn all_copies_the_index_and_every_instance_like_skopeo() {
+    let tmp = tempdir();
+    for t in ALL {
+        for flags in [&["--all"][..], &["--multi-arch", "all"][..]] {
+            let tag = flags.join("");
+            let ours = t.path(tmp.path(), &format!("ours-{}{tag}", t.name()));
+            let theirs = t.path(tmp.path(), &format!("theirs-{}{tag}", t.name()));
+            let mut a: Vec<String> = vec!["-q".into()];
+            a.extend(flags.iter().map(|s| s.to_string()));
+            let sa = a.clone();
+            a.extend([multi(), t.name_for(&ours)]);
+            skiff_copy(&a).assert_success();
+            let mut sa = sa;
+            sa.extend([multi(), t.name_for(&theirs)]);
+            skopeo_copy(&sa).assert_success();
+            assert_same_output(
+                t,
+                &ours,
+                &theirs,
+                &format!("{flags:?} multiarch-oci → {}", t.name()),
+            );
+            assert_eq!(
+                sha256_digest(&skopeo_inspect_raw(&t.name_for(&ours))),
+                MULTI_INDEX
+            );
+        }
+    }
+    // Every instance is usable through skopeo.
+    let ours = tmp.path().join("ours-oci--all");
+    for (arch, variant, want) in [
+        ("amd64", None, MULTI_AMD64),
+        ("arm64", None, MULTI_ARM64),
+        ("arm", Some("v7"), MULTI_ARMV7),
+    ] {
+        let d = tmp.path().join(format!("inst-{arch}"));
+        let mut c = skopeo();
+        c.args(["--insecure-policy", "--override-arch", arch]);
+        if let Some(v) = variant {
+            c.args(["--override-variant", v]);
+        }
+        c.args([
+            "copy",
+            "-q",
+            &format!("oci:{}:latest", p(&ours)),
+            &format!("dir:{}", p(&d)),
+        ]);
+        run(&mut c).assert_success();
+        assert_eq!(sha256_file(&d.join("manifest.json")), want);
+    }
+}
+
+#[test]
+fn multi_arch_system_copies_one_instance() {
+    let tmp = tempdir();
+    let ours = tmp.path().join("ours");
+    let theirs = tmp.path().join("theirs");
+    skiff_copy([
+        "-q",
+        "--multi-arch",
+        "system",
+        "--override-arch",
+        "arm64",
+        &multi(),
+        &format!("oci:{}:x", p(&ours)),
+    ])
+    .assert_success();
+    skopeo_copy([
+        "-q",
+        "--multi-arch",
+        "system",
+        "--override-arch",
+        "arm64",
+        &multi(),
+        &format!("oci:{}:x", p(&theirs)),
+    ])
+    .assert_success();
+    assert_same_tree(&ours, &theirs, "--multi-arch system");
+    assert_eq!(oci_index_entry(&ours, Some("x"))["digest"], MULTI_ARM64);
+}
+
+#[test]
+fn index_only_into_a_layout_that_has_the_instances_matches_skopeo() {
+    let tmp = tempdir();
+    let ours = tmp.path().join("ours");
+    skopeo_copy([
+        "-q",
+        "--all",
+        &multi(),
+        &format!("oci:{}:instances", p(&ours)),
+    ])
+    .assert_success();
+    let theirs = tmp.path().join("theirs");
+    copy_tree(&ours, &theirs);
+    skiff_copy([
+        "-q",
+        "--multi-arch",
+        "index-only",
+        &multi(),
+        &format!("oci:{}:idx", p(&ours)),
+    ])
+    .assert_success();
+    skopeo_copy([
+        "-q",
+        "--multi-arch",
+        "index-only",
+        &multi(),
+        &format!("oci:{}:idx", p(&theirs)),
+    ])
+    .assert_success();
+    assert_same_tree(
+        &ours,
+        &theirs,
+        "--multi-arch index-only into a layout with the instances",
+    );
+    assert_eq!(
+        sha256_digest(&skopeo_inspect_raw(&format!("oci:{}:idx", p(&ours)))),
+        MULTI_INDEX
+    );
+
+    // Into an empty layout only the index is written (like skopeo).
+    let e = tmp.path().join("empty-ours");
+    let se = tmp.path().join("empty-theirs");
+    skiff_copy([
+        "-q",
+        "--multi-arch",
+        "index-only",
+        &multi(),
+        &format!("oci:{}:idx", p(&e)),
+    ])
+    .assert_success();
+    skopeo_copy([
+        "-q",
+        "--multi-arch",
+        "index-only",
+        &multi(),
+        &format!("oci:{}:idx", p(&se)),
+    ])
+    .assert_success();
+    assert_same_tree(&e, &se, "--multi-arch index-only into a new layout");
+}
+
+#[test]
+fn preserve_digests_copies_unchanged() {
+    let tmp = tempdir();
+    for t in ALL {
+        let d = t.path(tmp.path(), &format!("pd-{}", t.name()));
+        skiff_copy(["-q", "--preserve-digests", &hello(), &t.name_for(&d)]).assert_success();
+        assert_eq!(skopeo_inspect_digest(&t.name_for(&d)), HELLO_MANIFEST);
+    }
+    let d = tmp.path().join("all");
+    skiff_copy([
+        "-q",
+        "--all",
+        "--preserve-digests",
+        &multi(),
+        &format!("oci:{}:latest", p(&d)),
+    ])
+    .assert_success();
+    assert_eq!(oci_index_entry(&d, Some("latest"))["digest"], MULTI_INDEX);
+}
+
+// ------------------------------------------------------------------------------------------
+// Several images in one OCI layout
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn oci_layout_with_two_tags_matches_skopeo_and_both_resolve() {
+    let tmp = tempdir();
+    let ours = tmp.path().join("ours");
+    let theirs = tmp.path().join("theirs");
+    for l in [&ours, &theirs] {
+        let is_ours = l == &ours;
+        let cp = |args: &[String]| {
+            if is_ours {
+                skiff_copy(args)
+            } else {
+                skopeo_copy(args)
+            }
+        };
+        cp(&["-q".into(), hello(), format!("oci:{}:a", p(l))]).assert_success();
+        cp(&[
+            "-q".into(),
+            "--override-arch".into(),
+            "arm64".into(),
+            multi(),
+            format!("oci:{}:b", p(l)),
+        ])
+        .assert_success();
+    }
+    assert_same_tree(&ours, &theirs, "two tags in one layout");
+    assert_eq!(
+        skopeo_inspect_digest(&format!("oci:{}:a", p(&ours))),
+        HELLO_MANIFEST
+    );
+    assert_eq!(
+        skopeo_inspect_digest(&format!("oci:{}:b", p(&ours))),
+        MULTI_ARM64
+    );
+    // skiff reads both back.
+    for (r, want) in [("a", HELLO_MANIFEST), ("b", MULTI_ARM64)] {
+        let d = tmp.path().join(format!("read-{r}"));
+        skiff_copy([
+            "-q",
+            &format!("oci:{}:{r}", p(&ours)),
+            &format!("dir:{}", p(&d)),
+        ])
+        .assert_success();
+        assert_eq!(sha256_file(&d.join("manifest.json")), want);
+    }
+
+    // Re-pointing a tag moves it (the old manifest loses the name), as skopeo does.
+    skiff_copy(["-q", &hello(), &format!("oci:{}:b", p(&ours))]).assert_success();
+    skopeo_copy(["-q", &hello(), &format!("oci:{}:b", p(&theirs))]).assert_success();
+    assert_same_tree(&ours, &theirs, "re-tagging b");
+    assert_eq!(
+        skopeo_inspect_digest(&format!("oci:{}:b", p(&ours))),
+        HELLO_MANIFEST
+    );
+
+    // Adding an untagged image, as skopeo does.
+    skiff_copy([
+        "-q",
+        "--override-arch",
+        "arm",
+        "--override-variant",
+        "v7",
+        &multi(),
+        &format!("oci:{}", p(&ours)),
+    ])
+    .assert_success();
+    skopeo_copy([
+        "-q",
+        "--override-arch",
+        "arm",
+        "--override-variant",
+        "v7",
+        &multi(),
+        &format!("oci:{}", p(&theirs)),
+    ])
+    .assert_success();
+    assert_same_tree(&ours, &theirs, "adding an image without a reference");
+}
+
+#[test]
+fn source_without_reference_in_a_layout_with_two_images_fails_clearly() {
+    let tmp = tempdir();
+    let l = tmp.path().join("l");
+    skiff_copy(["-q", &hello(), &format!("oci:{}:a", p(&l))]).assert_success();
+    skiff_copy([
+        "-q",
+        "--override-arch",
+        "arm64",
+        &multi(),
+        &format!("oci:{}:b", p(&l)),
+    ])
+    .assert_success();
+    let dest = tmp.path().join("d");
+    let ours = skiff_copy([format!("oci:{}", p(&l)), format!("dir:{}", p(&dest))]);
+    // (skopeo creates a dir: destination before failing, so it gets its own.)
+    let theirs = skopeo_copy([
+        format!("oci:{}", p(&l)),
+        format!("dir:{}", p(&tmp.path().join("s"))),
+    ]);
+    theirs
+        .assert_exit1()
+        .assert_stderr_contains("more than one image in oci, choose an image");
+    ours.assert_error()
+        .assert_stderr_contains("more than one image in oci, choose an image");
+    assert!(!dest.exists());
+    // A reference that isn't there.
+    let ours = skiff_copy([format!("oci:{}:nope", p(&l)), format!("dir:{}", p(&dest))]);
+    ours.assert_error().assert_stderr_contains("nope");
+    assert!(!dest.exists());
+}
+
+// ------------------------------------------------------------------------------------------
+// Shared blob directories
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn shared_blob_dirs_behave_like_skopeo() {
+    let tmp = tempdir();
+    let (ours, oshared) = (tmp.path().join("ours"), tmp.path().join("ours-shared"));
+    let (theirs, tshared) = (tmp.path().join("theirs"), tmp.path().join("theirs-shared"));
+    skiff_copy([
+        "-q",
+        "--dest-shared-blob-dir",
+        &p(&oshared),
+        &hello(),
+        &format!("oci:{}:latest", p(&ours)),
+    ])
+    .assert_success();
+    skopeo_copy([
+        "-q",
+        "--dest-shared-blob-dir",
+        &p(&tshared),
+        &hello(),
+        &format!("oci:{}:latest", p(&theirs)),
+    ])
+    .assert_success();
+    // The blobs are in the shared dir, exactly skopeo's set...
+    assert_same_tree(&oshared, &tshared, "--dest-shared-blob-dir contents");
+    assert!(
+        oci_blob(&ours, HELLO_MANIFEST)
+            .parent()
+            .map(|d| !d.exists() || list_dir(d).is_empty())
+            .unwrap()
+    );
+    // ...and no blob file is inside the layout.
+    let layout_files: Vec<String> = snapshot(&ours)
+        .entries
+        .into_iter()
+        .filter(|(_, e)| matches!(e, Entry::File { .. }))
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        layout_files,
+        vec!["index.json".to_string(), "oci-layout".to_string()]
+    );
+    assert_eq!(
+        fs::read(ours.join("index.json")).unwrap(),
+        fs::read(theirs.join("index.json")).unwrap()
+    );
+
+    // Reading with --src-shared-blob-dir, by skiff and by skopeo, from either writer.
+    for (layout, shared) in [(&ours, &oshared), (&theirs, &tshared)] {
+        let src = format!("oci:{}:latest", p(layout));
+        let a = tmp.path().join(format!(
+            "read-skiff-{}",
+            layout.file_name().unwrap().to_string_lossy()
+        ));
+        let b = tmp.path().join(format!(
+            "read-skopeo-{}",
+            layout.file_name().unwrap().to_string_lossy()
+        ));
+        skiff_copy([
+            "-q",
+            "--src-shared-blob-dir",
+            &p(shared),
+            &src,
+            &format!("dir:{}", p(&a)),
+        ])
+        .assert_success();
+        skopeo_copy([
+            "-q",
+            "--src-shared-blob-dir",
+            &p(shared),
+            &src,
+            &format!("dir:{}", p(&b)),
+        ])
+        .assert_success();
+        assert_same_tree(&a, &b, "--src-shared-blob-dir");
+        assert_eq!(sha256_file(&a.join("manifest.json")), HELLO_MANIFEST);
+    }
+    // Without the shared dir the layout cannot be read.
+    let c = tmp.path().join("no-shared");
+    skiff_copy([format!("oci:{}:latest", p(&ours)), format!("dir:{}", p(&c))]).assert_error();
+    assert!(!c.exists());
+}

@@ -1,0 +1,710 @@
+//! Bad input must fail with exit code 1, a message that names what is wrong and where, and a
+//! destination exactly as it was: still absent (and no temporary leftovers beside it), or
+//! byte-for-byte the image that was there before. Also: SIGKILL in the middle of a copy.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::*;
+
+const LAYER2: &str = "sha256:23885e8869c556a5757edc5b03708d547cf34edb7ba233683c62b31719710b2c";
+const CONFIG: &str = "sha256:620dc057349bd148f7caac1b342eba5c6e227e6a2b44ea7d366278c947be213a";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    Oci,
+    OciArchive,
+}
+
+const KINDS: [Kind; 3] = [Kind::Dir, Kind::Oci, Kind::OciArchive];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Absent,
+    Existing,
+}
+
+/// A destination in its own parent directory, with what it looked like before the copy.
+struct Case {
+    _tmp: tempfile::TempDir,
+    kind: Kind,
+    state: State,
+    parent: PathBuf,
+    dest: PathBuf,
+    /// Private $TMPDIR for skiff (oci-archive unpacks there); must be empty after a failure.
+    tmpdir: PathBuf,
+    before: Snapshot,
+    parent_before: Vec<String>,
+}
+
+impl Case {
+    fn new(kind: Kind, state: State) -> Case {
+        let tmp = tempdir();
+        let parent = tmp.path().join("parent");
+        let tmpdir = tmp.path().join("tmpdir");
+        fs::create_dir_all(&parent).unwrap();
+        fs::create_dir_all(&tmpdir).unwrap();
+        let dest = match kind {
+            Kind::OciArchive => parent.join("dest.tar"),
+            _ => parent.join("dest"),
+        };
+        if state == State::Existing {
+            write_other_image(kind, &dest, tmp.path());
+        }
+        let before = snapshot(&dest);
+        assert_eq!(before.absent, state == State::Absent);
+        let parent_before = list_dir(&parent);
+        Case {
+            _tmp: tmp,
+            kind,
+            state,
+            parent,
+            dest,
+            tmpdir,
+            before,
+            parent_before,
+        }
+    }
+
+    fn dest_name(&self) -> String {
+        match self.kind {
+            Kind::Dir => format!("dir:{}", p(&self.dest)),
+            Kind::Oci => format!("oci:{}:latest", p(&self.dest)),
+            Kind::OciArchive => format!("oci-archive:{}:latest", p(&self.dest)),
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("{:?} destination, {:?}", self.kind, self.state)
+    }
+
+    /// The destination and its parent are exactly as before; skiff's $TMPDIR is empty.
+    #[track_caller]
+    fn assert_untouched(&self, context: &str) {
+        let ctx = format!("{context} [{}]", self.label());
+        self.before.assert_unchanged(&ctx);
+        assert_eq!(
+            list_dir(&self.parent),
+            self.parent_before,
+            "{ctx}: the destination's parent directory gained or lost entries (temporary leftovers?)"
+        );
+        assert_eq!(
+            list_dir(&self.tmpdir),
+            Vec::<String>::new(),
+            "{ctx}: leftovers in $TMPDIR"
+        );
+    }
+}
+
+/// A small, different image (2 gzip layers) in the form `kind` needs, at `dest`.
+fn write_other_image(kind: Kind, dest: &Path, scratch: &Path) {
+    let layout = scratch.join("other-layout");
+    let img = build_oci_image(
+        &layout,
+        "latest",
+        &[layer(3000, Comp::Gzip), layer(2000, Comp::Gzip)],
+        42,
+    );
+    match kind {
+        Kind::Oci => copy_tree(&layout, dest),
+        Kind::Dir => {
+            fs::create_dir_all(dest).unwrap();
+            let l = load_oci(&layout, Some("latest"));
+            fs::write(dest.join("manifest.json"), &l.manifest_bytes).unwrap();
+            fs::copy(
+                oci_blob(&layout, &img.config_digest),
+                dir_blob(dest, &img.config_digest),
+            )
+            .unwrap();
+            for d in &img.layer_digests {
+                fs::copy(oci_blob(&layout, d), dir_blob(dest, d)).unwrap();
+            }
+            fs::write(dest.join("version"), "Directory Transport Version: 1.1\n").unwrap();
+        }
+        Kind::OciArchive => {
+            let f = fs::File::create(dest).unwrap();
+            let mut b = tar::Builder::new(f);
+            b.append_dir_all(".", &layout).unwrap();
+            b.finish().unwrap();
+        }
+    }
+}
+
+/// Run skiff (with a private $TMPDIR) and expect a clean failure mentioning every `expect`.
+#[track_caller]
+fn assert_fails_cleanly(
+    case: &Case,
+    global: &[&str],
+    src: &str,
+    copy_opts: &[&str],
+    expect: &[&str],
+) -> Out {
+    let mut c = skiff();
+    c.env("TMPDIR", &case.tmpdir);
+    c.args(global)
+        .arg("copy")
+        .args(copy_opts)
+        .arg(src)
+        .arg(case.dest_name());
+    let out = run(&mut c);
+    out.assert_error().assert_stdout_empty();
+    for e in expect {
+        out.assert_stderr_contains(e);
+    }
+    case.assert_untouched(&out.cmdline);
+    out
+}
+
+/// The same bad source against dir:, oci:, oci-archive:, each absent and pre-existing.
+#[track_caller]
+fn assert_fails_cleanly_everywhere(src: &str, expect: &[&str]) {
+    for kind in KINDS {
+        for state in [State::Absent, State::Existing] {
+            let case = Case::new(kind, state);
+            assert_fails_cleanly(&case, &["--insecure-policy"], src, &[], expect);
+        }
+    }
+}
+
+/// A private copy of examples/hello-oci to damage.
+fn damaged_copy() -> (tempfile::TempDir, PathBuf) {
+    let t = tempdir();
+    let l = t.path().join("src");
+    copy_tree(&example("hello-oci"), &l);
+    (t, l)
+}
+
+fn src_name(layout: &Path) -> String {
+    format!("oci:{}:latest", p(layout))
+}
+
+// ------------------------------------------------------------------------------------------
+// Damaged sources
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn layer_with_a_flipped_byte_is_rejected() {
+    let (_t, l) = damaged_copy();
+    let blob = oci_blob(&l, LAYER2);
+    let mut b = fs::read(&blob).unwrap();
+    b[20_000] ^= 0xff;
+    fs::write(&blob, &b).unwrap();
+    let actual = sha256_digest(&b);
+    assert_fails_cleanly_everywhere(&src_name(&l), &[LAYER2, &actual]);
+}
+
+#[test]
+fn truncated_layer_is_rejected() {
+    let (_t, l) = damaged_copy();
+    let blob = oci_blob(&l, LAYER2);
+    let b = fs::read(&blob).unwrap();
+    fs::write(&blob, &b[..16_000]).unwrap();
+    assert_fails_cleanly_everywhere(&src_name(&l), &[LAYER2]);
+}
+
+#[test]
+fn missing_layer_file_is_rejected() {
+    let (_t, l) = damaged_copy();
+    let blob = oci_blob(&l, LAYER2);
+    fs::remove_file(&blob).unwrap();
+    assert_fails_cleanly_everywhere(&src_name(&l), &[LAYER2, &p(&blob)]);
+}
+
+#[test]
+fn config_that_does_not_match_its_digest_is_rejected() {
+    let (_t, l) = damaged_copy();
+    let blob = oci_blob(&l, CONFIG);
+    let b = fs::read_to_string(&blob).unwrap().replace("amd64", "arm64");
+    fs::write(&blob, &b).unwrap();
+    assert_fails_cleanly_everywhere(&src_name(&l), &[CONFIG, &sha256_digest(b.as_bytes())]);
+}
+
+#[test]
+fn malformed_manifest_json_is_rejected() {
+    let (_t, l) = damaged_copy();
+    // A truncated manifest, correctly referenced by index.json (so only the JSON is wrong).
+    let m =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":"#;
+    let d = sha256_digest(m);
+    fs::write(oci_blob(&l, &d), m).unwrap();
+    let mut idx = read_json(&l.join("index.json"));
+    idx["manifests"][0]["digest"] = d.clone().into();
+    idx["manifests"][0]["size"] = m.len().into();
+    fs::write(l.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    for kind in KINDS {
+        for state in [State::Absent, State::Existing] {
+            let case = Case::new(kind, state);
+            let out = assert_fails_cleanly(&case, &["--insecure-policy"], &src_name(&l), &[], &[]);
+            out.assert_stderr_mentions_any(&["manifest"])
+                .assert_stderr_mentions_any(&["json", "parsing"]);
+        }
+    }
+}
+
+/// Stricter than skopeo 1.9.3, which copies such a manifest without noticing: the manifest
+/// bytes must match the digest index.json gives for them, or the copy would silently carry a
+/// tampered manifest.
+#[test]
+fn manifest_that_does_not_match_its_index_digest_is_rejected() {
+    let (_t, l) = damaged_copy();
+    let blob = oci_blob(&l, HELLO_MANIFEST);
+    let b = fs::read_to_string(&blob)
+        .unwrap()
+        .replace("skiff example image", "skiff evil image!!!");
+    fs::write(&blob, &b).unwrap();
+    assert_fails_cleanly_everywhere(&src_name(&l), &[HELLO_MANIFEST]);
+}
+
+#[test]
+fn malformed_index_json_is_rejected() {
+    let (_t, l) = damaged_copy();
+    fs::write(l.join("index.json"), "{oops").unwrap();
+    assert_fails_cleanly_everywhere(&src_name(&l), &[&p(&l.join("index.json"))]);
+}
+
+#[test]
+fn index_json_pointing_to_a_missing_manifest_is_rejected() {
+    let (_t, l) = damaged_copy();
+    let missing = "sha256:0000bf6ecea5ecf39d446d72ee303118fa988ad539334a7e24b193185405de66";
+    let idx = fs::read_to_string(l.join("index.json"))
+        .unwrap()
+        .replace(HELLO_MANIFEST, missing);
+    fs::write(l.join("index.json"), idx).unwrap();
+    assert_fails_cleanly_everywhere(&src_name(&l), &[&missing["sha256:".len()..]]);
+}
+
+#[test]
+fn missing_reference_is_rejected() {
+    let (_t, l) = damaged_copy();
+    assert_fails_cleanly_everywhere(&format!("oci:{}:nope", p(&l)), &["nope"]);
+}
+
+#[test]
+fn nonexistent_source_paths_are_rejected() {
+    let t = tempdir();
+    let missing = t.path().join("no-such-image");
+    for src in [
+        format!("oci:{}:latest", p(&missing)),
+        format!("dir:{}", p(&missing)),
+        format!("oci-archive:{}:latest", p(&missing)),
+    ] {
+        assert_fails_cleanly_everywhere(&src, &[&p(&missing)]);
+    }
+}
+
+#[test]
+fn garbage_oci_archive_source_is_rejected() {
+    let t = tempdir();
+    let bad = t.path().join("bad.tar");
+    fs::write(&bad, b"this is not a tar archive at all").unwrap();
+    assert_fails_cleanly_everywhere(&format!("oci-archive:{}:latest", p(&bad)), &[&p(&bad)]);
+}
+
+#[test]
+fn dir_source_with_corrupt_layer_is_rejected() {
+    let t = tempdir();
+    let d = t.path().join("src");
+    skopeo_copy(["-q", &example_ref("hello-oci"), &format!("dir:{}", p(&d))]).assert_success();
+    let blob = dir_blob(&d, LAYER2);
+    let mut b = fs::read(&blob).unwrap();
+    b[100] ^= 1;
+    fs::write(&blob, &b).unwrap();
+    assert_fails_cleanly_everywhere(&format!("dir:{}", p(&d)), &[LAYER2]);
+}
+
+/// The bad layer is last and big: the good layers before it have already been written when it
+/// fails, so this checks that they are rolled back.
+#[test]
+fn corrupt_last_layer_after_good_ones_leaves_nothing_behind() {
+    let t = tempdir();
+    let l = t.path().join("src");
+    let img = build_oci_image(
+        &l,
+        "latest",
+        &[
+            layer(200_000, Comp::Gzip),
+            layer(100_000, Comp::None),
+            layer(300_000, Comp::Gzip),
+        ],
+        7,
+    );
+    let bad = img.layer_digests.last().unwrap();
+    let blob = oci_blob(&l, bad);
+    let mut b = fs::read(&blob).unwrap();
+    let n = b.len();
+    b[n - 100] ^= 0x55;
+    fs::write(&blob, &b).unwrap();
+    assert_fails_cleanly_everywhere(&img.oci_ref(), &[bad]);
+}
+
+// ------------------------------------------------------------------------------------------
+// Policy
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn reject_policy_fails_before_touching_the_destination() {
+    let t = tempdir();
+    let pol = t.path().join("reject.json");
+    fs::write(&pol, r#"{"default":[{"type":"reject"}]}"#).unwrap();
+    for kind in KINDS {
+        for state in [State::Absent, State::Existing] {
+            let case = Case::new(kind, state);
+            let out = assert_fails_cleanly(
+                &case,
+                &["--policy", &p(&pol)],
+                &example_ref("hello-oci"),
+                &[],
+                &["Source image rejected", "rejected by policy"],
+            );
+            out.assert_stderr_not_contains("Copying blob");
+        }
+    }
+}
+
+/// `signedBy` can't be checked yet: an unsigned image fails like skopeo ("A signature was
+/// required, but no signature exists"), a signed one with `not supported yet`; never copied.
+#[test]
+fn signed_by_policy_never_copies() {
+    let t = tempdir();
+    let pol = t.path().join("signed.json");
+    fs::write(
+        &pol,
+        r#"{"default":[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/nonexistent/key.gpg"}]}"#,
+    )
+    .unwrap();
+    for kind in KINDS {
+        for state in [State::Absent, State::Existing] {
+            let case = Case::new(kind, state);
+            let out = assert_fails_cleanly(
+                &case,
+                &["--policy", &p(&pol)],
+                &example_ref("hello-oci"),
+                &[],
+                &["Source image rejected"],
+            );
+            out.assert_stderr_mentions_any(&["A signature was required", "not supported yet"]);
+            out.assert_stderr_not_contains("Copying blob");
+        }
+    }
+    // A dir: image that carries a signature: skiff cannot verify it, so `not supported yet`.
+    let signed = t.path().join("signed-src");
+    skopeo_copy([
+        "-q",
+        &example_ref("hello-oci"),
+        &format!("dir:{}", p(&signed)),
+    ])
+    .assert_success();
+    fs::write(
+        signed.join("signature-1"),
+        b"\xa3\x01\x02 not a real signature",
+    )
+    .unwrap();
+    for kind in KINDS {
+        let case = Case::new(kind, State::Absent);
+        assert_fails_cleanly(
+            &case,
+            &["--policy", &p(&pol)],
+            &format!("dir:{}", p(&signed)),
+            &[],
+            &["not supported yet"],
+        );
+    }
+}
+
+#[test]
+fn other_unverifiable_policy_requirements_never_copy() {
+    let t = tempdir();
+    for (name, req) in [
+        (
+            "sigstoreSigned",
+            r#"{"type":"sigstoreSigned","keyPath":"/nonexistent/cosign.pub"}"#,
+        ),
+        (
+            "signedBaseLayer",
+            r#"{"type":"signedBaseLayer","baseLayerIdentity":{"type":"matchRepository"}}"#,
+        ),
+    ] {
+        let pol = t.path().join(format!("{name}.json"));
+        fs::write(&pol, format!(r#"{{"default":[{req}]}}"#)).unwrap();
+        let case = Case::new(Kind::Dir, State::Absent);
+        let mut c = skiff();
+        c.args([
+            "--policy",
+            &p(&pol),
+            "copy",
+            &example_ref("hello-oci"),
+            &case.dest_name(),
+        ]);
+        let out = run(&mut c);
+        out.assert_error();
+        case.assert_untouched(&format!("{name} policy"));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Destinations that must not be overwritten
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn dir_destination_that_is_not_an_image_is_refused() {
+    let t = tempdir();
+    let dest = t.path().join("important");
+    fs::create_dir_all(dest.join("sub")).unwrap();
+    fs::write(dest.join("notes.txt"), "my important data\n").unwrap();
+    fs::write(dest.join("sub/more.bin"), pseudo_random(1, 5000)).unwrap();
+    let before = snapshot(&dest);
+    let parent_before = list_dir(t.path());
+    let out = skiff_copy([example_ref("hello-oci"), format!("dir:{}", p(&dest))]);
+    out.assert_error()
+        .assert_stderr_contains(&p(&dest))
+        .assert_stderr_contains("not a containers image directory");
+    before.assert_unchanged("dir: destination that is not an image");
+    assert_eq!(
+        list_dir(t.path()),
+        parent_before,
+        "leftovers beside the refused destination"
+    );
+    // skopeo refuses too.
+    skopeo_copy([example_ref("hello-oci"), format!("dir:{}", p(&dest))])
+        .assert_exit1()
+        .assert_stderr_contains("not a containers image directory");
+}
+
+#[test]
+fn dir_destination_that_is_a_file_is_refused() {
+    let t = tempdir();
+    let dest = t.path().join("file");
+    fs::write(&dest, "a plain file").unwrap();
+    let before = snapshot(&dest);
+    let out = skiff_copy([example_ref("hello-oci"), format!("dir:{}", p(&dest))]);
+    out.assert_error().assert_stderr_contains(&p(&dest));
+    before.assert_unchanged("dir: destination that is a file");
+    assert_eq!(list_dir(t.path()), vec!["file".to_string()]);
+}
+
+#[test]
+fn existing_dir_image_is_replaced_by_a_good_copy() {
+    // The other half of atomic replacement: a successful copy over an existing dir: image
+    // leaves exactly the new image (no stale blobs from the old one), as skopeo does.
+    let t = tempdir();
+    let case = Case::new(Kind::Dir, State::Existing);
+    skiff_copy(["-q", &example_ref("hello-oci"), &case.dest_name()]).assert_success();
+    let fresh = t.path().join("fresh");
+    skopeo_copy([
+        "-q",
+        &example_ref("hello-oci"),
+        &format!("dir:{}", p(&fresh)),
+    ])
+    .assert_success();
+    assert_same_tree(&case.dest, &fresh, "dir: image replaced by skiff");
+    assert_eq!(
+        list_dir(&case.parent),
+        vec!["dest".to_string()],
+        "leftovers beside the dir: destination"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// SIGKILL in the middle of a copy
+// ------------------------------------------------------------------------------------------
+
+/// ~40 MB of uncompressed layers, so that recompressing them takes a while.
+fn big_image(dir: &Path) -> BuiltImage {
+    let mb = 1 << 20;
+    build_oci_image(
+        dir,
+        "latest",
+        &[
+            layer(10 * mb, Comp::None),
+            layer(10 * mb, Comp::None),
+            layer(10 * mb, Comp::None),
+            layer(10 * mb, Comp::None),
+        ],
+        2024,
+    )
+}
+
+/// Start the copy, wait for the first "Copying blob" line plus `delay`, SIGKILL it.
+/// Returns skiff's stderr lines.
+fn kill_mid_copy(case: &Case, src: &str, opts: &[&str], delay: Duration) -> Vec<String> {
+    let mut c = skiff();
+    c.env("TMPDIR", &case.tmpdir);
+    c.args(["--insecure-policy", "copy"])
+        .args(opts)
+        .arg(src)
+        .arg(case.dest_name());
+    let started = Instant::now();
+    let (mut child, seen, reader) = spawn_until_stderr_line(c, "Copying blob");
+    assert!(
+        seen.iter().any(|l| l.contains("Copying blob")),
+        "skiff never started copying a blob: {seen:?} (exit: {:?})",
+        child.try_wait()
+    );
+    std::thread::sleep(delay);
+    if let Some(status) = child.try_wait().unwrap() {
+        let rest = reader.unwrap().join().unwrap();
+        panic!(
+            "the copy finished ({status}) after {:?}, before it could be killed; make the image bigger. stderr: {rest:?}",
+            started.elapsed()
+        );
+    }
+    child.kill().expect("SIGKILL skiff"); // Child::kill sends SIGKILL
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "skiff was not killed by SIGKILL"
+    );
+    let mut all = reader.unwrap().join().unwrap();
+    all.push(format!("(killed after {:?})", started.elapsed()));
+    all
+}
+
+/// Entries that may legitimately remain after SIGKILL: hidden skiff temporaries (`.…skiff…`,
+/// anywhere) and, inside an OCI layout, complete content-addressed blobs that nothing
+/// references yet. Everything is printed so it shows up with --nocapture.
+fn allowed_after_kill(case: &Case, rel: &str, entry: &Entry) -> bool {
+    let base = rel.rsplit('/').next().unwrap_or(rel);
+    if rel
+        .split('/')
+        .any(|c| c.starts_with('.') && c.contains("skiff"))
+    {
+        eprintln!(
+            "[{}] after SIGKILL: temporary leftover {rel} ({entry:?})",
+            case.label()
+        );
+        return true;
+    }
+    if let Entry::File { sha256, .. } = entry
+        && case.kind == Kind::Oci
+        && rel.starts_with("blobs/sha256/")
+        && sha256 == &format!("sha256:{base}")
+    {
+        eprintln!(
+            "[{}] after SIGKILL: complete unreferenced blob {rel}",
+            case.label()
+        );
+        return true;
+    }
+    false
+}
+
+/// After SIGKILL: every original entry is unchanged, and anything new is allowed_after_kill.
+#[track_caller]
+fn assert_as_before_after_kill(case: &Case, stderr: &[String]) {
+    let ctx = format!(
+        "SIGKILL during copy [{}], skiff stderr: {stderr:#?}",
+        case.label()
+    );
+    let now = snapshot(&case.dest);
+    assert_eq!(
+        now.absent, case.before.absent,
+        "{ctx}: destination appeared or vanished"
+    );
+    for (k, v) in &case.before.entries {
+        assert_eq!(
+            now.entries.get(k),
+            Some(v),
+            "{ctx}: {k} changed or vanished"
+        );
+    }
+    for (k, v) in &now.entries {
+        if !case.before.entries.contains_key(k) {
+            assert!(
+                allowed_after_kill(case, k, v),
+                "{ctx}: new entry {k} ({v:?}) in the destination"
+            );
+        }
+    }
+    for name in list_dir(&case.parent) {
+        if !case.parent_before.contains(&name) {
+            assert!(
+                allowed_after_kill(case, &name, &Entry::Dir),
+                "{ctx}: new entry {name} beside the destination"
+            );
+        }
+    }
+    for name in list_dir(&case.tmpdir) {
+        eprintln!(
+            "[{}] after SIGKILL: leftover in $TMPDIR: {name}",
+            case.label()
+        );
+    }
+}
+
+/// Kill, check, then copy again without interruption: it must succeed (no stale lock or
+/// temporary file gets in the way) and give a consistent image.
+fn kill_test(kind: Kind, state: State, opts: &[&str]) {
+    let t = tempdir();
+    let img = big_image(&t.path().join("big"));
+    let case = Case::new(kind, state);
+    let stderr = kill_mid_copy(&case, &img.oci_ref(), opts, Duration::from_millis(50));
+    assert_as_before_after_kill(&case, &stderr);
+
+    let mut c = skiff();
+    c.env("TMPDIR", &case.tmpdir);
+    c.args(["--insecure-policy", "copy", "-q"])
+        .args(opts)
+        .arg(img.oci_ref())
+        .arg(case.dest_name());
+    run(&mut c).assert_success();
+    let left: Vec<String> = snapshot(&case.dest)
+        .entries
+        .keys()
+        .chain(list_dir(&case.parent).iter())
+        .filter(|k| {
+            k.split('/')
+                .any(|c| c.starts_with('.') && c.contains("skiff"))
+        })
+        .cloned()
+        .collect();
+    if !left.is_empty() {
+        eprintln!(
+            "[{}] still there after the successful retry: {left:?}",
+            case.label()
+        );
+    }
+    let loaded = match kind {
+        Kind::Dir => load_dir(&case.dest),
+        Kind::Oci => load_oci(&case.dest, Some("latest")),
+        Kind::OciArchive => {
+            let x = t.path().join("x");
+            extract_tar(&case.dest, &x);
+            load_oci(&x, Some("latest"))
+        }
+    };
+    loaded.assert_consistent("copy after the killed one");
+    assert_eq!(loaded.diff_ids(), img.diff_ids);
+    assert_eq!(
+        skopeo_inspect_config(&case.dest_name())["rootfs"]["diff_ids"],
+        serde_json::json!(img.diff_ids)
+    );
+}
+
+#[test]
+fn sigkill_during_copy_to_new_dir_leaves_no_destination() {
+    kill_test(Kind::Dir, State::Absent, &["--dest-compress"]);
+}
+
+#[test]
+fn sigkill_during_copy_into_existing_oci_layout_keeps_it_intact() {
+    kill_test(Kind::Oci, State::Existing, &[]);
+}
+
+#[test]
+fn sigkill_during_copy_to_oci_archive_leaves_no_archive() {
+    kill_test(Kind::OciArchive, State::Absent, &[]);
+}
+
+#[test]
+fn sigkill_during_copy_over_existing_oci_archive_keeps_it_intact() {
+    kill_test(Kind::OciArchive, State::Existing, &[]);
+}
+
+#[test]
+fn sigkill_during_copy_over_existing_dir_keeps_it_intact() {
+    kill_test(Kind::Dir, State::Existing, &["--dest-compress"]);
+}

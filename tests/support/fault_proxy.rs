@@ -1,0 +1,625 @@
+//! A loopback HTTP/1.1 reverse proxy (plain HTTP → plain HTTP) that injects faults.
+//!
+//! Every request is forwarded unchanged (including `Host`, so the registry's `Location` headers
+//! point back at the proxy, and `Range`) over a fresh upstream connection; request and response
+//! bodies are relayed with their framing (Content-Length, chunked, or until close). Client
+//! connections are kept alive.
+//!
+//! Faults are matched in order against method + path (query excluded; `*` in the glob matches
+//! any run of characters including `/`); each fires `times` times (default once):
+//! * [`Fault::truncate_blob`]`(n)`: forward the response head and the first `n` body bytes
+//!   of a `GET /v2/*/blobs/sha256:*` answered 200/206, then close the connection;
+//! * [`Fault::too_many_requests`]: answer `429 Too Many Requests` + `Retry-After: 1` without
+//!   forwarding;
+//! * [`Fault::status`]`(code)`: answer `code` (500, 503, ...) without forwarding.
+//!
+//! Every request is recorded ([`FaultProxy::requests`]): method, target, `Range` header,
+//! status answered, and which fault (if any) fired.
+#![allow(dead_code)]
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What a fault does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Relay the response head and this many body bytes, then close the client connection.
+    /// Only fires on responses with status 200 or 206.
+    CloseAfterBodyBytes(u64),
+    /// Answer this status (with an OCI-style JSON error body) instead of forwarding.
+    Status { code: u16, retry_after: Option<u64> },
+}
+
+/// A fault rule.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// `None` = any method.
+    pub method: Option<String>,
+    /// Glob on the path (query excluded).
+    pub path_glob: String,
+    pub action: FaultAction,
+    /// How many more times it fires.
+    pub times: usize,
+}
+
+impl Fault {
+    /// Close the connection after `after_bytes` bytes of a blob GET's body (once).
+    pub fn truncate_blob(after_bytes: u64) -> Fault {
+        Fault {
+            method: Some("GET".into()),
+            path_glob: "/v2/*/blobs/sha256:*".into(),
+            action: FaultAction::CloseAfterBodyBytes(after_bytes),
+            times: 1,
+        }
+    }
+    /// `429 Too Many Requests` with `Retry-After: 1` on any request under `/v2/` (once);
+    /// narrow it with [`Fault::on`].
+    pub fn too_many_requests() -> Fault {
+        Fault {
+            method: None,
+            path_glob: "/v2/*".into(),
+            action: FaultAction::Status {
+                code: 429,
+                retry_after: Some(1),
+            },
+            times: 1,
+        }
+    }
+    /// Answer `code` on any request under `/v2/` (once); narrow it with [`Fault::on`].
+    pub fn status(code: u16) -> Fault {
+        Fault {
+            method: None,
+            path_glob: "/v2/*".into(),
+            action: FaultAction::Status {
+                code,
+                retry_after: None,
+            },
+            times: 1,
+        }
+    }
+    /// Only for this method (`"*"` = any) and path glob.
+    pub fn on(mut self, method: &str, path_glob: &str) -> Fault {
+        self.method = if method == "*" {
+            None
+        } else {
+            Some(method.to_string())
+        };
+        self.path_glob = path_glob.to_string();
+        self
+    }
+    pub fn times(mut self, n: usize) -> Fault {
+        self.times = n;
+        self
+    }
+    /// Set (or, with `None`, drop) the `Retry-After` header of a status fault.
+    pub fn retry_after(mut self, secs: Option<u64>) -> Fault {
+        if let FaultAction::Status { retry_after, .. } = &mut self.action {
+            *retry_after = secs;
+        }
+        self
+    }
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.times > 0
+            && self.method.as_deref().is_none_or(|m| m == method)
+            && glob_match(&self.path_glob, path)
+    }
+}
+
+/// One request seen by the proxy.
+#[derive(Clone, Debug)]
+pub struct ProxiedRequest {
+    pub method: String,
+    /// Path + `?query` as sent.
+    pub target: String,
+    /// Path without the query.
+    pub path: String,
+    /// The `Range` request header, if any.
+    pub range: Option<String>,
+    /// Status answered to the client (0 if the upstream could not be reached).
+    pub status: u16,
+    /// The fault that fired on this request, if any.
+    pub fault: Option<FaultAction>,
+}
+
+struct State {
+    upstream: String,
+    faults: Mutex<Vec<Fault>>,
+    log: Mutex<Vec<ProxiedRequest>>,
+    stop: AtomicBool,
+}
+
+/// A running proxy on `127.0.0.1:PORT`; stopped on drop.
+pub struct FaultProxy {
+    state: Arc<State>,
+    port: u16,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    /// Proxy to `upstream` (`"127.0.0.1:PORT"` of a plain-HTTP registry) with these faults.
+    pub fn start(upstream: &str, faults: Vec<Fault>) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fault proxy");
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State {
+            upstream: upstream.to_string(),
+            faults: Mutex::new(faults),
+            log: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let st = st.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_connection(&st, conn);
+                });
+            }
+        });
+        FaultProxy {
+            state,
+            port,
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+    /// `docker://127.0.0.1:PORT/REPO_AND_TAG`
+    pub fn docker_ref(&self, repo_and_tag: &str) -> String {
+        format!("docker://{}/{repo_and_tag}", self.host())
+    }
+    /// Add a fault rule (appended: earlier rules win).
+    pub fn add_fault(&self, f: Fault) {
+        self.state.faults.lock().unwrap().push(f);
+    }
+    pub fn clear_faults(&self) {
+        self.state.faults.lock().unwrap().clear();
+    }
+    /// Rules that have not fired their `times` yet.
+    pub fn pending_faults(&self) -> Vec<Fault> {
+        self.state
+            .faults
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.times > 0)
+            .cloned()
+            .collect()
+    }
+    /// All requests so far, oldest first.
+    pub fn requests(&self) -> Vec<ProxiedRequest> {
+        self.state.log.lock().unwrap().clone()
+    }
+    pub fn clear_requests(&self) {
+        self.state.log.lock().unwrap().clear();
+    }
+    /// Requests with this method (`"*"` = any) whose path matches `glob`.
+    pub fn count(&self, method: &str, glob: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| (method == "*" || r.method == method) && glob_match(glob, &r.path))
+            .count()
+    }
+    /// (path, Range header) of every request that carried one.
+    pub fn ranges_seen(&self) -> Vec<(String, String)> {
+        self.requests()
+            .into_iter()
+            .filter_map(|r| Some((r.path, r.range?)))
+            .collect()
+    }
+    /// Requests on which a fault fired.
+    pub fn faults_fired(&self) -> Vec<ProxiedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.fault.is_some())
+            .collect()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `*` matches any run of characters (including `/`); everything else literally.
+pub fn glob_match(glob: &str, s: &str) -> bool {
+    let parts: Vec<&str> = glob.split('*').collect();
+    if parts.len() == 1 {
+        return glob == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+struct Head {
+    start_line: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .any(|(_, v)| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    }
+}
+
+/// Read a request/response head; `Ok(None)` on a clean EOF before any byte.
+fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
+    let mut start_line = String::new();
+    if r.read_line(&mut start_line)? == 0 {
+        return Ok(None);
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "EOF in headers",
+            ));
+        }
+        let l = l.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Ok(Some(Head {
+        start_line: start_line.trim_end().to_string(),
+        headers,
+    }))
+}
+
+#[derive(Clone, Copy)]
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+fn framing(head: &Head, is_response: bool) -> Framing {
+    if head.has_token("Transfer-Encoding", "chunked") {
+        Framing::Chunked
+    } else if let Some(n) = head.get("Content-Length").and_then(|v| v.parse().ok()) {
+        Framing::Length(n)
+    } else if is_response {
+        Framing::UntilClose
+    } else {
+        Framing::None
+    }
+}
+
+/// Relay a body, raw (chunked framing is copied as is). With `limit`, stop after that many
+/// bytes have been written and return `Ok(true)` ("truncated").
+fn relay_body(
+    r: &mut impl BufRead,
+    w: &mut impl Write,
+    framing: Framing,
+    limit: Option<u64>,
+) -> io::Result<bool> {
+    let mut written: u64 = 0;
+    let put = |w: &mut dyn Write, buf: &[u8], written: &mut u64| -> io::Result<bool> {
+        if let Some(l) = limit {
+            let room = l.saturating_sub(*written) as usize;
+            if buf.len() >= room {
+                w.write_all(&buf[..room])?;
+                *written += room as u64;
+                return Ok(true);
+            }
+        }
+        w.write_all(buf)?;
+        *written += buf.len() as u64;
+        Ok(false)
+    };
+    match framing {
+        Framing::None | Framing::Length(0) => {}
+        Framing::Length(mut n) => {
+            let mut buf = vec![0u8; 64 * 1024];
+            while n > 0 {
+                let want = n.min(buf.len() as u64) as usize;
+                let k = r.read(&mut buf[..want])?;
+                if k == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short body"));
+                }
+                if put(w, &buf[..k], &mut written)? {
+                    return Ok(true);
+                }
+                n -= k as u64;
+            }
+        }
+        Framing::UntilClose => {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let k = r.read(&mut buf)?;
+                if k == 0 {
+                    break;
+                }
+                if put(w, &buf[..k], &mut written)? {
+                    return Ok(true);
+                }
+            }
+        }
+        Framing::Chunked => loop {
+            let mut size_line = String::new();
+            if r.read_line(&mut size_line)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "EOF in chunked body",
+                ));
+            }
+            if put(w, size_line.as_bytes(), &mut written)? {
+                return Ok(true);
+            }
+            let size =
+                u64::from_str_radix(size_line.trim().split(';').next().unwrap_or("").trim(), 16)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
+            if size == 0 {
+                // Trailers up to the empty line.
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l)? == 0 {
+                        break;
+                    }
+                    if put(w, l.as_bytes(), &mut written)? {
+                        return Ok(true);
+                    }
+                    if l == "\r\n" || l == "\n" {
+                        break;
+                    }
+                }
+                break;
+            }
+            let mut left = size + 2; // data + CRLF
+            let mut buf = vec![0u8; 64 * 1024];
+            while left > 0 {
+                let want = left.min(buf.len() as u64) as usize;
+                let k = r.read(&mut buf[..want])?;
+                if k == 0 {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "short chunk"));
+                }
+                if put(w, &buf[..k], &mut written)? {
+                    return Ok(true);
+                }
+                left -= k as u64;
+            }
+        },
+    }
+    w.flush()?;
+    Ok(false)
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "upgrade",
+];
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Injected",
+    }
+}
+
+fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
+    client.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut cr = BufReader::new(client.try_clone()?);
+    let mut cw = client;
+    loop {
+        let Some(req) = read_head(&mut cr)? else {
+            return Ok(());
+        };
+        let mut sl = req.start_line.split_whitespace();
+        let method = sl.next().unwrap_or("").to_string();
+        let target = sl.next().unwrap_or("").to_string();
+        let version = sl.next().unwrap_or("HTTP/1.1").to_string();
+        let path = target
+            .split_once('?')
+            .map_or(target.as_str(), |(p, _)| p)
+            .to_string();
+        let client_close = req.has_token("Connection", "close") || version == "HTTP/1.0";
+        let req_framing = framing(&req, false);
+
+        if req.has_token("Expect", "100-continue") {
+            cw.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        }
+
+        // Pick a fault (and consume one firing).
+        let fault = {
+            let mut faults = st.faults.lock().unwrap();
+            faults
+                .iter_mut()
+                .find(|f| f.matches(&method, &path))
+                .map(|f| {
+                    // Truncation is only charged when it actually fires (see below).
+                    if !matches!(f.action, FaultAction::CloseAfterBodyBytes(_)) {
+                        f.times -= 1;
+                    }
+                    f.action.clone()
+                })
+        };
+        let mut rec = ProxiedRequest {
+            method: method.clone(),
+            target: target.clone(),
+            path: path.clone(),
+            range: req.get("Range").map(str::to_string),
+            status: 0,
+            fault: None,
+        };
+
+        if let Some(FaultAction::Status { code, retry_after }) = &fault {
+            // Drain the request body, answer, keep the connection.
+            relay_body(&mut cr, &mut io::sink(), req_framing, None)?;
+            let err_code = match code {
+                429 => "TOOMANYREQUESTS",
+                503 => "UNAVAILABLE",
+                _ => "UNKNOWN",
+            };
+            let body = format!(
+                "{{\"errors\":[{{\"code\":\"{err_code}\",\"message\":\"injected by skiff fault proxy\",\"detail\":null}}]}}\n"
+            );
+            let mut head = format!(
+                "HTTP/1.1 {code} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nDocker-Distribution-Api-Version: registry/2.0\r\n",
+                reason(*code),
+                if method == "HEAD" { 0 } else { body.len() }
+            );
+            if let Some(s) = retry_after {
+                head.push_str(&format!("Retry-After: {s}\r\n"));
+            }
+            if client_close {
+                head.push_str("Connection: close\r\n");
+            }
+            head.push_str("\r\n");
+            cw.write_all(head.as_bytes())?;
+            if method != "HEAD" {
+                cw.write_all(body.as_bytes())?;
+            }
+            cw.flush()?;
+            rec.status = *code;
+            rec.fault = fault.clone();
+            st.log.lock().unwrap().push(rec);
+            if client_close {
+                return Ok(());
+            }
+            continue;
+        }
+
+        // Forward upstream over a fresh connection.
+        let upstream = match TcpStream::connect(&st.upstream) {
+            Ok(u) => u,
+            Err(e) => {
+                st.log.lock().unwrap().push(rec);
+                let _ = cw.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                return Err(e);
+            }
+        };
+        upstream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut uw = io::BufWriter::new(upstream.try_clone()?);
+        let mut ur = BufReader::new(upstream);
+        let mut head = format!("{method} {target} HTTP/1.1\r\n");
+        for (k, v) in &req.headers {
+            let lk = k.to_ascii_lowercase();
+            if HOP_BY_HOP.contains(&lk.as_str()) || lk == "expect" {
+                continue;
+            }
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("Connection: close\r\n\r\n");
+        uw.write_all(head.as_bytes())?;
+        relay_body(&mut cr, &mut uw, req_framing, None)?;
+        uw.flush()?;
+
+        let Some(resp) = read_head(&mut ur)? else {
+            st.log.lock().unwrap().push(rec);
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "upstream closed",
+            ));
+        };
+        let status: u16 = resp
+            .start_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        rec.status = status;
+        let resp_framing = if method == "HEAD" || status == 204 || status == 304 || status < 200 {
+            Framing::None
+        } else {
+            framing(&resp, true)
+        };
+        let close_after = client_close || matches!(resp_framing, Framing::UntilClose);
+
+        // Truncation fires only on a successful body.
+        let limit = match &fault {
+            Some(FaultAction::CloseAfterBodyBytes(n)) if status == 200 || status == 206 => {
+                let mut faults = st.faults.lock().unwrap();
+                if let Some(f) = faults.iter_mut().find(|f| {
+                    f.action == FaultAction::CloseAfterBodyBytes(*n) && f.matches(&method, &path)
+                }) {
+                    f.times -= 1;
+                    rec.fault = fault.clone();
+                    Some(*n)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+
+        let mut out = format!("{}\r\n", resp.start_line);
+        for (k, v) in &resp.headers {
+            if HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()) {
+                continue;
+            }
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if close_after {
+            out.push_str("Connection: close\r\n");
+        }
+        out.push_str("\r\n");
+        cw.write_all(out.as_bytes())?;
+        st.log.lock().unwrap().push(rec);
+        let truncated = relay_body(&mut ur, &mut cw, resp_framing, limit)?;
+        cw.flush()?;
+        if truncated {
+            let _ = cw.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        if close_after {
+            let _ = cw.shutdown(Shutdown::Write);
+            return Ok(());
+        }
+    }
+}
