@@ -2,17 +2,21 @@
 # Times `skiff copy` against `skopeo copy` on the same copy, alternating A B A B.
 # usage: bench/compare.sh RUNS SRC DEST-PREFIX [extra copy flags...]
 # DEST-PREFIX is a transport plus a path, e.g. "dir:/tmp/out" or "oci:/tmp/out"; each run
-# writes to a fresh path and removes it afterwards. Prints median/min/max wall seconds and
+# writes to a fresh path and removes it afterwards. For "docker://HOST/REPO" each run pushes
+# to a new repository (REPO-N), so nothing is already there and no blob can be mounted. Prints median/min/max wall seconds and
 # max RSS (MB) for each tool, and the skiff/skopeo ratio of medians.
 set -euo pipefail
 runs=$1; src=$2; dest=$3; shift 3
 skiff=${SKIFF:-$(dirname "$0")/../target/release/skiff}
 transport=${dest%%:*}; path=${dest#*:}
+n=0
 measure() { # tool -> "seconds rss_kb"
   local tool=$1; shift; rm -rf "$path"
+  n=$((n + 1)); local target="$transport:$path"
+  [ "$transport" = docker ] && target="$dest-$$-$RANDOM$n:latest"
   rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb
-  /usr/bin/time -f "%e %M" -o /tmp/bench.time "$tool" --insecure-policy copy -q "$@" "$src" "$transport:$path" >/dev/null 2>/tmp/bench.err || { cat /tmp/bench.err; exit 1; }
-  cat /tmp/bench.time; rm -rf "$path"
+  /usr/bin/time -f "%e %M" -o /tmp/bench.time "$tool" --insecure-policy copy -q "$@" "$src" "$target" >/dev/null 2>/tmp/bench.err || { cat /tmp/bench.err; exit 1; }
+  cat /tmp/bench.time; [ "$transport" = docker ] || rm -rf "$path"
 }
 declare -a a_t a_m b_t b_m
 for i in $(seq "$runs"); do

@@ -1,55 +1,110 @@
-//! TEMPORARY STUB until the config module lands.
-use std::path::{Path, PathBuf};
+//! Host configuration that `skopeo copy` reads implicitly: registries.conf (v2,
+//! with v1 compatibility), auth files and credential helpers, certs.d
+//! directories, and the default locations of all of those.
+//!
+//! The behaviour follows containers/image v5.23.1 as vendored by skopeo 1.9.3;
+//! see NOTES.md in the crate this module was developed in for the precise rules.
+
+pub mod auth;
+mod authfile;
+pub mod certs;
+mod names;
+pub mod paths;
+pub mod registries;
+mod registries_file;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+pub use auth::{AuthLookup, Credentials, credential_helper_get};
+pub use certs::{TlsFiles, tls_files_for};
+pub use paths::Env;
+pub use registries::{Endpoint, Mirror, PullFromMirror, RegistriesConf, Registry};
+
+/// The single error type of the config module.
+///
+/// Messages name the file (or helper / registry) involved and the cause. They
+/// never contain passwords, tokens or decoded `auth` values.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(String);
-pub struct Endpoint {
-    pub host: String,
-    pub repository: String,
-    pub insecure: bool,
+pub enum ConfigError {
+    /// A file or directory could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// registries.conf (or a drop-in) is not valid TOML or has wrongly typed fields.
+    #[error("loading registries configuration {}: {message}", path.display())]
+    RegistriesSyntax { path: PathBuf, message: String },
+
+    /// registries.conf parsed but is semantically invalid (c/image's InvalidRegistries).
+    #[error("invalid registries configuration {}: {message}", path.display())]
+    InvalidRegistries { path: PathBuf, message: String },
+
+    /// The registry is blocked; text matches c/image:
+    /// `registry PREFIX is blocked in CONFIG or CONFIG_DIR`.
+    #[error("registry {prefix} is blocked in {config}")]
+    Blocked { prefix: String, config: String },
+
+    /// Applying a prefix→location rewrite produced an invalid reference.
+    #[error("rewriting reference {reference}: {message}")]
+    Rewrite { reference: String, message: String },
+
+    /// A reference name handed to the lookup functions is unusable.
+    #[error("invalid reference name {name:?}: {message}")]
+    InvalidName { name: String, message: String },
+
+    /// An auth file is unreadable as JSON. Only the error class and position are
+    /// reported, never the offending value (it may be a secret).
+    #[error("reading JSON file {}: {message}", path.display())]
+    AuthFile { path: PathBuf, message: String },
+
+    /// The `auth` field of an auth-file entry is not valid base64.
+    #[error("decoding the \"auth\" field of entry {key:?} in {}: {message}", path.display())]
+    AuthDecode {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+
+    /// The auth lookup key is not acceptable (c/image validateKey).
+    #[error("invalid credential key {key:?}: {message}")]
+    AuthKey { key: String, message: String },
+
+    /// A credential helper failed (could not run, timed out, or returned garbage).
+    #[error("credential helper docker-credential-{helper}: {message}")]
+    CredentialHelper { helper: String, message: String },
+
+    /// Several credential sources failed and none returned credentials.
+    #[error("looking up credentials for {key}: {}", join_errors(.errors))]
+    Multiple {
+        key: String,
+        errors: Vec<ConfigError>,
+    },
+
+    /// A certs.d directory has a client certificate without key or vice versa.
+    /// The message is c/image's text, followed by the directory.
+    #[error("{message} (in {})", dir.display())]
+    CertPairing { dir: PathBuf, message: String },
 }
-pub struct Conf;
-impl Conf {
-    pub fn pull_sources(&self, name: &str, _d: bool) -> Result<Vec<Endpoint>, ConfigError> {
-        Ok(vec![self.push_endpoint(name)?])
-    }
-    pub fn push_endpoint(&self, name: &str) -> Result<Endpoint, ConfigError> {
-        let (h, r) = name
-            .split_once('/')
-            .ok_or_else(|| ConfigError("bad".into()))?;
-        Ok(Endpoint {
-            host: h.into(),
-            repository: r.into(),
-            insecure: false,
-        })
-    }
+
+fn join_errors(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
-pub fn registries(_o: Option<&Path>) -> Result<Conf, ConfigError> {
-    Ok(Conf)
-}
-pub fn credentials_for(
-    _a: Option<&Path>,
-    _h: &str,
-    _r: &str,
-) -> Result<Option<(crate::transport::docker::Credentials, String)>, ConfigError> {
-    Ok(None)
-}
-pub struct TlsFiles {
-    pub ca_certs: Vec<PathBuf>,
-    pub client_cert: Option<(PathBuf, PathBuf)>,
-}
-pub fn tls_files(_h: &str, d: Option<&Path>) -> Result<TlsFiles, ConfigError> {
-    let mut ca = vec![];
-    if let Some(d) = d {
-        for e in std::fs::read_dir(d).map_err(|e| ConfigError(e.to_string()))? {
-            let p = e.map_err(|e| ConfigError(e.to_string()))?.path();
-            if p.extension().is_some_and(|x| x == "crt") {
-                ca.push(p)
-            }
+
+impl ConfigError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> ConfigError {
+        ConfigError::Io {
+            path: path.into(),
+            source,
         }
     }
-    Ok(TlsFiles {
-        ca_certs: ca,
-        client_cert: None,
-    })
 }

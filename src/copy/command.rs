@@ -155,7 +155,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
         loop {
             match copy_image(&src_name, &dest_name, &policy, &opts, &report).await {
                 Ok(written) => return Ok(written),
-                Err(e) if (attempt as i64) < s.retry_times && is_retryable(&e) => {
+                Err(e) if (attempt as i64) < s.retry_times && e.is_retryable() => {
                     attempt += 1;
                     let delay = Duration::from_secs(1u64 << attempt.min(6));
                     report.warn(&format!(
@@ -331,18 +331,4 @@ fn warn_without_effect(s: &CopySettings, src: &ImageName, dest: &ImageName, repo
     for flag in ignored {
         report.warn(&format!("{flag} has no effect for {src} -> {dest}"));
     }
-}
-
-/// Only failures that a new attempt can cure are retried (none of the local transports'
-/// failures are: a missing file stays missing).
-fn is_retryable(e: &CopyError) -> bool {
-    use std::io::ErrorKind::*;
-    let io_kind = match e {
-        CopyError::Blob { source, .. } => Some(source.kind()),
-        _ => None,
-    };
-    matches!(
-        io_kind,
-        Some(ConnectionReset | ConnectionAborted | TimedOut | Interrupted)
-    )
 }

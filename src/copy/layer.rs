@@ -60,7 +60,6 @@ pub async fn copy_layer(
     policy: LayerPolicy,
     report: &Reporter,
 ) -> Result<Descriptor, CopyError> {
-    let blob_err = |e| CopyError::blob(&layer.digest, e);
     if let Some(existing) = dest
         .try_reuse_blob(&layer.digest)
         .await
@@ -72,6 +71,36 @@ pub async fn copy_layer(
             ..layer.clone()
         });
     }
+    // A dropped connection or a registry asking to retry restarts the blob from the
+    // source; anything else (a digest mismatch, a full disk) fails at once.
+    let mut attempt = 1;
+    loop {
+        match stream_layer(src, dest, manifest_mime, layer, policy, report).await {
+            Err(e) if attempt < MAX_BLOB_ATTEMPTS && e.is_retryable() => {
+                report.warn(&format!(
+                    "{e}; copying the blob again (attempt {} of {MAX_BLOB_ATTEMPTS})",
+                    attempt + 1
+                ));
+                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Times one blob is copied before a transient failure is reported.
+const MAX_BLOB_ATTEMPTS: u32 = 3;
+
+async fn stream_layer(
+    src: &dyn ImageSource,
+    dest: &dyn ImageDestination,
+    manifest_mime: &str,
+    layer: &Descriptor,
+    policy: LayerPolicy,
+    report: &Reporter,
+) -> Result<Descriptor, CopyError> {
+    let blob_err = |e| CopyError::blob(&layer.digest, e);
     let progress = report.blob("blob", &layer.digest, u64::try_from(layer.size).ok());
     let raw = src
         .blob(layer)

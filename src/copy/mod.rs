@@ -76,6 +76,21 @@ pub enum CopyError {
 }
 
 impl CopyError {
+    /// Whether copying the same blob again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CopyError::Source { source, .. }
+            | CopyError::Destination { source, .. }
+            | CopyError::OpenSource { source, .. }
+            | CopyError::OpenDestination { source, .. }
+            | CopyError::ReadManifest { source, .. }
+            | CopyError::Commit { source, .. }
+            | CopyError::WriteManifest(source) => source.is_retryable(),
+            CopyError::Blob { source, .. } => crate::pipeline::is_transient(source),
+            _ => false,
+        }
+    }
+
     fn source(digest: &Digest, source: TransportError) -> CopyError {
         CopyError::Source {
             digest: digest.clone(),

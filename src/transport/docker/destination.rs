@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use super::client::{RegistryClient, Request};
-use super::endpoint::{self, RegistryOptions};
+use super::endpoint::{RegistryContext, RegistryOptions};
 use super::{RegistryError, pull_scope, push_scope};
 use crate::digest::Digest;
 use crate::pipeline::{BlobReader, CountingReader};
@@ -49,16 +49,17 @@ impl DockerDestination {
         tmpdir: PathBuf,
     ) -> Result<DockerDestination> {
         let reference = reference.clone().with_default_tag();
-        let target = endpoint::push_target(&reference, opts)?;
+        let ctx = RegistryContext::load(opts)?;
+        let target = ctx.push_target(&reference)?;
         let mount_from = mount_source
-            .and_then(|src| endpoint::push_target(src, opts).ok())
+            .and_then(|src| ctx.push_target(src).ok())
             .filter(|src| src.host == target.host && src.repository != target.repository)
             .map(|src| src.repository);
         let mut scopes = vec![push_scope(&target.repository)];
         if let Some(from) = &mount_from {
             scopes.push(pull_scope(from));
         }
-        let client = Arc::new(endpoint::connect(&target, opts).await?);
+        let client = Arc::new(ctx.connect(&target).await?);
         let chunk = std::env::var("SKIFF_UPLOAD_CHUNK_SIZE")
             .ok()
             .and_then(|v| v.parse().ok())

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::RegistryError;
 use super::auth::Credentials;
 use super::client::{ClientConfig, RegistryClient};
+use crate::config::{self, AuthLookup, Endpoint, Env, RegistriesConf, tls_files_for};
 use crate::reference::DockerRef;
 use crate::report::Reporter;
 use crate::transport::{Result, TransportError};
@@ -48,68 +49,112 @@ fn config_err(e: impl std::fmt::Display) -> TransportError {
     TransportError::from(RegistryError::Config(e.to_string()))
 }
 
-/// Where to read `reference` from: registries.conf mirrors first, then the registry.
-pub fn pull_targets(reference: &DockerRef, opts: &RegistryOptions) -> Result<Vec<Target>> {
-    let conf = crate::config::registries(opts.registries_conf.as_deref()).map_err(config_err)?;
-    let endpoints = conf
-        .pull_sources(&reference.name(), reference.digest().is_some())
-        .map_err(config_err)?;
-    Ok(endpoints
-        .into_iter()
-        .map(|e| Target {
+/// The configuration one side of a copy consults, loaded once: registries.conf, auth files
+/// and credential helpers, certs.d.
+pub struct RegistryContext {
+    env: Env,
+    conf: RegistriesConf,
+    opts: RegistryOptions,
+}
+
+impl RegistryContext {
+    pub fn load(opts: &RegistryOptions) -> Result<RegistryContext> {
+        let env = Env::from_process();
+        // `--registries-conf`, else $CONTAINERS_REGISTRIES_CONF (containers-registries.conf(5)).
+        let override_path = opts
+            .registries_conf
+            .clone()
+            .or_else(|| env.containers_registries_conf.clone());
+        let conf = RegistriesConf::load(&env, override_path.as_deref()).map_err(config_err)?;
+        Ok(RegistryContext {
+            env,
+            conf,
+            opts: opts.clone(),
+        })
+    }
+
+    /// Where to read `reference` from: registries.conf mirrors first, then the registry.
+    pub fn pull_targets(&self, reference: &DockerRef) -> Result<Vec<Target>> {
+        let endpoints = self
+            .conf
+            .pull_sources(&reference.name(), reference.digest().is_some())
+            .map_err(config_err)?;
+        Ok(endpoints.into_iter().map(Target::from).collect())
+    }
+
+    /// Where to write `reference` (mirrors never apply to pushes).
+    pub fn push_target(&self, reference: &DockerRef) -> Result<Target> {
+        self.conf
+            .push_endpoint(&reference.name())
+            .map(Target::from)
+            .map_err(config_err)
+    }
+
+    /// Connects to `target` with the credentials and TLS files that apply to it.
+    pub async fn connect(
+        &self,
+        target: &Target,
+    ) -> std::result::Result<RegistryClient, RegistryError> {
+        let opts = &self.opts;
+        let credentials = match &opts.credentials {
+            Some(c) => c.clone(),
+            None => self.stored_credentials(target)?,
+        };
+        let tls = tls_files_for(&self.env, &target.host, opts.cert_dir.as_deref())
+            .map_err(|e| RegistryError::Tls(e.to_string()))?;
+        let insecure = match opts.tls_verify {
+            Some(verify) => !verify,
+            None => target.insecure,
+        };
+        RegistryClient::connect(ClientConfig {
+            host: api_host(&target.host).to_string(),
+            insecure,
+            ca_certs: tls.ca_certs,
+            client_cert: tls.client_cert,
+            credentials,
+            report: opts.report.clone(),
+        })
+        .await
+    }
+
+    /// Credentials from auth files and helpers, as containers-auth.json(5) orders them.
+    fn stored_credentials(
+        &self,
+        target: &Target,
+    ) -> std::result::Result<Credentials, RegistryError> {
+        let lookup = AuthLookup::new(&self.env, self.opts.authfile.as_deref())
+            .with_credential_helpers(&self.conf.credential_helpers);
+        let found = lookup
+            .lookup(&target.host, &target.repository)
+            .map_err(|e| RegistryError::Config(e.to_string()))?;
+        Ok(match found {
+            Some((c, from)) => {
+                self.opts
+                    .report
+                    .debug(|| format!("using credentials for {} from {from}", target.host));
+                match c {
+                    config::Credentials::Basic { username, password } => {
+                        Credentials::Basic { username, password }
+                    }
+                    config::Credentials::IdentityToken {
+                        username, token, ..
+                    } => Credentials::IdentityToken {
+                        username: username.unwrap_or_default(),
+                        token,
+                    },
+                }
+            }
+            None => Credentials::Anonymous,
+        })
+    }
+}
+
+impl From<Endpoint> for Target {
+    fn from(e: Endpoint) -> Target {
+        Target {
             host: e.host,
             repository: e.repository,
             insecure: e.insecure,
-        })
-        .collect())
-}
-
-/// Where to write `reference` (registries.conf `location` applies, mirrors do not).
-pub fn push_target(reference: &DockerRef, opts: &RegistryOptions) -> Result<Target> {
-    let conf = crate::config::registries(opts.registries_conf.as_deref()).map_err(config_err)?;
-    let e = conf.push_endpoint(&reference.name()).map_err(config_err)?;
-    Ok(Target {
-        host: e.host,
-        repository: e.repository,
-        insecure: e.insecure,
-    })
-}
-
-/// Connects to `target` with the credentials and TLS files that apply to it.
-pub async fn connect(
-    target: &Target,
-    opts: &RegistryOptions,
-) -> std::result::Result<RegistryClient, RegistryError> {
-    let credentials = match &opts.credentials {
-        Some(c) => c.clone(),
-        None => match crate::config::credentials_for(
-            opts.authfile.as_deref(),
-            &target.host,
-            &target.repository,
-        )
-        .map_err(|e| RegistryError::Config(e.to_string()))?
-        {
-            Some((c, from)) => {
-                opts.report
-                    .debug(|| format!("using credentials for {} from {from}", target.host));
-                c
-            }
-            None => Credentials::Anonymous,
-        },
-    };
-    let tls = crate::config::tls_files(&target.host, opts.cert_dir.as_deref())
-        .map_err(|e| RegistryError::Tls(e.to_string()))?;
-    let insecure = match opts.tls_verify {
-        Some(verify) => !verify,
-        None => target.insecure,
-    };
-    RegistryClient::connect(ClientConfig {
-        host: api_host(&target.host).to_string(),
-        insecure,
-        ca_certs: tls.ca_certs,
-        client_cert: tls.client_cert,
-        credentials,
-        report: opts.report.clone(),
-    })
-    .await
+        }
+    }
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 
 use super::client::{RegistryClient, Request, read_small};
-use super::endpoint::{self, RegistryOptions};
+use super::endpoint::{RegistryContext, RegistryOptions};
 use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
@@ -34,9 +34,10 @@ impl DockerSource {
     /// has the manifest.
     pub async fn open(reference: &DockerRef, opts: &RegistryOptions) -> Result<DockerSource> {
         let reference = reference.clone().with_default_tag();
+        let ctx = RegistryContext::load(opts)?;
         let mut last_err: Option<TransportError> = None;
-        for target in endpoint::pull_targets(&reference, opts)? {
-            let client = match endpoint::connect(&target, opts).await {
+        for target in ctx.pull_targets(&reference)? {
+            let client = match ctx.connect(&target).await {
                 Ok(c) => std::sync::Arc::new(c),
                 Err(e) => {
                     opts.report
