@@ -72,7 +72,7 @@ impl DockerDestination {
             scopes,
             precompute_digests: opts.precompute_digests,
             tmpdir,
-            chunk_size: AtomicUsize::new(chunk),
+            chunk_size: AtomicUsize::new(0),
         })
     }
 
