@@ -1379,7 +1379,10 @@ fn registries_conf_blocked_registry_refuses_a_push() {
     assert!(out.stderr.to_lowercase().contains("blocked"), "{out:?}");
     assert!(reg.tags("skiff/hello").is_empty());
     let contacted = client_requests(&reg);
-    assert!(contacted.is_empty(), "a blocked registry was contacted: {contacted:#?}");
+    assert!(
+        contacted.is_empty(),
+        "a blocked registry was contacted: {contacted:#?}"
+    );
 }
 
 #[test]

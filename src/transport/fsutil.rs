@@ -7,10 +7,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncWriteExt, BufReader};
+use std::io::{Read, Write};
 
 use super::{BlobInfo, Result, TransportError};
-use crate::pipeline::{BUFFER_SIZE, BlobReader, CountingReader};
+use crate::pipeline::{BUFFER_SIZE, BlobReader};
 
 /// Temp names carry the writer's PID (`.skiff-blob-PID-XXXX`), so a later run can tell
 /// the leftovers of a killed copy from the work of a copy still running.
@@ -92,40 +92,45 @@ pub async fn store_blob(
     dir: &Path,
     name_for: impl Fn(&crate::digest::Digest) -> PathBuf,
 ) -> Result<BlobInfo> {
-    tokio::fs::create_dir_all(dir)
-        .await
+    std::fs::create_dir_all(dir)
         .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
     let temp = temp_file_in(dir, "blob")?;
-    let (std_file, temp_path) = temp.into_parts();
-    let mut file = tokio::fs::File::from_std(std_file);
-    let (counting, counted) = CountingReader::new(reader, None);
-    let mut buffered = BufReader::with_capacity(BUFFER_SIZE, counting);
-    let write_err =
-        |e: io::Error| TransportError::io(format!("writing blob into {}", dir.display()), e);
-    tokio::io::copy_buf(&mut buffered, &mut file)
-        .await
-        .map_err(write_err)?;
-    file.flush().await.map_err(write_err)?;
-    file.sync_all().await.map_err(write_err)?;
-    drop(file);
-    let info = counted
-        .lock()
-        .ok()
-        .and_then(|c| c.clone())
-        .ok_or_else(|| TransportError::Invalid("blob stream ended without a digest".into()))?;
-    let target = name_for(&info.digest);
-    temp_path.persist(&target).map_err(|e| {
+    // The whole stream is pulled from a blocking thread: the stages' hashing and
+    // decompression run there too, so blobs copied in parallel use all cores, and the
+    // writes are plain syscalls rather than a hop to the blocking pool per buffer.
+    let dir_label = dir.display().to_string();
+    let (temp, digest, size) = tokio::task::spawn_blocking(move || {
+        let mut temp = temp;
+        let mut src = tokio_util::io::SyncIoBridge::new(reader);
+        let mut hasher = crate::digest::Algorithm::Sha256.hasher();
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        let mut size: u64 = 0;
+        loop {
+            let n = match src.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            temp.write_all(&buf[..n])?;
+            size += n as u64;
+        }
+        temp.as_file().sync_all()?;
+        Ok((temp, hasher.finish(), size))
+    })
+    .await
+    .map_err(|e| TransportError::Invalid(format!("blob writer for {dir_label} failed: {e}")))?
+    .map_err(|e| TransportError::io(format!("writing blob into {dir_label}"), e))?;
+    let target = name_for(&digest);
+    temp.persist(&target).map_err(|e| {
         TransportError::io(format!("renaming blob into {}", target.display()), e.error)
     })?;
-    Ok(BlobInfo {
-        digest: info.digest,
-        size: info.size,
-    })
+    Ok(BlobInfo { digest, size })
 }
 
 /// Writes a small file atomically (temp + fsync + rename).
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
     let parent = parent_of(path);
     let mut temp = temp_file_in(&parent, "tmp")?;
     let ctx = || format!("writing {}", path.display());

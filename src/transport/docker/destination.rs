@@ -60,10 +60,6 @@ impl DockerDestination {
             scopes.push(pull_scope(from));
         }
         let client = Arc::new(ctx.connect(&target).await?);
-        let chunk = std::env::var("SKIFF_UPLOAD_CHUNK_SIZE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
         Ok(DockerDestination {
             client,
             repository: target.repository,
