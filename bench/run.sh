@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Benchmarks skiff against skopeo in one run and prints a Markdown table.
+#
+#   bench/run.sh [RUNS] [MB]      (defaults: 5 runs, a ~300 MB image)
+#
+# Builds the image set (a multi-layer image of real files from this machine, the small
+# example image, the 3-platform example index), starts loopback registries (plain HTTP,
+# and TLS + htpasswd), then times each case with both tools, alternating skiff and
+# skopeo, reporting median/min/max wall time, peak RSS and the ratio of medians.
+# Needs: skopeo, docker-registry, openssl, htpasswd, python3, /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-5}
+MB=${2:-300}
+SKIFF=$PWD/target/release/skiff
+cargo build --release --quiet
+
+WORK=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- images -------------------------------------------------------------------------------
+python3 bench/make-image.py "$WORK/big" --mb "$MB" >&2
+SMALL=oci:examples/hello-oci:latest
+INDEX=oci:examples/multiarch-oci:latest
+
+# --- registries ---------------------------------------------------------------------------
+start_registry() { # name port [tls] -> starts docker-registry, waits for /v2/
+  local name=$1 port=$2 tls=${3:-}
+  mkdir -p "$WORK/$name"
+  {
+    echo "version: 0.1"
+    echo "log: {level: error, accesslog: {disabled: true}}"
+    echo "storage: {filesystem: {rootdirectory: $WORK/$name/data}, delete: {enabled: true}}"
+    echo "http:"
+    echo "  addr: 127.0.0.1:$port"
+    if [ -n "$tls" ]; then
+      echo "  tls: {certificate: $WORK/certs/server.crt, key: $WORK/certs/server.key}"
+      echo "auth: {htpasswd: {realm: bench, path: $WORK/htpasswd}}"
+    fi
+  } > "$WORK/$name/config.yml"
+  docker-registry serve "$WORK/$name/config.yml" > "$WORK/$name/log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    curl -sk -o /dev/null "http${tls:+s}://127.0.0.1:$port/v2/" && return 0
+    sleep 0.1
+  done
+  echo "registry $name did not start" >&2; cat "$WORK/$name/log" >&2; exit 1
+}
+mkdir -p "$WORK/certs"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/certs/server.key" -out "$WORK/certs/server.crt" 2>/dev/null
+mkdir -p "$WORK/ca" && cp "$WORK/certs/server.crt" "$WORK/ca/ca.crt"
+htpasswd -Bbn bench benchpw > "$WORK/htpasswd" 2>/dev/null
+P1=$(free_port); start_registry plain "$P1"
+P2=$(free_port); start_registry secure "$P2" tls
+R1=127.0.0.1:$P1
+R2=127.0.0.1:$P2
+PLAIN="--src-tls-verify=false --dest-tls-verify=false"
+"$SKIFF" --insecure-policy copy -q --dest-tls-verify=false "oci:$WORK/big:latest" "docker://$R1/bench/big:latest"
+"$SKIFF" --insecure-policy copy -q --all --dest-tls-verify=false "$INDEX" "docker://$R1/bench/index:latest"
+mkdir -p "$WORK/dirsrc"
+"$SKIFF" --insecure-policy copy -q "oci:$WORK/big:latest" "dir:$WORK/dirsrc/big"
+
+# --- measurement --------------------------------------------------------------------------
+n=0
+one_run() { # tool src dest flags... -> "seconds rss_kb"
+  local tool=$1 src=$2 dest=$3; shift 3
+  rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb  # skopeo's mount cache
+  /usr/bin/time -f "%e %M" -o "$WORK/time" "$tool" --insecure-policy copy -q "$@" "$src" "$dest" \
+    > /dev/null 2> "$WORK/err" || { echo "FAILED"; return 0; }
+  cat "$WORK/time"
+}
+fresh_dest() { # template -> a destination nobody wrote to yet
+  n=$((n + 1))
+  local d=${1//@N@/$n}
+  case "$d" in dir:*|oci:*|oci-archive:*|docker-archive:*) local p=${d#*:}; rm -rf "${p%%:*}";; esac
+  echo "$d"
+}
+stat_line() { # values... -> "median min max"
+  printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {m=(NR%2?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2); printf "%.3f %.3f %.3f", m, v[1], v[NR]}'
+}
+echo "| case | skiff median (min-max) s | skopeo median (min-max) s | ratio | skiff peak RSS MB | skopeo peak RSS MB |"
+echo "|---|---|---|---|---|---|"
+bench_case() { # label src dest-template [reuse] flags...
+  local label=$1 src=$2 tmpl=$3; shift 3
+  local st=() sm=() kt=() km=() failed=""
+  for _ in $(seq "$RUNS"); do
+    read -r t m < <(one_run "$SKIFF" "$src" "$(fresh_dest "$tmpl")" "$@") || true
+    [ "$t" = FAILED ] && { failed="skiff: $(tail -1 "$WORK/err")"; break; }
+    st+=("$t"); sm+=("$m")
+    read -r t m < <(one_run skopeo "$src" "$(fresh_dest "$tmpl")" "$@") || true
+    [ "$t" = FAILED ] && { failed="skopeo: $(tail -1 "$WORK/err")"; break; }
+    kt+=("$t"); km+=("$m")
+  done
+  if [ -n "$failed" ]; then echo "| $label | failed: ${failed//|/ } | | | | |"; return; fi
+  read -r a1 a2 a3 <<< "$(stat_line "${st[@]}")"
+  read -r b1 b2 b3 <<< "$(stat_line "${kt[@]}")"
+  local ratio; ratio=$(awk -v a="$a1" -v b="$b1" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+  local rs rk
+  rs=$(printf '%s\n' "${sm[@]}" | sort -g | tail -1 | awk '{printf "%.0f", $1/1024}')
+  rk=$(printf '%s\n' "${km[@]}" | sort -g | tail -1 | awk '{printf "%.0f", $1/1024}')
+  echo "| $label | $a1 ($a2-$a3) | $b1 ($b2-$b3) | $ratio | $rs | $rk |"
+}
+BIG=docker://$R1/bench/big:latest
+bench_case "registry->oci" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN
+bench_case "registry->dir" "$BIG" "dir:$WORK/out@N@" $PLAIN
+bench_case "registry->registry (same host)" "$BIG" "docker://$R1/bench/copy@N@:latest" $PLAIN
+bench_case "oci->registry" "oci:$WORK/big:latest" "docker://$R1/bench/push@N@:latest" $PLAIN
+bench_case "registry->oci-archive" "$BIG" "oci-archive:$WORK/out@N@.tar:latest" $PLAIN
+bench_case "registry->docker-archive" "$BIG" "docker-archive:$WORK/out@N@.tar:bench/big:latest" $PLAIN
+bench_case "registry->oci, zstd" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN --dest-compress-format zstd
+bench_case "dir->dir" "dir:$WORK/dirsrc/big" "dir:$WORK/out@N@"
+bench_case "registry->TLS+auth registry" "$BIG" "docker://$R2/bench/secure@N@:latest" \
+  --src-tls-verify=false --dest-cert-dir "$WORK/ca" --dest-creds bench:benchpw
+bench_case "--all of the index, registry->registry" "docker://$R1/bench/index:latest" "docker://$R2/bench/index@N@:latest" \
+  --all --src-tls-verify=false --dest-cert-dir "$WORK/ca" --dest-creds bench:benchpw
+"$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "docker://$R1/bench/again:latest"
+bench_case "re-copy, everything exists" "$BIG" "docker://$R1/bench/again:latest" $PLAIN
+bench_case "small image, oci->dir" "$SMALL" "dir:$WORK/out@N@"
