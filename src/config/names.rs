@@ -1,52 +1,16 @@
 //! Minimal image-name grammar checks (docker/reference as vendored in c/image
 //! 5.23), used to validate rewritten references and short-name aliases.
 
-/// Whether `s` matches c/image's `DomainRegexp`: dot-separated components of
-/// `[a-zA-Z0-9]` / `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`, optional `:digits`.
+use crate::reference::docker::{is_domain as is_valid_domain_impl, match_path_component};
+
+/// Whether `s` matches c/image's `DomainRegexp` (host, optional `:port`).
 pub(crate) fn is_valid_domain(s: &str) -> bool {
-    let (host, port) = match s.split_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (s, None),
-    };
-    if let Some(p) = port
-        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return false;
-    }
-    !host.is_empty()
-        && host.split('.').all(|c| {
-            !c.is_empty()
-                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !c.starts_with('-')
-                && !c.ends_with('-')
-        })
+    is_valid_domain_impl(s)
 }
 
 /// Whether `s` is one path component (`nameComponentRegexp`).
-pub(crate) fn is_valid_path_component(s: &str) -> bool {
-    let b = s.as_bytes();
-    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        // A separator run: ".", "_", "__", or one or more "-".
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &s[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
-        if !ok {
-            return false;
-        }
-    }
-    true
+fn is_valid_path_component(s: &str) -> bool {
+    match_path_component(s)
 }
 
 /// Splits `name` the way docker/reference does for *unnormalized* parsing:
