@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::{CopyError, CopyOptions, ListSelection, copy_image};
 use crate::cli::flags::Side;
 use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
-use crate::manifest::{mime, platform::WantedPlatform};
+use crate::manifest::convert::Target;
+use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
 use crate::policy::{self, Policy};
 use crate::reference::{DockerRef, ImageName};
@@ -231,15 +232,12 @@ fn load_policy(global: &GlobalSettings) -> Result<Policy, CommandError> {
     Policy::load(&path).map_err(|e| invalid(e.to_string()))
 }
 
-fn parse_format(f: &str) -> Result<String, CommandError> {
-    match f {
-        "oci" => Ok(mime::OCI_MANIFEST.into()),
-        "v2s1" => Ok(mime::DOCKER_V2S1_SIGNED.into()),
-        "v2s2" => Ok(mime::DOCKER_V2S2.into()),
-        other => Err(invalid(format!(
-            "unknown format {other:?}. Choose one of the supported formats: 'oci', 'v2s1', or 'v2s2'"
-        ))),
-    }
+fn parse_format(f: &str) -> Result<Target, CommandError> {
+    Target::from_format(f).ok_or_else(|| {
+        invalid(format!(
+            "unknown format {f:?}. Choose one of the supported formats: 'oci', 'v2s1', or 'v2s2'"
+        ))
+    })
 }
 
 fn parse_multi_arch(m: &str) -> Result<ListSelection, CommandError> {

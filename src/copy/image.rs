@@ -1,17 +1,18 @@
-//! Copying one image (config, layers, manifest, signatures) and manifest lists.
+//! Copying one image: layers, then the manifest type the destination takes (converted if
+//! needed, with containers/image's fallbacks), its config, the manifest, the signatures.
 
 use futures_util::{StreamExt, TryStreamExt};
-use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::layer::{self, LayerPolicy};
-use super::{CopyError, CopyOptions, ListSelection, read_instance};
+use super::layer::{self, LayerOutcome, LayerPolicy};
+use super::{CopyError, CopyOptions};
 use crate::digest::Digest;
+use crate::manifest::convert::{self, Inputs, LayerBlob, Target};
 use crate::manifest::{self, Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, ManifestError, mime};
-use crate::pipeline::{BlobReader, VerifyingReader};
+use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
 use crate::policy::Admitted;
 use crate::report::Reporter;
-use crate::transport::{ImageDestination, ImageSource};
+use crate::transport::{ImageDestination, ImageSource, TransportError};
 
 /// The parts of a copy every step needs.
 pub struct Ctx<'a> {
@@ -24,14 +25,37 @@ pub struct Ctx<'a> {
     pub _admitted: &'a Admitted,
 }
 
-/// Copies one image. `as_instance` stores it as a list member (by digest) rather than as
-/// the top-level manifest. Returns the manifest bytes written.
+/// How one image is stored: as the top-level manifest or as a list member, and in which
+/// format (a list being converted forces its members' format).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Placement {
+    pub as_instance: bool,
+    pub forced: Option<Target>,
+}
+
+/// What was written for one image.
+pub struct Written {
+    pub raw: Vec<u8>,
+    pub mime: String,
+}
+
+/// Why a destination's manifest may not change; `None` when it may.
+fn frozen_reason(ctx: &Ctx<'_>, keep_signatures: bool) -> Option<&'static str> {
+    if ctx.opts.preserve_digests {
+        Some("Instructed to preserve digests (--preserve-digests)")
+    } else if keep_signatures {
+        Some("Would invalidate signatures (use --remove-signatures to drop them)")
+    } else {
+        None
+    }
+}
+
 pub async fn copy_single(
     ctx: &Ctx<'_>,
     manifest: &Manifest,
     signatures: &[Vec<u8>],
-    as_instance: Option<()>,
-) -> Result<Vec<u8>, CopyError> {
+    place: Placement,
+) -> Result<Written, CopyError> {
     let caps = ctx.dest.caps();
     let keep_signatures = !ctx.opts.remove_signatures && !signatures.is_empty();
     if keep_signatures && !caps.supports_signatures {
@@ -40,263 +64,229 @@ pub async fn copy_single(
             reason: caps.no_signatures_reason.to_string(),
         });
     }
-    check_format(ctx, &manifest.mime, caps.manifest_types)?;
-    // Changing any blob would break the signatures or the digests the user wants kept.
-    let can_modify = !ctx.opts.preserve_digests && !keep_signatures;
+    let frozen = frozen_reason(ctx, keep_signatures);
+    let forced = place.forced.or(ctx.opts.format);
+    let source_type = convert::normalized(&manifest.mime).to_string();
+    let (first, fallbacks) = convert::plan_types(&manifest.mime, caps.manifest_types, forced)?;
+    let mut candidates = vec![first];
+    candidates.extend(fallbacks);
+    // zstd layers cannot be described by Docker formats: fall back to OCI as c/image does.
+    if ctx.opts.compress_format == Some(Compression::Zstd)
+        && forced.is_none()
+        && (caps.manifest_types.is_empty() || caps.manifest_types.contains(&mime::OCI_MANIFEST))
+        && !candidates.iter().any(|c| c == mime::OCI_MANIFEST)
+    {
+        candidates.push(mime::OCI_MANIFEST.to_string());
+    }
+    if let Some(reason) = frozen
+        && candidates[0] != source_type
+    {
+        return Err(CopyError::Refused(format!(
+            "Copying this image would require a manifest conversion from {source_type} to {}, which cannot be done: {reason}",
+            candidates[0]
+        )));
+    }
 
     let (config, layers) = match &manifest.kind {
-        Kind::Image { config, layers } => (Some(config), layers.as_slice()),
+        Kind::Image { config, layers } => (Some(config.as_ref()), layers.as_slice()),
         Kind::Schema1 { layers } => (None, layers.as_slice()),
-        Kind::List { .. } => {
-            return Err(CopyError::Internal(
-                "a list where an image was expected".into(),
+        Kind::List { .. } => return Err(CopyError::Internal("a list where an image was expected".into())),
+    };
+    // Configs are small; read (capped, verified) up front, conversions need them.
+    let config_bytes = match config {
+        Some(c) => Some(read_config(ctx, c).await?),
+        None => None,
+    };
+    let outcomes = copy_layers(ctx, manifest, layers, frozen.is_none()).await?;
+
+    let diff_ids = match (&manifest.kind, candidates[0] != source_type) {
+        (Kind::Schema1 { .. }, true) => Some(schema1_diff_ids(ctx, layers).await?),
+        _ => None,
+    };
+    let mut last_err = None;
+    for (i, target_type) in candidates.iter().enumerate() {
+        let is_last = i + 1 == candidates.len();
+        let built = build_manifest(manifest, target_type, &source_type, &outcomes, config_bytes.as_deref(), diff_ids.as_deref());
+        let (out, new_config, extra) = match built {
+            Ok(b) => b,
+            // A layer compression this format cannot describe: try the next format.
+            Err(e) if !is_last && frozen.is_none() => {
+                ctx.report.debug(|| format!("not writing {target_type}: {e}"));
+                last_err = Some(CopyError::Manifest(e));
+                continue;
+            }
+            Err(e) => return Err(CopyError::Manifest(e)),
+        };
+        if let Some(c) = config {
+            let (digest, bytes) = match new_config {
+                Some(b) => (Digest::sha256_of(&b), b),
+                None => (c.digest.clone(), config_bytes.clone().unwrap_or_default()),
+            };
+            store_small_blob(ctx, "config", &digest, bytes).await?;
+        }
+        for blob in extra {
+            store_small_blob(ctx, "blob", &Digest::sha256_of(&blob), blob).await?;
+        }
+        ctx.report.step("Writing manifest to image destination");
+        let instance = place.as_instance.then(|| out.digest());
+        match ctx.dest.put_manifest(&out.raw, &out.mime, instance.as_ref()).await {
+            Ok(()) => {
+                ctx.report.step("Storing signatures");
+                if keep_signatures {
+                    ctx.dest.put_signatures(signatures, instance.as_ref()).await.map_err(CopyError::WriteManifest)?;
+                }
+                return Ok(Written { raw: out.raw, mime: out.mime });
+            }
+            Err(e) if !is_last && frozen.is_none() && rejects_manifest_type(&e) => {
+                ctx.report.warn(&format!("the destination refused a {target_type} manifest ({e}); trying {}", candidates[i + 1]));
+                last_err = Some(CopyError::WriteManifest(e));
+            }
+            Err(e) => return Err(CopyError::WriteManifest(e)),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| CopyError::Internal("no manifest type to write".into())))
+}
+
+/// A registry answering a manifest PUT with 400/415 (unsupported or invalid type) may take
+/// another format; anything else is final.
+fn rejects_manifest_type(e: &TransportError) -> bool {
+    match e {
+        TransportError::Remote { message, retryable: false } => {
+            message.contains("(HTTP 400)") || message.contains("(HTTP 415)") || message.contains("manifest invalid")
+        }
+        _ => false,
+    }
+}
+
+/// The manifest to write as `target_type`: the source converted if needed, then layer
+/// descriptors updated for compression changes. Also returns a new config and extra blobs.
+fn build_manifest(
+    source: &Manifest,
+    target_type: &str,
+    source_type: &str,
+    outcomes: &[LayerOutcome],
+    config: Option<&[u8]>,
+    diff_ids: Option<&[Digest]>,
+) -> Result<(Manifest, Option<Vec<u8>>, Vec<Vec<u8>>), ManifestError> {
+    let (base, new_config, extra) = if target_type == source_type {
+        (source.clone(), None, vec![])
+    } else {
+        let to = Target::from_mime(target_type)
+            .ok_or_else(|| ManifestError::Unsupported(format!("cannot convert an image to {target_type}")))?;
+        if to == Target::Schema1 {
+            return Err(ManifestError::Unsupported(
+                "not supported yet: writing Docker schema 1 manifests (--format v2s1)".into(),
             ));
         }
+        let blobs: Vec<LayerBlob> = outcomes
+            .iter()
+            .map(|o| LayerBlob { source: o.source.clone(), dest: o.desc.digest.clone(), size: o.desc.size })
+            .collect();
+        let converted = convert::convert(
+            source,
+            to,
+            &Inputs { config, layer_diff_ids: diff_ids, layers: Some(&blobs), ..Inputs::default() },
+        )?;
+        (converted.manifest, converted.new_config, converted.extra_blobs)
     };
-    // OCI artifacts (a non-image config) keep their blobs exactly as they are.
-    let is_image_config = config
-        .is_some_and(|c| c.media_type == mime::OCI_CONFIG || c.media_type == mime::DOCKER_CONFIG);
-    let schema1 = matches!(manifest.kind, Kind::Schema1 { .. });
-    let new_layers: Vec<Descriptor> = futures_util::stream::iter(layers.iter().map(|l| {
+    if !outcomes.iter().any(|o| o.changed.is_some()) {
+        return Ok((base, new_config, extra));
+    }
+    let Kind::Image { layers, .. } = &base.kind else {
+        return Err(ManifestError::Update("only image manifests can record compression changes".into()));
+    };
+    let relabeled = layers
+        .iter()
+        .zip(outcomes)
+        .map(|(l, o)| match o.changed {
+            Some(c) => manifest::relabel_layer(&base.mime, l, c, o.desc.digest.clone(), o.desc.size as u64),
+            None => Ok(l.clone()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((base.with_layers(&relabeled)?, new_config, extra))
+}
+
+async fn copy_layers(
+    ctx: &Ctx<'_>,
+    manifest: &Manifest,
+    layers: &[Descriptor],
+    may_modify: bool,
+) -> Result<Vec<LayerOutcome>, CopyError> {
+    let caps = ctx.dest.caps();
+    let is_image_config = matches!(&manifest.kind, Kind::Image { config, .. }
+        if config.media_type == mime::OCI_CONFIG || config.media_type == mime::DOCKER_CONFIG);
+    futures_util::stream::iter(layers.iter().map(|l| {
         let policy = LayerPolicy {
             wish: caps.layer_compression,
             format: ctx.opts.compress_format,
             level: ctx.opts.compress_level,
-            can_modify: can_modify
-                && is_image_config
-                && !schema1
-                && mime::declared_compression(&l.media_type).is_some(),
+            // OCI artifacts and schema 1 layers keep their bytes exactly.
+            can_modify: may_modify && is_image_config && mime::declared_compression(&l.media_type).is_some(),
         };
-        layer::copy_layer(ctx.src, ctx.dest, &manifest.mime, l, policy, ctx.report)
+        layer::copy_layer(ctx.src, ctx.dest, l, policy, ctx.report)
     }))
     .buffered(ctx.opts.parallel.max(1))
     .try_collect()
-    .await?;
-
-    if let Some(config) = config {
-        copy_config(ctx, config).await?;
-    }
-
-    let changed = new_layers
-        .iter()
-        .zip(layers)
-        .any(|(n, o)| n.digest != o.digest || n.media_type != o.media_type);
-    let out = if changed {
-        manifest.with_layers(&new_layers)?
-    } else {
-        manifest.clone()
-    };
-
-    ctx.report.step("Writing manifest to image destination");
-    let instance = as_instance.map(|()| out.digest());
-    ctx.dest
-        .put_manifest(&out.raw, &out.mime, instance.as_ref())
-        .await
-        .map_err(CopyError::WriteManifest)?;
-    ctx.report.step("Storing signatures");
-    if keep_signatures {
-        ctx.dest
-            .put_signatures(signatures, instance.as_ref())
-            .await
-            .map_err(CopyError::WriteManifest)?;
-    }
-    Ok(out.raw)
+    .await
 }
 
-/// Refuses what needs a manifest format conversion; conversions are not built yet.
-fn check_format(ctx: &Ctx<'_>, have: &str, accepted: &[&str]) -> Result<(), CopyError> {
-    if let Some(want) = &ctx.opts.format
-        && want != have
-        && !(want == mime::DOCKER_V2S1 && have == mime::DOCKER_V2S1_SIGNED)
-    {
-        return Err(CopyError::NotSupportedYet(format!(
-            "--format: converting a {have} manifest to {want}"
-        )));
-    }
-    if !accepted.is_empty() && !accepted.contains(&have) {
-        if ctx.opts.preserve_digests {
-            return Err(CopyError::Refused(format!(
-                "Instructed to preserve digests, but {} only stores {} and the source manifest is {have}",
-                ctx.dest_label,
-                accepted.join(", ")
-            )));
-        }
-        return Err(CopyError::NotSupportedYet(format!(
-            "converting a {have} manifest to {} for {}",
-            accepted.join(" or "),
-            ctx.dest_label
-        )));
-    }
-    Ok(())
-}
-
-/// Configs are small: read whole (capped), verified, then stored.
-async fn copy_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<(), CopyError> {
-    if ctx
-        .dest
-        .try_reuse_blob(&config.digest)
-        .await
-        .map_err(|e| CopyError::dest(&config.digest, e))?
-        .is_some()
-    {
-        ctx.report.blob_skipped("config", &config.digest);
-        return Ok(());
-    }
-    let progress = ctx
-        .report
-        .blob("config", &config.digest, u64::try_from(config.size).ok());
+async fn read_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<Vec<u8>, CopyError> {
     if config.size < 0 || config.size as u64 > MAX_CONFIG_SIZE {
         return Err(CopyError::blob(
             &config.digest,
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!(
-                    "config size {} is over the {MAX_CONFIG_SIZE}-byte limit",
-                    config.size
-                ),
+                format!("config size {} is over the {MAX_CONFIG_SIZE}-byte limit", config.size),
             ),
         ));
     }
-    let raw = ctx
-        .src
-        .blob(config)
-        .await
-        .map_err(|e| CopyError::source(&config.digest, e))?;
+    let raw = ctx.src.blob(config).await.map_err(|e| CopyError::source(&config.digest, e))?;
     let mut bytes = Vec::with_capacity(config.size as usize);
-    VerifyingReader::new(
-        raw.take(MAX_CONFIG_SIZE + 1),
-        config.digest.clone(),
-        Some(config.size as u64),
-    )
-    .read_to_end(&mut bytes)
-    .await
-    .map_err(|e| CopyError::blob(&config.digest, e))?;
-    let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
-    let stored = ctx
-        .dest
-        .put_blob(reader)
+    VerifyingReader::new(raw.take(MAX_CONFIG_SIZE + 1), config.digest.clone(), Some(config.size as u64))
+        .read_to_end(&mut bytes)
         .await
-        .map_err(|e| CopyError::dest(&config.digest, e))?;
-    if stored.digest != config.digest {
-        return Err(CopyError::Internal(format!(
-            "config {} was stored as {}",
-            config.digest, stored.digest
-        )));
+        .map_err(|e| CopyError::blob(&config.digest, e))?;
+    Ok(bytes)
+}
+
+/// Stores a small blob (config, schema 1 empty layer) unless the destination has it.
+async fn store_small_blob(ctx: &Ctx<'_>, kind: &'static str, digest: &Digest, bytes: Vec<u8>) -> Result<(), CopyError> {
+    if ctx.dest.try_reuse_blob(digest).await.map_err(|e| CopyError::dest(digest, e))?.is_some() {
+        ctx.report.blob_skipped(kind, digest);
+        return Ok(());
+    }
+    let progress = ctx.report.blob(kind, digest, Some(bytes.len() as u64));
+    let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
+    let stored = ctx.dest.put_blob(reader).await.map_err(|e| CopyError::dest(digest, e))?;
+    if &stored.digest != digest {
+        return Err(CopyError::Internal(format!("{kind} {digest} was stored as {}", stored.digest)));
     }
     progress.done();
     Ok(())
 }
 
-/// Copies a list with `--all` or `--multi-arch index-only`.
-pub async fn copy_list(
-    ctx: &Ctx<'_>,
-    list: &Manifest,
-    signatures: &[Vec<u8>],
-    selection: ListSelection,
-    src_label: &str,
-) -> Result<Vec<u8>, CopyError> {
-    let Kind::List { manifests } = &list.kind else {
-        return Err(CopyError::Internal("copy_list on an image".into()));
-    };
-    let caps = ctx.dest.caps();
-    let keep_signatures = !ctx.opts.remove_signatures && !signatures.is_empty();
-    if keep_signatures && !caps.supports_signatures {
-        return Err(CopyError::Signatures {
-            image: ctx.dest_label.to_string(),
-            reason: caps.no_signatures_reason.to_string(),
-        });
-    }
-    check_format(ctx, &list.mime, caps.manifest_types)?;
-
-    let mut updated: Vec<(Digest, Digest, usize)> = Vec::new();
-    if selection == ListSelection::All {
-        ctx.report.step(&format!(
-            "Copying {} of {} images in list",
-            manifests.len(),
-            manifests.len()
-        ));
-        for (i, entry) in manifests.iter().enumerate() {
-            ctx.report.step(&format!(
-                "Copying image {} ({}/{})",
-                entry.digest,
-                i + 1,
-                manifests.len()
-            ));
-            let instance =
-                read_instance(ctx.src, &entry.digest, &entry.media_type, src_label).await?;
-            let sigs = ctx
-                .src
-                .signatures(Some(&entry.digest))
-                .await
-                .map_err(|source| CopyError::ReadManifest {
-                    image: src_label.to_string(),
-                    source,
-                })?;
-            let written = copy_single(ctx, &instance, &sigs, Some(())).await?;
-            let new_digest = Digest::sha256_of(&written);
-            if new_digest != entry.digest {
-                if keep_signatures || ctx.opts.preserve_digests {
-                    return Err(CopyError::Refused(format!(
-                        "instance {} would change to {new_digest}, which {}",
-                        entry.digest,
-                        if ctx.opts.preserve_digests {
-                            "--preserve-digests forbids"
-                        } else {
-                            "would invalidate the list signatures"
-                        }
-                    )));
-                }
-                updated.push((entry.digest.clone(), new_digest, written.len()));
+/// Schema 1 has no config: converting it needs the uncompressed digests of its layers,
+/// read back from the source (rare, legacy images only).
+async fn schema1_diff_ids(ctx: &Ctx<'_>, layers: &[Descriptor]) -> Result<Vec<Digest>, CopyError> {
+    let mut out = Vec::with_capacity(layers.len());
+    for l in layers {
+        let raw = ctx.src.blob(l).await.map_err(|e| CopyError::source(&l.digest, e))?;
+        let verified: BlobReader = Box::pin(VerifyingReader::new(raw, l.digest.clone(), None));
+        let (compression, stream) = pipeline::sniff(verified).await.map_err(|e| CopyError::blob(&l.digest, e))?;
+        let mut plain = match compression {
+            Some(c) => pipeline::transform(stream, Transform::Decompress(c)).map_err(|e| CopyError::blob(&l.digest, e))?,
+            None => stream,
+        };
+        let mut hasher = crate::digest::Algorithm::Sha256.hasher();
+        let mut buf = vec![0u8; pipeline::BUFFER_SIZE];
+        loop {
+            let n = plain.read(&mut buf).await.map_err(|e| CopyError::blob(&l.digest, e))?;
+            if n == 0 {
+                break;
             }
+            hasher.update(&buf[..n]);
         }
-    } else {
-        ctx.report
-            .step(&format!("Copying 0 of {} images in list", manifests.len()));
-    }
-
-    let out = if updated.is_empty() {
-        list.raw.clone()
-    } else {
-        rewrite_list(&list.raw, &updated)?
-    };
-    ctx.report
-        .step("Writing manifest list to image destination");
-    ctx.dest
-        .put_manifest(&out, &list.mime, None)
-        .await
-        .map_err(CopyError::WriteManifest)?;
-    ctx.report.step("Storing list signatures");
-    if keep_signatures {
-        ctx.dest
-            .put_signatures(signatures, None)
-            .await
-            .map_err(CopyError::WriteManifest)?;
+        out.push(hasher.finish());
     }
     Ok(out)
-}
-
-/// The list with instance digests and sizes replaced.
-fn rewrite_list(raw: &[u8], updated: &[(Digest, Digest, usize)]) -> Result<Vec<u8>, ManifestError> {
-    let mut value: Value = serde_json::from_slice(raw)?;
-    let entries = value
-        .get_mut("manifests")
-        .and_then(Value::as_array_mut)
-        .ok_or_else(|| ManifestError::Update("list has no manifests array".into()))?;
-    for entry in entries.iter_mut() {
-        let Some(obj) = entry.as_object_mut() else {
-            continue;
-        };
-        let current = obj
-            .get("digest")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        if let Some((_, new, size)) = updated
-            .iter()
-            .find(|(old, _, _)| Some(old.to_string()) == current)
-        {
-            obj.insert("digest".into(), Value::String(new.to_string()));
-            obj.insert("size".into(), Value::from(*size));
-        }
-    }
-    manifest::go_json(&value)
 }

@@ -4,7 +4,8 @@
 use tokio_util::io::InspectReader;
 
 use super::CopyError;
-use crate::manifest::{self, Descriptor};
+use crate::digest::Digest;
+use crate::manifest::Descriptor;
 use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
 use crate::report::Reporter;
 use crate::transport::{BlobInfo, ImageDestination, ImageSource, LayerCompression};
@@ -51,31 +52,44 @@ pub fn result_compression(
     }
 }
 
-/// Copies one layer; returns the descriptor the destination manifest should carry.
+/// Where a layer went. `desc` keeps the source's media type; `changed` says which
+/// compression the stored bytes now have when the copy changed it (the manifest's
+/// media types are updated once the manifest format is known).
+#[derive(Debug, Clone)]
+pub struct LayerOutcome {
+    pub source: Digest,
+    pub desc: Descriptor,
+    pub changed: Option<Option<Compression>>,
+}
+
+/// Copies one layer.
 pub async fn copy_layer(
     src: &dyn ImageSource,
     dest: &dyn ImageDestination,
-    manifest_mime: &str,
     layer: &Descriptor,
     policy: LayerPolicy,
     report: &Reporter,
-) -> Result<Descriptor, CopyError> {
+) -> Result<LayerOutcome, CopyError> {
     if let Some(existing) = dest
         .try_reuse_blob(&layer.digest)
         .await
         .map_err(|e| CopyError::dest(&layer.digest, e))?
     {
         report.blob_skipped("blob", &layer.digest);
-        return Ok(Descriptor {
-            size: existing.size as i64,
-            ..layer.clone()
+        return Ok(LayerOutcome {
+            source: layer.digest.clone(),
+            desc: Descriptor {
+                size: existing.size as i64,
+                ..layer.clone()
+            },
+            changed: None,
         });
     }
     // A dropped connection or a registry asking to retry restarts the blob from the
     // source; anything else (a digest mismatch, a full disk) fails at once.
     let mut attempt = 1;
     loop {
-        match stream_layer(src, dest, manifest_mime, layer, policy, report).await {
+        match stream_layer(src, dest, layer, policy, report).await {
             Err(e) if attempt < MAX_BLOB_ATTEMPTS && e.is_retryable() => {
                 report.warn(&format!(
                     "{e}; copying the blob again (attempt {} of {MAX_BLOB_ATTEMPTS})",
@@ -95,11 +109,10 @@ const MAX_BLOB_ATTEMPTS: u32 = 3;
 async fn stream_layer(
     src: &dyn ImageSource,
     dest: &dyn ImageDestination,
-    manifest_mime: &str,
     layer: &Descriptor,
     policy: LayerPolicy,
     report: &Reporter,
-) -> Result<Descriptor, CopyError> {
+) -> Result<LayerOutcome, CopyError> {
     let blob_err = |e| CopyError::blob(&layer.digest, e);
     let progress = report.blob("blob", &layer.digest, u64::try_from(layer.size).ok());
     let raw = src
@@ -135,16 +148,24 @@ async fn stream_layer(
                     layer.digest, stored.digest
                 )));
             }
-            Ok(Descriptor {
-                size: stored.size as i64,
-                ..layer.clone()
+            Ok(LayerOutcome {
+                source: layer.digest.clone(),
+                desc: Descriptor {
+                    size: stored.size as i64,
+                    ..layer.clone()
+                },
+                changed: None,
             })
         }
-        Some(t) => {
-            let now = result_compression(actual, Some(t));
-            manifest::relabel_layer(manifest_mime, layer, now, stored.digest, stored.size)
-                .map_err(CopyError::Manifest)
-        }
+        Some(t) => Ok(LayerOutcome {
+            source: layer.digest.clone(),
+            desc: Descriptor {
+                digest: stored.digest,
+                size: stored.size as i64,
+                ..layer.clone()
+            },
+            changed: Some(result_compression(actual, Some(t))),
+        }),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod command;
 mod image;
 mod layer;
+mod list;
 
 use crate::digest::Digest;
 use crate::manifest::{self, Kind, Manifest, ManifestError, platform::WantedPlatform};
@@ -134,7 +135,7 @@ pub struct CopyOptions {
     pub selection: ListSelection,
     pub platform: WantedPlatform,
     /// `--format`, as a manifest media type.
-    pub format: Option<String>,
+    pub format: Option<crate::manifest::convert::Target>,
     /// Layers copied at once (skopeo: 6).
     pub parallel: usize,
 }
@@ -220,12 +221,12 @@ pub async fn copy_image(
                     image: src_label.clone(),
                     source,
                 })?;
-            image::copy_single(&ctx, &instance, &signatures, None).await?
+            image::copy_single(&ctx, &instance, &signatures, image::Placement::default()).await?.raw
         }
         (Kind::List { .. }, selection) => {
-            image::copy_list(&ctx, &top, &top_signatures, selection, &src_label).await?
+            list::copy_list(&ctx, &top, &top_signatures, selection, &src_label, false).await?.raw
         }
-        _ => image::copy_single(&ctx, &top, &top_signatures, None).await?,
+        _ => image::copy_single(&ctx, &top, &top_signatures, image::Placement::default()).await?.raw,
     };
     dest.commit().await.map_err(|source| CopyError::Commit {
         image: dest_label.clone(),

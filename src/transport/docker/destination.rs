@@ -304,7 +304,7 @@ impl ImageDestination for DockerDestination {
     fn caps(&self) -> DestCaps {
         DestCaps {
             layer_compression: LayerCompression::Compress,
-            manifest_types: &[],
+            manifest_types: crate::manifest::convert::destination_types("docker"),
             supports_signatures: false,
             no_signatures_reason: "not supported yet: storing signatures in a registry (use --remove-signatures)",
         }
