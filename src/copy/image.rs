@@ -7,6 +7,7 @@ use tokio::io::AsyncReadExt;
 use super::layer::{self, LayerOutcome, LayerPolicy};
 use super::{CopyError, CopyOptions};
 use crate::digest::Digest;
+use crate::manifest::convert::signer::EphemeralSigner;
 use crate::manifest::convert::{self, Inputs, LayerBlob, Target};
 use crate::manifest::{self, Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, ManifestError, mime};
 use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
@@ -21,6 +22,8 @@ pub struct Ctx<'a> {
     pub opts: &'a CopyOptions,
     pub report: &'a Reporter,
     pub dest_label: &'a str,
+    /// Repository path and tag of a registry destination (schema 1 manifests embed them).
+    pub dest_repo_tag: Option<(String, String)>,
     /// Proof that the source passed the trust policy.
     pub _admitted: &'a Admitted,
 }
@@ -90,7 +93,11 @@ pub async fn copy_single(
     let (config, layers) = match &manifest.kind {
         Kind::Image { config, layers } => (Some(config.as_ref()), layers.as_slice()),
         Kind::Schema1 { layers } => (None, layers.as_slice()),
-        Kind::List { .. } => return Err(CopyError::Internal("a list where an image was expected".into())),
+        Kind::List { .. } => {
+            return Err(CopyError::Internal(
+                "a list where an image was expected".into(),
+            ));
+        }
     };
     // Configs are small; read (capped, verified) up front, conversions need them.
     let config_bytes = match config {
@@ -106,18 +113,34 @@ pub async fn copy_single(
     let mut last_err = None;
     for (i, target_type) in candidates.iter().enumerate() {
         let is_last = i + 1 == candidates.len();
-        let built = build_manifest(manifest, target_type, &source_type, &outcomes, config_bytes.as_deref(), diff_ids.as_deref());
+        let built = build_manifest(
+            manifest,
+            target_type,
+            &source_type,
+            &outcomes,
+            &Inputs {
+                config: config_bytes.as_deref(),
+                layer_diff_ids: diff_ids.as_deref(),
+                destination_reference: ctx
+                    .dest_repo_tag
+                    .as_ref()
+                    .map(|(r, t)| (r.as_str(), t.as_str())),
+                ..Inputs::default()
+            },
+        );
         let (out, new_config, extra) = match built {
             Ok(b) => b,
             // A layer compression this format cannot describe: try the next format.
             Err(e) if !is_last && frozen.is_none() => {
-                ctx.report.debug(|| format!("not writing {target_type}: {e}"));
+                ctx.report
+                    .debug(|| format!("not writing {target_type}: {e}"));
                 last_err = Some(CopyError::Manifest(e));
                 continue;
             }
             Err(e) => return Err(CopyError::Manifest(e)),
         };
-        if let Some(c) = config {
+        // Schema 1 has no config blob.
+        if let (Some(c), Kind::Image { .. }) = (config, &out.kind) {
             let (digest, bytes) = match new_config {
                 Some(b) => (Digest::sha256_of(&b), b),
                 None => (c.digest.clone(), config_bytes.clone().unwrap_or_default()),
@@ -129,16 +152,29 @@ pub async fn copy_single(
         }
         ctx.report.step("Writing manifest to image destination");
         let instance = place.as_instance.then(|| out.digest());
-        match ctx.dest.put_manifest(&out.raw, &out.mime, instance.as_ref()).await {
+        match ctx
+            .dest
+            .put_manifest(&out.raw, &out.mime, instance.as_ref())
+            .await
+        {
             Ok(()) => {
                 ctx.report.step("Storing signatures");
                 if keep_signatures {
-                    ctx.dest.put_signatures(signatures, instance.as_ref()).await.map_err(CopyError::WriteManifest)?;
+                    ctx.dest
+                        .put_signatures(signatures, instance.as_ref())
+                        .await
+                        .map_err(CopyError::WriteManifest)?;
                 }
-                return Ok(Written { raw: out.raw, mime: out.mime });
+                return Ok(Written {
+                    raw: out.raw,
+                    mime: out.mime,
+                });
             }
             Err(e) if !is_last && frozen.is_none() && rejects_manifest_type(&e) => {
-                ctx.report.warn(&format!("the destination refused a {target_type} manifest ({e}); trying {}", candidates[i + 1]));
+                ctx.report.warn(&format!(
+                    "the destination refused a {target_type} manifest ({e}); trying {}",
+                    candidates[i + 1]
+                ));
                 last_err = Some(CopyError::WriteManifest(e));
             }
             Err(e) => return Err(CopyError::WriteManifest(e)),
@@ -151,8 +187,13 @@ pub async fn copy_single(
 /// another format; anything else is final.
 fn rejects_manifest_type(e: &TransportError) -> bool {
     match e {
-        TransportError::Remote { message, retryable: false } => {
-            message.contains("(HTTP 400)") || message.contains("(HTTP 415)") || message.contains("manifest invalid")
+        TransportError::Remote {
+            message,
+            retryable: false,
+        } => {
+            message.contains("(HTTP 400)")
+                || message.contains("(HTTP 415)")
+                || message.contains("manifest invalid")
         }
         _ => false,
     }
@@ -165,41 +206,56 @@ fn build_manifest(
     target_type: &str,
     source_type: &str,
     outcomes: &[LayerOutcome],
-    config: Option<&[u8]>,
-    diff_ids: Option<&[Digest]>,
+    inputs: &Inputs<'_>,
 ) -> Result<(Manifest, Option<Vec<u8>>, Vec<Vec<u8>>), ManifestError> {
     let (base, new_config, extra) = if target_type == source_type {
         (source.clone(), None, vec![])
     } else {
-        let to = Target::from_mime(target_type)
-            .ok_or_else(|| ManifestError::Unsupported(format!("cannot convert an image to {target_type}")))?;
-        if to == Target::Schema1 {
-            return Err(ManifestError::Unsupported(
-                "not supported yet: writing Docker schema 1 manifests (--format v2s1)".into(),
-            ));
-        }
+        let to = Target::from_mime(target_type).ok_or_else(|| {
+            ManifestError::Unsupported(format!("cannot convert an image to {target_type}"))
+        })?;
+        let signer = match to {
+            Target::Schema1 => Some(EphemeralSigner::new().map_err(ManifestError::Update)?),
+            _ => None,
+        };
         let blobs: Vec<LayerBlob> = outcomes
             .iter()
-            .map(|o| LayerBlob { source: o.source.clone(), dest: o.desc.digest.clone(), size: o.desc.size })
+            .map(|o| LayerBlob {
+                source: o.source.clone(),
+                dest: o.desc.digest.clone(),
+                size: o.desc.size,
+            })
             .collect();
         let converted = convert::convert(
             source,
             to,
-            &Inputs { config, layer_diff_ids: diff_ids, layers: Some(&blobs), ..Inputs::default() },
+            &Inputs {
+                layers: Some(&blobs),
+                signer: signer.as_ref().map(|s| s as &dyn convert::Schema1Signer),
+                ..*inputs
+            },
         )?;
-        (converted.manifest, converted.new_config, converted.extra_blobs)
+        (
+            converted.manifest,
+            converted.new_config,
+            converted.extra_blobs,
+        )
     };
     if !outcomes.iter().any(|o| o.changed.is_some()) {
         return Ok((base, new_config, extra));
     }
     let Kind::Image { layers, .. } = &base.kind else {
-        return Err(ManifestError::Update("only image manifests can record compression changes".into()));
+        return Err(ManifestError::Update(
+            "only image manifests can record compression changes".into(),
+        ));
     };
     let relabeled = layers
         .iter()
         .zip(outcomes)
         .map(|(l, o)| match o.changed {
-            Some(c) => manifest::relabel_layer(&base.mime, l, c, o.desc.digest.clone(), o.desc.size as u64),
+            Some(c) => {
+                manifest::relabel_layer(&base.mime, l, c, o.desc.digest.clone(), o.desc.size as u64)
+            }
             None => Ok(l.clone()),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -221,7 +277,9 @@ async fn copy_layers(
             format: ctx.opts.compress_format,
             level: ctx.opts.compress_level,
             // OCI artifacts and schema 1 layers keep their bytes exactly.
-            can_modify: may_modify && is_image_config && mime::declared_compression(&l.media_type).is_some(),
+            can_modify: may_modify
+                && is_image_config
+                && mime::declared_compression(&l.media_type).is_some(),
         };
         layer::copy_layer(ctx.src, ctx.dest, l, policy, ctx.report)
     }))
@@ -236,30 +294,59 @@ async fn read_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<Vec<u8>, Copy
             &config.digest,
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("config size {} is over the {MAX_CONFIG_SIZE}-byte limit", config.size),
+                format!(
+                    "config size {} is over the {MAX_CONFIG_SIZE}-byte limit",
+                    config.size
+                ),
             ),
         ));
     }
-    let raw = ctx.src.blob(config).await.map_err(|e| CopyError::source(&config.digest, e))?;
-    let mut bytes = Vec::with_capacity(config.size as usize);
-    VerifyingReader::new(raw.take(MAX_CONFIG_SIZE + 1), config.digest.clone(), Some(config.size as u64))
-        .read_to_end(&mut bytes)
+    let raw = ctx
+        .src
+        .blob(config)
         .await
-        .map_err(|e| CopyError::blob(&config.digest, e))?;
+        .map_err(|e| CopyError::source(&config.digest, e))?;
+    let mut bytes = Vec::with_capacity(config.size as usize);
+    VerifyingReader::new(
+        raw.take(MAX_CONFIG_SIZE + 1),
+        config.digest.clone(),
+        Some(config.size as u64),
+    )
+    .read_to_end(&mut bytes)
+    .await
+    .map_err(|e| CopyError::blob(&config.digest, e))?;
     Ok(bytes)
 }
 
 /// Stores a small blob (config, schema 1 empty layer) unless the destination has it.
-async fn store_small_blob(ctx: &Ctx<'_>, kind: &'static str, digest: &Digest, bytes: Vec<u8>) -> Result<(), CopyError> {
-    if ctx.dest.try_reuse_blob(digest).await.map_err(|e| CopyError::dest(digest, e))?.is_some() {
+async fn store_small_blob(
+    ctx: &Ctx<'_>,
+    kind: &'static str,
+    digest: &Digest,
+    bytes: Vec<u8>,
+) -> Result<(), CopyError> {
+    if ctx
+        .dest
+        .try_reuse_blob(digest)
+        .await
+        .map_err(|e| CopyError::dest(digest, e))?
+        .is_some()
+    {
         ctx.report.blob_skipped(kind, digest);
         return Ok(());
     }
     let progress = ctx.report.blob(kind, digest, Some(bytes.len() as u64));
     let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
-    let stored = ctx.dest.put_blob(reader).await.map_err(|e| CopyError::dest(digest, e))?;
+    let stored = ctx
+        .dest
+        .put_blob(reader)
+        .await
+        .map_err(|e| CopyError::dest(digest, e))?;
     if &stored.digest != digest {
-        return Err(CopyError::Internal(format!("{kind} {digest} was stored as {}", stored.digest)));
+        return Err(CopyError::Internal(format!(
+            "{kind} {digest} was stored as {}",
+            stored.digest
+        )));
     }
     progress.done();
     Ok(())
@@ -270,17 +357,27 @@ async fn store_small_blob(ctx: &Ctx<'_>, kind: &'static str, digest: &Digest, by
 async fn schema1_diff_ids(ctx: &Ctx<'_>, layers: &[Descriptor]) -> Result<Vec<Digest>, CopyError> {
     let mut out = Vec::with_capacity(layers.len());
     for l in layers {
-        let raw = ctx.src.blob(l).await.map_err(|e| CopyError::source(&l.digest, e))?;
+        let raw = ctx
+            .src
+            .blob(l)
+            .await
+            .map_err(|e| CopyError::source(&l.digest, e))?;
         let verified: BlobReader = Box::pin(VerifyingReader::new(raw, l.digest.clone(), None));
-        let (compression, stream) = pipeline::sniff(verified).await.map_err(|e| CopyError::blob(&l.digest, e))?;
+        let (compression, stream) = pipeline::sniff(verified)
+            .await
+            .map_err(|e| CopyError::blob(&l.digest, e))?;
         let mut plain = match compression {
-            Some(c) => pipeline::transform(stream, Transform::Decompress(c)).map_err(|e| CopyError::blob(&l.digest, e))?,
+            Some(c) => pipeline::transform(stream, Transform::Decompress(c))
+                .map_err(|e| CopyError::blob(&l.digest, e))?,
             None => stream,
         };
         let mut hasher = crate::digest::Algorithm::Sha256.hasher();
         let mut buf = vec![0u8; pipeline::BUFFER_SIZE];
         loop {
-            let n = plain.read(&mut buf).await.map_err(|e| CopyError::blob(&l.digest, e))?;
+            let n = plain
+                .read(&mut buf)
+                .await
+                .map_err(|e| CopyError::blob(&l.digest, e))?;
             if n == 0 {
                 break;
             }

@@ -33,34 +33,66 @@ pub fn copy_list<'a>(
             });
         }
         let (list_type, _) = convert::plan_types(&list.mime, caps.manifest_types, ctx.opts.format)?;
-        let target = if list_type == mime::OCI_INDEX { Target::Oci } else { Target::Schema2 };
+        let target = if list_type == mime::OCI_INDEX {
+            Target::Oci
+        } else {
+            Target::Schema2
+        };
         // A list changing format makes its members change format too.
-        let member_format = if list_type != list.mime { Some(target) } else { ctx.opts.format };
+        let member_format = if list_type != list.mime {
+            Some(target)
+        } else {
+            ctx.opts.format
+        };
 
         let mut updates: Vec<(Digest, Digest, usize, String)> = Vec::new();
         if selection == ListSelection::All {
             let total = manifests.len();
-            ctx.report.step(&format!("Copying {total} of {total} images in list"));
+            ctx.report
+                .step(&format!("Copying {total} of {total} images in list"));
             for (i, entry) in manifests.iter().enumerate() {
-                ctx.report.step(&format!("Copying image {} ({}/{total})", entry.digest, i + 1));
-                let instance = read_instance(ctx.src, &entry.digest, &entry.media_type, src_label).await?;
+                ctx.report.step(&format!(
+                    "Copying image {} ({}/{total})",
+                    entry.digest,
+                    i + 1
+                ));
+                let instance =
+                    read_instance(ctx.src, &entry.digest, &entry.media_type, src_label).await?;
                 let sigs = ctx
                     .src
                     .signatures(Some(&entry.digest))
                     .await
-                    .map_err(|source| CopyError::ReadManifest { image: src_label.to_string(), source })?;
+                    .map_err(|source| CopyError::ReadManifest {
+                        image: src_label.to_string(),
+                        source,
+                    })?;
                 let written = if instance.is_list() {
                     copy_list(ctx, &instance, &sigs, selection, src_label, true).await?
                 } else {
-                    copy_single(ctx, &instance, &sigs, Placement { as_instance: true, forced: member_format }).await?
+                    copy_single(
+                        ctx,
+                        &instance,
+                        &sigs,
+                        Placement {
+                            as_instance: true,
+                            forced: member_format,
+                        },
+                    )
+                    .await?
                 };
                 let new_digest = Digest::sha256_of(&written.raw);
                 if new_digest != entry.digest || written.mime != entry.media_type {
-                    updates.push((entry.digest.clone(), new_digest, written.raw.len(), written.mime));
+                    updates.push((
+                        entry.digest.clone(),
+                        new_digest,
+                        written.raw.len(),
+                        written.mime,
+                    ));
                 }
             }
         } else {
-            ctx.report.step(&format!("Copying 0 of {} images in list", manifests.len()));
+            ctx.report
+                .step(&format!("Copying 0 of {} images in list", manifests.len()));
         }
 
         let out = convert::convert_list(list, target, &updates)?;
@@ -76,13 +108,23 @@ pub fn copy_list<'a>(
                 }
             )));
         }
-        ctx.report.step("Writing manifest list to image destination");
+        ctx.report
+            .step("Writing manifest list to image destination");
         let instance = as_instance.then(|| out.digest());
-        ctx.dest.put_manifest(&out.raw, &out.mime, instance.as_ref()).await.map_err(CopyError::WriteManifest)?;
+        ctx.dest
+            .put_manifest(&out.raw, &out.mime, instance.as_ref())
+            .await
+            .map_err(CopyError::WriteManifest)?;
         ctx.report.step("Storing list signatures");
         if keep_signatures {
-            ctx.dest.put_signatures(signatures, instance.as_ref()).await.map_err(CopyError::WriteManifest)?;
+            ctx.dest
+                .put_signatures(signatures, instance.as_ref())
+                .await
+                .map_err(CopyError::WriteManifest)?;
         }
-        Ok(Written { raw: out.raw, mime: out.mime })
+        Ok(Written {
+            raw: out.raw,
+            mime: out.mime,
+        })
     })
 }

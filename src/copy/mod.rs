@@ -199,6 +199,13 @@ pub async fn copy_image(
         opts,
         report,
         dest_label: &dest_label,
+        dest_repo_tag: match dest_name {
+            ImageName::Docker(r) => Some((
+                r.path().to_string(),
+                r.tag().unwrap_or("latest").to_string(),
+            )),
+            _ => None,
+        },
         _admitted: &admitted,
     };
 
@@ -221,12 +228,20 @@ pub async fn copy_image(
                     image: src_label.clone(),
                     source,
                 })?;
-            image::copy_single(&ctx, &instance, &signatures, image::Placement::default()).await?.raw
+            image::copy_single(&ctx, &instance, &signatures, image::Placement::default())
+                .await?
+                .raw
         }
         (Kind::List { .. }, selection) => {
-            list::copy_list(&ctx, &top, &top_signatures, selection, &src_label, false).await?.raw
+            list::copy_list(&ctx, &top, &top_signatures, selection, &src_label, false)
+                .await?
+                .raw
         }
-        _ => image::copy_single(&ctx, &top, &top_signatures, image::Placement::default()).await?.raw,
+        _ => {
+            image::copy_single(&ctx, &top, &top_signatures, image::Placement::default())
+                .await?
+                .raw
+        }
     };
     dest.commit().await.map_err(|source| CopyError::Commit {
         image: dest_label.clone(),

@@ -16,6 +16,7 @@ mod list;
 mod plan;
 mod schema1;
 mod schema2_oci;
+pub mod signer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -119,16 +119,27 @@ fn describe_errors(status: StatusCode, body: &[u8]) -> String {
         code: String,
         #[serde(default)]
         message: String,
+        #[serde(default)]
+        detail: serde_json::Value,
     }
     let parsed: Option<Errors> = serde_json::from_slice(body).ok();
     let described: Vec<String> = parsed
         .map(|e| e.errors)
         .unwrap_or_default()
         .into_iter()
-        .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
-            (false, false) => format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message),
-            (false, true) => e.code.to_lowercase().replace('_', " "),
-            _ => e.message,
+        .map(|e| {
+            let text = match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => {
+                    format!("{}: {}", e.code.to_lowercase().replace('_', " "), e.message)
+                }
+                (false, true) => e.code.to_lowercase().replace('_', " "),
+                _ => e.message,
+            };
+            // distribution puts the useful part in a string detail ("manifest schema v1 unsupported").
+            match e.detail.as_str() {
+                Some(d) if !d.is_empty() => format!("{text} ({d})"),
+                _ => text,
+            }
         })
         .collect();
     if !described.is_empty() {
