@@ -8,7 +8,7 @@ use super::layer::{self, LayerOutcome, LayerPolicy};
 use super::{CopyError, CopyOptions};
 use crate::digest::Digest;
 use crate::manifest::convert::signer::EphemeralSigner;
-use crate::manifest::convert::{self, Inputs, LayerBlob, Target};
+use crate::manifest::convert::{self, Converted, Inputs, LayerBlob, Target};
 use crate::manifest::{self, Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, ManifestError, mime};
 use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
 use crate::policy::Admitted;
@@ -128,7 +128,11 @@ pub async fn copy_single(
                 ..Inputs::default()
             },
         );
-        let (out, new_config, extra) = match built {
+        let Converted {
+            manifest: out,
+            new_config,
+            extra_blobs: extra,
+        } = match built {
             Ok(b) => b,
             // A layer compression this format cannot describe: try the next format.
             Err(e) if !is_last && frozen.is_none() => {
@@ -207,9 +211,13 @@ fn build_manifest(
     source_type: &str,
     outcomes: &[LayerOutcome],
     inputs: &Inputs<'_>,
-) -> Result<(Manifest, Option<Vec<u8>>, Vec<Vec<u8>>), ManifestError> {
-    let (base, new_config, extra) = if target_type == source_type {
-        (source.clone(), None, vec![])
+) -> Result<Converted, ManifestError> {
+    let converted = if target_type == source_type {
+        Converted {
+            manifest: source.clone(),
+            new_config: None,
+            extra_blobs: vec![],
+        }
     } else {
         let to = Target::from_mime(target_type).ok_or_else(|| {
             ManifestError::Unsupported(format!("cannot convert an image to {target_type}"))
@@ -226,7 +234,7 @@ fn build_manifest(
                 size: o.desc.size,
             })
             .collect();
-        let converted = convert::convert(
+        convert::convert(
             source,
             to,
             &Inputs {
@@ -234,16 +242,12 @@ fn build_manifest(
                 signer: signer.as_ref().map(|s| s as &dyn convert::Schema1Signer),
                 ..*inputs
             },
-        )?;
-        (
-            converted.manifest,
-            converted.new_config,
-            converted.extra_blobs,
-        )
+        )?
     };
     if !outcomes.iter().any(|o| o.changed.is_some()) {
-        return Ok((base, new_config, extra));
+        return Ok(converted);
     }
+    let base = &converted.manifest;
     let Kind::Image { layers, .. } = &base.kind else {
         return Err(ManifestError::Update(
             "only image manifests can record compression changes".into(),
@@ -259,7 +263,10 @@ fn build_manifest(
             None => Ok(l.clone()),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((base.with_layers(&relabeled)?, new_config, extra))
+    Ok(Converted {
+        manifest: base.with_layers(&relabeled)?,
+        ..converted
+    })
 }
 
 async fn copy_layers(
