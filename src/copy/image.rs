@@ -99,11 +99,9 @@ pub async fn copy_single(
             ));
         }
     };
-    // Configs are small; read (capped, verified) up front, conversions need them.
-    let config_bytes = match config {
-        Some(c) => Some(read_config(ctx, c).await?),
-        None => None,
-    };
+    // Read (capped, verified) only when a conversion or the destination needs it: a
+    // registry that can mount the config should not make us download it.
+    let mut config_bytes: Option<Vec<u8>> = None;
     let outcomes = copy_layers(ctx, manifest, layers, frozen.is_none()).await?;
 
     let diff_ids = match (&manifest.kind, candidates[0] != source_type) {
@@ -113,6 +111,12 @@ pub async fn copy_single(
     let mut last_err = None;
     for (i, target_type) in candidates.iter().enumerate() {
         let is_last = i + 1 == candidates.len();
+        if let Some(c) = config
+            && *target_type != source_type
+            && config_bytes.is_none()
+        {
+            config_bytes = Some(read_config(ctx, c).await?);
+        }
         let built = build_manifest(
             manifest,
             target_type,
@@ -145,14 +149,26 @@ pub async fn copy_single(
         };
         // Schema 1 has no config blob.
         if let (Some(c), Kind::Image { .. }) = (config, &out.kind) {
-            let (digest, bytes) = match new_config {
-                Some(b) => (Digest::sha256_of(&b), b),
-                None => (c.digest.clone(), config_bytes.clone().unwrap_or_default()),
-            };
-            store_small_blob(ctx, "config", &digest, bytes).await?;
+            let digest = new_config
+                .as_deref()
+                .map(Digest::sha256_of)
+                .unwrap_or_else(|| c.digest.clone());
+            if !already_there(ctx, "config", &digest).await? {
+                let bytes = match new_config {
+                    Some(b) => b,
+                    None => match config_bytes.clone() {
+                        Some(b) => b,
+                        None => read_config(ctx, c).await?,
+                    },
+                };
+                store_small_blob(ctx, "config", &digest, bytes).await?;
+            }
         }
         for blob in extra {
-            store_small_blob(ctx, "blob", &Digest::sha256_of(&blob), blob).await?;
+            let digest = Digest::sha256_of(&blob);
+            if !already_there(ctx, "blob", &digest).await? {
+                store_small_blob(ctx, "blob", &digest, blob).await?;
+            }
         }
         ctx.report.step("Writing manifest to image destination");
         let instance = place.as_instance.then(|| out.digest());
@@ -325,23 +341,30 @@ async fn read_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<Vec<u8>, Copy
     Ok(bytes)
 }
 
-/// Stores a small blob (config, schema 1 empty layer) unless the destination has it.
+/// Whether the destination has (or could mount) the blob; reports the skip.
+async fn already_there(
+    ctx: &Ctx<'_>,
+    kind: &'static str,
+    digest: &Digest,
+) -> Result<bool, CopyError> {
+    let found = ctx
+        .dest
+        .try_reuse_blob(digest)
+        .await
+        .map_err(|e| CopyError::dest(digest, e))?;
+    if found.is_some() {
+        ctx.report.blob_skipped(kind, digest);
+    }
+    Ok(found.is_some())
+}
+
+/// Stores a small blob (config, schema 1 empty layer) the destination does not have.
 async fn store_small_blob(
     ctx: &Ctx<'_>,
     kind: &'static str,
     digest: &Digest,
     bytes: Vec<u8>,
 ) -> Result<(), CopyError> {
-    if ctx
-        .dest
-        .try_reuse_blob(digest)
-        .await
-        .map_err(|e| CopyError::dest(digest, e))?
-        .is_some()
-    {
-        ctx.report.blob_skipped(kind, digest);
-        return Ok(());
-    }
     let progress = ctx.report.blob(kind, digest, Some(bytes.len() as u64));
     let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
     let stored = ctx
