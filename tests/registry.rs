@@ -1479,3 +1479,45 @@ fn corrupt_source_blob_never_publishes_the_tag() {
         "{out:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// References with both a tag and a digest (skopeo 1.9.3 refuses them; skiff checks them)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn tag_at_digest_is_read_by_digest_and_the_tag_is_checked() {
+    let cx = Ctx::new();
+    let reg = Registry::start(RegistryOpts::plain());
+    cx.push_hello(
+        &reg.docker_ref("skiff/hello:v1"),
+        &["--dest-tls-verify=false"],
+    );
+    let multi = format!(
+        "oci:{}:latest",
+        repo_root().join("examples/multiarch-oci").display()
+    );
+    let out = cx.copy(
+        &["--all", "--dest-tls-verify=false"],
+        &multi,
+        &reg.docker_ref("skiff/hello:v2"),
+    );
+    assert!(out.ok(), "{out:?}");
+
+    let good = reg.docker_ref(&format!("skiff/hello:v1@{HELLO_MANIFEST}"));
+    let out = cx.copy(&["--src-tls-verify=false"], &good, &cx.oci("good", "x"));
+    assert!(out.ok(), "{out:?}");
+    assert_hello_layout(&cx.path("good"), "x");
+
+    // v2 names another manifest: the reference contradicts the registry.
+    let bad = reg.docker_ref(&format!("skiff/hello:v2@{HELLO_MANIFEST}"));
+    let out = cx.copy(&["--src-tls-verify=false"], &bad, &cx.oci("bad", "x"));
+    assert!(
+        !out.ok(),
+        "a tag pointing elsewhere must be refused: {out:?}"
+    );
+    assert!(
+        out.stderr.contains("points to") && out.stderr.contains("skiff/hello:v2"),
+        "{out:?}"
+    );
+    assert!(!cx.path("bad").exists());
+}

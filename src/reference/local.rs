@@ -33,13 +33,9 @@ pub(super) fn parse_docker(rest: &str) -> Result<ImageName, ReferenceError> {
             format!("docker: image reference {rest} does not start with //"),
         ));
     };
+    // `name:tag@digest` is accepted (skopeo 1.9.3 refuses it, podman takes it): the
+    // registry transport reads by digest and checks that the tag still points there.
     let r = DockerRef::parse_normalized(name)?.with_default_tag();
-    if r.tag().is_some() && r.digest().is_some() {
-        return Err(invalid(
-            rest,
-            "Docker references with both a tag and digest are currently not supported".to_string(),
-        ));
-    }
     Ok(ImageName::Docker(r))
 }
 

@@ -353,6 +353,15 @@ impl ImageDestination for DockerDestination {
 
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
         let digest = Digest::sha256_of(raw);
+        if instance.is_none()
+            && let Some(want) = self.reference.digest()
+            && *want != digest
+        {
+            return Err(TransportError::Invalid(format!(
+                "the manifest to write has digest {digest}, but the destination {} names {want}",
+                self.reference
+            )));
+        }
         let target = match (instance, self.reference.tag()) {
             (Some(d), _) => d.to_string(),
             (None, Some(tag)) => tag.to_string(),

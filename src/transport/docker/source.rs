@@ -59,6 +59,9 @@ impl DockerSource {
             .await
             {
                 Ok(top) => {
+                    if let (Some(tag), Some(want)) = (reference.tag(), reference.digest()) {
+                        check_tag(&client, &target.repository, tag, want).await?;
+                    }
                     return Ok(DockerSource {
                         client,
                         repository: target.repository,
@@ -123,6 +126,19 @@ async fn fetch_manifest(
         }
     }
     Ok((body, mime))
+}
+
+/// For `name:tag@digest`: the tag must still point at the digest, or the user is told.
+async fn check_tag(client: &RegistryClient, repo: &str, tag: &str, want: &Digest) -> Result<()> {
+    let (raw, _) = fetch_manifest(client, repo, tag, None).await?;
+    let actual = want.recompute(&raw);
+    if &actual != want {
+        return Err(TransportError::Invalid(format!(
+            "{}/{repo}:{tag} points to {actual}, not to {want} as the reference says",
+            client.host()
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]
