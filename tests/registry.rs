@@ -1521,3 +1521,36 @@ fn tag_at_digest_is_read_by_digest_and_the_tag_is_checked() {
     );
     assert!(!cx.path("bad").exists());
 }
+
+#[test]
+fn debug_logs_requests_but_never_secrets() {
+    let cx = Ctx::new();
+    let reg = Registry::start(RegistryOpts::htpasswd("user", "s3cr3t-pw"));
+    let out = cx.run(
+        env!("CARGO_BIN_EXE_skiff"),
+        &[
+            "--insecure-policy",
+            "--debug",
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "user:s3cr3t-pw",
+            &hello_src(),
+            &reg.docker_ref("skiff/hello:v1"),
+        ],
+        &[],
+    );
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stderr.contains("PUT "),
+        "request lines are logged: {out:?}"
+    );
+    assert!(out.stderr.contains("/manifests/v1"), "{out:?}");
+    let basic = b64("user:s3cr3t-pw");
+    for secret in ["s3cr3t-pw", basic.as_str()] {
+        assert!(
+            !out.stderr.contains(secret) && !out.stdout.contains(secret),
+            "secret leaked: {out:?}"
+        );
+    }
+}
