@@ -7,7 +7,9 @@ use tokio::io::AsyncReadExt;
 use super::layer::{self, LayerPolicy};
 use super::{CopyError, CopyOptions, ListSelection, read_instance};
 use crate::digest::Digest;
-use crate::manifest::{self, Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, ManifestError, mime};
+use crate::manifest::{
+    self, Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, ManifestError, convert, mime,
+};
 use crate::pipeline::{BlobReader, VerifyingReader};
 use crate::policy::Admitted;
 use crate::report::Reporter;
@@ -40,7 +42,7 @@ pub async fn copy_single(
             reason: caps.no_signatures_reason.to_string(),
         });
     }
-    check_format(ctx, &manifest.mime, caps.manifest_types)?;
+    let conversion = plan_format(ctx, &manifest.mime, caps.manifest_types, keep_signatures)?;
     // Changing any blob would break the signatures or the digests the user wants kept.
     let can_modify = !ctx.opts.preserve_digests && !keep_signatures;
 
@@ -73,10 +75,6 @@ pub async fn copy_single(
     .try_collect()
     .await?;
 
-    if let Some(config) = config {
-        copy_config(ctx, config).await?;
-    }
-
     let changed = new_layers
         .iter()
         .zip(layers)
@@ -85,6 +83,29 @@ pub async fn copy_single(
         manifest.with_layers(&new_layers)?
     } else {
         manifest.clone()
+    };
+    let out = match (&conversion, config) {
+        (Some(to), Some(config)) => {
+            // Only Docker -> OCI re-encodes the config; the other way keeps its bytes.
+            let config_bytes = if to == mime::OCI_MANIFEST {
+                Some(read_config(ctx, config).await?)
+            } else {
+                None
+            };
+            let converted = convert::convert(&out, to, config_bytes.as_deref())?;
+            ctx.report
+                .debug(|| format!("converted the manifest from {} to {to}", out.mime));
+            match converted.config {
+                Some(bytes) => store_config(ctx, bytes).await?,
+                None => copy_config(ctx, config).await?,
+            }
+            converted.manifest
+        }
+        (_, Some(config)) => {
+            copy_config(ctx, config).await?;
+            out
+        }
+        (_, None) => out,
     };
 
     ctx.report.step("Writing manifest to image destination");
@@ -103,28 +124,85 @@ pub async fn copy_single(
     Ok(out.raw)
 }
 
-/// Refuses what needs a manifest format conversion; conversions are not built yet.
-fn check_format(ctx: &Ctx<'_>, have: &str, accepted: &[&str]) -> Result<(), CopyError> {
+/// The manifest type to convert to, if the destination or `--format` needs another one.
+/// Conversions that are not built yet are refused.
+fn plan_format(
+    ctx: &Ctx<'_>,
+    have: &str,
+    accepted: &[&str],
+    keep_signatures: bool,
+) -> Result<Option<String>, CopyError> {
+    let mut target: Option<&str> = None;
     if let Some(want) = &ctx.opts.format
         && want != have
         && !(want == mime::DOCKER_V2S1 && have == mime::DOCKER_V2S1_SIGNED)
+    {
+        if !convert::can_convert(have, want) {
+            return Err(CopyError::NotSupportedYet(format!(
+                "--format: converting a {have} manifest to {want}"
+            )));
+        }
+        target = Some(want.as_str());
+    }
+    let wanted = target.unwrap_or(have);
+    if !accepted.is_empty() && !accepted.contains(&wanted) {
+        if target.is_some() {
+            return Err(CopyError::Refused(format!(
+                "{} does not store {wanted} manifests (it stores {})",
+                ctx.dest_label,
+                accepted.join(", ")
+            )));
+        }
+        target = accepted
+            .iter()
+            .copied()
+            .find(|t| convert::can_convert(have, t));
+        if target.is_none() {
+            if ctx.opts.preserve_digests {
+                return Err(CopyError::Refused(format!(
+                    "Instructed to preserve digests, but {} only stores {} and the source manifest is {have}",
+                    ctx.dest_label,
+                    accepted.join(", ")
+                )));
+            }
+            return Err(CopyError::NotSupportedYet(format!(
+                "converting a {have} manifest to {} for {}",
+                accepted.join(" or "),
+                ctx.dest_label
+            )));
+        }
+    }
+    if let Some(to) = target {
+        if ctx.opts.preserve_digests {
+            return Err(CopyError::Refused(format!(
+                "Instructed to preserve digests, but the manifest must be converted from {have} to {to} for {}",
+                ctx.dest_label
+            )));
+        }
+        if keep_signatures {
+            return Err(CopyError::Refused(format!(
+                "the manifest must be converted from {have} to {to} for {}, which would invalidate the signatures (use --remove-signatures)",
+                ctx.dest_label
+            )));
+        }
+    }
+    Ok(target.map(str::to_string))
+}
+
+/// For lists, which are never converted.
+fn check_format(ctx: &Ctx<'_>, have: &str, accepted: &[&str]) -> Result<(), CopyError> {
+    if let Some(want) = &ctx.opts.format
+        && want != have
     {
         return Err(CopyError::NotSupportedYet(format!(
             "--format: converting a {have} manifest to {want}"
         )));
     }
     if !accepted.is_empty() && !accepted.contains(&have) {
-        if ctx.opts.preserve_digests {
-            return Err(CopyError::Refused(format!(
-                "Instructed to preserve digests, but {} only stores {} and the source manifest is {have}",
-                ctx.dest_label,
-                accepted.join(", ")
-            )));
-        }
         return Err(CopyError::NotSupportedYet(format!(
-            "converting a {have} manifest to {} for {}",
-            accepted.join(" or "),
-            ctx.dest_label
+            "copying a {have} manifest list to {}, which stores {}",
+            ctx.dest_label,
+            accepted.join(", ")
         )));
     }
     Ok(())
@@ -145,6 +223,25 @@ async fn copy_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<(), CopyError
     let progress = ctx
         .report
         .blob("config", &config.digest, u64::try_from(config.size).ok());
+    let bytes = read_config(ctx, config).await?;
+    let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
+    let stored = ctx
+        .dest
+        .put_blob(reader)
+        .await
+        .map_err(|e| CopyError::dest(&config.digest, e))?;
+    if stored.digest != config.digest {
+        return Err(CopyError::Internal(format!(
+            "config {} was stored as {}",
+            config.digest, stored.digest
+        )));
+    }
+    progress.done();
+    Ok(())
+}
+
+/// Reads the source config, capped and verified.
+async fn read_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<Vec<u8>, CopyError> {
     if config.size < 0 || config.size as u64 > MAX_CONFIG_SIZE {
         return Err(CopyError::blob(
             &config.digest,
@@ -171,16 +268,32 @@ async fn copy_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<(), CopyError
     .read_to_end(&mut bytes)
     .await
     .map_err(|e| CopyError::blob(&config.digest, e))?;
-    let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
+    Ok(bytes)
+}
+
+/// Stores a config this copy created (a converted one).
+async fn store_config(ctx: &Ctx<'_>, bytes: Vec<u8>) -> Result<(), CopyError> {
+    let digest = Digest::sha256_of(&bytes);
+    if ctx
+        .dest
+        .try_reuse_blob(&digest)
+        .await
+        .map_err(|e| CopyError::dest(&digest, e))?
+        .is_some()
+    {
+        ctx.report.blob_skipped("config", &digest);
+        return Ok(());
+    }
+    let progress = ctx.report.blob("config", &digest, Some(bytes.len() as u64));
     let stored = ctx
         .dest
-        .put_blob(reader)
+        .put_blob(Box::pin(std::io::Cursor::new(bytes)))
         .await
-        .map_err(|e| CopyError::dest(&config.digest, e))?;
-    if stored.digest != config.digest {
+        .map_err(|e| CopyError::dest(&digest, e))?;
+    if stored.digest != digest {
         return Err(CopyError::Internal(format!(
-            "config {} was stored as {}",
-            config.digest, stored.digest
+            "config {digest} was stored as {}",
+            stored.digest
         )));
     }
     progress.done();

@@ -2,6 +2,7 @@
 //! descriptors when the copy changed a layer. Raw bytes are kept; a manifest is
 //! re-serialized only when it must change.
 
+pub mod convert;
 pub mod mime;
 pub mod platform;
 
