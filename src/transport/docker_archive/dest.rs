@@ -301,6 +301,8 @@ impl ArchiveDestination {
                 "oci-layout".into(),
                 Content::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
             );
+            // Docker 25+ maps tags to the image ID (the config digest) here.
+            format::add_repositories(&mut repositories, &self.opts.tags, written.config.hex());
         } else {
             let legacy = format::legacy_layers(&written.layers, &config_bytes)
                 .map_err(|e| werr(&self.label, e.to_string()))?;
