@@ -337,13 +337,11 @@ fn unbuilt_transports_fail_with_not_supported_yet() {
 #[test]
 fn format_conversion_fails_with_not_supported_yet() {
     let t = tempdir();
-    for fmt in ["v2s1"] {
-        let dest = t.path().join(fmt);
-        let out = skiff_copy(["--format", fmt, &hello(), &format!("dir:{}", p(&dest))]);
-        out.assert_error()
-            .assert_stderr_contains("not supported yet");
-        assert!(!dest.exists(), "--format {fmt}: destination created: {out}");
-    }
+    let dest = t.path().join("v2s1");
+    let out = skiff_copy(["--format", "v2s1", &hello(), &format!("dir:{}", p(&dest))]);
+    out.assert_error()
+        .assert_stderr_contains("not supported yet");
+    assert!(!dest.exists(), "--format v2s1: destination created: {out}");
     // Asking for the type the image already has is not a conversion.
     let dest = t.path().join("oci");
     skiff_copy(["--format", "oci", &hello(), &format!("dir:{}", p(&dest))]).assert_success();
