@@ -14,6 +14,7 @@ use crate::policy::{self, Policy};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
 use crate::transport::OpenOptions;
+use crate::transport::daemon::DaemonOptions;
 use crate::transport::docker::{Credentials, RegistryOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
         ),
     };
     let format = s.format.as_deref().map(parse_format).transpose()?;
+    let mut additional_tags = Vec::new();
     for tag in &s.additional_tags {
         let parsed = DockerRef::parse_normalized(tag)
             .map_err(|e| invalid(format!("error parsing additional-tag '{tag}': {e}")))?;
@@ -75,6 +77,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
                 "additional-tag '{tag}' must be a tagged reference"
             )));
         }
+        additional_tags.push(parsed);
     }
     if s.multi_arch.is_some() && s.all {
         return Err(invalid("Cannot use --all and --multi-arch flags together"));
@@ -120,6 +123,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
             tmpdir: tmpdir.clone(),
             shared_blob_dir: s.src.shared_blob_dir.clone(),
             registry: registry_options(global, s, &s.src, &report),
+            daemon: daemon_options(&s.src),
             ..Default::default()
         },
         dest: OpenOptions {
@@ -136,6 +140,12 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
                 ImageName::Docker(r) => Some(r.clone()),
                 _ => None,
             },
+            additional_tags,
+            // `--format oci` asks docker-archive for the Docker 25+ layout (skopeo refuses
+            // the combination, so the meaning is free).
+            docker_archive_oci_layout: matches!(dest_name, ImageName::DockerArchive { .. })
+                && format == Some(Target::Oci),
+            daemon: daemon_options(&s.dest),
         },
         compress_format,
         compress_level: s.dest_only.compress_level,
@@ -183,6 +193,15 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
         })?;
     }
     Ok(())
+}
+
+/// One side's docker-daemon: settings (skopeo's dockerImageOptions).
+fn daemon_options(side: &ImageSettings) -> DaemonOptions {
+    DaemonOptions {
+        host: side.daemon_host.clone(),
+        cert_dir: side.cert_dir.clone(),
+        tls_verify: side.tls_verify,
+    }
 }
 
 /// One side's registry settings (skopeo's imageOptions.newSystemContext).
@@ -297,7 +316,12 @@ fn warn_without_effect(s: &CopySettings, src: &ImageName, dest: &ImageName, repo
     };
     side(&s.src, Side::Source, src);
     side(&s.dest, Side::Destination, dest);
-    if !s.additional_tags.is_empty() && !matches!(dest, ImageName::DockerArchive { .. }) {
+    if !s.additional_tags.is_empty()
+        && !matches!(
+            dest,
+            ImageName::DockerArchive { .. } | ImageName::DockerDaemon(_)
+        )
+    {
         ignored.push("--additional-tag".into());
     }
     if s.dest_only.precompute_digests && !matches!(dest, ImageName::Docker(_)) {

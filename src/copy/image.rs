@@ -220,7 +220,10 @@ fn rejects_manifest_type(e: &TransportError) -> bool {
 }
 
 /// The manifest to write as `target_type`: the source converted if needed, then layer
-/// descriptors updated for compression changes. Also returns a new config and extra blobs.
+/// The manifest to write as `target_type`: the source converted if needed, with the layer
+/// descriptors updated for compression changes. Changes are recorded in the source format
+/// first when it can describe them (zstd layers decompressed for a Docker-format target
+/// then convert cleanly), else after the conversion (zstd in a schema 2 source bound for OCI).
 fn build_manifest(
     source: &Manifest,
     target_type: &str,
@@ -228,43 +231,68 @@ fn build_manifest(
     outcomes: &[LayerOutcome],
     inputs: &Inputs<'_>,
 ) -> Result<Converted, ManifestError> {
-    let converted = if target_type == source_type {
-        Converted {
-            manifest: source.clone(),
+    let changed = outcomes.iter().any(|o| o.changed.is_some());
+    if target_type == source_type {
+        let manifest = if changed {
+            relabel(source, outcomes)?
+        } else {
+            source.clone()
+        };
+        return Ok(Converted {
+            manifest,
             new_config: None,
             extra_blobs: vec![],
-        }
-    } else {
-        let to = Target::from_mime(target_type).ok_or_else(|| {
-            ManifestError::Unsupported(format!("cannot convert an image to {target_type}"))
-        })?;
-        let signer = match to {
-            Target::Schema1 => Some(EphemeralSigner::new().map_err(ManifestError::Update)?),
-            _ => None,
-        };
-        let blobs: Vec<LayerBlob> = outcomes
-            .iter()
-            .map(|o| LayerBlob {
-                source: o.source.clone(),
-                dest: o.desc.digest.clone(),
-                size: o.desc.size,
-            })
-            .collect();
-        convert::convert(
-            source,
+        });
+    }
+    let to = Target::from_mime(target_type).ok_or_else(|| {
+        ManifestError::Unsupported(format!("cannot convert an image to {target_type}"))
+    })?;
+    let signer = match to {
+        Target::Schema1 => Some(EphemeralSigner::new().map_err(ManifestError::Update)?),
+        _ => None,
+    };
+    let signer = signer.as_ref().map(|s| s as &dyn convert::Schema1Signer);
+    if changed && let Ok(relabeled) = relabel(source, outcomes) {
+        // The relabeled manifest already names the stored blobs.
+        return convert::convert(
+            &relabeled,
             to,
             &Inputs {
-                layers: Some(&blobs),
-                signer: signer.as_ref().map(|s| s as &dyn convert::Schema1Signer),
+                layers: None,
+                signer,
                 ..*inputs
             },
-        )?
-    };
-    if !outcomes.iter().any(|o| o.changed.is_some()) {
+        );
+    }
+    let blobs: Vec<LayerBlob> = outcomes
+        .iter()
+        .map(|o| LayerBlob {
+            source: o.source.clone(),
+            dest: o.desc.digest.clone(),
+            size: o.desc.size,
+        })
+        .collect();
+    let converted = convert::convert(
+        source,
+        to,
+        &Inputs {
+            layers: Some(&blobs),
+            signer,
+            ..*inputs
+        },
+    )?;
+    if !changed {
         return Ok(converted);
     }
-    let base = &converted.manifest;
-    let Kind::Image { layers, .. } = &base.kind else {
+    Ok(Converted {
+        manifest: relabel(&converted.manifest, outcomes)?,
+        ..converted
+    })
+}
+
+/// `m` with each changed layer's descriptor updated (digest, size, compression media type).
+fn relabel(m: &Manifest, outcomes: &[LayerOutcome]) -> Result<Manifest, ManifestError> {
+    let Kind::Image { layers, .. } = &m.kind else {
         return Err(ManifestError::Update(
             "only image manifests can record compression changes".into(),
         ));
@@ -274,15 +302,12 @@ fn build_manifest(
         .zip(outcomes)
         .map(|(l, o)| match o.changed {
             Some(c) => {
-                manifest::relabel_layer(&base.mime, l, c, o.desc.digest.clone(), o.desc.size as u64)
+                manifest::relabel_layer(&m.mime, l, c, o.desc.digest.clone(), o.desc.size as u64)
             }
             None => Ok(l.clone()),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Converted {
-        manifest: base.with_layers(&relabeled)?,
-        ..converted
-    })
+    m.with_layers(&relabeled)
 }
 
 async fn copy_layers(

@@ -81,6 +81,17 @@ pub enum Transform {
     },
 }
 
+/// The compression the first bytes of a blob announce.
+pub fn detect(prefix: &[u8]) -> Option<Compression> {
+    Compression::from_magic(prefix)
+}
+
+/// The length of `input` once decompressed (blocking; counts without keeping anything).
+pub fn decompressed_len(from: Compression, input: impl Read) -> io::Result<u64> {
+    let mut plain = decoder(from, input)?;
+    io::copy(&mut plain, &mut io::sink())
+}
+
 /// Reads the first bytes of `reader` to detect its compression, without losing them.
 pub async fn sniff(mut reader: BlobReader) -> io::Result<(Option<Compression>, BlobReader)> {
     let mut prefix = Vec::with_capacity(8);

@@ -9,7 +9,7 @@ use std::pin::Pin;
 
 use tokio::io::AsyncRead;
 
-pub use compress::{Compression, Transform, sniff, transform};
+pub use compress::{Compression, Transform, decompressed_len, detect, sniff, transform};
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
 
 /// A stream of blob bytes.

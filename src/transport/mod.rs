@@ -4,8 +4,10 @@
 //! Destination contract: nothing a destination writes is visible as an image until
 //! `commit` succeeds; dropping a destination without committing rolls back.
 
+pub mod daemon;
 mod dir;
 pub mod docker;
+pub(crate) mod docker_archive;
 pub(crate) mod fsutil;
 mod oci;
 
@@ -17,7 +19,7 @@ use async_trait::async_trait;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::BlobReader;
-use crate::reference::ImageName;
+use crate::reference::{ArchiveSelector, ImageName};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -78,6 +80,12 @@ pub struct OpenOptions {
     /// For a registry destination: the source image, when it is in a registry too, so
     /// blobs can be mounted across repositories instead of copied.
     pub mount_source: Option<crate::reference::DockerRef>,
+    /// `--additional-tag` (docker-archive: and docker-daemon: destinations).
+    pub additional_tags: Vec<crate::reference::DockerRef>,
+    /// `--format oci` into docker-archive: also write the Docker 25+ OCI layout.
+    pub docker_archive_oci_layout: bool,
+    /// Host and TLS settings for `docker-daemon:`.
+    pub daemon: daemon::DaemonOptions,
 }
 
 /// What a destination wants done to layer compression.
@@ -143,6 +151,12 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         ImageName::Docker(r) => Ok(Box::new(
             docker::DockerSource::open(r, &opts.registry).await?,
         )),
+        ImageName::DockerArchive { path, selector } => Ok(Box::new(
+            docker_archive::ArchiveSource::open(path, selector.as_ref()).await?,
+        )),
+        ImageName::DockerDaemon(r) => Ok(Box::new(
+            daemon::DaemonSource::open(r, &opts.daemon, &opts.tmpdir).await?,
+        )),
         other => Err(not_built(other)),
     }
 }
@@ -169,6 +183,34 @@ pub async fn open_destination(
                 opts.tmpdir.clone(),
             )
             .await?,
+        )),
+        ImageName::DockerArchive { path, selector } => {
+            let mut tags = Vec::new();
+            match selector {
+                Some(ArchiveSelector::Reference(r)) => tags.push(r.clone()),
+                Some(ArchiveSelector::Index(i)) => {
+                    return Err(TransportError::Invalid(format!(
+                        "Destination reference must not contain a manifest index @{i}"
+                    )));
+                }
+                None => {}
+            }
+            tags.extend(opts.additional_tags.iter().cloned());
+            Ok(Box::new(
+                docker_archive::ArchiveDestination::open(
+                    docker_archive::Sink::Path(path.clone()),
+                    docker_archive::DestOptions {
+                        tags,
+                        oci_layout: opts.docker_archive_oci_layout,
+                        tmpdir: opts.tmpdir.clone(),
+                    },
+                )
+                .await?,
+            ))
+        }
+        ImageName::DockerDaemon(r) => Ok(Box::new(
+            daemon::DaemonDestination::open(r, &opts.daemon, &opts.additional_tags, &opts.tmpdir)
+                .await?,
         )),
         other => Err(not_built(other)),
     }

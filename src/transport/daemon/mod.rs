@@ -1,0 +1,349 @@
+//! `docker-daemon:` through the Docker Engine API (dockerd, or podman's Docker-compatible
+//! service): `GET /images/{name}/get` gives a docker archive, `POST /images/load` takes one.
+//!
+//! Reading spools the daemon's tar into `--tmpdir` (its order is the daemon's, with
+//! manifest.json last, so nothing can be served before it ends) and then reads it as a
+//! docker archive. Writing streams the archive into the load request at commit; if anything
+//! fails mid-way the request body ends in an error, so the daemon sees a broken upload and
+//! loads nothing.
+
+mod client;
+
+use std::io;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+pub use client::{DEFAULT_HOST, DaemonClient, DaemonOptions};
+
+use super::docker_archive::{ArchiveDestination, ArchiveSource, DestOptions, Sink};
+use super::{BlobInfo, DestCaps, ImageDestination, ImageSource, Result, TransportError, fsutil};
+use crate::digest::Digest;
+use crate::manifest::Descriptor;
+use crate::pipeline::{BUFFER_SIZE, BlobReader};
+use crate::reference::{DaemonRef, DockerRef};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("docker daemon host {host:?}: {message}")]
+    Host { host: String, message: String },
+    #[error(
+        "cannot connect to the docker daemon at {host}: {message} (is it running? --src-daemon-host, --dest-daemon-host or DOCKER_HOST choose another)"
+    )]
+    Unreachable { host: String, message: String },
+    #[error("image {image:?} is not known to the docker daemon at {host}: {message}")]
+    NotFound {
+        host: String,
+        image: String,
+        message: String,
+    },
+    #[error("the docker daemon at {host} refused the API version: {message}")]
+    Version { host: String, message: String },
+    #[error("the docker daemon at {host} answered {status}: {message}")]
+    Api {
+        host: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the docker daemon at {host} hung up {when}: {message}")]
+    HungUp {
+        host: String,
+        when: String,
+        message: String,
+    },
+    #[error("the docker daemon at {host} reported: {message}")]
+    Load { host: String, message: String },
+}
+
+impl From<DaemonError> for TransportError {
+    fn from(e: DaemonError) -> TransportError {
+        let retryable = matches!(e, DaemonError::HungUp { .. });
+        match e {
+            e @ DaemonError::NotFound { .. } => TransportError::NotFound(e.to_string()),
+            e @ DaemonError::Host { .. } => TransportError::Invalid(e.to_string()),
+            e => TransportError::Remote {
+                message: e.to_string(),
+                retryable,
+            },
+        }
+    }
+}
+
+/// The name the API knows the image by (as c/image passes it: familiar form, or the ID).
+fn api_name(r: &DaemonRef) -> String {
+    match r {
+        DaemonRef::Id(d) => d.to_string(),
+        DaemonRef::Reference(r) => r.familiar(),
+    }
+}
+
+/// Percent-encodes what may not appear raw in a path segment (`/` and `:` may: the API
+/// routes `/images/{name:.*}/get`).
+fn path_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub struct DaemonSource {
+    inner: ArchiveSource,
+    /// The spooled tar; removed when the source is dropped.
+    _spool: tempfile::NamedTempFile,
+}
+
+impl DaemonSource {
+    pub async fn open(
+        r: &DaemonRef,
+        opts: &DaemonOptions,
+        tmpdir: &std::path::Path,
+    ) -> Result<DaemonSource> {
+        let client = DaemonClient::connect(opts).await?;
+        let name = api_name(r);
+        let resp = client
+            .http()
+            .get(client.url(&format!("/images/{}/get", path_escape(&name))))
+            .send()
+            .await
+            .map_err(|e| client.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Err(client.error_of(resp, &name).await.into());
+        }
+        std::fs::create_dir_all(tmpdir)
+            .map_err(|e| TransportError::io(format!("creating {}", tmpdir.display()), e))?;
+        fsutil::sweep_stale(tmpdir);
+        let spool = fsutil::temp_file_in(tmpdir, "daemon")?;
+        let mut file = tokio::fs::File::from_std(
+            spool
+                .as_file()
+                .try_clone()
+                .map_err(|e| TransportError::io("spooling the daemon's image", e))?,
+        );
+        let mut body = resp.bytes_stream();
+        let mut received: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| DaemonError::HungUp {
+                host: client.host.clone(),
+                when: format!("after sending {received} bytes of {name}"),
+                message: client::innermost(&e),
+            })?;
+            received += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(|e| {
+                TransportError::io(
+                    format!("spooling {name} into {}", spool.path().display()),
+                    e,
+                )
+            })?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| TransportError::io("spooling the daemon's image", e))?;
+        drop(file);
+        let inner = ArchiveSource::open(spool.path(), None).await.map_err(|e| {
+            TransportError::Invalid(format!(
+                "the image {name} the docker daemon at {} sent: {e}",
+                client.host
+            ))
+        })?;
+        Ok(DaemonSource {
+            inner,
+            _spool: spool,
+        })
+    }
+}
+
+#[async_trait]
+impl ImageSource for DaemonSource {
+    async fn manifest(&self, instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)> {
+        self.inner.manifest(instance).await
+    }
+    async fn blob(&self, desc: &Descriptor) -> Result<BlobReader> {
+        self.inner.blob(desc).await
+    }
+    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+        self.inner.signatures(instance).await
+    }
+}
+
+pub struct DaemonDestination {
+    inner: Arc<ArchiveDestination>,
+    client: DaemonClient,
+    label: String,
+}
+
+impl DaemonDestination {
+    pub async fn open(
+        r: &DaemonRef,
+        opts: &DaemonOptions,
+        additional: &[DockerRef],
+        tmpdir: &std::path::Path,
+    ) -> Result<DaemonDestination> {
+        let tagged = match r {
+            DaemonRef::Reference(d) if d.tag().is_some() && d.digest().is_none() => d.clone(),
+            _ => {
+                return Err(TransportError::Invalid(format!(
+                    "Invalid destination docker-daemon:{}: a destination must be a name:tag",
+                    api_name(r)
+                )));
+            }
+        };
+        let client = DaemonClient::connect(opts).await?;
+        let mut tags = vec![tagged.clone()];
+        tags.extend(additional.iter().cloned());
+        let inner = ArchiveDestination::open(
+            Sink::Caller,
+            DestOptions {
+                tags,
+                oci_layout: false,
+                tmpdir: tmpdir.to_path_buf(),
+            },
+        )
+        .await?;
+        Ok(DaemonDestination {
+            inner: Arc::new(inner),
+            client,
+            label: tagged.familiar(),
+        })
+    }
+}
+
+/// A `Write` that feeds the request body, one buffer at a time.
+struct BodyWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl BodyWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(BUFFER_SIZE),
+        ));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the daemon stopped reading"))
+    }
+}
+
+impl io::Write for BodyWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= BUFFER_SIZE {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+#[async_trait]
+impl ImageDestination for DaemonDestination {
+    fn caps(&self) -> DestCaps {
+        DestCaps {
+            no_signatures_reason: "Storing signatures for docker-daemon: destinations is not supported",
+            ..self.inner.caps()
+        }
+    }
+    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+        self.inner.try_reuse_blob(digest).await
+    }
+    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
+        self.inner.put_blob(reader).await
+    }
+    async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
+        self.inner.put_manifest(raw, mime, instance).await
+    }
+    async fn put_signatures(&self, s: &[Vec<u8>], instance: Option<&Digest>) -> Result<()> {
+        self.inner.put_signatures(s, instance).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
+        let archive = self.inner.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            let w = BodyWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(BUFFER_SIZE),
+            };
+            match archive.finish(w) {
+                Ok(mut w) => {
+                    io::Write::flush(&mut w).map_err(|e| TransportError::io("sending the image", e))
+                }
+                Err(e) => {
+                    // End the body in an error: the daemon must see a broken upload, not a
+                    // short archive that happens to parse.
+                    let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
+                    Err(e)
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let resp = self
+            .client
+            .http()
+            .post(self.client.url("/images/load?quiet=1"))
+            .header("Content-Type", "application/x-tar")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await;
+        let written = writer
+            .await
+            .map_err(|e| TransportError::Invalid(format!("writing the image: {e}")))?;
+        let resp = match (resp, written) {
+            (_, Err(e)) => return Err(e),
+            (Err(e), Ok(())) => {
+                return Err(DaemonError::HungUp {
+                    host: self.client.host.clone(),
+                    when: format!("while loading {}", self.label),
+                    message: client::innermost(&e),
+                }
+                .into());
+            }
+            (Ok(resp), Ok(())) => resp,
+        };
+        if !resp.status().is_success() {
+            return Err(self.client.error_of(resp, &self.label).await.into());
+        }
+        // Errors arrive inside a 200 response, as JSON messages.
+        let body = resp.text().await.map_err(|e| DaemonError::HungUp {
+            host: self.client.host.clone(),
+            when: format!("after loading {}", self.label),
+            message: client::innermost(&e),
+        })?;
+        let stream = serde_json::Deserializer::from_str(&body).into_iter::<serde_json::Value>();
+        for msg in stream {
+            let msg = msg.map_err(|e| DaemonError::Load {
+                host: self.client.host.clone(),
+                message: format!("unreadable progress message: {e}"),
+            })?;
+            if let Some(m) = msg
+                .pointer("/errorDetail/message")
+                .or_else(|| msg.get("error"))
+                .and_then(|m| m.as_str())
+            {
+                return Err(DaemonError::Load {
+                    host: self.client.host.clone(),
+                    message: m.to_string(),
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! `docker-archive:` — the tar files `docker save` writes and `docker load` reads: a
+//! `manifest.json` listing each image's config file, tags and layer files (plain tars,
+//! named `<id>/layer.tar`, `<digest>.tar` or `blobs/sha256/<digest>`), plus the legacy
+//! `repositories` file.
+//!
+//! Reading indexes the tar once and serves files by offset (`tarindex`). Writing spools
+//! blobs into a temp directory and builds the tar at commit (`writer`), beside the target
+//! and renamed into place, or streamed when the target is not a regular file. The same
+//! source and writer serve `docker-daemon:`, whose API speaks this format.
+
+mod dest;
+mod format;
+mod source;
+pub(crate) mod tarindex;
+mod writer;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use dest::{ArchiveDestination, DestOptions, Sink};
+pub use source::ArchiveSource;
+
+use crate::transport::TransportError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{action} docker archive {}: {source}", archive.display())]
+    Io {
+        archive: PathBuf,
+        action: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("docker archive {}: {message}", archive.display())]
+    Invalid { archive: PathBuf, message: String },
+    #[error("docker archive {}: {name:?} is not in the archive", archive.display())]
+    Missing { archive: PathBuf, name: String },
+    #[error("docker archive {}: {message}", archive.display())]
+    Choose { archive: PathBuf, message: String },
+    #[error("writing docker archive {}: {message}", target.display())]
+    Write { target: PathBuf, message: String },
+}
+
+impl ArchiveError {
+    pub fn io(archive: &Path, action: &str, source: io::Error) -> ArchiveError {
+        ArchiveError::Io {
+            archive: archive.to_path_buf(),
+            action: action.to_string(),
+            source,
+        }
+    }
+}
+
+impl From<ArchiveError> for TransportError {
+    fn from(e: ArchiveError) -> TransportError {
+        match e {
+            ArchiveError::Io {
+                archive,
+                action,
+                source,
+            } => TransportError::Io {
+                context: format!("{action} docker archive {}", archive.display()),
+                source,
+            },
+            e @ ArchiveError::Missing { .. } => TransportError::NotFound(e.to_string()),
+            other => TransportError::Invalid(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! docker-archive: against skopeo 1.9.3: what skiff writes has the files skopeo writes and
+//! skopeo reads it; what skopeo (and Docker 25+) writes skiff reads; several images in one
+//! archive; /dev/stdout; and every way a crafted archive can lie, refused with nothing written.
+
+mod support;
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+use support::*;
+
+fn hello() -> String {
+    example_ref("hello-oci")
+}
+
+fn da(path: &Path, sel: &str) -> String {
+    if sel.is_empty() {
+        format!("docker-archive:{}", p(path))
+    } else {
+        format!("docker-archive:{}:{sel}", p(path))
+    }
+}
+
+/// skopeo's archive of the hello example, tagged hello:latest.
+fn skopeo_archive(dir: &Path) -> PathBuf {
+    let a = dir.join("skopeo.tar");
+    skopeo_copy([hello(), da(&a, "hello:latest")]).assert_success();
+    a
+}
+
+// ------------------------------------------------------------------------------------------
+// Crafting archives entry by entry (including entries a well-behaved tar library refuses)
+// ------------------------------------------------------------------------------------------
+
+enum E {
+    File(Vec<u8>),
+    Symlink(String),
+    Hardlink(String),
+}
+
+/// Writes a tar with raw names (no checks: `..` and absolute names go in as given).
+fn craft(path: &Path, entries: &[(String, E)]) {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, e) in entries {
+        let mut h = tar::Header::new_old();
+        let raw = name.as_bytes();
+        h.as_old_mut().name[..raw.len()].copy_from_slice(raw);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        match e {
+            E::File(data) => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(data.len() as u64);
+                h.set_cksum();
+                b.append(&h, &data[..]).unwrap();
+            }
+            E::Symlink(t) | E::Hardlink(t) => {
+                h.set_entry_type(if matches!(e, E::Symlink(_)) {
+                    tar::EntryType::Symlink
+                } else {
+                    tar::EntryType::Link
+                });
+                h.set_size(0);
+                h.as_old_mut().linkname[..t.len()].copy_from_slice(t.as_bytes());
+                h.set_cksum();
+                b.append(&h, &[][..]).unwrap();
+            }
+        }
+    }
+    fs::write(path, b.into_inner().unwrap()).unwrap();
+}
+
+/// The regular files of an archive, in order (links resolved away).
+fn files_of(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut ar = tar::Archive::new(fs::File::open(path).unwrap());
+    let mut out = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.header().entry_type().is_file() {
+            let name = e.path().unwrap().display().to_string();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            out.push((name, data));
+        }
+    }
+    out
+}
+
+/// A minimal valid archive from `files` (manifest.json, config, layers) plus `extra`.
+fn archive_with(path: &Path, files: &[(String, Vec<u8>)], extra: Vec<(String, E)>) {
+    let mut entries: Vec<(String, E)> = files
+        .iter()
+        .map(|(n, d)| (n.clone(), E::File(d.clone())))
+        .collect();
+    entries.extend(extra);
+    craft(path, &entries);
+}
+
+fn get<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+    &files.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+fn set(files: &mut [(String, Vec<u8>)], name: &str, data: Vec<u8>) {
+    files.iter_mut().find(|(n, _)| n == name).unwrap().1 = data;
+}
+
+/// Copies `src` to a fresh dir: and expects failure mentioning `needle`, with nothing written.
+fn refused(src: &str, needle: &str) {
+    let t = tempdir();
+    let dest = t.path().join("out");
+    let out = skiff_copy([src.to_string(), format!("dir:{}", p(&dest))]);
+    out.assert_exit1().assert_stderr_contains(needle);
+    assert!(!dest.exists(), "{src}: destination written despite: {out}");
+    assert!(skiff_temp_leftovers(t.path()).is_empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Writing
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn writes_what_skopeo_writes_and_skopeo_reads_it() {
+    let t = tempdir();
+    let ours = t.path().join("ours.tar");
+    let theirs = t.path().join("theirs.tar");
+    let tags = [
+        "--additional-tag",
+        "foo/bar:v2",
+        "--additional-tag",
+        "quay.io/x/y:z",
+    ];
+    let mut args: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
+    args.extend([hello(), da(&ours, "hello:latest")]);
+    skiff_copy(&args).assert_success();
+    let mut args: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
+    args.extend([hello(), da(&theirs, "hello:latest")]);
+    skopeo_copy(&args).assert_success();
+    assert_eq!(tar_contents(&ours), tar_contents(&theirs));
+    // The same image always gives the same bytes.
+    let again = t.path().join("again.tar");
+    let mut args: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
+    args.extend([hello(), da(&again, "hello:latest")]);
+    skiff_copy(&args).assert_success();
+    assert_eq!(sha256_file(&ours), sha256_file(&again));
+    // skopeo reads skiff's archive, by each tag, into what it reads from its own.
+    for sel in ["hello:latest", "foo/bar:v2", "quay.io/x/y:z", "@0", ""] {
+        let a = t
+            .path()
+            .join(format!("a{}", sel.replace(['/', ':', '@'], "_")));
+        let b = t
+            .path()
+            .join(format!("b{}", sel.replace(['/', ':', '@'], "_")));
+        skopeo_copy([da(&ours, sel), format!("dir:{}", p(&a))]).assert_success();
+        skopeo_copy([da(&theirs, sel), format!("dir:{}", p(&b))]).assert_success();
+        assert_same_tree(&a, &b, sel);
+    }
+    assert!(skiff_temp_leftovers(t.path()).is_empty());
+}
+
+#[test]
+fn compressed_layers_are_stored_plain() {
+    let t = tempdir();
+    let layout = t.path().join("layout");
+    let img = build_oci_image(
+        &layout,
+        "v1",
+        &[
+            layer(200_000, Comp::Gzip),
+            layer(100_000, Comp::Zstd),
+            layer(50_000, Comp::None),
+        ],
+        7,
+    );
+    let ours = t.path().join("ours.tar");
+    skiff_copy([img.oci_ref(), da(&ours, "img:v1")]).assert_success();
+    let files = files_of(&ours);
+    for d in &img.diff_ids {
+        let name = format!("{}.tar", d.trim_start_matches("sha256:"));
+        assert_eq!(sha256_digest(get(&files, &name)), *d, "layer {name}");
+    }
+    // And skopeo agrees on the image it holds.
+    let a = t.path().join("a");
+    let b = t.path().join("b");
+    skiff_copy([da(&ours, ""), format!("dir:{}", p(&a))]).assert_success();
+    skopeo_copy([da(&ours, ""), format!("dir:{}", p(&b))]).assert_success();
+    assert_same_tree(&a, &b, "reading skiff's archive");
+}
+
+#[test]
+fn dev_stdout_carries_only_the_archive() {
+    let t = tempdir();
+    let file = t.path().join("f.tar");
+    skiff_copy([hello(), da(&file, "hello:latest")]).assert_success();
+    let mut c = skiff();
+    c.args([
+        "--insecure-policy",
+        "copy",
+        &hello(),
+        "docker-archive:/dev/stdout:hello:latest",
+    ]);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sha256_digest(&out.stdout), sha256_file(&file));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Copying blob"));
+    // Through a pipe into docker load's reader: here tar itself.
+    let sh = format!(
+        "{} --insecure-policy copy -q {} docker-archive:/dev/stdout | tar t | grep -c manifest.json",
+        p(&skiff_bin()),
+        hello()
+    );
+    let o = Command::new("sh").arg("-c").arg(&sh).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1");
+}
+
+#[test]
+fn several_images_in_one_archive() {
+    let t = tempdir();
+    let a = t.path().join("multi.tar");
+    let multi = format!("oci:{}", p(&example("multiarch-oci")));
+    skiff_copy([hello(), da(&a, "hello:latest")]).assert_success();
+    // A tag on an existing archive adds the image.
+    skiff_copy(["--override-arch", "arm64", &multi, &da(&a, "multi:arm")]).assert_success();
+    skiff_copy(["--override-arch", "amd64", &multi, &da(&a, "multi:amd")]).assert_success();
+    let items: Value = serde_json::from_slice(&extract_member(&a, "manifest.json")).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 3, "{items}");
+    // Without a choice the error lists the choices.
+    let out = skiff_copy([da(&a, ""), format!("dir:{}", p(&t.path().join("x")))]);
+    out.assert_exit1()
+        .assert_stderr_contains("@0 (docker.io/library/hello:latest)")
+        .assert_stderr_contains("@2 (docker.io/library/multi:amd)");
+    skiff_copy([da(&a, "nope:1"), format!("dir:{}", p(&t.path().join("x")))])
+        .assert_exit1()
+        .assert_stderr_contains("not found; the archive has: @0");
+    // Each is readable by tag and by index, by skiff and skopeo alike.
+    for sel in ["multi:arm", "@2"] {
+        let ours = t.path().join(format!("o{sel}"));
+        let theirs = t.path().join(format!("t{sel}"));
+        skiff_copy([da(&a, sel), format!("dir:{}", p(&ours))]).assert_success();
+        skopeo_copy([da(&a, sel), format!("dir:{}", p(&theirs))]).assert_success();
+        assert_same_tree(&ours, &theirs, sel);
+    }
+    // Moving a tag to a new image drops the image left untagged, and its layers.
+    let before = tar_contents(&a).len();
+    skiff_copy(["--override-arch", "arm64", &multi, &da(&a, "multi:amd")]).assert_success();
+    let items: Value = serde_json::from_slice(&extract_member(&a, "manifest.json")).unwrap();
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 2, "{items:?}");
+    assert_eq!(
+        items[1]["RepoTags"],
+        json!(["docker.io/library/multi:arm", "docker.io/library/multi:amd"])
+    );
+    assert!(tar_contents(&a).len() < before);
+    // Without a tag an existing archive is never modified.
+    let snap = sha256_file(&a);
+    skiff_copy([hello(), da(&a, "")])
+        .assert_exit1()
+        .assert_stderr_contains("already exists");
+    assert_eq!(sha256_file(&a), snap);
+    assert!(skiff_temp_leftovers(t.path()).is_empty());
+}
+
+fn extract_member(archive: &Path, name: &str) -> Vec<u8> {
+    files_of(archive)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} not in {}", archive.display()))
+        .1
+}
+
+#[test]
+fn oci_layout_archive_opt_in() {
+    let t = tempdir();
+    let a = t.path().join("layout.tar");
+    skiff_copy(["--format", "oci", &hello(), &da(&a, "lay:1")]).assert_success();
+    let names: Vec<String> = tar_contents(&a).into_keys().collect();
+    assert!(names.contains(&"index.json".to_string()), "{names:?}");
+    assert!(names.contains(&"oci-layout".to_string()));
+    // It is an OCI archive and a docker archive at once: both readers take it.
+    let o = t.path().join("o");
+    let d = t.path().join("d");
+    skopeo_copy([format!("oci-archive:{}:1", p(&a)), format!("dir:{}", p(&o))]).assert_success();
+    skopeo_copy([da(&a, ""), format!("dir:{}", p(&d))]).assert_success();
+    let ours = t.path().join("ours");
+    skiff_copy([da(&a, "lay:1"), format!("dir:{}", p(&ours))]).assert_success();
+    assert_same_tree(&ours, &d, "docker-archive view");
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn reads_skopeo_archives_as_skopeo_does() {
+    let t = tempdir();
+    let a = skopeo_archive(t.path());
+    for dest in ["dir", "oci"] {
+        let ours = t.path().join(format!("ours-{dest}"));
+        let theirs = t.path().join(format!("theirs-{dest}"));
+        let name = |d: &Path| {
+            if dest == "dir" {
+                format!("dir:{}", p(d))
+            } else {
+                format!("oci:{}:x", p(d))
+            }
+        };
+        let df_ours = t.path().join("df1");
+        let df_theirs = t.path().join("df2");
+        skiff_copy(["--digestfile", &p(&df_ours), &da(&a, ""), &name(&ours)]).assert_success();
+        skopeo_copy(["--digestfile", &p(&df_theirs), &da(&a, ""), &name(&theirs)]).assert_success();
+        if dest == "dir" {
+            assert_same_tree(&ours, &theirs, "docker-archive -> dir");
+            assert_eq!(fs::read(&df_ours).unwrap(), fs::read(&df_theirs).unwrap());
+        } else {
+            // gzip bytes differ between Go and skiff; the config conversion must not.
+            let a = load_oci(&ours, Some("x"));
+            let b = load_oci(&theirs, Some("x"));
+            assert_eq!(a.manifest["config"], b.manifest["config"]);
+            a.assert_consistent("docker-archive -> oci");
+            assert_eq!(a.diff_ids(), a.computed_diff_ids());
+        }
+    }
+}
+
+#[test]
+fn reads_legacy_docker_25_and_compressed_archives() {
+    let t = tempdir();
+    let base = files_of(&skopeo_archive(t.path()));
+    let items: Value = serde_json::from_slice(get(&base, "manifest.json")).unwrap();
+    let config_name = items[0]["Config"].as_str().unwrap().to_string();
+    let layers: Vec<String> = items[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let reference = t.path().join("ref");
+    skopeo_copy([
+        da(&t.path().join("skopeo.tar"), ""),
+        format!("dir:{}", p(&reference)),
+    ])
+    .assert_success();
+
+    // docker save before 25: <id>/layer.tar files, <id>.json config.
+    let mut legacy = vec![(config_name.clone(), get(&base, &config_name).to_vec())];
+    let mut legacy_layers = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        let name = format!("{i:064x}/layer.tar");
+        legacy.push((name.clone(), get(&base, l).to_vec()));
+        legacy_layers.push(name);
+    }
+    legacy.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&json!([{"Config": config_name, "RepoTags": ["hello:latest"], "Layers": legacy_layers}]))
+            .unwrap(),
+    ));
+    // Docker 25+: an OCI layout whose blobs manifest.json also names.
+    let mut oci = Vec::new();
+    let blob = |n: &str| {
+        format!(
+            "blobs/sha256/{}",
+            n.trim_end_matches(".tar").trim_end_matches(".json")
+        )
+    };
+    for n in std::iter::once(&config_name).chain(&layers) {
+        oci.push((blob(n), get(&base, n).to_vec()));
+    }
+    oci.push((
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    ));
+    oci.push((
+        "index.json".into(),
+        br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(),
+    ));
+    oci.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&json!([{"Config": blob(&config_name), "RepoTags": ["hello:latest"], "Layers": layers.iter().map(|l| blob(l)).collect::<Vec<_>>()}]))
+            .unwrap(),
+    ));
+    // Compressed layer files (gzip and zstd), as umoci and others write them.
+    let mut compressed = base.clone();
+    set(
+        &mut compressed,
+        &layers[0],
+        Comp::Gzip.compress(get(&base, &layers[0])),
+    );
+    set(
+        &mut compressed,
+        &layers[1],
+        Comp::Zstd.compress(get(&base, &layers[1])),
+    );
+
+    for (label, files) in [
+        ("legacy", legacy),
+        ("docker25", oci),
+        ("compressed", compressed),
+    ] {
+        let a = t.path().join(format!("{label}.tar"));
+        archive_with(&a, &files, vec![]);
+        let ours = t.path().join(format!("ours-{label}"));
+        skiff_copy([da(&a, "hello:latest"), format!("dir:{}", p(&ours))]).assert_success();
+        assert_same_tree(&ours, &reference, label);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Safety
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn crafted_archives_are_refused_with_nothing_written() {
+    let t = tempdir();
+    let base = files_of(&skopeo_archive(t.path()));
+    let items: Value = serde_json::from_slice(get(&base, "manifest.json")).unwrap();
+    let layer0 = items[0]["Layers"][0].as_str().unwrap().to_string();
+    let case = |name: &str, files: &[(String, Vec<u8>)], extra: Vec<(String, E)>| {
+        let a = t.path().join(format!("{name}.tar"));
+        archive_with(&a, files, extra);
+        da(&a, "")
+    };
+    let f = |d: &[u8]| E::File(d.to_vec());
+    refused(
+        &case("dotdot", &base, vec![("x/../../evil".into(), f(b"x"))]),
+        "escape",
+    );
+    refused(
+        &case("absolute", &base, vec![("/etc/evil".into(), f(b"x"))]),
+        "escape",
+    );
+    refused(
+        &case(
+            "symlink",
+            &base,
+            vec![("evil".into(), E::Symlink("../../etc/passwd".into()))],
+        ),
+        "outside the archive",
+    );
+    refused(
+        &case(
+            "abs-symlink",
+            &base,
+            vec![("evil".into(), E::Symlink("/etc/passwd".into()))],
+        ),
+        "outside the archive",
+    );
+    refused(
+        &case(
+            "hardlink",
+            &base,
+            vec![("evil".into(), E::Hardlink("../etc/passwd".into()))],
+        ),
+        "outside the archive",
+    );
+    refused(
+        &case("duplicate", &base, vec![("manifest.json".into(), f(b"[]"))]),
+        "duplicate",
+    );
+    // manifest.json naming a file that is not there.
+    let mut missing = base.clone();
+    missing.retain(|(n, _)| n != &layer0);
+    refused(&case("missing", &missing, vec![]), "is not in the archive");
+    // A symlinked layer whose target is missing, or a loop.
+    let mut looped = base.clone();
+    looped.retain(|(n, _)| n != &layer0);
+    refused(
+        &case(
+            "loop",
+            &looped,
+            vec![
+                (layer0.clone(), E::Symlink("loop2".into())),
+                ("loop2".into(), E::Symlink(layer0.clone())),
+            ],
+        ),
+        "loop",
+    );
+    // A layer whose bytes are not what the config's diff_ids say.
+    let mut tampered = base.clone();
+    let mut bytes = get(&base, &layer0).to_vec();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    set(&mut tampered, &layer0, bytes);
+    refused(&case("tampered", &tampered, vec![]), "digest mismatch");
+    // Layer count disagreeing with the config.
+    let mut short = base.clone();
+    let mut m = items.clone();
+    m[0]["Layers"].as_array_mut().unwrap().pop();
+    set(&mut short, "manifest.json", serde_json::to_vec(&m).unwrap());
+    refused(&case("count", &short, vec![]), "Inconsistent layer count");
+    // A header that promises more bytes than the file has.
+    let good = t.path().join("good.tar");
+    archive_with(&good, &base, vec![]);
+    let data = fs::read(&good).unwrap();
+    let cut = t.path().join("truncated.tar");
+    fs::write(&cut, &data[..data.len() / 2]).unwrap();
+    refused(&da(&cut, ""), "truncated");
+    // A directory where an archive should be.
+    refused(&da(t.path(), ""), "docker archive");
+}
+
+#[test]
+fn a_failed_copy_leaves_the_destination_archive_as_it_was() {
+    let t = tempdir();
+    let base = files_of(&skopeo_archive(t.path()));
+    let items: Value = serde_json::from_slice(get(&base, "manifest.json")).unwrap();
+    // The top layer: the one no other example image shares (a shared one would be reused
+    // from the destination, never read).
+    let top = items[0]["Layers"][2].as_str().unwrap().to_string();
+    let mut tampered = base.clone();
+    let mut bytes = get(&base, &top).to_vec();
+    bytes[100] ^= 1;
+    set(&mut tampered, &top, bytes);
+    let bad = t.path().join("bad.tar");
+    archive_with(&bad, &tampered, vec![]);
+    // A new archive: nothing appears.
+    let fresh = t.path().join("out").join("new.tar");
+    fs::create_dir_all(fresh.parent().unwrap()).unwrap();
+    skiff_copy([da(&bad, ""), da(&fresh, "x:1")]).assert_exit1();
+    assert!(!fresh.exists());
+    // An existing archive: unchanged.
+    let existing = t.path().join("out").join("existing.tar");
+    let multi = format!("oci:{}", p(&example("multiarch-oci")));
+    skiff_copy(["--override-arch", "arm64", &multi, &da(&existing, "m:1")]).assert_success();
+    let before = sha256_file(&existing);
+    skiff_copy([da(&bad, ""), da(&existing, "x:1")]).assert_exit1();
+    assert_eq!(sha256_file(&existing), before);
+    assert!(skiff_temp_leftovers(&t.path().join("out")).is_empty());
+}
