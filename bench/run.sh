@@ -54,10 +54,15 @@ start_registry() { # name port [tls] -> starts docker-registry, waits for /v2/
   done
   echo "registry $name did not start" >&2; cat "$WORK/$name/log" >&2; exit 1
 }
-mkdir -p "$WORK/certs"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-  -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/certs/server.key" -out "$WORK/certs/server.crt" 2>/dev/null
-mkdir -p "$WORK/ca" && cp "$WORK/certs/server.crt" "$WORK/ca/ca.crt"
+mkdir -p "$WORK/certs" "$WORK/ca"
+# A CA and a server certificate it signs (rustls refuses a CA used as the server's own).
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=skiff-bench-ca \
+  -keyout "$WORK/certs/ca.key" -out "$WORK/ca/ca.crt" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$WORK/certs/server.key" -out "$WORK/certs/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > "$WORK/certs/ext"
+openssl x509 -req -in "$WORK/certs/server.csr" -CA "$WORK/ca/ca.crt" -CAkey "$WORK/certs/ca.key" \
+  -CAcreateserial -days 2 -extfile "$WORK/certs/ext" -out "$WORK/certs/server.crt" 2>/dev/null
 htpasswd -Bbn bench benchpw > "$WORK/htpasswd" 2>/dev/null
 P1=$(free_port); start_registry plain "$P1"
 P2=$(free_port); start_registry secure "$P2" tls
@@ -70,7 +75,6 @@ mkdir -p "$WORK/dirsrc"
 "$SKIFF" --insecure-policy copy -q "oci:$WORK/big:latest" "dir:$WORK/dirsrc/big"
 
 # --- measurement --------------------------------------------------------------------------
-n=0
 one_run() { # tool src dest flags... -> "seconds rss_kb"
   local tool=$1 src=$2 dest=$3; shift 3
   rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb  # skopeo's mount cache
@@ -78,9 +82,8 @@ one_run() { # tool src dest flags... -> "seconds rss_kb"
     > /dev/null 2> "$WORK/err" || { echo "FAILED"; return 0; }
   cat "$WORK/time"
 }
-fresh_dest() { # template -> a destination nobody wrote to yet
-  n=$((n + 1))
-  local d=${1//@N@/$n}
+fresh_dest() { # template -> a destination nobody wrote to yet (runs in a subshell: no counters)
+  local d=${1//@N@/$(date +%s%N)}
   case "$d" in dir:*|oci:*|oci-archive:*|docker-archive:*) local p=${d#*:}; rm -rf "${p%%:*}";; esac
   echo "$d"
 }

@@ -38,4 +38,4 @@ pub fn is_transient(e: &std::io::Error) -> bool {
 pub struct TransientError(pub String);
 
 /// Buffer size for copies: large enough that hashing and syscalls, not call overhead, dominate.
-pub const BUFFER_SIZE: usize = 1024 * 1024;
+pub const BUFFER_SIZE: usize = 256 * 1024;

@@ -206,7 +206,8 @@ fn spawn_download(
     first: reqwest::Response,
     digest: Digest,
 ) -> BlobReader {
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(16);
+    // A few chunks of read-ahead per blob; more would only hold memory.
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::spawn(async move {
         let mut offset: u64 = 0;
         let mut resumes = 0;
