@@ -4,13 +4,10 @@
 mod support;
 
 #[path = "support/certs.rs"]
-#[allow(dead_code)]
 mod certs;
 #[path = "support/registry.rs"]
-#[allow(dead_code)]
 mod registry;
 #[path = "support/token_server.rs"]
-#[allow(dead_code)]
 mod token_server;
 
 use std::fs;
