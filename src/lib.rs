@@ -6,6 +6,7 @@
 //! `report` is the only module that prints.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod digest;

@@ -11,24 +11,36 @@ fn main() -> ExitCode {
         Ok(i) => i,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Invocation::Print(text) = &invocation {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("starting the async runtime: {e}")),
+    };
+    match runtime.block_on(run(invocation)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn run(invocation: Invocation) -> anyhow::Result<()> {
+    use skiff::commands::{inspect, login, repo};
+    // Each error's message already names its cause; printing the chain would repeat it.
+    let flat = |e: skiff::commands::CommandError| anyhow::anyhow!("{e}");
     match invocation {
-        Invocation::Print(text) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            ExitCode::SUCCESS
-        }
-        Invocation::Copy(global, settings) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => return fail(&format!("starting the async runtime: {e}")),
-            };
-            match runtime.block_on(run_copy(global, *settings)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(&e.to_string()),
-            }
-        }
+        Invocation::Print(_) => Ok(()),
+        Invocation::Copy(global, settings) => run_copy(global, *settings).await,
+        Invocation::Inspect(g, s) => inspect::run(&g, &s).await.map_err(flat),
+        Invocation::ListTags(g, s) => repo::list_tags(&g, &s).await.map_err(flat),
+        Invocation::Delete(g, s) => repo::delete(&g, &s).await.map_err(flat),
+        Invocation::Login(g, s) => login::login(&g, &s).await.map_err(flat),
+        Invocation::Logout(g, s) => login::logout(&g, &s).await.map_err(flat),
+        Invocation::ManifestDigest(args) => repo::manifest_digest(&args).map_err(flat),
     }
 }
 

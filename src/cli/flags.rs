@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use clap::{Arg, ArgAction, Command};
 
-/// Which image of a copy a flag group describes.
+/// Which image a flag group describes: one side of a copy, or the only image of
+/// `inspect`, `delete` and `list-tags` (unprefixed flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     Source,
     Destination,
+    Single,
 }
 
 impl Side {
@@ -20,14 +22,16 @@ impl Side {
         match self {
             Side::Source => "src-",
             Side::Destination => "dest-",
+            Side::Single => "",
         }
     }
 
     /// The hidden one-word credential alias skopeo keeps for old scripts.
-    fn creds_alias(self) -> &'static str {
+    pub fn creds_alias(self) -> Option<&'static str> {
         match self {
-            Side::Source => "screds",
-            Side::Destination => "dcreds",
+            Side::Source => Some("screds"),
+            Side::Destination => Some("dcreds"),
+            Side::Single => None,
         }
     }
 
@@ -35,6 +39,15 @@ impl Side {
         match self {
             Side::Source => "source",
             Side::Destination => "destination",
+            Side::Single => "",
+        }
+    }
+
+    /// "the source registry", "the destination registry", "the registry".
+    fn registry(self) -> String {
+        match self {
+            Side::Single => "the registry".to_string(),
+            _ => format!("the {} registry", self.noun()),
         }
     }
 }
@@ -189,72 +202,113 @@ pub fn global_args() -> Vec<Arg> {
     ]
 }
 
-/// Flags describing one image of a copy, defined once for both sides.
-pub fn image_args(side: Side) -> Vec<Arg> {
+/// The registry flags of one image (skopeo's dockerImageFlags), defined once for every
+/// command: `--src-*`/`--dest-*` for copy, unprefixed for inspect, delete and list-tags.
+/// The unprefixed group has no `--authfile` of its own: [`shared_authfile_arg`] is it.
+pub fn docker_image_args(side: Side) -> Vec<Arg> {
     let p = side.prefix();
-    let noun = side.noun();
-    vec![
-        string_flag(
+    let reg = side.registry();
+    let mut args = Vec::new();
+    if side != Side::Single {
+        args.push(string_flag(
             format!("{p}authfile"),
             "PATH",
             format!(
-                "path of the authentication file for the {noun} registry. Default is ${{XDG_RUNTIME_DIR}}/containers/auth.json"
+                "path of the authentication file for {reg}. Default is ${{XDG_RUNTIME_DIR}}/containers/auth.json"
             ),
-        ),
-        string_flag(
-            format!("{p}creds"),
-            "USERNAME[:PASSWORD]",
-            format!("Use USERNAME[:PASSWORD] for accessing the {noun} registry"),
-        ),
-        string_flag(
-            side.creds_alias(),
-            "USERNAME[:PASSWORD]",
-            format!("Use USERNAME[:PASSWORD] for accessing the {noun} registry"),
-        )
-        .hide(true),
+        ));
+    }
+    args.push(string_flag(
+        format!("{p}creds"),
+        "USERNAME[:PASSWORD]",
+        format!("Use USERNAME[:PASSWORD] for accessing {reg}"),
+    ));
+    if let Some(alias) = side.creds_alias() {
+        args.push(
+            string_flag(
+                alias,
+                "USERNAME[:PASSWORD]",
+                format!("Use USERNAME[:PASSWORD] for accessing {reg}"),
+            )
+            .hide(true),
+        );
+    }
+    args.extend([
         string_flag(
             format!("{p}username"),
             "USERNAME",
-            format!("Username for accessing the {noun} registry"),
+            format!("Username for accessing {reg}"),
         ),
         string_flag(
             format!("{p}password"),
             "PASSWORD",
-            format!("Password for accessing the {noun} registry"),
+            format!("Password for accessing {reg}"),
         ),
         string_flag(
             format!("{p}registry-token"),
             "TOKEN",
-            format!("Provide a Bearer token for accessing the {noun} registry"),
+            format!("Provide a Bearer token for accessing {reg}"),
         ),
         string_flag(
             format!("{p}cert-dir"),
             "PATH",
             format!(
-                "use certificates at PATH (*.crt, *.cert, *.key) to connect to the {noun} registry or daemon"
+                "use certificates at PATH (*.crt, *.cert, *.key) to connect to {reg} or daemon"
             ),
         ),
         bool_flag(
             format!("{p}tls-verify"),
-            format!(
-                "require HTTPS and verify certificates when talking to the {noun} registry or daemon"
+            format!("require HTTPS and verify certificates when talking to {reg} or daemon"),
+        ),
+        bool_flag(format!("{p}no-creds"), format!("Access {reg} anonymously")),
+    ]);
+    args
+}
+
+/// Flags describing one image (skopeo's imageFlags): the registry flags plus the
+/// `oci:` shared blob directory and the docker daemon host.
+pub fn image_args(side: Side) -> Vec<Arg> {
+    let p = side.prefix();
+    let mut args = docker_image_args(side);
+    args.push(string_flag(
+        format!("{p}shared-blob-dir"),
+        "DIRECTORY",
+        "DIRECTORY to use to share blobs across OCI repositories",
+    ));
+    args.push(string_flag(
+        format!("{p}daemon-host"),
+        "HOST",
+        match side {
+            Side::Single => "use docker daemon host at HOST (docker-daemon: only)".to_string(),
+            _ => format!(
+                "use docker daemon host at HOST for the {} (docker-daemon: only)",
+                side.noun()
             ),
-        ),
-        bool_flag(
-            format!("{p}no-creds"),
-            format!("Access the {noun} registry anonymously"),
-        ),
-        string_flag(
-            format!("{p}shared-blob-dir"),
-            "DIRECTORY",
-            "DIRECTORY to use to share blobs across OCI repositories",
-        ),
-        string_flag(
-            format!("{p}daemon-host"),
-            "HOST",
-            format!("use docker daemon host at HOST for the {noun} (docker-daemon: only)"),
-        ),
-    ]
+        },
+    ));
+    args
+}
+
+/// `--authfile`, shared by both sides of a copy and the only one of the other commands;
+/// defaults to $REGISTRY_AUTH_FILE as in skopeo.
+pub fn shared_authfile_arg() -> Arg {
+    string_flag(
+        "authfile",
+        "PATH",
+        "path of the authentication file. Default is ${XDG_RUNTIME_DIR}/containers/auth.json",
+    )
+    .env("REGISTRY_AUTH_FILE")
+    .hide_env(true)
+}
+
+/// `--retry-times`, shared by copy, inspect, delete and list-tags.
+pub fn retry_times_arg() -> Arg {
+    Arg::new("retry-times")
+        .long("retry-times")
+        .value_name("INT")
+        .help("the number of times to possibly retry")
+        .allow_negative_numbers(true)
+        .value_parser(clap::value_parser!(i64))
 }
 
 /// Flags that only make sense for the destination image.
@@ -295,9 +349,7 @@ pub fn copy_command() -> Command {
     let own = vec![
         list_flag("additional-tag", "TAG", "additional tags (supports docker-archive)"),
         bool_flag("all", "Copy all images if SOURCE-IMAGE is a list").short('a'),
-        string_flag("authfile", "PATH", "path of the authentication file. Default is ${XDG_RUNTIME_DIR}/containers/auth.json")
-            .env("REGISTRY_AUTH_FILE")
-            .hide_env(true),
+        shared_authfile_arg(),
         list_flag("decryption-key", "KEY[:PASSPHRASE]", "*Experimental* key needed to decrypt the image"),
         string_flag("digestfile", "PATH", "Write the digest of the pushed image to the specified file"),
         list_flag("encrypt-layer", "INTS", "*Experimental* the 0-indexed layer indices, with support for negative indexing (e.g. 0 is the first layer, -1 is the last layer)")
@@ -309,12 +361,7 @@ pub fn copy_command() -> Command {
         bool_flag("preserve-digests", "Preserve digests of images and lists"),
         bool_flag("quiet", "Suppress output information when copying images").short('q'),
         bool_flag("remove-signatures", "Do not copy signatures from SOURCE-IMAGE"),
-        Arg::new("retry-times")
-            .long("retry-times")
-            .value_name("INT")
-            .help("the number of times to possibly retry")
-            .allow_negative_numbers(true)
-            .value_parser(clap::value_parser!(i64)),
+        retry_times_arg(),
         string_flag("sign-by", "FINGERPRINT", "Sign the image using a GPG key with the specified FINGERPRINT"),
         string_flag("sign-by-sigstore", "PARAM-FILE", "Sign the image using a sigstore parameter file at PARAM-FILE"),
         string_flag("sign-by-sigstore-private-key", "PATH", "Sign the image using a sigstore private key at PATH"),

@@ -3,6 +3,8 @@
 //! `flags` holds the definitions (each flag group defined once), `settings` reads the
 //! values out. Nothing below this module knows about clap.
 
+pub mod commands;
+pub mod companions;
 pub mod flags;
 pub mod settings;
 
@@ -10,6 +12,7 @@ use std::ffi::OsString;
 
 use clap::{Command, error::ErrorKind};
 
+pub use companions::{ImageCommandSettings, InspectSettings, LoginSettings, LogoutSettings};
 pub use settings::{CopySettings, DestSettings, GlobalSettings, ImageSettings};
 
 /// The skopeo release whose command line skiff reproduces.
@@ -21,6 +24,12 @@ pub enum Invocation {
     /// Help or version text to print on stdout, then exit 0.
     Print(String),
     Copy(GlobalSettings, Box<CopySettings>),
+    Inspect(GlobalSettings, Box<InspectSettings>),
+    ListTags(GlobalSettings, Box<ImageCommandSettings>),
+    Delete(GlobalSettings, Box<ImageCommandSettings>),
+    Login(GlobalSettings, Box<LoginSettings>),
+    Logout(GlobalSettings, Box<LogoutSettings>),
+    ManifestDigest(Vec<String>),
 }
 
 /// A command line that cannot be run; `message` names the cause.
@@ -39,6 +48,13 @@ pub fn command(name: &str) -> Command {
         .subcommand_required(false)
         .args(flags::global_args())
         .subcommand(flags::copy_command())
+        .subcommand(commands::delete_command())
+        .subcommand(commands::inspect_command())
+        .subcommand(commands::list_tags_command())
+        .subcommand(commands::login_command())
+        .subcommand(commands::logout_command())
+        .subcommand(commands::manifest_digest_command())
+        .subcommand(commands::completion_command())
 }
 
 /// The name the binary was invoked as; a `skopeo` symlink keeps skopeo's name in messages.
@@ -85,6 +101,33 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
             global,
             Box::new(CopySettings::from_matches(sub)),
         )),
+        Some(("inspect", sub)) => Ok(Invocation::Inspect(
+            global,
+            Box::new(InspectSettings::from_matches(sub)),
+        )),
+        Some(("list-tags", sub)) => Ok(Invocation::ListTags(
+            global,
+            Box::new(ImageCommandSettings::from_matches(sub)),
+        )),
+        Some(("delete", sub)) => Ok(Invocation::Delete(
+            global,
+            Box::new(ImageCommandSettings::from_matches(sub)),
+        )),
+        Some(("login", sub)) => Ok(Invocation::Login(
+            global,
+            Box::new(LoginSettings::from_matches(sub)),
+        )),
+        Some(("logout", sub)) => Ok(Invocation::Logout(
+            global,
+            Box::new(LogoutSettings::from_matches(sub)),
+        )),
+        Some(("manifest-digest", sub)) => {
+            Ok(Invocation::ManifestDigest(settings::strings(sub, "args")))
+        }
+        Some(("completion", sub)) => {
+            let shell = settings::string(sub, "shell").unwrap_or_default();
+            completion_script(&name, &shell).map(Invocation::Print)
+        }
         _ => Err(UsageError {
             message: format!(
                 "Missing command '{name} COMMAND'\nTry '{name} --help' for more information"
@@ -104,23 +147,72 @@ fn clap_error_text(e: &clap::Error) -> String {
     format!("{first}\nTry '--help' for more information")
 }
 
-/// The copy man page, rendered from the same definitions the parser uses.
-pub fn copy_man_page() -> Vec<u8> {
-    let cmd = flags::copy_command()
-        .name("skiff-copy")
+/// A shell completion script for `skiff` (or `skopeo`, when invoked through the symlink).
+pub fn completion_script(name: &str, shell: &str) -> Result<String, UsageError> {
+    use clap_complete::Shell;
+    let shell = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        other => {
+            return Err(UsageError {
+                message: format!("unsupported shell {other:?}: choose bash, zsh or fish"),
+            });
+        }
+    };
+    let mut cmd = command(name);
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name.to_string(), &mut out);
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The commands that have a man page, with the page's one-line description.
+pub const MAN_PAGES: &[(&str, &str)] = &[
+    (
+        "copy",
+        "Copy an image (manifest, layers, signatures) from one location to another",
+    ),
+    ("delete", "Delete an image from a registry"),
+    (
+        "inspect",
+        "Return low-level information about an image or a repository in a registry",
+    ),
+    (
+        "list-tags",
+        "List the tags of a repository in a registry or of a docker-archive",
+    ),
+    ("login", "Login to a container registry"),
+    ("logout", "Logout of a container registry"),
+    ("manifest-digest", "Compute a manifest digest of a file"),
+];
+
+/// The man page of `skiff-NAME`, rendered from the same definitions the parser uses.
+pub fn man_page(name: &str) -> Option<Vec<u8>> {
+    let about = MAN_PAGES.iter().find(|(n, _)| *n == name)?.1;
+    let sub = command("skiff").find_subcommand(name)?.clone();
+    // login's -v is --verbose; the global -v (--version) is left out of its page.
+    let own_shorts: Vec<char> = sub.get_arguments().filter_map(|a| a.get_short()).collect();
+    let cmd = sub
+        .name(format!("skiff-{name}"))
         .version(env!("CARGO_PKG_VERSION"))
         .disable_version_flag(true)
-        .about("Copy an image (manifest, layers, signatures) from one location to another")
+        .about(about)
         .args(
             flags::global_args()
                 .into_iter()
                 .filter(|a| !a.is_hide_set())
+                .filter(|a| a.get_short().is_none_or(|c| !own_shorts.contains(&c)))
                 .map(|a| a.global(false)),
         );
     let mut out = Vec::new();
     // Rendering into a Vec cannot fail.
     let _ = clap_mangen::Man::new(cmd).render(&mut out);
-    out
+    Some(out)
+}
+
+/// The copy man page.
+pub fn copy_man_page() -> Vec<u8> {
+    man_page("copy").unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -244,15 +336,96 @@ mod tests {
 
     #[test]
     fn man_page_is_current() {
-        let generated = copy_man_page();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/skiff-copy.1");
-        if std::env::var_os("SKIFF_UPDATE_MAN").is_some() {
-            std::fs::write(&path, &generated).expect("write man page");
+        let mut stale = Vec::new();
+        for (name, _) in MAN_PAGES {
+            let generated = man_page(name).expect("every listed command exists");
+            let file = format!("man/skiff-{name}.1");
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&file);
+            if std::env::var_os("SKIFF_UPDATE_MAN").is_some() {
+                std::fs::write(&path, &generated).expect("write man page");
+            }
+            if std::fs::read(&path).unwrap_or_default() != generated {
+                stale.push(file);
+            }
         }
-        let on_disk = std::fs::read(&path).unwrap_or_default();
         assert!(
-            on_disk == generated,
-            "man/skiff-copy.1 is out of date: run `SKIFF_UPDATE_MAN=1 cargo test man_page_is_current`"
+            stale.is_empty(),
+            "{stale:?} out of date: run `SKIFF_UPDATE_MAN=1 cargo test man_page_is_current`"
         );
+    }
+
+    #[test]
+    fn every_command_has_a_man_page() {
+        let cmd = command("skiff");
+        let names: Vec<&str> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .filter(|n| *n != "completion")
+            .collect();
+        for n in names {
+            assert!(
+                MAN_PAGES.iter().any(|(m, _)| *m == n),
+                "{n} has no man page"
+            );
+        }
+    }
+
+    #[test]
+    fn companions_share_the_flag_groups() {
+        match parse_ok(&[
+            "skiff",
+            "inspect",
+            "--creds=u:p",
+            "--tls-verify=false",
+            "--cert-dir",
+            "/c",
+            "-n",
+            "--retry-times",
+            "2",
+            "--format",
+            "{{.Digest}}",
+            "docker://x/y",
+        ]) {
+            Invocation::Inspect(_, s) => {
+                assert_eq!(s.image.creds.as_deref(), Some("u:p"));
+                assert_eq!(s.image.tls_verify, Some(false));
+                assert!(s.no_tags);
+                assert_eq!(s.retry_times, 2);
+                assert_eq!(s.args, vec!["docker://x/y"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // list-tags has the registry flags but not --shared-blob-dir (as skopeo).
+        assert!(
+            parse_err(&[
+                "skiff",
+                "list-tags",
+                "--shared-blob-dir",
+                "/x",
+                "docker://a/b"
+            ])
+            .contains("shared-blob-dir")
+        );
+        match parse_ok(&[
+            "skiff",
+            "login",
+            "-u",
+            "me",
+            "-p",
+            "pw",
+            "-v",
+            "--get-login",
+            "r.io",
+        ]) {
+            Invocation::Login(_, s) => {
+                assert_eq!(s.username.as_deref(), Some("me"));
+                assert!(s.verbose && s.get_login);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_ok(&["skiff", "completion", "bash"]) {
+            Invocation::Print(t) => assert!(t.contains("list-tags")),
+            other => panic!("{other:?}"),
+        }
     }
 }

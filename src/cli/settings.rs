@@ -82,26 +82,38 @@ pub struct CopySettings {
     pub sign_passphrase_file: Option<PathBuf>,
 }
 
-fn string(m: &ArgMatches, id: &str) -> Option<String> {
-    m.get_one::<String>(id).cloned()
+// The readers tolerate ids a command does not define (list-tags has no --shared-blob-dir),
+// so one reader serves every command that shares a flag group.
+pub(super) fn string(m: &ArgMatches, id: &str) -> Option<String> {
+    m.try_get_one::<String>(id).ok().flatten().cloned()
 }
 
-fn path(m: &ArgMatches, id: &str) -> Option<PathBuf> {
-    m.get_one::<String>(id).map(PathBuf::from)
+pub(super) fn path(m: &ArgMatches, id: &str) -> Option<PathBuf> {
+    string(m, id).map(PathBuf::from)
 }
 
-fn flag(m: &ArgMatches, id: &str) -> bool {
-    m.get_one::<bool>(id).copied().unwrap_or(false)
+pub(super) fn flag(m: &ArgMatches, id: &str) -> bool {
+    opt_bool(m, id).unwrap_or(false)
 }
 
-fn opt_bool(m: &ArgMatches, id: &str) -> Option<bool> {
-    m.get_one::<bool>(id).copied()
+pub(super) fn opt_bool(m: &ArgMatches, id: &str) -> Option<bool> {
+    m.try_get_one::<bool>(id).ok().flatten().copied()
 }
 
-fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
-    m.get_many::<String>(id)
+pub(super) fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
+    m.try_get_many::<String>(id)
+        .ok()
+        .flatten()
         .map(|v| v.cloned().collect())
         .unwrap_or_default()
+}
+
+pub(super) fn retry_times(m: &ArgMatches) -> i64 {
+    m.try_get_one::<i64>("retry-times")
+        .ok()
+        .flatten()
+        .copied()
+        .unwrap_or(0)
 }
 
 impl GlobalSettings {
@@ -125,13 +137,11 @@ impl GlobalSettings {
 impl ImageSettings {
     pub fn from_matches(m: &ArgMatches, side: Side) -> ImageSettings {
         let p = side.prefix();
-        let alias = match side {
-            Side::Source => "screds",
-            Side::Destination => "dcreds",
-        };
         ImageSettings {
+            // The unprefixed group's --authfile is the shared one (with $REGISTRY_AUTH_FILE).
             authfile: path(m, &format!("{p}authfile")),
-            creds: string(m, &format!("{p}creds")).or_else(|| string(m, alias)),
+            creds: string(m, &format!("{p}creds"))
+                .or_else(|| side.creds_alias().and_then(|a| string(m, a))),
             username: string(m, &format!("{p}username")),
             password: string(m, &format!("{p}password")),
             registry_token: string(m, &format!("{p}registry-token")),
@@ -221,7 +231,7 @@ impl CopySettings {
             quiet: flag(m, "quiet"),
             digestfile: path(m, "digestfile"),
             format: string(m, "format"),
-            retry_times: m.get_one::<i64>("retry-times").copied().unwrap_or(0),
+            retry_times: retry_times(m),
             encryption_keys: strings(m, "encryption-key"),
             encrypt_layer: m
                 .get_many::<i64>("encrypt-layer")

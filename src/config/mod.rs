@@ -7,6 +7,7 @@
 
 pub mod auth;
 mod authfile;
+pub mod authwrite;
 pub mod certs;
 mod names;
 pub mod paths;
@@ -85,6 +86,14 @@ pub enum ConfigError {
         key: String,
         errors: Vec<ConfigError>,
     },
+
+    /// An auth file could not be written (or its location is unusable).
+    #[error("writing {}: {message}", path.display())]
+    AuthWrite { path: PathBuf, message: String },
+
+    /// `logout` for a registry without stored credentials.
+    #[error("not logged into {key}")]
+    NotLoggedIn { key: String },
 
     /// A certs.d directory has a client certificate without key or vice versa.
     /// The message is c/image's text, followed by the directory.

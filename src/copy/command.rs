@@ -15,7 +15,7 @@ use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
 use crate::transport::OpenOptions;
 use crate::transport::daemon::DaemonOptions;
-use crate::transport::docker::{Credentials, RegistryOptions};
+use crate::transport::docker::RegistryOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -204,39 +204,14 @@ fn daemon_options(side: &ImageSettings) -> DaemonOptions {
     }
 }
 
-/// One side's registry settings (skopeo's imageOptions.newSystemContext).
+/// One side's registry settings; copy's `--authfile` and `--tls-verify` apply to both.
 fn registry_options(
     global: &GlobalSettings,
     s: &CopySettings,
     side: &ImageSettings,
     report: &Reporter,
 ) -> RegistryOptions {
-    let credentials = if side.no_creds {
-        Some(Credentials::Anonymous)
-    } else if let Some(token) = &side.registry_token {
-        Some(Credentials::BearerToken(token.clone()))
-    } else if let Some(creds) = &side.creds {
-        let (username, password) = creds.split_once(':').unwrap_or((creds.as_str(), ""));
-        Some(Credentials::Basic {
-            username: username.to_string(),
-            password: password.to_string(),
-        })
-    } else {
-        side.username.as_ref().map(|u| Credentials::Basic {
-            username: u.clone(),
-            password: side.password.clone().unwrap_or_default(),
-        })
-    };
-    RegistryOptions {
-        credentials,
-        authfile: side.authfile.clone().or_else(|| s.authfile.clone()),
-        cert_dir: side.cert_dir.clone(),
-        // The deprecated global/copy --tls-verify counts only when the side flag is absent.
-        tls_verify: side.tls_verify.or(s.tls_verify).or(global.tls_verify),
-        registries_conf: global.registries_conf.clone(),
-        precompute_digests: false,
-        report: report.clone(),
-    }
+    crate::commands::registry_options(global, side, s.authfile.clone(), s.tls_verify, report)
 }
 
 fn load_policy(global: &GlobalSettings) -> Result<Policy, CommandError> {

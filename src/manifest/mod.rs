@@ -118,6 +118,58 @@ pub fn guess_mime(raw: &[u8]) -> Result<String, ManifestError> {
     }
 }
 
+/// c/image `manifest.Digest`: the digest of the manifest's bytes, except that a signed
+/// Docker schema 1 manifest is digested without its JWS signatures (the payload the
+/// signatures' protected headers describe), as registries compute it.
+pub fn manifest_digest(raw: &[u8]) -> Result<Digest, ManifestError> {
+    if guess_mime(raw).ok().as_deref() == Some(mime::DOCKER_V2S1_SIGNED) {
+        return Ok(Digest::sha256_of(&schema1_payload(raw)?));
+    }
+    Ok(Digest::sha256_of(raw))
+}
+
+/// libtrust's `ParsePrettySignature(…).Payload()`: the first `formatLength` bytes plus
+/// the base64url `formatTail` from the (first) signature's protected header.
+fn schema1_payload(raw: &[u8]) -> Result<Vec<u8>, ManifestError> {
+    use base64::Engine as _;
+    #[derive(Deserialize)]
+    struct Sig {
+        protected: String,
+    }
+    #[derive(Deserialize)]
+    struct Signed {
+        signatures: Vec<Sig>,
+    }
+    #[derive(Deserialize)]
+    struct Protected {
+        #[serde(rename = "formatLength")]
+        format_length: usize,
+        #[serde(rename = "formatTail")]
+        format_tail: String,
+    }
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('='))
+            .map_err(|e| ManifestError::Invalid(format!("schema 1 signature: {e}")))
+    };
+    let signed: Signed = serde_json::from_slice(raw)?;
+    let first = signed
+        .signatures
+        .first()
+        .ok_or_else(|| ManifestError::Invalid("schema 1 manifest without signatures".into()))?;
+    let protected: Protected = serde_json::from_slice(&b64(&first.protected)?)?;
+    let head = raw.get(..protected.format_length).ok_or_else(|| {
+        ManifestError::Invalid(format!(
+            "schema 1 signature names formatLength {} beyond the manifest's {} bytes",
+            protected.format_length,
+            raw.len()
+        ))
+    })?;
+    let mut payload = head.to_vec();
+    payload.extend(b64(&protected.format_tail)?);
+    Ok(payload)
+}
+
 impl Manifest {
     /// Parses `raw`. `declared` is the media type the source reported, if it reported one
     /// (an OCI index entry, an HTTP Content-Type); otherwise the type is guessed.
@@ -282,6 +334,31 @@ mod tests {
     use super::*;
 
     const OCI: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0,"annotations":{"a":"<b>"}}]}"#;
+
+    #[test]
+    fn schema1_signed_digests_skip_the_signatures() {
+        use base64::Engine as _;
+        let payload = "{\n   \"schemaVersion\": 1,\n   \"fsLayers\": []\n}";
+        let head_len = payload.len() - 2;
+        let tail = &payload[head_len..];
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let protected = enc(&format!(
+            r#"{{"formatLength":{head_len},"formatTail":"{}"}}"#,
+            enc(tail)
+        ));
+        let signed = format!(
+            "{},\n   \"signatures\": [{{\"protected\": \"{protected}\"}}]\n}}",
+            &payload[..head_len]
+        );
+        assert_eq!(
+            manifest_digest(signed.as_bytes()).unwrap(),
+            Digest::sha256_of(payload.as_bytes())
+        );
+        assert_eq!(
+            manifest_digest(OCI.as_bytes()).unwrap(),
+            Digest::sha256_of(OCI.as_bytes())
+        );
+    }
 
     #[test]
     fn guesses_types() {

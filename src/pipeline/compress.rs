@@ -16,7 +16,6 @@ use super::{BUFFER_SIZE, BlobReader};
 /// Size of the chunks a transform hands back to the async side.
 const CHUNK_SIZE: usize = 256 * 1024;
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
     Gzip,

@@ -164,3 +164,25 @@ impl BlobProgress {
         }
     }
 }
+
+/// Writes what a command was asked to print (inspect's JSON, a digest, a tag list) to
+/// stdout, flushed, so nothing else ever reaches stdout.
+pub fn output(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+/// A status line of an interactive command ("Authenticating with existing credentials…"):
+/// stderr, never stdout.
+pub fn status(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+/// A prompt ("Username: "), on stderr without a newline so the answer follows it.
+pub fn prompt(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{text}");
+    let _ = err.flush();
+}

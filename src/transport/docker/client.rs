@@ -357,7 +357,7 @@ impl RegistryClient {
         self.report
             .debug(|| format!("token request to {realm} -> {}", resp.status()));
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
-            return Err(RegistryError::Auth(format!(
+            return Err(RegistryError::Unauthorized(format!(
                 "authenticating to {}: the token server {realm} refused the credentials (HTTP {}): invalid username/password?",
                 self.host,
                 resp.status().as_u16()

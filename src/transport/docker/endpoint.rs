@@ -90,6 +90,15 @@ impl RegistryContext {
             .map_err(config_err)
     }
 
+    /// A whole registry (`host[:port]`), for login: its registries.conf `insecure` flag.
+    pub fn registry_target(&self, host: &str) -> Target {
+        Target {
+            host: host.to_string(),
+            repository: String::new(),
+            insecure: self.conf.is_insecure(host),
+        }
+    }
+
     /// Connects to `target` with the credentials and TLS files that apply to it.
     pub async fn connect(
         &self,

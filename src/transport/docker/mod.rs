@@ -4,6 +4,7 @@
 //! resume), `destination` uploads (cross-repository mount, streaming or chunked PATCH) and
 //! puts the manifest last, so a failed copy never publishes a tag.
 
+mod api;
 mod auth;
 mod client;
 mod destination;
@@ -13,6 +14,7 @@ mod source;
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
+pub use api::{AuthCheck, check_auth, delete_image, list_tags};
 pub use auth::Credentials;
 pub use destination::DockerDestination;
 pub use endpoint::RegistryOptions;
@@ -45,6 +47,9 @@ pub enum RegistryError {
     },
     #[error("{0}")]
     Auth(String),
+    /// The registry or its token server refused the credentials.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Tls(String),
     #[error("{0}")]

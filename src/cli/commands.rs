@@ -1,0 +1,181 @@
+//! The companion commands (login, logout, inspect, list-tags, delete, manifest-digest,
+//! completion), built from the flag groups in `flags`, spelled as skopeo 1.9.3 spells them.
+
+use clap::{Arg, ArgAction, Command};
+
+use super::flags::{
+    Side, bool_flag, docker_image_args, image_args, retry_times_arg, shared_authfile_arg,
+    string_flag,
+};
+
+fn operands(value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new("args")
+        .value_name(value_name)
+        .num_args(0..)
+        .help(help)
+}
+
+/// `--tls-verify` as login and logout define it.
+fn login_tls_verify() -> Arg {
+    bool_flag(
+        "tls-verify",
+        "require HTTPS and verify certificates when accessing the registry",
+    )
+}
+
+/// login's and logout's `--authfile` (containers/common: $REGISTRY_AUTH_FILE, else
+/// $DOCKER_CONFIG/config.json; the fallback is applied when the command runs).
+fn login_authfile() -> Arg {
+    string_flag(
+        "authfile",
+        "PATH",
+        "path of the authentication file. Use REGISTRY_AUTH_FILE environment variable to override",
+    )
+}
+
+pub fn login_command() -> Command {
+    Command::new("login")
+        .about("Login to a container registry")
+        .long_about("Login to a container registry on a specified server.")
+        .args_override_self(true)
+        .override_usage("skiff login [command options] REGISTRY")
+        .after_help("Examples:\n  skiff login quay.io")
+        .args([
+            login_authfile(),
+            string_flag(
+                "cert-dir",
+                "PATH",
+                "use certificates at the specified path to access the registry",
+            ),
+            bool_flag(
+                "get-login",
+                "Return the current login user for the registry",
+            ),
+            string_flag("password", "PASSWORD", "Password for registry").short('p'),
+            bool_flag("password-stdin", "Take the password from stdin"),
+            login_tls_verify(),
+            string_flag("username", "USERNAME", "Username for registry").short('u'),
+            bool_flag("verbose", "Write more detailed information to stdout").short('v'),
+            operands(
+                "REGISTRY",
+                "host[:port], optionally with a repository path, or an http(s):// URL",
+            ),
+        ])
+}
+
+pub fn logout_command() -> Command {
+    Command::new("logout")
+        .about("Logout of a container registry")
+        .long_about("Logout of a container registry on a specified server.")
+        .args_override_self(true)
+        .override_usage("skiff logout [command options] REGISTRY")
+        .after_help("Examples:\n  skiff logout quay.io")
+        .args([
+            login_authfile(),
+            bool_flag(
+                "all",
+                "Remove the cached credentials for all registries in the auth file",
+            )
+            .short('a'),
+            login_tls_verify(),
+            operands(
+                "REGISTRY",
+                "host[:port], optionally with a repository path, or an http(s):// URL",
+            ),
+        ])
+}
+
+pub fn inspect_command() -> Command {
+    Command::new("inspect")
+        .about("Inspect image IMAGE-NAME")
+        .long_about(
+            "Return low-level information about \"IMAGE-NAME\" in a registry/transport\n\
+             Supported transports:\n\
+             dir, docker, docker-archive, docker-daemon, oci, oci-archive\n\n\
+             See skopeo(1) section \"IMAGE NAMES\" for the expected format",
+        )
+        .args_override_self(true)
+        .override_usage("skiff inspect [command options] IMAGE-NAME")
+        .after_help(
+            "Examples:\n  skiff inspect docker://registry.fedoraproject.org/fedora\n  skiff inspect --config docker://docker.io/alpine\n  skiff inspect --format \"Name: {{.Name}} Digest: {{.Digest}}\" docker://registry.access.redhat.com/ubi8",
+        )
+        .args([
+            bool_flag("raw", "output raw manifest or configuration"),
+            bool_flag("config", "output configuration"),
+            string_flag("format", "TEMPLATE", "Format the output to a Go template").short('f'),
+            bool_flag(
+                "no-tags",
+                "Do not list the available tags from the repository in the output",
+            )
+            .short('n'),
+            shared_authfile_arg(),
+        ])
+        .args(image_args(Side::Single))
+        .arg(retry_times_arg())
+        .arg(operands("IMAGE-NAME", "TRANSPORT:DETAILS (see containers-transports(5))"))
+}
+
+pub fn list_tags_command() -> Command {
+    Command::new("list-tags")
+        .about("List tags in the transport/repository specified by the SOURCE-IMAGE")
+        .long_about(
+            "Return the list of tags from the transport/repository \"SOURCE-IMAGE\"\n\n\
+             Supported transports:\n\
+             docker docker-archive\n\n\
+             See skopeo-list-tags(1) section \"REPOSITORY NAMES\" for the expected format",
+        )
+        .args_override_self(true)
+        .override_usage("skiff list-tags [command options] SOURCE-IMAGE")
+        .after_help("Examples:\n  skiff list-tags docker://docker.io/fedora")
+        .arg(shared_authfile_arg())
+        .args(docker_image_args(Side::Single))
+        .arg(retry_times_arg())
+        .arg(operands(
+            "SOURCE-IMAGE",
+            "docker://NAME (no tag or digest) or docker-archive:PATH",
+        ))
+}
+
+pub fn delete_command() -> Command {
+    Command::new("delete")
+        .about("Delete image IMAGE-NAME")
+        .long_about(
+            "Delete an \"IMAGE_NAME\" from a transport\n\
+             Supported transports:\n\
+             docker\n\
+             See skopeo(1) section \"IMAGE NAMES\" for the expected format",
+        )
+        .args_override_self(true)
+        .override_usage("skiff delete [command options] IMAGE-NAME")
+        .after_help("Examples:\n  skiff delete docker://registry.example.com/example/pause:latest")
+        .arg(shared_authfile_arg())
+        .args(image_args(Side::Single))
+        .arg(retry_times_arg())
+        .arg(operands(
+            "IMAGE-NAME",
+            "docker://NAME:TAG or docker://NAME@DIGEST",
+        ))
+}
+
+pub fn manifest_digest_command() -> Command {
+    Command::new("manifest-digest")
+        .about("Compute a manifest digest of a file")
+        .args_override_self(true)
+        .override_usage("skiff manifest-digest MANIFEST-FILE")
+        .after_help("Examples:\n  skiff manifest-digest manifest.json")
+        .arg(operands("MANIFEST-FILE", "a manifest (any schema)"))
+}
+
+pub fn completion_command() -> Command {
+    Command::new("completion")
+        .about("Print a shell completion script (bash, zsh or fish)")
+        .override_usage("skiff completion bash|zsh|fish")
+        .after_help("Examples:\n  skiff completion bash > /etc/bash_completion.d/skiff")
+        .arg(
+            Arg::new("shell")
+                .value_name("SHELL")
+                .required(true)
+                .value_parser(["bash", "zsh", "fish"])
+                .action(ArgAction::Set),
+        )
+}

@@ -1,0 +1,239 @@
+//! `skiff inspect`: skopeo 1.9.3's inspect for every transport `transport::open_source`
+//! knows, with its JSON, `--raw`, `--config` and `--format`.
+
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use super::image_info::{self, InfoError};
+use super::template::Template;
+use super::value::{GoValue, indented_json};
+use super::{CommandError, invalid, print, registry_options, tmpdir, with_retries, with_timeout};
+use crate::cli::{GlobalSettings, InspectSettings};
+use crate::digest::Digest;
+use crate::manifest::{
+    Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, manifest_digest, platform::WantedPlatform,
+};
+use crate::reference::ImageName;
+use crate::report::Reporter;
+use crate::transport::{self, ImageSource, OpenOptions};
+
+/// containers/common `report.IsJSON`: an empty format, `json` or `{{json .}}` mean JSON.
+fn is_json_format(format: &str) -> bool {
+    let f = format.trim();
+    if f == "json" {
+        return true;
+    }
+    f.strip_prefix("{{")
+        .and_then(|f| f.strip_suffix("}}"))
+        .map(|inner| {
+            let inner = inner.trim();
+            inner
+                .strip_prefix("json")
+                .is_some_and(|rest| matches!(rest.trim(), "" | "."))
+        })
+        .unwrap_or(false)
+}
+
+pub async fn run(global: &GlobalSettings, s: &InspectSettings) -> Result<(), CommandError> {
+    with_timeout(global, inspect(global, s)).await
+}
+
+async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), CommandError> {
+    let report = Reporter::new(true, global.debug);
+    if s.args.len() != 1 {
+        return Err(invalid("Exactly one argument expected"));
+    }
+    let format = s.format.as_deref().unwrap_or("");
+    if s.raw && !format.is_empty() {
+        return Err(invalid("raw output does not support format option"));
+    }
+    let input = &s.args[0];
+    s.image.validate().map_err(CommandError::Invalid)?;
+    // Parse the template before any network traffic: a typo fails at once.
+    let template = if format.is_empty() || is_json_format(format) || s.raw {
+        None
+    } else {
+        Some(Template::parse(format)?)
+    };
+    let name = ImageName::parse(input)
+        .map_err(|e| invalid(format!("Error parsing image name {input:?}: {e}")))?;
+    let opts = OpenOptions {
+        tmpdir: tmpdir(global),
+        shared_blob_dir: s.image.shared_blob_dir.clone(),
+        registry: registry_options(global, &s.image, None, None, &report),
+        ..Default::default()
+    };
+    let (src, top_raw, top_mime) = with_retries(s.retry_times, &report, || async {
+        let src = transport::open_source(&name, &opts).await.map_err(|e| {
+            CommandError::transport(format!("Error parsing image name {input:?}"), e)
+        })?;
+        let (raw, mime) = src
+            .manifest(None)
+            .await
+            .map_err(|e| CommandError::transport("Error retrieving manifest for image", e))?;
+        Ok((src, raw, mime))
+    })
+    .await?;
+
+    if s.raw && !s.config {
+        return print(&top_raw);
+    }
+    let parse_error =
+        |e: &dyn std::fmt::Display| invalid(format!("Error parsing manifest for image: {e}"));
+    let top = Manifest::parse(top_raw.clone(), top_mime.as_deref()).map_err(|e| parse_error(&e))?;
+    let wanted = WantedPlatform::host(
+        global.override_os.as_deref(),
+        global.override_arch.as_deref(),
+        global.override_variant.as_deref(),
+    );
+    let image = match &top.kind {
+        Kind::List { manifests } => {
+            let chosen = crate::manifest::platform::choose(manifests, &wanted)
+                .map_err(|e| parse_error(&e))?;
+            report.debug(|| format!("chose {} for {wanted}", chosen.digest));
+            read_instance(src.as_ref(), chosen, s.retry_times, &report).await?
+        }
+        _ => top.clone(),
+    };
+    let config_raw = match &image.kind {
+        Kind::Image { config, .. } => {
+            Some(with_retries(s.retry_times, &report, || read_config(src.as_ref(), config)).await?)
+        }
+        _ => None,
+    };
+    let config: Option<Value> = config_raw
+        .as_deref()
+        .map(serde_json::from_slice)
+        .transpose()
+        .map_err(|e| {
+            invalid(format!(
+                "Error parsing manifest for image: config is not valid JSON: {e}"
+            ))
+        })?;
+
+    if s.config {
+        let Some(config_raw) = config_raw else {
+            return Err(CommandError::NotSupportedYet(
+                "--config for a Docker schema 1 image".into(),
+            ));
+        };
+        if s.raw {
+            return print(&config_raw);
+        }
+        let oci = image_info::oci_config(config.as_ref().unwrap_or(&Value::Null))
+            .map_err(|e| reading_config(&e))?;
+        return print(render(&oci, template.as_ref())?.as_bytes());
+    }
+
+    let facts = image_info::facts(&image, config.as_ref()).map_err(|e| reading_config(&e))?;
+    let digest = manifest_digest(&top_raw)
+        .map_err(|e| invalid(format!("Error computing manifest digest: {e}")))?;
+    let mut repo_tags = Vec::new();
+    if let (ImageName::Docker(reference), false) = (&name, s.no_tags) {
+        match transport::docker::list_tags(reference, &opts.registry).await {
+            Ok(tags) => repo_tags = tags,
+            // Some registries refuse the tag list; skopeo goes on without it.
+            Err(e) if e.to_string().contains("401") || e.to_string().contains("403") => {
+                report.warn("Registry disallows tag list retrieval; skipping");
+            }
+            Err(e) => {
+                return Err(CommandError::transport(
+                    "Error determining repository tags",
+                    e,
+                ));
+            }
+        }
+    }
+    let output = image_info::output(
+        name.docker_reference().map(|r| r.name()),
+        &digest.to_string(),
+        repo_tags,
+        facts,
+    );
+    print(render(&output, template.as_ref())?.as_bytes())
+}
+
+fn reading_config(e: &InfoError) -> CommandError {
+    invalid(format!(
+        "Error reading OCI-formatted configuration data: {e}"
+    ))
+}
+
+fn render(value: &GoValue, template: Option<&Template>) -> Result<String, CommandError> {
+    match template {
+        None => Ok(indented_json(&value.to_json())),
+        Some(t) => Ok(t.execute(value)?),
+    }
+}
+
+/// Reads a list instance, checking it is the one the list names.
+async fn read_instance(
+    src: &dyn ImageSource,
+    chosen: &Descriptor,
+    retry_times: i64,
+    report: &Reporter,
+) -> Result<Manifest, CommandError> {
+    let (raw, declared) = with_retries(retry_times, report, || async {
+        src.manifest(Some(&chosen.digest))
+            .await
+            .map_err(|e| CommandError::transport("Error retrieving manifest for image", e))
+    })
+    .await?;
+    let actual = chosen.digest.recompute(&raw);
+    if actual != chosen.digest {
+        return Err(invalid(format!(
+            "Error parsing manifest for image: instance {} of the list has digest {actual}",
+            chosen.digest
+        )));
+    }
+    let declared = declared.or_else(|| Some(chosen.media_type.clone()).filter(|m| !m.is_empty()));
+    Manifest::parse(raw, declared.as_deref())
+        .map_err(|e| invalid(format!("Error parsing manifest for image: {e}")))
+}
+
+/// Reads the config blob into memory (size-capped) and checks its digest.
+async fn read_config(src: &dyn ImageSource, config: &Descriptor) -> Result<Vec<u8>, CommandError> {
+    let context = "Error reading configuration blob";
+    if config.size < 0 || config.size as u64 > MAX_CONFIG_SIZE {
+        return Err(invalid(format!(
+            "{context}: config size {} is over the {MAX_CONFIG_SIZE}-byte limit",
+            config.size
+        )));
+    }
+    let reader = src
+        .blob(config)
+        .await
+        .map_err(|e| CommandError::transport(context, e))?;
+    let mut bytes = Vec::new();
+    reader
+        .take(MAX_CONFIG_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|source| CommandError::Io {
+            context: format!("{context} {}", config.digest),
+            source,
+        })?;
+    let actual: Digest = config.digest.recompute(&bytes);
+    if actual != config.digest {
+        return Err(invalid(format!(
+            "{context}: config blob has digest {actual}, the manifest says {}",
+            config.digest
+        )));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json_format;
+
+    #[test]
+    fn json_formats() {
+        for f in ["json", " json ", "{{json .}}", "{{ json . }}", "{{json}}"] {
+            assert!(is_json_format(f), "{f}");
+        }
+        for f in ["{{json .Labels}}", "{{.Digest}}", "jsonx"] {
+            assert!(!is_json_format(f), "{f}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! skopeo's companion commands: `inspect`, `list-tags`, `delete`, `manifest-digest`,
+//! `login` and `logout`. Each reads its settings in skopeo's order, so the first error
+//! reported is skopeo's, and prints only through `report`.
+
+pub mod image_info;
+pub mod inspect;
+pub mod login;
+pub mod repo;
+pub mod template;
+pub mod value;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::{GlobalSettings, ImageSettings};
+use crate::config::ConfigError;
+use crate::report::Reporter;
+use crate::transport::TransportError;
+use crate::transport::docker::{Credentials, RegistryOptions};
+
+/// The one error type of the companion commands; every message names its context.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A usage or validation error, worded as skopeo words it.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not supported yet: {0}")]
+    NotSupportedYet(String),
+    #[error("{context}: {source}")]
+    Transport {
+        context: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("{context}: {source}")]
+    Config {
+        context: String,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error("timed out after {0:?} (--command-timeout)")]
+    Timeout(Duration),
+}
+
+impl CommandError {
+    pub(crate) fn transport(context: impl Into<String>, source: TransportError) -> CommandError {
+        CommandError::Transport {
+            context: context.into(),
+            source,
+        }
+    }
+
+    fn is_retryable(&self) -> bool {
+        matches!(self, CommandError::Transport { source, .. } if source.is_retryable())
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> CommandError {
+    CommandError::Invalid(msg.into())
+}
+
+/// One image's registry settings (skopeo's imageOptions.newSystemContext). `shared_authfile`
+/// and `shared_tls_verify` are copy's flags that apply to both sides.
+pub fn registry_options(
+    global: &GlobalSettings,
+    side: &ImageSettings,
+    shared_authfile: Option<PathBuf>,
+    shared_tls_verify: Option<bool>,
+    report: &Reporter,
+) -> RegistryOptions {
+    let credentials = if side.no_creds {
+        Some(Credentials::Anonymous)
+    } else if let Some(token) = &side.registry_token {
+        Some(Credentials::BearerToken(token.clone()))
+    } else if let Some(creds) = &side.creds {
+        let (username, password) = creds.split_once(':').unwrap_or((creds.as_str(), ""));
+        Some(Credentials::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        })
+    } else {
+        side.username.as_ref().map(|u| Credentials::Basic {
+            username: u.clone(),
+            password: side.password.clone().unwrap_or_default(),
+        })
+    };
+    RegistryOptions {
+        credentials,
+        authfile: side.authfile.clone().or(shared_authfile),
+        cert_dir: side.cert_dir.clone(),
+        // The deprecated global --tls-verify counts only when the image's flag is absent.
+        tls_verify: side.tls_verify.or(shared_tls_verify).or(global.tls_verify),
+        registries_conf: global.registries_conf.clone(),
+        precompute_digests: false,
+        report: report.clone(),
+    }
+}
+
+/// Where temporary files go: `--tmpdir`, else $TMPDIR, else /var/tmp.
+pub fn tmpdir(global: &GlobalSettings) -> PathBuf {
+    global
+        .tmpdir
+        .clone()
+        .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"))
+}
+
+/// skopeo's `retry.IfNecessary`: runs `op` again (up to `times` more times, with
+/// exponential backoff) while it fails with an error that may go away.
+pub async fn with_retries<T, F, Fut>(
+    times: i64,
+    report: &Reporter,
+    mut op: F,
+) -> Result<T, CommandError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CommandError>>,
+{
+    let mut attempt: u32 = 0;
+    loop {
+        match op().await {
+            Err(e) if i64::from(attempt) < times && e.is_retryable() => {
+                attempt += 1;
+                let delay = Duration::from_secs(1u64 << attempt.min(6));
+                report.warn(&format!(
+                    "{e}; retrying in {delay:?} (attempt {attempt} of {times})"
+                ));
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs a whole command under `--command-timeout`, if given.
+pub async fn with_timeout<T>(
+    global: &GlobalSettings,
+    fut: impl Future<Output = Result<T, CommandError>>,
+) -> Result<T, CommandError> {
+    match global.command_timeout.filter(|d| !d.is_zero()) {
+        Some(limit) => tokio::time::timeout(limit, fut)
+            .await
+            .map_err(|_| CommandError::Timeout(limit))?,
+        None => fut.await,
+    }
+}
+
+/// Prints what the command was asked to print.
+fn print(bytes: &[u8]) -> Result<(), CommandError> {
+    crate::report::output(bytes).map_err(|source| CommandError::Io {
+        context: "writing to standard output".into(),
+        source,
+    })
+}
