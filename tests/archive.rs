@@ -533,3 +533,37 @@ fn a_failed_copy_leaves_the_destination_archive_as_it_was() {
     assert_eq!(sha256_file(&existing), before);
     assert!(skiff_temp_leftovers(&t.path().join("out")).is_empty());
 }
+
+#[test]
+fn list_tags_of_an_archive_matches_skopeo() {
+    let t = tempdir();
+    let archive = t.path().join("two.tar");
+    skopeo_copy([
+        "--additional-tag",
+        "foo/bar:2",
+        &example_ref("hello-oci"),
+        &da(&archive, "skiff/hello:1"),
+    ])
+    .assert_success();
+    // A second image added by skiff (archives with several images are skiff's extension).
+    skiff_copy([
+        &example_ref("multiarch-oci"),
+        &da(&archive, "skiff/multi:amd64"),
+    ])
+    .assert_success();
+    let ours = run(skiff().args(["list-tags", &format!("docker-archive:{}", p(&archive))]));
+    let theirs = run(skopeo().args(["list-tags", &format!("docker-archive:{}", p(&archive))]));
+    ours.assert_success();
+    theirs.assert_success();
+    assert_eq!(ours.stdout, theirs.stdout);
+    assert!(
+        ours.stdout.contains("docker.io/skiff/multi:amd64"),
+        "{ours}"
+    );
+    run(skiff().args([
+        "list-tags",
+        &format!("docker-archive:{}", p(&t.path().join("missing.tar"))),
+    ]))
+    .assert_exit1()
+    .assert_stderr_contains("missing.tar");
+}

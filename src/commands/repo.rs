@@ -58,11 +58,22 @@ async fn list_tags_inner(
             (reference.name(), tags)
         }
         "docker-archive" => {
-            ImageName::parse(input).map_err(|e| invalid(e.to_string()))?;
-            return Err(CommandError::NotSupportedYet(
-                "list-tags for docker-archive: (the docker-archive: transport is not in this build)"
-                    .into(),
-            ));
+            let ImageName::DockerArchive { path, selector } =
+                ImageName::parse(input).map_err(|e| invalid(e.to_string()))?
+            else {
+                return Err(invalid(format!(
+                    "Invalid {input:?}: not a docker-archive: name"
+                )));
+            };
+            if selector.is_some() {
+                return Err(invalid(format!(
+                    "Invalid {input:?}: list-tags takes an archive path, without an image reference"
+                )));
+            }
+            let tags = crate::transport::docker_archive::list_tags(&path)
+                .await
+                .map_err(|e| CommandError::transport("Error listing repository tags", e))?;
+            (String::new(), tags)
         }
         known if crate::reference::KNOWN_TRANSPORTS.contains(&known) => {
             return Err(invalid(format!(

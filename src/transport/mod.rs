@@ -7,7 +7,7 @@
 pub mod daemon;
 mod dir;
 pub mod docker;
-pub(crate) mod docker_archive;
+pub mod docker_archive;
 pub(crate) mod fsutil;
 mod oci;
 

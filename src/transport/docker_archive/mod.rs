@@ -18,7 +18,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use dest::{ArchiveDestination, DestOptions, Sink};
-pub use source::ArchiveSource;
+pub use source::{ArchiveSource, list_tags};
 
 use crate::transport::TransportError;
 

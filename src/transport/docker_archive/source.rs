@@ -16,7 +16,7 @@ use super::tarindex::{Span, TarIndex};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, mime};
 use crate::pipeline::{self, BlobReader, Compression, Transform};
-use crate::reference::ArchiveSelector;
+use crate::reference::{ArchiveSelector, DockerRef};
 use crate::transport::{ImageSource, Result, TransportError};
 
 struct LayerFile {
@@ -63,6 +63,27 @@ pub(super) async fn scan(path: &Path) -> std::result::Result<TarIndex, ArchiveEr
             archive: path.to_path_buf(),
             message: format!("scanning the archive: {e}"),
         })?
+}
+
+/// `skopeo list-tags docker-archive:FILE`: every image's tags, fully qualified, or `@N`
+/// for an image without tags.
+pub async fn list_tags(path: &Path) -> Result<Vec<String>> {
+    let index = scan(path).await?;
+    let items = read_items(&index).await?;
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if item.tags().is_empty() {
+            out.push(format!("@{i}"));
+        }
+        for tag in item.tags() {
+            // Archives from `docker save` hold short names ("busybox:latest").
+            out.push(match DockerRef::parse_normalized(tag) {
+                Ok(r) => r.to_string(),
+                Err(_) => tag.clone(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 impl ArchiveSource {
