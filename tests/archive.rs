@@ -502,7 +502,7 @@ fn crafted_archives_are_refused_with_nothing_written() {
     fs::write(&cut, &data[..data.len() / 2]).unwrap();
     refused(&da(&cut, ""), "truncated");
     // A directory where an archive should be.
-    refused(&da(t.path(), ""), "docker archive");
+    refused(&da(t.path(), ""), &p(t.path()));
 }
 
 #[test]

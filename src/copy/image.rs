@@ -42,6 +42,20 @@ pub struct Written {
     pub mime: String,
 }
 
+/// Whether the source's signatures are copied; refuses before anything is written when
+/// they would be and the destination cannot store them (skopeo's order).
+pub fn keeps_signatures(ctx: &Ctx<'_>, signatures: &[Vec<u8>]) -> Result<bool, CopyError> {
+    let keep = !ctx.opts.remove_signatures && !signatures.is_empty();
+    let caps = ctx.dest.caps();
+    if keep && !caps.supports_signatures {
+        return Err(CopyError::Signatures {
+            image: ctx.dest_label.to_string(),
+            reason: caps.no_signatures_reason.to_string(),
+        });
+    }
+    Ok(keep)
+}
+
 /// Why a destination's manifest may not change; `None` when it may.
 fn frozen_reason(ctx: &Ctx<'_>, keep_signatures: bool) -> Option<&'static str> {
     if ctx.opts.preserve_digests {
@@ -60,13 +74,7 @@ pub async fn copy_single(
     place: Placement,
 ) -> Result<Written, CopyError> {
     let caps = ctx.dest.caps();
-    let keep_signatures = !ctx.opts.remove_signatures && !signatures.is_empty();
-    if keep_signatures && !caps.supports_signatures {
-        return Err(CopyError::Signatures {
-            image: ctx.dest_label.to_string(),
-            reason: caps.no_signatures_reason.to_string(),
-        });
-    }
+    let keep_signatures = keeps_signatures(ctx, signatures)?;
     let frozen = frozen_reason(ctx, keep_signatures);
     let forced = place.forced.or(ctx.opts.format);
     let source_type = convert::normalized(&manifest.mime).to_string();

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::image::{Ctx, Placement, Written, copy_single};
+use super::image::{Ctx, Placement, Written, copy_single, keeps_signatures};
 use super::{CopyError, ListSelection, read_instance};
 use crate::digest::Digest;
 use crate::manifest::convert::{self, Target};
@@ -25,13 +25,7 @@ pub fn copy_list<'a>(
             return Err(CopyError::Internal("copy_list on an image".into()));
         };
         let caps = ctx.dest.caps();
-        let keep_signatures = !ctx.opts.remove_signatures && !signatures.is_empty();
-        if keep_signatures && !caps.supports_signatures {
-            return Err(CopyError::Signatures {
-                image: ctx.dest_label.to_string(),
-                reason: caps.no_signatures_reason.to_string(),
-            });
-        }
+        let keep_signatures = keeps_signatures(ctx, signatures)?;
         let (list_type, _) = convert::plan_types(&list.mime, caps.manifest_types, ctx.opts.format)?;
         let target = if list_type == mime::OCI_INDEX {
             Target::Oci

@@ -118,20 +118,28 @@ pub fn transform(input: BlobReader, t: Transform) -> io::Result<BlobReader> {
     // Few, modest chunks in flight: memory stays bounded however many layers run at once.
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
     tokio::task::spawn_blocking(move || {
-        let sink = ChannelWriter {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK_SIZE),
-        };
+        let sink = ChannelWriter::new(tx.clone(), "blob consumer went away");
         let source = SyncIoBridge::new(input);
         if let Err(e) = run_transform(source, sink, t) {
             // The reader may be gone already (cancelled copy); nothing left to tell then.
             let _ = tx.blocking_send(Err(e));
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    Ok(channel_reader(rx))
+}
+
+/// The receiving end of a chunk channel as an `AsyncRead`.
+pub fn channel_reader(rx: mpsc::Receiver<io::Result<Bytes>>) -> BlobReader {
+    Box::pin(StreamReader::new(channel_stream(rx)))
+}
+
+/// The receiving end of a chunk channel as a `Stream` (e.g. for an HTTP request body).
+pub fn channel_stream(
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    });
-    Ok(Box::pin(StreamReader::new(stream)))
+    })
 }
 
 fn check_supported(t: Transform) -> io::Result<()> {
@@ -208,13 +216,23 @@ fn run_transform(source: impl Read, mut sink: ChannelWriter, t: Transform) -> io
     sink.flush()
 }
 
-/// A `Write` that hands full buffers to the async side.
-struct ChannelWriter {
+/// A `Write` (for blocking code) that hands full chunks to the async side.
+pub struct ChannelWriter {
     tx: mpsc::Sender<io::Result<Bytes>>,
     buf: Vec<u8>,
+    /// Said when the receiving side has gone away.
+    gone: &'static str,
 }
 
 impl ChannelWriter {
+    pub fn new(tx: mpsc::Sender<io::Result<Bytes>>, gone: &'static str) -> ChannelWriter {
+        ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK_SIZE),
+            gone,
+        }
+    }
+
     fn send_buf(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
@@ -225,7 +243,7 @@ impl ChannelWriter {
         ));
         self.tx
             .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "blob consumer went away"))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, self.gone))
     }
 }
 

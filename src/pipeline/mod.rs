@@ -9,7 +9,10 @@ use std::pin::Pin;
 
 use tokio::io::AsyncRead;
 
-pub use compress::{Compression, Transform, decompressed_len, detect, sniff, transform};
+pub use compress::{
+    ChannelWriter, Compression, Transform, channel_reader, channel_stream, decompressed_len,
+    detect, sniff, transform,
+};
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
 
 /// A stream of blob bytes.

@@ -24,7 +24,7 @@ use super::docker_archive::{ArchiveDestination, ArchiveSource, DestOptions, Sink
 use super::{BlobInfo, DestCaps, ImageDestination, ImageSource, Result, TransportError, fsutil};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
-use crate::pipeline::{BUFFER_SIZE, BlobReader};
+use crate::pipeline::{BlobReader, ChannelWriter, channel_stream};
 use crate::reference::{DaemonRef, DockerRef};
 
 #[derive(Debug, thiserror::Error)]
@@ -216,40 +216,6 @@ impl DaemonDestination {
     }
 }
 
-/// A `Write` that feeds the request body, one buffer at a time.
-struct BodyWriter {
-    tx: mpsc::Sender<io::Result<Bytes>>,
-    buf: Vec<u8>,
-}
-
-impl BodyWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(BUFFER_SIZE),
-        ));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the daemon stopped reading"))
-    }
-}
-
-impl io::Write for BodyWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= BUFFER_SIZE {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
-}
-
 #[async_trait]
 impl ImageDestination for DaemonDestination {
     fn caps(&self) -> DestCaps {
@@ -275,10 +241,7 @@ impl ImageDestination for DaemonDestination {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let archive = self.inner.clone();
         let writer = tokio::task::spawn_blocking(move || {
-            let w = BodyWriter {
-                tx: tx.clone(),
-                buf: Vec::with_capacity(BUFFER_SIZE),
-            };
+            let w = ChannelWriter::new(tx.clone(), "the daemon stopped reading");
             match archive.finish(w) {
                 Ok(mut w) => {
                     io::Write::flush(&mut w).map_err(|e| TransportError::io("sending the image", e))
@@ -291,9 +254,7 @@ impl ImageDestination for DaemonDestination {
                 }
             }
         });
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
+        let stream = channel_stream(rx);
         let resp = self
             .client
             .http()

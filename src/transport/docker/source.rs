@@ -7,7 +7,6 @@ use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RANGE};
 use reqwest::{Method, StatusCode};
 use tokio::sync::mpsc;
-use tokio_util::io::StreamReader;
 
 use super::client::{RegistryClient, Request, read_small};
 use super::endpoint::{RegistryContext, RegistryOptions};
@@ -251,8 +250,5 @@ fn spawn_download(
             ));
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Box::pin(StreamReader::new(stream))
+    crate::pipeline::channel_reader(rx)
 }

@@ -12,6 +12,7 @@ mod dest;
 mod format;
 mod source;
 pub(crate) mod tarindex;
+pub(crate) use tarindex::TarIndex;
 mod writer;
 
 use std::io;
@@ -24,16 +25,16 @@ use crate::transport::TransportError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{action} docker archive {}: {source}", archive.display())]
+    #[error("{action} archive {}: {source}", archive.display())]
     Io {
         archive: PathBuf,
         action: String,
         #[source]
         source: io::Error,
     },
-    #[error("docker archive {}: {message}", archive.display())]
+    #[error("archive {}: {message}", archive.display())]
     Invalid { archive: PathBuf, message: String },
-    #[error("docker archive {}: {name:?} is not in the archive", archive.display())]
+    #[error("archive {}: {name:?} is not in the archive", archive.display())]
     Missing { archive: PathBuf, name: String },
     #[error("docker archive {}: {message}", archive.display())]
     Choose { archive: PathBuf, message: String },
@@ -59,7 +60,7 @@ impl From<ArchiveError> for TransportError {
                 action,
                 source,
             } => TransportError::Io {
-                context: format!("{action} docker archive {}", archive.display()),
+                context: format!("{action} archive {}", archive.display()),
                 source,
             },
             e @ ArchiveError::Missing { .. } => TransportError::NotFound(e.to_string()),

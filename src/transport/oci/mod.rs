@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::docker_archive::TarIndex;
 use super::fsutil::{self, Staging};
 use super::{
     BlobInfo, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions, Result,
@@ -21,7 +22,6 @@ use super::{
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, mime};
 use crate::pipeline::BlobReader;
-use archive::ArchiveIndex;
 
 fn blob_rel(d: &Digest) -> String {
     format!("blobs/{}/{}", d.algorithm().name(), d.hex())
@@ -30,7 +30,7 @@ fn blob_rel(d: &Digest) -> String {
 /// Where a layout's files are read from.
 enum Store {
     Dir(PathBuf),
-    Archive(ArchiveIndex),
+    Archive(TarIndex),
 }
 
 impl Store {
@@ -44,20 +44,8 @@ impl Store {
     async fn read_small(&self, rel: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
         match self {
             Store::Dir(root) => fsutil::read_limited(&root.join(rel), limit, what).await,
-            Store::Archive(a) => {
-                let size = a.size_of(rel)?;
-                if size > limit {
-                    return Err(TransportError::Invalid(format!(
-                        "{what} {rel} is {size} bytes, over the {limit}-byte limit"
-                    )));
-                }
-                let mut reader = a.open(rel).await?;
-                let mut out = Vec::with_capacity(size as usize);
-                tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut out)
-                    .await
-                    .map_err(|e| TransportError::io(format!("reading {what} {rel}"), e))?;
-                Ok(out)
-            }
+            // The archive index names the archive and entry in its own errors.
+            Store::Archive(a) => Ok(a.read_small(rel, limit).await?),
         }
     }
 
@@ -70,7 +58,7 @@ impl Store {
                 })?;
                 Ok(Box::pin(f))
             }
-            Store::Archive(a) => a.open(rel).await,
+            Store::Archive(a) => Ok(a.open(rel).await?.0),
         }
     }
 }
@@ -103,7 +91,7 @@ impl OciSource {
         _opts: &OpenOptions,
     ) -> Result<OciSource> {
         let p = path.to_path_buf();
-        let index = tokio::task::spawn_blocking(move || ArchiveIndex::scan(&p))
+        let index = tokio::task::spawn_blocking(move || TarIndex::scan(&p))
             .await
             .map_err(|e| TransportError::Invalid(format!("scanning archive: {e}")))??;
         Self::open(
