@@ -519,14 +519,15 @@ fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
                 head.push_str("Connection: close\r\n");
             }
             head.push_str("\r\n");
+            // Record before answering, so a client that exits at once is already counted.
+            rec.status = *code;
+            rec.fault = fault.clone();
+            st.log.lock().unwrap().push(rec);
             cw.write_all(head.as_bytes())?;
             if method != "HEAD" {
                 cw.write_all(body.as_bytes())?;
             }
             cw.flush()?;
-            rec.status = *code;
-            rec.fault = fault.clone();
-            st.log.lock().unwrap().push(rec);
             if client_close {
                 return Ok(());
             }
