@@ -15,8 +15,13 @@ measure() { # tool -> "seconds rss_kb"
   n=$((n + 1)); local target="$transport:$path"
   [ "$transport" = docker ] && target="$dest-$$-$RANDOM$n:latest"
   rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb
-  /usr/bin/time -f "%e %M" -o /tmp/bench.time "$tool" --insecure-policy copy -q "$@" "$src" "$target" >/dev/null 2>/tmp/bench.err || { cat /tmp/bench.err; exit 1; }
-  cat /tmp/bench.time; [ "$transport" = docker ] || rm -rf "$path"
+  local t0 t1
+  t0=$(date +%s%N)
+  /usr/bin/time -f "%M" -o /tmp/bench.time "$tool" --insecure-policy copy -q "$@" "$src" "$target" >/dev/null 2>/tmp/bench.err || { cat /tmp/bench.err >&2; echo "FAILED 0"; return; }
+  t1=$(date +%s%N)
+  # Wall time from the shell clock (ms resolution); peak RSS from /usr/bin/time.
+  echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", (b - a) / 1e9}') $(cat /tmp/bench.time)"
+  [ "$transport" = docker ] || rm -rf "$path"
 }
 declare -a a_t a_m b_t b_m
 for i in $(seq "$runs"); do
