@@ -188,7 +188,7 @@ mod tests {
         use LayerCompression::*;
         assert_eq!(
             plan(None, &policy(Compress, None)),
-            Some(Transform::Compress { to: Gzip, level: 6 })
+            Some(Transform::Compress { to: Gzip, level: 4 })
         );
         assert_eq!(
             plan(None, &policy(Compress, Some(Zstd))),

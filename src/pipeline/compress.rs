@@ -46,11 +46,14 @@ impl Compression {
         }
     }
 
-    /// The level used when none is given: Go's gzip default (6) and zstd's (3).
+    /// The level used when none is given. zstd: its default, 3. gzip: 4, because skopeo's
+    /// default (pgzip's level 6, klauspost's flate) is a faster, weaker level 6 than zlib's:
+    /// on a 109 MB image zlib-rs level 4 took the same CPU (1.08 s) and wrote 1% less
+    /// (46.3 MB vs 46.9 MB), where level 6 took 40% more CPU for 2.7% less.
     pub fn default_level(self) -> i32 {
         match self {
             Compression::Zstd => 3,
-            _ => 6,
+            _ => 4,
         }
     }
 
