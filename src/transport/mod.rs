@@ -62,6 +62,16 @@ impl TransportError {
 
 pub type Result<T> = std::result::Result<T, TransportError>;
 
+/// Makes ring rustls's process-wide crypto provider (once; later calls do nothing).
+/// Every HTTP client is built after this.
+pub(crate) fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if a provider is already installed, which is what we want anyway.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Settings that transports need from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {

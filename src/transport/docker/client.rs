@@ -382,6 +382,7 @@ impl RegistryClient {
 }
 
 fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
+    crate::transport::install_tls_provider();
     let mut b = reqwest::Client::builder()
         .user_agent(user_agent())
         .connect_timeout(Duration::from_secs(30))
