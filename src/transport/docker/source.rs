@@ -206,7 +206,7 @@ fn spawn_download(
     digest: Digest,
 ) -> BlobReader {
     // A few chunks of read-ahead per blob; more would only hold memory.
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(2);
     tokio::spawn(async move {
         let mut offset: u64 = 0;
         let mut resumes = 0;
