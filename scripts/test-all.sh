@@ -17,7 +17,6 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
-rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 # The example image must be exactly what its script builds.
 python3 examples/build-example-image.py --all --check
