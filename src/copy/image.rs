@@ -402,7 +402,7 @@ async fn store_small_blob(
     let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
     let stored = ctx
         .dest
-        .put_blob(reader)
+        .put_blob(reader, None)
         .await
         .map_err(|e| CopyError::dest(digest, e))?;
     if &stored.digest != digest {

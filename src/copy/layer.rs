@@ -135,8 +135,17 @@ async fn stream_layer(
         Some(t) => pipeline::transform(stream, t).map_err(blob_err)?,
         None => stream,
     };
+    // Passed through unchanged, the bytes are checked by the VerifyingReader above; the
+    // destination need not hash them a second time.
+    let verified = match (transform, expected_size) {
+        (None, Some(size)) => Some(BlobInfo {
+            digest: layer.digest.clone(),
+            size,
+        }),
+        _ => None,
+    };
     let stored: BlobInfo = dest
-        .put_blob(stream)
+        .put_blob(stream, verified.as_ref())
         .await
         .map_err(|e| CopyError::dest(&layer.digest, e))?;
     progress.done();

@@ -178,9 +178,9 @@ impl ImageDestination for DirDestination {
         Ok(None)
     }
 
-    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
+    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
         let dir = self.staged.clone();
-        fsutil::store_blob(reader, &self.staged, |d| dir.join(d.hex())).await
+        fsutil::store_blob(reader, &self.staged, |d| dir.join(d.hex()), verified).await
     }
 
     async fn put_manifest(&self, raw: &[u8], _mime: &str, instance: Option<&Digest>) -> Result<()> {

@@ -91,6 +91,7 @@ pub async fn store_blob(
     reader: BlobReader,
     dir: &Path,
     name_for: impl Fn(&crate::digest::Digest) -> PathBuf,
+    verified: Option<&BlobInfo>,
 ) -> Result<BlobInfo> {
     std::fs::create_dir_all(dir)
         .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
@@ -99,10 +100,13 @@ pub async fn store_blob(
     // decompression run there too, so blobs copied in parallel use all cores, and the
     // writes are plain syscalls rather than a hop to the blocking pool per buffer.
     let dir_label = dir.display().to_string();
+    let known = verified.cloned();
     let (temp, digest, size) = tokio::task::spawn_blocking(move || {
         let mut temp = temp;
         let mut src = tokio_util::io::SyncIoBridge::new(reader);
         let mut hasher = crate::digest::Algorithm::Sha256.hasher();
+        // A verified stream was hashed on its way here already.
+        let hash = known.is_none();
         let mut buf = vec![0u8; BUFFER_SIZE];
         let mut size: u64 = 0;
         loop {
@@ -112,12 +116,27 @@ pub async fn store_blob(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            hasher.update(&buf[..n]);
+            if hash {
+                hasher.update(&buf[..n]);
+            }
             temp.write_all(&buf[..n])?;
             size += n as u64;
         }
         temp.as_file().sync_all()?;
-        Ok((temp, hasher.finish(), size))
+        let digest = match known {
+            None => hasher.finish(),
+            Some(k) if k.size == size => k.digest,
+            Some(k) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "blob {}: expected {} bytes, stored {size}",
+                        k.digest, k.size
+                    ),
+                ));
+            }
+        };
+        Ok((temp, digest, size))
     })
     .await
     .map_err(|e| TransportError::Invalid(format!("blob writer for {dir_label} failed: {e}")))?
@@ -275,6 +294,39 @@ mod tests {
         assert_eq!(stale_owner("manifest.json"), None);
         assert_eq!(stale_owner(".skiff-blob-notapid-x"), None);
         assert!(process_alive(std::process::id()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_blobs_hashed_or_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        let data = b"layer bytes".to_vec();
+        let digest = crate::digest::Digest::sha256_of(&data);
+        let reader: BlobReader = Box::pin(std::io::Cursor::new(data.clone()));
+        let info = store_blob(reader, &d, |x| d.join(x.hex()), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            (info.digest.clone(), info.size),
+            (digest.clone(), data.len() as u64)
+        );
+        assert_eq!(std::fs::read(d.join(digest.hex())).unwrap(), data);
+        // A "verified" stream whose length disagrees is refused and leaves nothing behind.
+        let claim = BlobInfo {
+            digest: crate::digest::Digest::sha256_of(b"other"),
+            size: 3,
+        };
+        let reader: BlobReader = Box::pin(std::io::Cursor::new(data.clone()));
+        let err = store_blob(reader, &d, |x| d.join(x.hex()), Some(&claim))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("expected 3 bytes"), "{err}");
+        assert!(!d.join(claim.digest.hex()).exists());
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "only the first blob remains: {names:?}");
     }
 
     #[test]

@@ -139,9 +139,12 @@ pub trait ImageDestination: Send + Sync {
     fn caps(&self) -> DestCaps;
     /// If the destination already has this blob, makes it part of the image and returns it.
     async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>>;
-    /// Stores a blob; the digest and size are computed from what was stored. A stream that
-    /// ends in an error leaves nothing behind.
-    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo>;
+    /// Stores a blob and returns its digest and size. A stream that ends in an error leaves
+    /// nothing behind. `verified` is given when the stream itself checks those bytes (a
+    /// `VerifyingReader` ends in an error instead of end-of-file on any mismatch): the
+    /// destination then trusts a clean end-of-file instead of hashing every byte again.
+    /// Otherwise the digest is computed from what was stored.
+    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo>;
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()>;
     async fn put_signatures(&self, signatures: &[Vec<u8>], instance: Option<&Digest>)
     -> Result<()>;

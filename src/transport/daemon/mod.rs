@@ -227,8 +227,8 @@ impl ImageDestination for DaemonDestination {
     async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
         self.inner.try_reuse_blob(digest).await
     }
-    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
-        self.inner.put_blob(reader).await
+    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
+        self.inner.put_blob(reader, verified).await
     }
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
         self.inner.put_manifest(raw, mime, instance).await

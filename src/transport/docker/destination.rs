@@ -132,20 +132,26 @@ impl DockerDestination {
             .await;
     }
 
-    async fn upload(&self, reader: BlobReader) -> Result<BlobInfo> {
+    async fn upload(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
         let context = format!("uploading a blob to {}", self.where_());
         let resp = self.start_upload(None).await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(RegistryError::from_response(&context, resp).await.into());
         }
         let location = self.location(&resp, &context)?;
-        let (counting, counted) = CountingReader::new(reader, None);
+        // The digest for the final PUT: known for a verified stream, else hashed on the way.
+        let (reader, counted): (BlobReader, _) = match verified {
+            Some(_) => (reader, None),
+            None => {
+                let (counting, counted) = CountingReader::new(reader, None);
+                (Box::pin(counting), Some(counted))
+            }
+        };
         let chunk = self.chunk_size.load(Ordering::Relaxed);
         let sent = if chunk > 0 {
-            self.patch_chunks(&location, counting, chunk, &context)
-                .await
+            self.patch_chunks(&location, reader, chunk, &context).await
         } else {
-            self.patch_stream(&location, counting, &context).await
+            self.patch_stream(&location, reader, &context).await
         };
         let location = match sent {
             Ok(l) => l,
@@ -154,9 +160,27 @@ impl DockerDestination {
                 return Err(e);
             }
         };
-        let info = counted.lock().ok().and_then(|c| c.clone()).ok_or_else(|| {
-            TransportError::Invalid(format!("{context}: the blob stream ended without a digest"))
-        })?;
+        let info = match (verified, counted) {
+            (Some(v), _) => v.clone(),
+            (None, Some(slot)) => slot
+                .lock()
+                .ok()
+                .and_then(|c| c.clone())
+                .map(|c| BlobInfo {
+                    digest: c.digest,
+                    size: c.size,
+                })
+                .ok_or_else(|| {
+                    TransportError::Invalid(format!(
+                        "{context}: the blob stream ended without a digest"
+                    ))
+                })?,
+            (None, None) => {
+                return Err(TransportError::Invalid(format!(
+                    "{context}: no digest for the upload"
+                )));
+            }
+        };
         let mut url = url::Url::parse(&location).map_err(|e| {
             TransportError::from(RegistryError::Protocol(format!(
                 "{context}: bad upload location {location:?}: {e}"
@@ -184,7 +208,7 @@ impl DockerDestination {
     async fn patch_stream(
         &self,
         location: &str,
-        reader: CountingReader<BlobReader>,
+        reader: BlobReader,
         context: &str,
     ) -> Result<String> {
         let mut headers = HeaderMap::new();
@@ -222,7 +246,7 @@ impl DockerDestination {
     async fn patch_chunks(
         &self,
         location: &str,
-        mut reader: CountingReader<BlobReader>,
+        mut reader: BlobReader,
         chunk: usize,
         context: &str,
     ) -> Result<String> {
@@ -276,7 +300,8 @@ impl DockerDestination {
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| self.tmpdir.clone());
         let path = spool.path().to_path_buf();
-        let info = crate::transport::fsutil::store_blob(reader, &dir, |_| path.clone()).await?;
+        let info =
+            crate::transport::fsutil::store_blob(reader, &dir, |_| path.clone(), None).await?;
         if self.exists(&info.digest).await?.is_some() {
             let _ = std::fs::remove_file(&path);
             return Ok(info);
@@ -284,7 +309,7 @@ impl DockerDestination {
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?;
-        let result = self.upload(Box::pin(file)).await;
+        let result = self.upload(Box::pin(file), Some(&info)).await;
         let _ = std::fs::remove_file(&path);
         result
     }
@@ -343,11 +368,12 @@ impl ImageDestination for DockerDestination {
         }
     }
 
-    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
-        if self.precompute_digests {
-            self.upload_precomputed(reader).await
-        } else {
-            self.upload(reader).await
+    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
+        match verified {
+            // The digest is already known: nothing to precompute.
+            Some(_) => self.upload(reader, verified).await,
+            None if self.precompute_digests => self.upload_precomputed(reader).await,
+            None => self.upload(reader, None).await,
         }
     }
 

@@ -603,9 +603,9 @@ impl ImageDestination for ArchiveDestination {
             }))
     }
 
-    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
+    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
         let dir = self.spool.path().to_path_buf();
-        let info = fsutil::store_blob(reader, &dir, |d| dir.join(d.hex())).await?;
+        let info = fsutil::store_blob(reader, &dir, |d| dir.join(d.hex()), verified).await?;
         if let Ok(mut b) = self.blobs.lock() {
             b.insert(
                 info.digest.clone(),

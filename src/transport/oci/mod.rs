@@ -385,10 +385,10 @@ impl ImageDestination for OciDestination {
         }
     }
 
-    async fn put_blob(&self, reader: BlobReader) -> Result<BlobInfo> {
+    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
         // Blobs land in blobs/sha256; the temp file lives there too so the rename is atomic.
         let dir = self.blob_root.join("sha256");
-        let info = fsutil::store_blob(reader, &dir, |d| dir.join(d.hex())).await?;
+        let info = fsutil::store_blob(reader, &dir, |d| dir.join(d.hex()), verified).await?;
         self.note_created(self.blob_path(&info.digest));
         Ok(info)
     }
