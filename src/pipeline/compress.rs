@@ -185,38 +185,120 @@ fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn R
     })
 }
 
-fn run_transform(source: impl Read, mut sink: ChannelWriter, t: Transform) -> io::Result<()> {
-    let (mut plain, to): (Box<dyn Read>, Option<(Compression, i32)>) = match t {
-        Transform::Decompress(from) => (decoder(from, source)?, None),
-        Transform::Compress { to, level } => (Box::new(source), Some((to, level))),
-        Transform::Recompress { from, to, level } => (decoder(from, source)?, Some((to, level))),
-    };
+fn run_transform(
+    source: impl Read + Send,
+    mut sink: ChannelWriter,
+    t: Transform,
+) -> io::Result<()> {
+    match t {
+        Transform::Decompress(from) => {
+            io::copy(&mut decoder(from, source)?, &mut sink)?;
+        }
+        Transform::Compress { to, level } => encode(source, &mut sink, to, level)?,
+        // Decompression runs on a second thread, so the two stages overlap: the largest
+        // layer, which finishes last, is not limited by the sum of both per-byte costs.
+        Transform::Recompress { from, to, level } => std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(2);
+            scope.spawn(move || {
+                if let Err(e) = pump(from, source, &tx) {
+                    // The encoder may have stopped already; then nobody needs to know.
+                    let _ = tx.send(Err(e));
+                }
+            });
+            // `encode` owns the receiver: when it returns (even early, on an error) the
+            // decoder's next send fails and its thread ends, so the scope can close.
+            encode(
+                ChunkReader {
+                    rx,
+                    chunk: Vec::new(),
+                    pos: 0,
+                },
+                &mut sink,
+                to,
+                level,
+            )
+        })?,
+    }
+    sink.flush()
+}
+
+/// Decompresses `source` into chunks sent to `tx`.
+fn pump(
+    from: Compression,
+    source: impl Read,
+    tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<()> {
+    let mut plain = decoder(from, source)?;
+    loop {
+        let mut chunk = vec![0u8; CHUNK_SIZE];
+        let n = plain.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        chunk.truncate(n);
+        if tx.send(Ok(chunk)).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// The receiving end of `pump` as a `Read`.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(next)) => {
+                    self.chunk = next;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The decoder finished and hung up: end of stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.pos);
+        out[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Compresses `plain` into `sink` with `to` at `level`.
+fn encode(
+    mut plain: impl Read,
+    sink: &mut ChannelWriter,
+    to: Compression,
+    level: i32,
+) -> io::Result<()> {
     match to {
-        None => {
-            io::copy(&mut plain, &mut sink)?;
-        }
-        Some((Compression::Gzip, level)) => {
+        Compression::Gzip => {
             let level = flate2::Compression::new(level.clamp(0, 9) as u32);
-            let mut enc = flate2::write::GzEncoder::new(&mut sink, level);
+            let mut enc = flate2::write::GzEncoder::new(sink, level);
             io::copy(&mut plain, &mut enc)?;
             enc.finish()?;
         }
-        Some((Compression::Zstd, level)) => {
-            let mut enc = zstd::stream::write::Encoder::new(&mut sink, level)?;
-            // Single-threaded on purpose: layers are compressed in parallel already, and
-            // zstd's own workers each hold a job of several window sizes (measured: 5
-            // layers at level 3 took 230-340 MB with workers, 57 MB without, same speed).
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(sink, level)?;
+            // No zstd worker threads: layers are compressed in parallel already, and zstd's
+            // workers each hold a job of several window sizes (measured: 5 layers at level
+            // 3 took 230-340 MB with workers, 57 MB without, at the same speed).
             io::copy(&mut plain, &mut enc)?;
             enc.finish()?;
         }
-        Some((other, _)) => {
+        other => {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 format!("not supported yet: {} compression", other.name()),
             ));
         }
     }
-    sink.flush()
+    Ok(())
 }
 
 /// A `Write` (for blocking code) that hands full chunks to the async side.

@@ -120,7 +120,11 @@ pub async fn store_blob(
                 hasher.update(&buf[..n]);
             }
             temp.write_all(&buf[..n])?;
+            let before = size;
             size += n as u64;
+            if before / WRITEBACK_STEP != size / WRITEBACK_STEP {
+                start_writeback(temp.as_file(), size);
+            }
         }
         temp.as_file().sync_all()?;
         let digest = match known {
@@ -146,6 +150,23 @@ pub async fn store_blob(
         TransportError::io(format!("renaming blob into {}", target.display()), e.error)
     })?;
     Ok(BlobInfo { digest, size })
+}
+
+/// How often a blob being written asks the kernel to start writing it back.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+
+/// Starts (without waiting for) writeback of what was written so far, so the fsync that
+/// ends the blob has little left to do instead of flushing the whole layer at once.
+fn start_writeback(file: &std::fs::File, written: u64) {
+    use std::os::fd::AsRawFd;
+    let Ok(len) = libc::off64_t::try_from(written) else {
+        return;
+    };
+    // SAFETY: a valid open descriptor; the call only schedules I/O on its pages.
+    // Failure is harmless: the final fsync does the work then.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// Writes a small file atomically (temp + fsync + rename).
