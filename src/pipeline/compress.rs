@@ -422,9 +422,16 @@ mod tests {
         let n = packed.len();
         packed.truncate(n / 2);
         assert!(
-            run(packed, Transform::Decompress(Compression::Gzip))
+            run(packed.clone(), Transform::Decompress(Compression::Gzip))
                 .await
                 .is_err()
         );
+        // The same failure on the decompression thread of a recompression.
+        let to_zstd = Transform::Recompress {
+            from: Compression::Gzip,
+            to: Compression::Zstd,
+            level: 3,
+        };
+        assert!(run(packed, to_zstd).await.is_err());
     }
 }
