@@ -62,6 +62,24 @@ pub struct LayerOutcome {
     pub changed: Option<Option<Compression>>,
 }
 
+impl LayerOutcome {
+    fn new(
+        layer: &Descriptor,
+        stored: BlobInfo,
+        changed: Option<Option<Compression>>,
+    ) -> LayerOutcome {
+        LayerOutcome {
+            source: layer.digest.clone(),
+            desc: Descriptor {
+                digest: stored.digest,
+                size: stored.size as i64,
+                ..layer.clone()
+            },
+            changed,
+        }
+    }
+}
+
 /// Copies one layer.
 pub async fn copy_layer(
     src: &dyn ImageSource,
@@ -76,14 +94,7 @@ pub async fn copy_layer(
         .map_err(|e| CopyError::dest(&layer.digest, e))?
     {
         report.blob_skipped("blob", &layer.digest);
-        return Ok(LayerOutcome {
-            source: layer.digest.clone(),
-            desc: Descriptor {
-                size: existing.size as i64,
-                ..layer.clone()
-            },
-            changed: None,
-        });
+        return Ok(LayerOutcome::new(layer, existing, None));
     }
     // A dropped connection or a registry asking to retry restarts the blob from the
     // source; anything else (a digest mismatch, a full disk) fails at once.
@@ -137,7 +148,7 @@ async fn stream_layer(
     };
     // Passed through unchanged, the bytes are checked by the VerifyingReader above; the
     // destination need not hash them a second time.
-    let verified = match (transform, expected_size) {
+    let trusted = match (transform, expected_size) {
         (None, Some(size)) => Some(BlobInfo {
             digest: layer.digest.clone(),
             size,
@@ -145,37 +156,18 @@ async fn stream_layer(
         _ => None,
     };
     let stored: BlobInfo = dest
-        .put_blob(stream, verified.as_ref())
+        .put_blob(stream, trusted.as_ref())
         .await
         .map_err(|e| CopyError::dest(&layer.digest, e))?;
     progress.done();
-    match transform {
-        None => {
-            if stored.digest != layer.digest {
-                return Err(CopyError::Internal(format!(
-                    "blob {} was stored as {}: the destination changed the bytes",
-                    layer.digest, stored.digest
-                )));
-            }
-            Ok(LayerOutcome {
-                source: layer.digest.clone(),
-                desc: Descriptor {
-                    size: stored.size as i64,
-                    ..layer.clone()
-                },
-                changed: None,
-            })
-        }
-        Some(t) => Ok(LayerOutcome {
-            source: layer.digest.clone(),
-            desc: Descriptor {
-                digest: stored.digest,
-                size: stored.size as i64,
-                ..layer.clone()
-            },
-            changed: Some(result_compression(actual, Some(t))),
-        }),
+    if transform.is_none() && stored.digest != layer.digest {
+        return Err(CopyError::Internal(format!(
+            "blob {} was stored as {}: the destination changed the bytes",
+            layer.digest, stored.digest
+        )));
     }
+    let changed = transform.map(|t| result_compression(actual, Some(t)));
+    Ok(LayerOutcome::new(layer, stored, changed))
 }
 
 #[cfg(test)]

@@ -239,7 +239,7 @@ impl Manifest {
             obj.insert("digest".into(), Value::String(new.digest.to_string()));
             obj.insert("size".into(), Value::from(new.size));
         }
-        let raw = go_json(&value)?;
+        let raw = go_json(&value);
         Ok(Manifest {
             mime: self.mime.clone(),
             raw,
@@ -251,17 +251,11 @@ impl Manifest {
     }
 }
 
-/// Serializes like Go's json.Marshal: compact, with <, >, & and U+2028/9 escaped.
-pub fn go_json(value: &Value) -> Result<Vec<u8>, ManifestError> {
-    let s = serde_json::to_string(value)?;
-    // These characters can only occur inside JSON strings, so a plain replace is exact.
-    let s = s
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029");
-    Ok(s.into_bytes())
+/// Serializes like Go's json.Marshal: compact, HTML-safe, Go's escapes for control
+/// characters; objects keep their key order. (One encoder serves manifests, index.json,
+/// docker-archive files and the format conversions.)
+pub fn go_json(value: &Value) -> Vec<u8> {
+    convert::gojson::encode(value).into_bytes()
 }
 
 fn field<T: serde::de::DeserializeOwned>(value: &Value, name: &str) -> Result<T, ManifestError> {

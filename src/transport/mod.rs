@@ -146,8 +146,21 @@ pub trait ImageDestination: Send + Sync {
     /// Otherwise the digest is computed from what was stored.
     async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo>;
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()>;
-    async fn put_signatures(&self, signatures: &[Vec<u8>], instance: Option<&Digest>)
-    -> Result<()>;
+    /// Stores signatures. Destinations that cannot (`caps().supports_signatures` false) keep
+    /// this default, which refuses any with their reason; the engine checks first anyway.
+    async fn put_signatures(
+        &self,
+        signatures: &[Vec<u8>],
+        _instance: Option<&Digest>,
+    ) -> Result<()> {
+        if signatures.is_empty() {
+            Ok(())
+        } else {
+            Err(TransportError::Unsupported(
+                self.caps().no_signatures_reason.to_string(),
+            ))
+        }
+    }
     /// Makes everything written visible at once.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -10,7 +10,7 @@
 //! converted manifest (its media type decides the layer types, as in c/image).
 
 mod config;
-mod gojson;
+pub(crate) mod gojson;
 mod jws;
 mod list;
 mod plan;

@@ -233,10 +233,6 @@ impl ImageDestination for DaemonDestination {
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
         self.inner.put_manifest(raw, mime, instance).await
     }
-    async fn put_signatures(&self, s: &[Vec<u8>], instance: Option<&Digest>) -> Result<()> {
-        self.inner.put_signatures(s, instance).await
-    }
-
     async fn commit(self: Box<Self>) -> Result<()> {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
         let archive = self.inner.clone();

@@ -425,20 +425,6 @@ impl ImageDestination for DockerDestination {
         Ok(())
     }
 
-    async fn put_signatures(
-        &self,
-        signatures: &[Vec<u8>],
-        _instance: Option<&Digest>,
-    ) -> Result<()> {
-        if signatures.is_empty() {
-            Ok(())
-        } else {
-            Err(TransportError::NotSupportedYet(
-                "storing signatures in a registry".into(),
-            ))
-        }
-    }
-
     async fn commit(self: Box<Self>) -> Result<()> {
         // The manifest PUT published the image; there is nothing left to do.
         Ok(())

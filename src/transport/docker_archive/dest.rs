@@ -343,8 +343,7 @@ impl ArchiveDestination {
             }
             None => items.push(format::manifest_item(&config_name, &new_tags, &layer_names)),
         }
-        let manifest_json = manifest::go_json(&Value::Array(items))
-            .map_err(|e| werr(&self.label, e.to_string()))?;
+        let manifest_json = manifest::go_json(&Value::Array(items));
         push(
             &mut entries,
             "manifest.json".into(),
@@ -352,8 +351,7 @@ impl ArchiveDestination {
         );
         let repos = manifest::go_json(
             &serde_json::to_value(&repositories).map_err(|e| werr(&self.label, e.to_string()))?,
-        )
-        .map_err(|e| werr(&self.label, e.to_string()))?;
+        );
         push(&mut entries, "repositories".into(), Content::Bytes(repos));
         Ok(entries)
     }
@@ -418,8 +416,7 @@ fn oci_index(digest: &Digest, size: usize, tags: &[DockerRef]) -> Result<Vec<u8>
     root.insert("schemaVersion".into(), 2.into());
     root.insert("mediaType".into(), mime::OCI_INDEX.into());
     root.insert("manifests".into(), Value::Array(manifests));
-    manifest::go_json(&Value::Object(root))
-        .map_err(|e| TransportError::Invalid(format!("writing index.json: {e}")))
+    Ok(manifest::go_json(&Value::Object(root)))
 }
 
 /// Reads an existing, non-empty archive at `target` that the new image will join.
@@ -637,16 +634,6 @@ impl ImageDestination for ArchiveDestination {
             *w = Some(written);
         }
         Ok(())
-    }
-
-    async fn put_signatures(&self, signatures: &[Vec<u8>], _: Option<&Digest>) -> Result<()> {
-        if signatures.is_empty() {
-            Ok(())
-        } else {
-            Err(TransportError::Unsupported(
-                "Storing signatures for docker tar files is not supported".into(),
-            ))
-        }
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

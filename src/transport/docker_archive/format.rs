@@ -80,7 +80,7 @@ pub fn generated_manifest(
                 .collect(),
         ),
     );
-    go_json(&Value::Object(root))
+    Ok(go_json(&Value::Object(root)))
 }
 
 /// A new `manifest.json` item (Go field order: Config, RepoTags, Layers).
@@ -135,11 +135,11 @@ pub fn legacy_layers(layers: &[Digest], config: &[u8]) -> Result<Vec<LegacyLayer
             Some(prev) => Digest::sha256_of(format!("{prev} {layer}").as_bytes()).to_string(),
         };
         cfg.insert("layer_id".into(), chain_id.clone().into());
-        let with_chain = go_json(&serde_json::to_value(&cfg)?)?;
+        let with_chain = go_json(&serde_json::to_value(&cfg)?);
         cfg.remove("layer_id");
         let id = Digest::sha256_of(&with_chain).hex().to_string();
         cfg.insert("id".into(), id.clone().into());
-        let json = go_json(&serde_json::to_value(&cfg)?)?;
+        let json = go_json(&serde_json::to_value(&cfg)?);
         chain = Some(chain_id);
         out.push(LegacyLayer { id, json });
     }

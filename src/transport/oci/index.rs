@@ -120,8 +120,7 @@ pub fn add_manifest(existing: Option<&[u8]>, desc: &Descriptor, origin: &str) ->
     for (k, v) in index {
         out.insert(k, v);
     }
-    manifest::go_json(&Value::Object(out))
-        .map_err(|e| TransportError::Invalid(format!("encoding {origin}: {e}")))
+    Ok(manifest::go_json(&Value::Object(out)))
 }
 
 fn value_ref_name(entry: &Value) -> Option<&str> {

@@ -421,20 +421,6 @@ impl ImageDestination for OciDestination {
         Ok(())
     }
 
-    async fn put_signatures(
-        &self,
-        signatures: &[Vec<u8>],
-        _instance: Option<&Digest>,
-    ) -> Result<()> {
-        if signatures.is_empty() {
-            Ok(())
-        } else {
-            Err(TransportError::Unsupported(
-                "Pushing signatures for OCI images is not supported".into(),
-            ))
-        }
-    }
-
     async fn commit(self: Box<Self>) -> Result<()> {
         let top = self
             .top
