@@ -123,8 +123,9 @@ impl DirDestination {
 
 /// skopeo refuses to replace a non-empty directory that is not a `dir:` image.
 fn check_overwritable(target: &Path) -> Result<()> {
-    let entries = match std::fs::read_dir(target) {
-        Ok(e) => e,
+    // A killed copy's hidden temporaries do not make a directory "non-empty".
+    let entries = match fsutil::visible_entries(target) {
+        Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(TransportError::io(
@@ -133,7 +134,7 @@ fn check_overwritable(target: &Path) -> Result<()> {
             ));
         }
     };
-    if entries.count() == 0 {
+    if entries == 0 {
         return Ok(());
     }
     match std::fs::read(target.join("version")) {
@@ -164,9 +165,12 @@ impl ImageDestination for DirDestination {
                 size: meta.len(),
             }));
         }
-        // A blob of the image being replaced: link it instead of copying it again.
+        // A blob of the image being replaced: link it instead of copying it again. Only
+        // when layers keep their compression: skopeo empties the directory first, so with
+        // --dest-compress/--dest-decompress every layer is written anew, as it is here.
         let old = self.target.join(digest.hex());
-        if let Ok(meta) = tokio::fs::metadata(&old).await
+        if self.compression == LayerCompression::Preserve
+            && let Ok(meta) = tokio::fs::metadata(&old).await
             && meta.is_file()
             && tokio::fs::hard_link(&old, &staged).await.is_ok()
         {

@@ -204,23 +204,35 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
 
 /// A directory built beside its final location and moved into place on commit.
 /// Dropped without `commit`, it is deleted.
+///
+/// A target that is a mount point (a volume given to a container, say) cannot be renamed
+/// or swapped: the image is then built in a hidden directory inside it, and commit replaces
+/// the target's contents with the staged files, one rename each.
 pub struct Staging {
     dir: Option<tempfile::TempDir>,
     target: PathBuf,
+    inside: bool,
 }
 
 impl Staging {
     pub fn new(target: &Path) -> Result<Staging> {
-        let parent = parent_of(target);
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        sweep_stale(&parent);
-        let dir = temp_dir_in(&parent, &format!(".{name}."), "stage")?;
+        let inside = is_mount_point(target);
+        let dir = if inside {
+            sweep_stale(target);
+            temp_dir_in(target, ".", "stage")?
+        } else {
+            let parent = parent_of(target);
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            sweep_stale(&parent);
+            temp_dir_in(&parent, &format!(".{name}."), "stage")?
+        };
         Ok(Staging {
             dir: Some(dir),
             target: target.to_path_buf(),
+            inside,
         })
     }
 
@@ -236,7 +248,14 @@ impl Staging {
         };
         let staged = dir.keep();
         sync_dir(&staged)?;
-        let result = if self.target.exists() {
+        let result = if self.inside {
+            replace_contents(&staged, &self.target).map_err(|e| {
+                TransportError::io(
+                    format!("replacing the contents of {}", self.target.display()),
+                    e,
+                )
+            })
+        } else if self.target.exists() {
             exchange(&staged, &self.target)
                 .map_err(|e| TransportError::io(format!("replacing {}", self.target.display()), e))
                 .map(|()| {
@@ -257,6 +276,49 @@ impl Staging {
         result?;
         sync_dir(&parent_of(&self.target))
     }
+}
+
+/// Whether `path` is a directory on another filesystem than its parent.
+fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), std::fs::metadata(parent_of(path))) {
+        (Ok(m), Ok(p)) => m.is_dir() && m.dev() != p.dev(),
+        _ => false,
+    }
+}
+
+/// Empties `target` (but `staged`, which lies inside it), then moves the staged entries in.
+/// The destination was checked to be empty or a replaceable image when it was opened.
+fn replace_contents(staged: &Path, target: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(target)? {
+        let path = entry?.path();
+        if path == staged {
+            continue;
+        }
+        if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    for entry in std::fs::read_dir(staged)? {
+        let entry = entry?;
+        std::fs::rename(entry.path(), target.join(entry.file_name()))?;
+    }
+    std::fs::remove_dir(staged)?;
+    sync_dir_io(target)
+}
+
+fn sync_dir_io(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all())
+}
+
+/// Entries of `dir` that are not skiff's own temporaries (which a killed copy may leave).
+pub fn visible_entries(dir: &Path) -> io::Result<usize> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter(|e| stale_owner(&e.file_name().to_string_lossy()).is_none())
+        .count())
 }
 
 /// Atomically swaps two paths (Linux renameat2 RENAME_EXCHANGE).

@@ -224,8 +224,8 @@ impl OciDestination {
         opts: &OpenOptions,
     ) -> Result<OciDestination> {
         let target = fsutil::absolute(path)?;
-        let is_new = match std::fs::read_dir(&target) {
-            Ok(mut entries) => entries.next().is_none(),
+        let is_new = match fsutil::visible_entries(&target) {
+            Ok(n) => n == 0,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => {
                 return Err(TransportError::io(
