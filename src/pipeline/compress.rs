@@ -334,11 +334,13 @@ impl ChannelWriter {
 
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
+        // Fill the chunk exactly: growing past its capacity would double every chunk.
+        let n = data.len().min(CHUNK_SIZE - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
         if self.buf.len() >= CHUNK_SIZE {
             self.send_buf()?;
         }
-        Ok(data.len())
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -355,6 +357,26 @@ mod tests {
         let mut out = Vec::new();
         transform(input, t)?.read_to_end(&mut out).await?;
         Ok(out)
+    }
+
+    #[test]
+    fn channel_writer_sends_full_chunks_without_growing_them() {
+        let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(64);
+        let mut w = ChannelWriter::new(tx, "gone");
+        // Odd-sized writes straddle chunk boundaries.
+        for _ in 0..100 {
+            w.write_all(&[7u8; 10_007]).unwrap();
+        }
+        w.flush().unwrap();
+        drop(w);
+        let mut sizes = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            sizes.push(chunk.unwrap().len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 1_000_700);
+        let (last, full) = sizes.split_last().unwrap();
+        assert!(full.iter().all(|&n| n == CHUNK_SIZE), "{sizes:?}");
+        assert!(*last <= CHUNK_SIZE);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

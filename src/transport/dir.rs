@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::fsutil::{self, Staging};
+use super::fsutil::{self, Durability, Staging};
 use super::{
     BlobInfo, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions, Result,
     TransportError,
@@ -184,11 +184,22 @@ impl ImageDestination for DirDestination {
 
     async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
         let dir = self.staged.clone();
-        fsutil::store_blob(reader, &self.staged, |d| dir.join(d.hex()), verified).await
+        fsutil::store_blob(
+            reader,
+            &self.staged,
+            |d| dir.join(d.hex()),
+            verified,
+            Durability::Synced,
+        )
+        .await
     }
 
     async fn put_manifest(&self, raw: &[u8], _mime: &str, instance: Option<&Digest>) -> Result<()> {
-        fsutil::write_atomically(&self.staged.join(manifest_name(instance)), raw)
+        fsutil::write_atomically(
+            &self.staged.join(manifest_name(instance)),
+            raw,
+            Durability::Synced,
+        )
     }
 
     async fn put_signatures(
@@ -197,7 +208,11 @@ impl ImageDestination for DirDestination {
         instance: Option<&Digest>,
     ) -> Result<()> {
         for (i, sig) in signatures.iter().enumerate() {
-            fsutil::write_atomically(&self.staged.join(signature_name(instance, i)), sig)?;
+            fsutil::write_atomically(
+                &self.staged.join(signature_name(instance, i)),
+                sig,
+                Durability::Synced,
+            )?;
         }
         Ok(())
     }

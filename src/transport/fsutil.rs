@@ -85,6 +85,14 @@ fn process_alive(pid: u32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Whether a file must survive a crash once written, or is scratch space (a spool that is
+/// copied into an archive, which is synced itself, and then deleted).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Durability {
+    Synced,
+    Scratch,
+}
+
 /// Streams `reader` into a temp file in `dir`, then renames it to `name_for(digest)`.
 /// Returns what was stored. On any error the temp file is removed.
 pub async fn store_blob(
@@ -92,6 +100,7 @@ pub async fn store_blob(
     dir: &Path,
     name_for: impl Fn(&crate::digest::Digest) -> PathBuf,
     verified: Option<&BlobInfo>,
+    durability: Durability,
 ) -> Result<BlobInfo> {
     std::fs::create_dir_all(dir)
         .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
@@ -122,11 +131,14 @@ pub async fn store_blob(
             temp.write_all(&buf[..n])?;
             let before = size;
             size += n as u64;
-            if before / WRITEBACK_STEP != size / WRITEBACK_STEP {
+            if durability == Durability::Synced && before / WRITEBACK_STEP != size / WRITEBACK_STEP
+            {
                 start_writeback(temp.as_file(), size);
             }
         }
-        temp.as_file().sync_all()?;
+        if durability == Durability::Synced {
+            temp.as_file().sync_all()?;
+        }
         let digest = match known {
             None => hasher.finish(),
             Some(k) if k.size == size => k.digest,
@@ -155,9 +167,9 @@ pub async fn store_blob(
 /// How often a blob being written asks the kernel to start writing it back.
 const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
-/// Starts (without waiting for) writeback of what was written so far, so the fsync that
-/// ends the blob has little left to do instead of flushing the whole layer at once.
-fn start_writeback(file: &std::fs::File, written: u64) {
+/// Starts (without waiting for) writeback of the first `written` bytes (0: all of it), so
+/// the fsync that ends the file has little left to do instead of flushing it all at once.
+pub fn start_writeback(file: &std::fs::File, written: u64) {
     use std::os::fd::AsRawFd;
     let Ok(len) = libc::off64_t::try_from(written) else {
         return;
@@ -169,16 +181,18 @@ fn start_writeback(file: &std::fs::File, written: u64) {
     }
 }
 
-/// Writes a small file atomically (temp + fsync + rename).
-pub fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+/// Writes a small file atomically (temp + fsync + rename; no fsync for scratch files).
+pub fn write_atomically(path: &Path, data: &[u8], durability: Durability) -> Result<()> {
     let parent = parent_of(path);
     let mut temp = temp_file_in(&parent, "tmp")?;
     let ctx = || format!("writing {}", path.display());
     temp.write_all(data)
         .map_err(|e| TransportError::io(ctx(), e))?;
-    temp.as_file()
-        .sync_all()
-        .map_err(|e| TransportError::io(ctx(), e))?;
+    if durability == Durability::Synced {
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| TransportError::io(ctx(), e))?;
+    }
     temp.persist(path)
         .map_err(|e| TransportError::io(ctx(), e.error))?;
     Ok(())
@@ -386,7 +400,7 @@ mod tests {
         let data = b"layer bytes".to_vec();
         let digest = crate::digest::Digest::sha256_of(&data);
         let reader: BlobReader = Box::pin(std::io::Cursor::new(data.clone()));
-        let info = store_blob(reader, &d, |x| d.join(x.hex()), None)
+        let info = store_blob(reader, &d, |x| d.join(x.hex()), None, Durability::Synced)
             .await
             .unwrap();
         assert_eq!(
@@ -400,9 +414,15 @@ mod tests {
             size: 3,
         };
         let reader: BlobReader = Box::pin(std::io::Cursor::new(data.clone()));
-        let err = store_blob(reader, &d, |x| d.join(x.hex()), Some(&claim))
-            .await
-            .unwrap_err();
+        let err = store_blob(
+            reader,
+            &d,
+            |x| d.join(x.hex()),
+            Some(&claim),
+            Durability::Synced,
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("expected 3 bytes"), "{err}");
         assert!(!d.join(claim.digest.hex()).exists());
         let names: Vec<_> = std::fs::read_dir(&d)

@@ -300,8 +300,14 @@ impl DockerDestination {
             .map(|p| p.to_path_buf())
             .unwrap_or_else(|| self.tmpdir.clone());
         let path = spool.path().to_path_buf();
-        let info =
-            crate::transport::fsutil::store_blob(reader, &dir, |_| path.clone(), None).await?;
+        let info = crate::transport::fsutil::store_blob(
+            reader,
+            &dir,
+            |_| path.clone(),
+            None,
+            crate::transport::fsutil::Durability::Scratch,
+        )
+        .await?;
         if self.exists(&info.digest).await?.is_some() {
             let _ = std::fs::remove_file(&path);
             return Ok(info);

@@ -142,11 +142,16 @@ impl ArchiveDestination {
 
     /// Writes the finished tar into `out` (blocking). For `Sink::Caller`.
     pub fn finish<W: std::io::Write>(&self, out: W) -> Result<W> {
+        self.finish_with(out, &mut || {})
+    }
+
+    fn finish_with<W: std::io::Write>(&self, out: W, after_file: &mut dyn FnMut()) -> Result<W> {
         let entries = self.plan()?;
         writer::write_tar(
             out,
             self.existing.as_ref().map(|e| e.index.path()),
             &entries,
+            after_file,
         )
         .map_err(|e| ArchiveError::io(&self.label, "writing", e).into())
     }
@@ -602,7 +607,14 @@ impl ImageDestination for ArchiveDestination {
 
     async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
         let dir = self.spool.path().to_path_buf();
-        let info = fsutil::store_blob(reader, &dir, |d| dir.join(d.hex()), verified).await?;
+        let info = fsutil::store_blob(
+            reader,
+            &dir,
+            |d| dir.join(d.hex()),
+            verified,
+            fsutil::Durability::Scratch,
+        )
+        .await?;
         if let Ok(mut b) = self.blobs.lock() {
             b.insert(
                 info.digest.clone(),
@@ -641,9 +653,15 @@ impl ImageDestination for ArchiveDestination {
             Delivery::Replace(target) => {
                 let parent = fsutil::parent_of(target);
                 let temp = fsutil::temp_file_in(&parent, "archive")?;
-                let file = self.finish(temp.as_file())?;
-                file.sync_all()
-                    .map_err(|e| ArchiveError::io(target, "syncing", e))?;
+                let file = temp.as_file();
+                // Each layer's writeback starts as soon as it is in, so the fsync at the
+                // end waits for little; the spool is deleted meanwhile.
+                self.finish_with(file, &mut || fsutil::start_writeback(file, 0))?;
+                std::thread::scope(|s| {
+                    s.spawn(|| std::fs::remove_dir_all(self.spool.path()));
+                    file.sync_all()
+                })
+                .map_err(|e| ArchiveError::io(target, "syncing", e))?;
                 temp.persist(target)
                     .map_err(|e| ArchiveError::io(target, "renaming into place", e.error))?;
                 fsutil::sync_dir(&parent)

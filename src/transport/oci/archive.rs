@@ -5,6 +5,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use crate::transport::docker_archive::append_from;
 use crate::transport::fsutil;
 use crate::transport::{Result, TransportError};
 
@@ -41,7 +42,12 @@ fn append_tree<W: Write>(builder: &mut tar::Builder<W>, root: &Path, rel: &Path)
             builder.append_dir(&name, entry.path())?;
             append_tree(builder, root, &name)?;
         } else {
-            builder.append_path_with_name(entry.path(), &name)?;
+            // The header `append_path_with_name` would write; the data copied by the kernel.
+            let file = std::fs::File::open(entry.path())?;
+            let meta = file.metadata()?;
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata_in_mode(&meta, tar::HeaderMode::Deterministic);
+            append_from(builder, &mut header, &name, file, meta.len())?;
         }
     }
     Ok(())

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::docker_archive::TarIndex;
-use super::fsutil::{self, Staging};
+use super::fsutil::{self, Durability, Staging};
 use super::{
     BlobInfo, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions, Result,
     TransportError,
@@ -215,6 +215,8 @@ pub struct OciDestination {
     /// Blobs this copy created in an existing layout, removed if it never commits.
     created: Mutex<Vec<PathBuf>>,
     compression: LayerCompression,
+    /// Scratch for an archive's temp layout: the tar is what gets synced.
+    durability: Durability,
 }
 
 impl OciDestination {
@@ -289,6 +291,10 @@ impl OciDestination {
             .shared_blob_dir
             .clone()
             .unwrap_or_else(|| root.join("blobs"));
+        let durability = match finish {
+            Finish::Archive { .. } => Durability::Scratch,
+            _ => Durability::Synced,
+        };
         let compression = if opts.oci_accept_uncompressed_layers {
             LayerCompression::Preserve
         } else {
@@ -302,6 +308,7 @@ impl OciDestination {
             top: Mutex::new(None),
             created: Mutex::new(Vec::new()),
             compression,
+            durability,
         }
     }
 
@@ -324,7 +331,7 @@ impl OciDestination {
         let dir = fsutil::parent_of(&path);
         std::fs::create_dir_all(&dir)
             .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
-        fsutil::write_atomically(&path, raw)?;
+        fsutil::write_atomically(&path, raw, self.durability)?;
         self.note_created(path);
         Ok(())
     }
@@ -342,7 +349,7 @@ impl OciDestination {
             .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
         let layout = self.root.join(index::LAYOUT_FILE);
         if !layout.exists() {
-            fsutil::write_atomically(&layout, index::LAYOUT_CONTENT)?;
+            fsutil::write_atomically(&layout, index::LAYOUT_CONTENT, self.durability)?;
         }
         let index_path = self.root.join("index.json");
         let existing = match std::fs::read(&index_path) {
@@ -357,7 +364,7 @@ impl OciDestination {
         };
         let updated =
             index::add_manifest(existing.as_deref(), top, &index_path.display().to_string())?;
-        fsutil::write_atomically(&index_path, &updated)?;
+        fsutil::write_atomically(&index_path, &updated, self.durability)?;
         drop(lock);
         let _ = std::fs::remove_file(&lock_path);
         Ok(())
@@ -388,7 +395,14 @@ impl ImageDestination for OciDestination {
     async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
         // Blobs land in blobs/sha256; the temp file lives there too so the rename is atomic.
         let dir = self.blob_root.join("sha256");
-        let info = fsutil::store_blob(reader, &dir, |d| dir.join(d.hex()), verified).await?;
+        let info = fsutil::store_blob(
+            reader,
+            &dir,
+            |d| dir.join(d.hex()),
+            verified,
+            self.durability,
+        )
+        .await?;
         self.note_created(self.blob_path(&info.digest));
         Ok(info)
     }
