@@ -493,6 +493,9 @@ fn progress_goes_to_stderr_and_stdout_stays_empty() {
         pos("Getting image source signatures") < pos("Copying blob"),
         "{ours}"
     );
+    // The config is copied alongside the layers, but reported after them, as skopeo does.
+    let last_blob = ours.stderr.rfind("Copying blob").unwrap();
+    assert!(last_blob < pos("Copying config"), "{ours}");
     assert!(pos("Copying config") < pos("Writing manifest"), "{ours}");
     assert!(
         pos("Writing manifest") < pos("Storing signatures"),

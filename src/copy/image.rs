@@ -110,7 +110,20 @@ pub async fn copy_single(
     // Read (capped, verified) only when a conversion or the destination needs it: a
     // registry that can mount the config should not make us download it.
     let mut config_bytes: Option<Vec<u8>> = None;
-    let outcomes = copy_layers(ctx, manifest, layers, frozen.is_none()).await?;
+    // A config that is copied as it is travels alongside the layers, so its requests (or
+    // its fsync) are off the critical path. It is reported after them, where skopeo says so.
+    let unchanged_config = config.filter(|_| candidates[0] == source_type);
+    let (outcomes, early_config) = tokio::join!(
+        copy_layers(ctx, manifest, layers, frozen.is_none()),
+        async {
+            match unchanged_config {
+                Some(c) => Some(copy_config_quietly(ctx, c).await),
+                None => None,
+            }
+        }
+    );
+    let outcomes = outcomes?;
+    let mut early_config = early_config.transpose()?;
 
     let diff_ids = match (&manifest.kind, candidates[0] != source_type) {
         (Kind::Schema1 { .. }, true) => Some(schema1_diff_ids(ctx, layers).await?),
@@ -161,7 +174,12 @@ pub async fn copy_single(
                 .as_deref()
                 .map(Digest::sha256_of)
                 .unwrap_or_else(|| c.digest.clone());
-            if !already_there(ctx, "config", &digest).await? {
+            if let Some(early) = early_config.take_if(|e| e.digest == digest) {
+                match early.stored {
+                    Some(size) => ctx.report.blob("config", &digest, Some(size)).done(),
+                    None => ctx.report.blob_skipped("config", &digest),
+                }
+            } else if !already_there(ctx, "config", &digest).await? {
                 let bytes = match new_config {
                     Some(b) => b,
                     None => match config_bytes.clone() {
@@ -372,6 +390,44 @@ async fn read_config(ctx: &Ctx<'_>, config: &Descriptor) -> Result<Vec<u8>, Copy
     .await
     .map_err(|e| CopyError::blob(&config.digest, e))?;
     Ok(bytes)
+}
+
+/// A config copied before it is reported; `stored` is its size, None if it was there.
+struct EarlyConfig {
+    digest: Digest,
+    stored: Option<u64>,
+}
+
+/// Copies the config unchanged unless the destination has it, reporting nothing yet.
+async fn copy_config_quietly(ctx: &Ctx<'_>, c: &Descriptor) -> Result<EarlyConfig, CopyError> {
+    let found = ctx
+        .dest
+        .try_reuse_blob(&c.digest)
+        .await
+        .map_err(|e| CopyError::dest(&c.digest, e))?;
+    if found.is_some() {
+        return Ok(EarlyConfig {
+            digest: c.digest.clone(),
+            stored: None,
+        });
+    }
+    let bytes = read_config(ctx, c).await?;
+    let size = bytes.len() as u64;
+    let stored = ctx
+        .dest
+        .put_blob(Box::pin(std::io::Cursor::new(bytes)), None)
+        .await
+        .map_err(|e| CopyError::dest(&c.digest, e))?;
+    if stored.digest != c.digest {
+        return Err(CopyError::Internal(format!(
+            "config {} was stored as {}",
+            c.digest, stored.digest
+        )));
+    }
+    Ok(EarlyConfig {
+        digest: c.digest.clone(),
+        stored: Some(size),
+    })
 }
 
 /// Whether the destination has (or could mount) the blob; reports the skip.
