@@ -189,7 +189,7 @@ mod tests {
         use LayerCompression::*;
         assert_eq!(
             plan(None, &policy(Compress, None)),
-            Some(Transform::Compress { to: Gzip, level: 4 })
+            Some(Transform::Compress { to: Gzip, level: 3 })
         );
         assert_eq!(
             plan(None, &policy(Compress, Some(Zstd))),

@@ -3,6 +3,7 @@
 //! flows through in fixed-size buffers and is never held whole in memory.
 
 mod compress;
+mod parallel_gzip;
 mod verify;
 
 use std::pin::Pin;
