@@ -2,6 +2,7 @@
 # Benchmarks skiff against skopeo in one run and prints a Markdown table.
 #
 #   bench/run.sh [RUNS] [MB]      (defaults: 5 runs, a ~300 MB image)
+#   ONLY=docker-archive bench/run.sh   (only the cases whose label contains that text)
 #
 # Builds the image set (a multi-layer image of real files from this machine, the small
 # example image, the 3-platform example index), starts loopback registries (plain HTTP,
@@ -73,6 +74,8 @@ PLAIN="--src-tls-verify=false --dest-tls-verify=false"
 "$SKIFF" --insecure-policy copy -q --all --dest-tls-verify=false "$INDEX" "docker://$R1/bench/index:latest"
 mkdir -p "$WORK/dirsrc"
 "$SKIFF" --insecure-policy copy -q "oci:$WORK/big:latest" "dir:$WORK/dirsrc/big"
+# Uncompressed layers, as `docker save` writes them: copying them out means gzipping.
+"$SKIFF" --insecure-policy copy -q "oci:$WORK/big:latest" "docker-archive:$WORK/big.tar:bench/big:latest"
 
 # --- measurement --------------------------------------------------------------------------
 one_run() { # tool src dest flags... -> "seconds rss_kb"
@@ -86,8 +89,12 @@ one_run() { # tool src dest flags... -> "seconds rss_kb"
     > /dev/null 2> "$WORK/err" || { echo "FAILED"; return 0; }
   t1=$(date +%s%N)
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.4f", (b - a) / 1e9}') $(cat "$WORK/time")"
-  # Local destinations are removed: hundreds of MB per run would fill the disk.
-  case "$dest" in dir:*|oci:*|oci-archive:*|docker-archive:*) local p=${dest#*:}; rm -rf "${p%%:*}";; esac
+}
+clear_outputs() { # after each case: its outputs go, and the disk settles (this ext4 is
+  # mounted with online discard, so deleting hundreds of MB keeps it busy for a while)
+  rm -rf "$WORK"/out*
+  sync
+  sleep 2
 }
 fresh_dest() { # template -> a destination nobody wrote to yet (runs in a subshell: no counters)
   local d=${1//@N@/$(date +%s%N)}
@@ -99,8 +106,9 @@ stat_line() { # values... -> "median min max"
 }
 echo "| case | skiff median (min-max) s | skopeo median (min-max) s | ratio | skiff peak RSS MB | skopeo peak RSS MB |"
 echo "|---|---|---|---|---|---|"
-bench_case() { # label src dest-template [reuse] flags...
+bench_case() { # label src dest-template flags...
   local label=$1 src=$2 tmpl=$3; shift 3
+  case "$label" in *"${ONLY:-}"*) ;; *) return 0;; esac
   local st=() sm=() kt=() km=() failed=""
   for _ in $(seq "$RUNS"); do
     read -r t m < <(one_run "$SKIFF" "$src" "$(fresh_dest "$tmpl")" "$@") || true
@@ -110,7 +118,7 @@ bench_case() { # label src dest-template [reuse] flags...
     [ "$t" = FAILED ] && { failed="skopeo: $(tail -1 "$WORK/err")"; break; }
     kt+=("$t"); km+=("$m")
   done
-  if [ -n "$failed" ]; then echo "| $label | failed: ${failed//|/ } | | | | |"; return; fi
+  if [ -n "$failed" ]; then echo "| $label | failed: ${failed//|/ } | | | | |"; clear_outputs; return; fi
   read -r a1 a2 a3 <<< "$(stat_line "${st[@]}")"
   read -r b1 b2 b3 <<< "$(stat_line "${kt[@]}")"
   local ratio; ratio=$(awk -v a="$a1" -v b="$b1" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
@@ -118,6 +126,7 @@ bench_case() { # label src dest-template [reuse] flags...
   rs=$(printf '%s\n' "${sm[@]}" | sort -g | tail -1 | awk '{printf "%.0f", $1/1024}')
   rk=$(printf '%s\n' "${km[@]}" | sort -g | tail -1 | awk '{printf "%.0f", $1/1024}')
   echo "| $label | $a1 ($a2-$a3) | $b1 ($b2-$b3) | $ratio | $rs | $rk |"
+  clear_outputs
 }
 BIG=docker://$R1/bench/big:latest
 bench_case "registry->oci" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN
@@ -128,6 +137,7 @@ bench_case "registry->oci-archive" "$BIG" "oci-archive:$WORK/out@N@.tar:latest" 
 bench_case "registry->docker-archive" "$BIG" "docker-archive:$WORK/out@N@.tar:bench/big:latest" $PLAIN
 bench_case "registry->oci, zstd" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN --dest-compress-format zstd
 bench_case "dir->dir" "dir:$WORK/dirsrc/big" "dir:$WORK/out@N@"
+bench_case "docker-archive->oci (gzip every layer)" "docker-archive:$WORK/big.tar" "oci:$WORK/out@N@:latest"
 bench_case "registry->TLS+auth registry" "$BIG" "docker://$R2/bench/secure@N@:latest" \
   --src-tls-verify=false --dest-cert-dir "$WORK/ca" --dest-creds bench:benchpw
 bench_case "--all of the index, registry->registry" "docker://$R1/bench/index:latest" "docker://$R2/bench/index@N@:latest" \
