@@ -598,3 +598,18 @@ fn transport_scoped_policy_is_honoured() {
     ]))
     .assert_success();
 }
+
+/// A registry destination is connected while the source is read; when both are broken the
+/// source's error is the one reported, as skopeo (which opens the source first) reports it.
+#[test]
+fn a_broken_source_is_reported_before_an_unreachable_registry_destination() {
+    let t = tempdir();
+    let missing = format!("oci:{}:latest", p(&t.path().join("missing")));
+    let unreachable = "docker://127.0.0.1:1/skiff/none:latest";
+    let (ours, _) = assert_both_fail_with(&[&missing, unreachable], &["index.json"]);
+    ours.assert_stderr_not_contains("127.0.0.1:1");
+    // With a good source, the destination's error is the one.
+    skiff_copy([hello().as_str(), unreachable])
+        .assert_exit1()
+        .assert_stderr_contains("pinging container registry 127.0.0.1:1");
+}

@@ -140,17 +140,21 @@ pub struct CopyOptions {
     pub parallel: usize,
 }
 
-/// Copies `src_name` to `dest_name`; returns the manifest written at the top (the list
-/// when a list was copied), for `--digestfile`.
-pub async fn copy_image(
+/// The source, opened and admitted by the policy.
+struct Source {
+    image: Box<dyn transport::ImageSource>,
+    top: Manifest,
+    admitted: crate::policy::Admitted,
+    signatures: Vec<Vec<u8>>,
+}
+
+async fn read_source(
     src_name: &ImageName,
-    dest_name: &ImageName,
     policy: &Policy,
     opts: &CopyOptions,
     report: &Reporter,
-) -> Result<Vec<u8>, CopyError> {
+) -> Result<Source, CopyError> {
     let src_label = src_name.to_string();
-    let dest_label = dest_name.to_string();
     let src = transport::open_source(src_name, &opts.src)
         .await
         .map_err(|source| CopyError::OpenSource {
@@ -186,13 +190,52 @@ pub async fn copy_image(
         display_name: &src_label,
         unverified_signatures: top_signatures.len(),
     })?;
+    Ok(Source {
+        image: src,
+        top,
+        admitted,
+        signatures: top_signatures,
+    })
+}
 
-    let dest = transport::open_destination(dest_name, &opts.dest)
-        .await
-        .map_err(|source| CopyError::OpenDestination {
-            image: dest_label.clone(),
-            source,
-        })?;
+/// Copies `src_name` to `dest_name`; returns the manifest written at the top (the list
+/// when a list was copied), for `--digestfile`.
+pub async fn copy_image(
+    src_name: &ImageName,
+    dest_name: &ImageName,
+    policy: &Policy,
+    opts: &CopyOptions,
+    report: &Reporter,
+) -> Result<Vec<u8>, CopyError> {
+    let src_label = src_name.to_string();
+    let dest_label = dest_name.to_string();
+    let open_dest = || async {
+        transport::open_destination(dest_name, &opts.dest)
+            .await
+            .map_err(|source| CopyError::OpenDestination {
+                image: dest_label.clone(),
+                source,
+            })
+    };
+    // A registry destination is connected (ping, scheme, auth challenge: nothing written)
+    // while the source is read and the policy checked. Local destinations create files
+    // when opened, so they wait for the policy. A source error is reported first.
+    let (source, early_dest) = if matches!(dest_name, ImageName::Docker(_)) {
+        let (source, dest) = tokio::join!(read_source(src_name, policy, opts, report), open_dest());
+        (source, Some(dest))
+    } else {
+        (read_source(src_name, policy, opts, report).await, None)
+    };
+    let Source {
+        image: src,
+        top,
+        admitted,
+        signatures: top_signatures,
+    } = source?;
+    let dest = match early_dest {
+        Some(dest) => dest?,
+        None => open_dest().await?,
+    };
     let ctx = image::Ctx {
         src: src.as_ref(),
         dest: dest.as_ref(),
