@@ -4,6 +4,7 @@
 #   bench/run.sh [RUNS] [MB]      (defaults: 5 runs, a ~300 MB image)
 #   ONLY=docker-archive bench/run.sh   (only the cases whose label contains that text)
 #   VERBOSE=1 bench/run.sh             (each run's seconds and peak RSS KB on stderr)
+#   SKIFF=/tmp/old/skiff bench/run.sh  (time another skiff build against skopeo)
 #
 # Builds the image set (a multi-layer image of real files from this machine, the small
 # example image, the 3-platform example index), starts loopback registries (plain HTTP,
@@ -14,8 +15,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 MB=${2:-300}
-SKIFF=$PWD/target/release/skiff
-cargo build --release --quiet
+if [ -z "${SKIFF:-}" ]; then  # SKIFF=/path/to/skiff compares another build
+  SKIFF=$PWD/target/release/skiff
+  cargo build --release --quiet
+fi
 
 WORK=$(mktemp -d /var/tmp/skiff-bench.XXXXXX)
 PIDS=()
