@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::{BUFFER_SIZE, BlobReader, parallel_gzip};
+use super::{BUFFER_SIZE, BlobReader, parallel_gzip, read_full};
 
 /// Size of the chunks a transform hands back to the async side.
 const CHUNK_SIZE: usize = 256 * 1024;
@@ -288,20 +288,6 @@ fn pump(
             return Ok(());
         }
     }
-}
-
-/// Reads until `buf` is full or the stream ends; returns how much was read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Copies a buffered reader into `w` a whole buffer at a time. `io::copy` would go

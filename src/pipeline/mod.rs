@@ -43,3 +43,17 @@ pub struct TransientError(pub String);
 
 /// Buffer size for copies: large enough that hashing and syscalls, not call overhead, dominate.
 pub const BUFFER_SIZE: usize = 256 * 1024;
+
+/// Reads until `buf` is full or the stream ends; returns how much was read.
+fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use flate2::{Compress, FlushCompress, Status};
 
+use super::read_full;
+
 /// Input per block: big enough that priming with a dictionary costs little (3% at 1 MiB),
 /// small enough that one layer splits across cores.
 const BLOCK: usize = 1 << 20;
@@ -202,19 +204,6 @@ fn deflate_into(c: &mut Compress, block: &[u8], dictionary: &[u8]) -> io::Result
             return Err(io::Error::other("deflate made no progress"));
         }
     }
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]
