@@ -184,6 +184,25 @@ fn zstd_for_a_docker_image_falls_back_to_oci() {
             "application/vnd.oci.image.layer.v1.tar+zstd"
         );
     }
+    // Only what the OCI manifest names: no blob of the abandoned Docker attempt.
+    let mut expected: Vec<String> = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&m["config"]])
+        .map(|d| {
+            d["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+                .to_string()
+        })
+        .chain(["manifest.json".to_string(), "version".to_string()])
+        .collect();
+    expected.sort();
+    let mut files = list_dir(&dest);
+    files.sort();
+    assert_eq!(files, expected);
     let back = t.path().join("back");
     skopeo_copy([&format!("dir:{}", p(&dest)), &format!("oci:{}:x", p(&back))]).assert_success();
     // Forcing a Docker format with zstd is a clear error, as in skopeo.

@@ -112,7 +112,11 @@ pub async fn copy_single(
     let mut config_bytes: Option<Vec<u8>> = None;
     // A config that is copied as it is travels alongside the layers, so its requests (or
     // its fsync) are off the critical path. It is reported after them, where skopeo says so.
-    let unchanged_config = config.filter(|_| candidates[0] == source_type);
+    // Not with zstd: a Docker-format image may then fall back to OCI, whose config is a
+    // different blob, and the early one would be left behind in a dir: or oci: layout.
+    let unchanged_config = config.filter(|_| {
+        candidates[0] == source_type && ctx.opts.compress_format != Some(Compression::Zstd)
+    });
     let (outcomes, early_config) = tokio::join!(
         copy_layers(ctx, manifest, layers, frozen.is_none()),
         async {
