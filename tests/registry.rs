@@ -496,3 +496,35 @@ fn debug_logs_requests_but_never_secrets() {
         );
     }
 }
+
+/// A policy rejecting the source stops the copy before the destination registry is
+/// contacted (no ping, no credential lookup), as in skopeo.
+#[test]
+fn a_rejected_image_never_contacts_the_destination_registry() {
+    let cx = Ctx::new();
+    let reg = Registry::start(RegistryOpts::plain());
+    let policy = cx.path("reject.json");
+    fs::write(&policy, r#"{"default":[{"type":"reject"}]}"#).unwrap();
+    let policy = policy.display().to_string();
+    let dest = reg.docker_ref("skiff/rejected:v1");
+    let out = cx.run(
+        env!("CARGO_BIN_EXE_skiff"),
+        &[
+            "--policy",
+            &policy,
+            "copy",
+            "--dest-tls-verify=false",
+            &hello_src(),
+            &dest,
+        ],
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("rejected by policy"), "{out:?}");
+    let ours: Vec<_> = reg
+        .access_log()
+        .into_iter()
+        .filter(|e| e.user_agent.starts_with("skiff/"))
+        .collect();
+    assert_eq!(ours, vec![], "skiff contacted the registry");
+}

@@ -209,33 +209,20 @@ pub async fn copy_image(
 ) -> Result<Vec<u8>, CopyError> {
     let src_label = src_name.to_string();
     let dest_label = dest_name.to_string();
-    let open_dest = || async {
-        transport::open_destination(dest_name, &opts.dest)
-            .await
-            .map_err(|source| CopyError::OpenDestination {
-                image: dest_label.clone(),
-                source,
-            })
-    };
-    // A registry destination is connected (ping, scheme, auth challenge: nothing written)
-    // while the source is read and the policy checked. Local destinations create files
-    // when opened, so they wait for the policy. A source error is reported first.
-    let (source, early_dest) = if matches!(dest_name, ImageName::Docker(_)) {
-        let (source, dest) = tokio::join!(read_source(src_name, policy, opts, report), open_dest());
-        (source, Some(dest))
-    } else {
-        (read_source(src_name, policy, opts, report).await, None)
-    };
     let Source {
         image: src,
         top,
         admitted,
         signatures: top_signatures,
-    } = source?;
-    let dest = match early_dest {
-        Some(dest) => dest?,
-        None => open_dest().await?,
-    };
+    } = read_source(src_name, policy, opts, report).await?;
+    // Only now: a rejected image must not make us contact the destination (or run its
+    // credential helper), as skopeo does not.
+    let dest = transport::open_destination(dest_name, &opts.dest)
+        .await
+        .map_err(|source| CopyError::OpenDestination {
+            image: dest_label.clone(),
+            source,
+        })?;
     let ctx = image::Ctx {
         src: src.as_ref(),
         dest: dest.as_ref(),
