@@ -715,3 +715,70 @@ fn sigkill_during_copy_over_existing_oci_archive_keeps_it_intact() {
 fn sigkill_during_copy_over_existing_dir_keeps_it_intact() {
     kill_test(Kind::Dir, State::Existing, &["--dest-compress"]);
 }
+
+// ------------------------------------------------------------------------------------------
+// Existing OCI layouts shared by several images
+// ------------------------------------------------------------------------------------------
+
+/// A failed copy into a layout takes back only the blobs it added. Here the second copy
+/// compresses its first layer to exactly the blob the first image already uses (gzip output
+/// depends only on the input), then fails on a corrupt second layer: the shared blob stays.
+#[test]
+fn a_failed_copy_keeps_blobs_other_images_in_the_layout_use() {
+    let t = tempdir();
+    let src = t.path().join("src");
+    let img = build_oci_image(
+        &src,
+        "latest",
+        &[layer(20_000, Comp::None), layer(3_000_000, Comp::None)],
+        11,
+    );
+    let layout = t.path().join("layout");
+    skiff_copy(["-q", &img.oci_ref(), &format!("oci:{}:a", p(&layout))]).assert_success();
+    let before = snapshot(&layout);
+
+    let bad = t.path().join("bad");
+    copy_tree(&src, &bad);
+    let blob = oci_blob(&bad, &img.layer_digests[1]);
+    let mut b = fs::read(&blob).unwrap();
+    let n = b.len();
+    b[n - 1000] ^= 0x55;
+    fs::write(&blob, &b).unwrap();
+    skiff_copy([
+        "-q",
+        &format!("oci:{}:latest", p(&bad)),
+        &format!("oci:{}:b", p(&layout)),
+    ])
+    .assert_exit1()
+    .assert_stderr_contains(&img.layer_digests[1]);
+    before.assert_unchanged("failed copy into a shared layout");
+    skopeo_copy([
+        &format!("oci:{}:a", p(&layout)),
+        &format!("dir:{}", p(&t.path().join("d"))),
+    ])
+    .assert_success();
+}
+
+/// When the commit itself fails (the layout's index.json cannot be parsed), the blobs the
+/// copy added are taken back too.
+#[test]
+fn a_failed_commit_into_an_existing_layout_takes_its_blobs_back() {
+    let t = tempdir();
+    let layout = t.path().join("layout");
+    fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    fs::write(layout.join("index.json"), b"{ not json").unwrap();
+    let before = snapshot(&layout);
+    skiff_copy([
+        "-q",
+        &example_ref("hello-oci"),
+        &format!("oci:{}:x", p(&layout)),
+    ])
+    .assert_exit1()
+    .assert_stderr_contains("index.json");
+    before.assert_unchanged("failed commit");
+}

@@ -192,6 +192,7 @@ impl ImageDestination for DirDestination {
             Durability::Synced,
         )
         .await
+        .map(|stored| stored.info)
     }
 
     async fn put_manifest(&self, raw: &[u8], _mime: &str, instance: Option<&Digest>) -> Result<()> {

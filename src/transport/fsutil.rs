@@ -93,15 +93,25 @@ pub enum Durability {
     Scratch,
 }
 
-/// Streams `reader` into a temp file in `dir`, then renames it to `name_for(digest)`.
-/// Returns what was stored. On any error the temp file is removed.
+/// What `store_blob` stored; `created` is false when a file of that name (the same digest)
+/// was there already and was kept.
+#[derive(Debug)]
+pub struct Stored {
+    pub info: BlobInfo,
+    pub created: bool,
+}
+
+/// Streams `reader` into a temp file in `dir`, then renames it to `name_for(digest)`,
+/// unless that file exists: names are digests, so it holds the same bytes, and replacing
+/// it would make it look like this copy's to clean up. On any error the temp file is
+/// removed.
 pub async fn store_blob(
     reader: BlobReader,
     dir: &Path,
     name_for: impl Fn(&crate::digest::Digest) -> PathBuf,
     verified: Option<&BlobInfo>,
     durability: Durability,
-) -> Result<BlobInfo> {
+) -> Result<Stored> {
     std::fs::create_dir_all(dir)
         .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
     let temp = temp_file_in(dir, "blob")?;
@@ -158,10 +168,21 @@ pub async fn store_blob(
     .map_err(|e| TransportError::Invalid(format!("blob writer for {dir_label} failed: {e}")))?
     .map_err(|e| TransportError::io(format!("writing blob into {dir_label}"), e))?;
     let target = name_for(&digest);
-    temp.persist(&target).map_err(|e| {
-        TransportError::io(format!("renaming blob into {}", target.display()), e.error)
-    })?;
-    Ok(BlobInfo { digest, size })
+    let created = match temp.persist_noclobber(&target) {
+        Ok(_) => true,
+        // The temp file goes with the error.
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => {
+            return Err(TransportError::io(
+                format!("renaming blob into {}", target.display()),
+                e.error,
+            ));
+        }
+    };
+    Ok(Stored {
+        info: BlobInfo { digest, size },
+        created,
+    })
 }
 
 /// How often a blob being written asks the kernel to start writing it back.
@@ -400,9 +421,11 @@ mod tests {
         let data = b"layer bytes".to_vec();
         let digest = crate::digest::Digest::sha256_of(&data);
         let reader: BlobReader = Box::pin(std::io::Cursor::new(data.clone()));
-        let info = store_blob(reader, &d, |x| d.join(x.hex()), None, Durability::Synced)
+        let stored = store_blob(reader, &d, |x| d.join(x.hex()), None, Durability::Synced)
             .await
             .unwrap();
+        assert!(stored.created);
+        let info = stored.info;
         assert_eq!(
             (info.digest.clone(), info.size),
             (digest.clone(), data.len() as u64)
@@ -430,6 +453,27 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "only the first blob remains: {names:?}");
+        // The same blob again keeps the file that is there, and says so.
+        let before = std::fs::metadata(d.join(digest.hex()))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let reader: BlobReader = Box::pin(std::io::Cursor::new(data.clone()));
+        let again = store_blob(reader, &d, |x| d.join(x.hex()), None, Durability::Synced)
+            .await
+            .unwrap();
+        assert!(!again.created);
+        assert_eq!(again.info.digest, digest);
+        let after = std::fs::metadata(d.join(digest.hex()))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(before, after);
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]

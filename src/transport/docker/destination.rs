@@ -293,31 +293,28 @@ impl DockerDestination {
     /// `--dest-precompute-digests`: spool to disk to learn the digest, then skip the upload
     /// if the registry already has the blob.
     async fn upload_precomputed(&self, reader: BlobReader) -> Result<BlobInfo> {
-        let spool = crate::transport::fsutil::temp_file_in(&self.tmpdir, "precompute")?;
-        let dir = spool
-            .path()
-            .parent()
-            .map(|p| p.to_path_buf())
-            .unwrap_or_else(|| self.tmpdir.clone());
-        let path = spool.path().to_path_buf();
-        let info = crate::transport::fsutil::store_blob(
+        use crate::transport::fsutil;
+        std::fs::create_dir_all(&self.tmpdir)
+            .map_err(|e| TransportError::io(format!("creating {}", self.tmpdir.display()), e))?;
+        // A directory of its own, removed (with the spooled blob) when it goes out of scope.
+        let spool = fsutil::temp_dir_in(&self.tmpdir, ".", "precompute")?;
+        let info = fsutil::store_blob(
             reader,
-            &dir,
-            |_| path.clone(),
+            spool.path(),
+            |d| spool.path().join(d.hex()),
             None,
-            crate::transport::fsutil::Durability::Scratch,
+            fsutil::Durability::Scratch,
         )
-        .await?;
+        .await?
+        .info;
         if self.exists(&info.digest).await?.is_some() {
-            let _ = std::fs::remove_file(&path);
             return Ok(info);
         }
+        let path = spool.path().join(info.digest.hex());
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| TransportError::io(format!("reading {}", path.display()), e))?;
-        let result = self.upload(Box::pin(file), Some(&info)).await;
-        let _ = std::fs::remove_file(&path);
-        result
+        self.upload(Box::pin(file), Some(&info)).await
     }
 }
 

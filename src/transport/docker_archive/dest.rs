@@ -614,7 +614,8 @@ impl ImageDestination for ArchiveDestination {
             verified,
             fsutil::Durability::Scratch,
         )
-        .await?;
+        .await?
+        .info;
         if let Ok(mut b) = self.blobs.lock() {
             b.insert(
                 info.digest.clone(),

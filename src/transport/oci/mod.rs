@@ -212,8 +212,11 @@ pub struct OciDestination {
     reference: Option<String>,
     finish: Mutex<Option<Finish>>,
     top: Mutex<Option<Descriptor>>,
-    /// Blobs this copy created in an existing layout, removed if it never commits.
+    /// Blobs this copy created in an existing layout, removed unless it commits.
     created: Mutex<Vec<PathBuf>>,
+    /// Writing into an existing layout (kept apart from `finish`, which commit consumes
+    /// before it can fail).
+    existing: bool,
     compression: LayerCompression,
     /// Scratch for an archive's temp layout: the tar is what gets synced.
     durability: Durability,
@@ -291,6 +294,7 @@ impl OciDestination {
             .shared_blob_dir
             .clone()
             .unwrap_or_else(|| root.join("blobs"));
+        let existing = matches!(finish, Finish::ExistingLayout);
         let durability = match finish {
             Finish::Archive { .. } => Durability::Scratch,
             _ => Durability::Synced,
@@ -307,6 +311,7 @@ impl OciDestination {
             finish: Mutex::new(Some(finish)),
             top: Mutex::new(None),
             created: Mutex::new(Vec::new()),
+            existing,
             compression,
             durability,
         }
@@ -347,6 +352,14 @@ impl OciDestination {
             .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
         lock.lock()
             .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
+        let result = self.update_index(top);
+        drop(lock);
+        // Gone on failure too: skopeo leaves no such file in a layout.
+        let _ = std::fs::remove_file(&lock_path);
+        result
+    }
+
+    fn update_index(&self, top: &Descriptor) -> Result<()> {
         let layout = self.root.join(index::LAYOUT_FILE);
         if !layout.exists() {
             fsutil::write_atomically(&layout, index::LAYOUT_CONTENT, self.durability)?;
@@ -364,10 +377,7 @@ impl OciDestination {
         };
         let updated =
             index::add_manifest(existing.as_deref(), top, &index_path.display().to_string())?;
-        fsutil::write_atomically(&index_path, &updated, self.durability)?;
-        drop(lock);
-        let _ = std::fs::remove_file(&lock_path);
-        Ok(())
+        fsutil::write_atomically(&index_path, &updated, self.durability)
     }
 }
 
@@ -393,18 +403,23 @@ impl ImageDestination for OciDestination {
     }
 
     async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
-        // Blobs land in blobs/sha256; the temp file lives there too so the rename is atomic.
-        let dir = self.blob_root.join("sha256");
-        let info = fsutil::store_blob(
+        // Blobs land in blobs/<algorithm> (sha256 unless a verified digest says otherwise);
+        // the temp file lives there too so the rename is atomic.
+        let algorithm = verified.map_or("sha256", |v| v.digest.algorithm().name());
+        let dir = self.blob_root.join(algorithm);
+        let stored = fsutil::store_blob(
             reader,
             &dir,
-            |d| dir.join(d.hex()),
+            |d| self.blob_path(d),
             verified,
             self.durability,
         )
         .await?;
-        self.note_created(self.blob_path(&info.digest));
-        Ok(info)
+        // A blob that was there already belongs to other images: never ours to remove.
+        if stored.created {
+            self.note_created(self.blob_path(&stored.info.digest));
+        }
+        Ok(stored.info)
     }
 
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
@@ -465,9 +480,9 @@ impl ImageDestination for OciDestination {
 
 impl Drop for OciDestination {
     fn drop(&mut self) {
-        // Not committed: take back the blobs this copy added to an existing layout.
-        if let Ok(f) = self.finish.lock()
-            && matches!(*f, Some(Finish::ExistingLayout))
+        // Not committed (or the commit failed): take back the blobs this copy added to an
+        // existing layout.
+        if self.existing
             && let Ok(created) = self.created.lock()
         {
             for path in created.iter() {
