@@ -30,6 +30,28 @@ fn hello() -> String {
     example_ref("hello-oci")
 }
 
+/// `--policy POLICY copy hello-oci dir:DEST` through skiff and skopeo: both fail to load the
+/// policy (skopeo exit 1, skiff `Error: ` naming the file). Returns skiff's result.
+#[track_caller]
+fn assert_policy_load_fails_like_skopeo(policy: &std::path::Path, dest: &std::path::Path) -> Out {
+    let args = [
+        "--policy",
+        &p(policy),
+        "copy",
+        &hello(),
+        &format!("dir:{}", p(dest)),
+    ];
+    let ours = run(skiff().args(args));
+    let theirs = run(skopeo().args(args));
+    theirs
+        .assert_exit1()
+        .assert_stderr_contains("Error loading trust policy");
+    ours.assert_error()
+        .assert_stderr_contains("Error loading trust policy")
+        .assert_stderr_contains(&p(policy));
+    ours
+}
+
 // ------------------------------------------------------------------------------------------
 // Argument errors compared with skopeo
 // ------------------------------------------------------------------------------------------
@@ -74,21 +96,7 @@ fn missing_policy_file_fails_like_skopeo() {
     let t = tempdir();
     let missing = t.path().join("no-such-policy.json");
     let dest = t.path().join("d");
-    let args = [
-        "--policy",
-        &p(&missing),
-        "copy",
-        &hello(),
-        &format!("dir:{}", p(&dest)),
-    ];
-    let ours = run(skiff().args(args));
-    let theirs = run(skopeo().args(args));
-    theirs
-        .assert_exit1()
-        .assert_stderr_contains("Error loading trust policy");
-    ours.assert_error()
-        .assert_stderr_contains("Error loading trust policy")
-        .assert_stderr_contains(&p(&missing));
+    let ours = assert_policy_load_fails_like_skopeo(&missing, &dest);
     assert!(
         !dest.exists(),
         "destination created although the policy could not be loaded: {ours}"
@@ -101,21 +109,7 @@ fn malformed_policy_file_fails_like_skopeo() {
     let bad = t.path().join("bad.json");
     fs::write(&bad, "{bad").unwrap();
     let dest = t.path().join("d");
-    let args = [
-        "--policy",
-        &p(&bad),
-        "copy",
-        &hello(),
-        &format!("dir:{}", p(&dest)),
-    ];
-    let ours = run(skiff().args(args));
-    let theirs = run(skopeo().args(args));
-    theirs
-        .assert_exit1()
-        .assert_stderr_contains("Error loading trust policy");
-    ours.assert_error()
-        .assert_stderr_contains("Error loading trust policy")
-        .assert_stderr_contains(&p(&bad));
+    assert_policy_load_fails_like_skopeo(&bad, &dest);
     assert!(!dest.exists());
 }
 

@@ -168,6 +168,21 @@ fn cert_dir(reg: &Registry) -> String {
     reg.cert_dir().to_str().unwrap().to_string()
 }
 
+/// `login --cert-dir CERTS -u USER -p PASSWORD HOST`: the arguments of a good login, for
+/// skiff or skopeo.
+fn login_args<'a>(certs: &'a str, host: &'a str) -> [&'a str; 8] {
+    [
+        "login",
+        "--cert-dir",
+        certs,
+        "-u",
+        USER,
+        "-p",
+        PASSWORD,
+        host,
+    ]
+}
+
 /// Pushes examples/hello-oci with skopeo (credentials given on the command line).
 fn push_hello(env: &Env, reg: &Registry, repo_tag: &str) {
     let creds = format!("{USER}:{PASSWORD}");
@@ -207,18 +222,7 @@ fn login_writes_what_skopeo_reads_and_the_reverse() {
     ));
     assert!(!ours.auth_file().exists());
 
-    let out = ours
-        .skiff(&[
-            "login",
-            "--cert-dir",
-            &certs,
-            "-u",
-            USER,
-            "-p",
-            PASSWORD,
-            &host,
-        ])
-        .success();
+    let out = ours.skiff(&login_args(&certs, &host)).success();
     assert_eq!(out.stdout, "Login Succeeded!\n");
     let mode = std::fs::metadata(ours.auth_file())
         .unwrap()
@@ -228,18 +232,7 @@ fn login_writes_what_skopeo_reads_and_the_reverse() {
 
     // skopeo writes the same bytes for the same login.
     let theirs = Env::new();
-    theirs
-        .skopeo(&[
-            "login",
-            "--cert-dir",
-            &certs,
-            "-u",
-            USER,
-            "-p",
-            PASSWORD,
-            &host,
-        ])
-        .success();
+    theirs.skopeo(&login_args(&certs, &host)).success();
     assert_eq!(
         std::fs::read_to_string(ours.auth_file()).unwrap(),
         std::fs::read_to_string(theirs.auth_file()).unwrap()
@@ -356,17 +349,7 @@ fn inspect_matches_skopeo_on_every_transport() {
     let reg = secure_registry();
     let certs = cert_dir(&reg);
     let env = Env::new();
-    env.skopeo(&[
-        "login",
-        "--cert-dir",
-        &certs,
-        "-u",
-        USER,
-        "-p",
-        PASSWORD,
-        &reg.host(),
-    ])
-    .success();
+    env.skopeo(&login_args(&certs, &reg.host())).success();
     push_hello(&env, &reg, "insp/hello:v1");
     push_hello(&env, &reg, "insp/hello:v2");
     env.skopeo(&[
@@ -697,17 +680,7 @@ fn delete_resolves_tags_and_reports_refusals_like_skopeo() {
     let reg = secure_registry();
     let certs = cert_dir(&reg);
     let env = Env::new();
-    env.skiff(&[
-        "login",
-        "--cert-dir",
-        &certs,
-        "-u",
-        USER,
-        "-p",
-        PASSWORD,
-        &reg.host(),
-    ])
-    .success();
+    env.skiff(&login_args(&certs, &reg.host())).success();
     push_hello(&env, &reg, "del/hello:v1");
     push_hello(&env, &reg, "del/hello:keep");
     // Deleting by tag deletes the manifest (every tag pointing at it goes with it).

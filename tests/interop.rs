@@ -67,6 +67,28 @@ fn multi() -> String {
     example_ref("multiarch-oci")
 }
 
+/// `skiff --insecure-policy copy ARGS... oci:DEST:latest` (asserts success); the result is
+/// loaded and must be consistent (`context` names the copy in a failure).
+#[track_caller]
+fn skiff_copy_to_oci(args: &[&str], dest: &Path, context: &str) -> Loaded {
+    let name = format!("oci:{}:latest", p(dest));
+    skiff_copy(args.iter().copied().chain([name.as_str()])).assert_success();
+    let l = load_oci(dest, Some("latest"));
+    l.assert_consistent(context);
+    l
+}
+
+/// `skiff --insecure-policy copy ARGS... dir:DEST` (asserts success); the result is loaded and
+/// must be consistent (`context` names the copy in a failure).
+#[track_caller]
+fn skiff_copy_to_dir(args: &[&str], dest: &Path, context: &str) -> Loaded {
+    let name = format!("dir:{}", p(dest));
+    skiff_copy(args.iter().copied().chain([name.as_str()])).assert_success();
+    let l = load_dir(dest);
+    l.assert_consistent(context);
+    l
+}
+
 // ------------------------------------------------------------------------------------------
 // Plain copies
 // ------------------------------------------------------------------------------------------
@@ -304,15 +326,11 @@ fn compression_round_trip_keeps_diff_ids() {
     );
 
     let zst = tmp.path().join("zstd");
-    let o = skiff_copy([
-        "--dest-compress-format",
-        "zstd",
-        &hello(),
-        &format!("oci:{}:latest", p(&zst)),
-    ]);
-    o.assert_success();
-    let z = load_oci(&zst, Some("latest"));
-    z.assert_consistent("gzip → zstd");
+    let z = skiff_copy_to_oci(
+        &["--dest-compress-format", "zstd", &hello()],
+        &zst,
+        "gzip → zstd",
+    );
     assert_eq!(z.diff_ids(), diff_ids, "gzip → zstd changed diff_ids");
     assert_eq!(
         z.layer_compressions(),
@@ -323,10 +341,7 @@ fn compression_round_trip_keeps_diff_ids() {
         assert_eq!(mt, "application/vnd.oci.image.layer.v1.tar+zstd");
     }
     let zname = format!("oci:{}:latest", p(&zst));
-    assert_eq!(
-        skopeo_inspect_config(&zname)["rootfs"]["diff_ids"],
-        serde_json::json!(diff_ids)
-    );
+    assert_skopeo_sees_diff_ids(&zname, &diff_ids);
     // skopeo's zstd copy has the same structure (bytes may differ: different encoders).
     let szst = tmp.path().join("skopeo-zstd");
     skopeo_copy([
@@ -343,15 +358,11 @@ fn compression_round_trip_keeps_diff_ids() {
     assert_eq!(mts(&sz), mts(&z));
 
     let plain = tmp.path().join("plain");
-    skiff_copy([
-        "-q",
-        "--dest-decompress",
-        &zname,
-        &format!("dir:{}", p(&plain)),
-    ])
-    .assert_success();
-    let u = load_dir(&plain);
-    u.assert_consistent("zstd → uncompressed dir");
+    let u = skiff_copy_to_dir(
+        &["-q", "--dest-decompress", &zname],
+        &plain,
+        "zstd → uncompressed dir",
+    );
     assert_eq!(u.diff_ids(), diff_ids);
     assert_eq!(
         u.layer_compressions(),
@@ -367,10 +378,7 @@ fn compression_round_trip_keeps_diff_ids() {
         );
     }
     let pname = format!("dir:{}", p(&plain));
-    assert_eq!(
-        skopeo_inspect_config(&pname)["rootfs"]["diff_ids"],
-        serde_json::json!(diff_ids)
-    );
+    assert_skopeo_sees_diff_ids(&pname, &diff_ids);
     // skopeo decompressing the same zstd image produces identical bytes.
     let splain = tmp.path().join("skopeo-plain");
     skopeo_copy([
@@ -383,16 +391,11 @@ fn compression_round_trip_keeps_diff_ids() {
     assert_same_tree(&plain, &splain, "zstd → --dest-decompress dir");
 
     let gz = tmp.path().join("gzip");
-    skiff_copy(["-q", &pname, &format!("oci:{}:latest", p(&gz))]).assert_success();
-    let g = load_oci(&gz, Some("latest"));
-    g.assert_consistent("uncompressed dir → oci (gzip)");
+    let g = skiff_copy_to_oci(&["-q", &pname], &gz, "uncompressed dir → oci (gzip)");
     assert_eq!(g.diff_ids(), diff_ids);
     assert_eq!(g.layer_compressions(), vec![Comp::Gzip; 3]);
     let gname = format!("oci:{}:latest", p(&gz));
-    assert_eq!(
-        skopeo_inspect_config(&gname)["rootfs"]["diff_ids"],
-        serde_json::json!(diff_ids)
-    );
+    assert_skopeo_sees_diff_ids(&gname, &diff_ids);
     // skopeo can copy the final image and its docker-archive writer checks diff_ids.
     let da = tmp.path().join("final.tar");
     skopeo_copy([
@@ -414,21 +417,14 @@ fn dest_compress_to_dir_gzips_uncompressed_layers() {
         1,
     );
     let out = tmp.path().join("d");
-    skiff_copy([
-        "-q",
+    let l = skiff_copy_to_dir(
+        &["-q", "--dest-compress", &img.oci_ref()],
+        &out,
         "--dest-compress",
-        &img.oci_ref(),
-        &format!("dir:{}", p(&out)),
-    ])
-    .assert_success();
-    let l = load_dir(&out);
-    l.assert_consistent("--dest-compress");
+    );
     assert_eq!(l.layer_compressions(), vec![Comp::Gzip; 2]);
     assert_eq!(l.diff_ids(), img.diff_ids);
-    assert_eq!(
-        skopeo_inspect_config(&format!("dir:{}", p(&out)))["rootfs"]["diff_ids"],
-        serde_json::json!(img.diff_ids)
-    );
+    assert_skopeo_sees_diff_ids(&format!("dir:{}", p(&out)), &img.diff_ids);
 
     // Without a compression flag, dir: keeps the layers as they are (like skopeo).
     let keep = tmp.path().join("keep");
@@ -448,18 +444,18 @@ fn dest_compress_level_is_accepted_for_gzip_and_zstd() {
         ("zstd", "19", Comp::Zstd),
     ] {
         let out = tmp.path().join(format!("{fmt}-{lvl}"));
-        skiff_copy([
-            "-q",
-            "--dest-compress-format",
-            fmt,
-            "--dest-compress-level",
-            lvl,
-            &hello(),
-            &format!("oci:{}:latest", p(&out)),
-        ])
-        .assert_success();
-        let l = load_oci(&out, Some("latest"));
-        l.assert_consistent(&format!("{fmt} level {lvl}"));
+        let l = skiff_copy_to_oci(
+            &[
+                "-q",
+                "--dest-compress-format",
+                fmt,
+                "--dest-compress-level",
+                lvl,
+                &hello(),
+            ],
+            &out,
+            &format!("{fmt} level {lvl}"),
+        );
         assert_eq!(l.layer_compressions(), vec![comp; 3]);
     }
 }
@@ -476,9 +472,7 @@ fn uncompressed_layers_are_gzipped_into_oci_unless_accepted() {
     );
 
     let gz = tmp.path().join("gz");
-    skiff_copy(["-q", &img.oci_ref(), &format!("oci:{}:latest", p(&gz))]).assert_success();
-    let g = load_oci(&gz, Some("latest"));
-    g.assert_consistent("uncompressed → oci:");
+    let g = skiff_copy_to_oci(&["-q", &img.oci_ref()], &gz, "uncompressed → oci:");
     assert_eq!(
         g.layer_compressions(),
         vec![Comp::Gzip; 2],
@@ -494,10 +488,7 @@ fn uncompressed_layers_are_gzipped_into_oci_unless_accepted() {
     let sg = load_oci(&sgz, Some("latest"));
     assert_eq!(sg.layer_compressions(), g.layer_compressions());
     assert_eq!(sg.diff_ids(), g.diff_ids());
-    assert_eq!(
-        skopeo_inspect_config(&format!("oci:{}:latest", p(&gz)))["rootfs"]["diff_ids"],
-        serde_json::json!(img.diff_ids)
-    );
+    assert_skopeo_sees_diff_ids(&format!("oci:{}:latest", p(&gz)), &img.diff_ids);
 
     let keep = tmp.path().join("keep");
     let skeep = tmp.path().join("skeep");
@@ -553,15 +544,11 @@ fn zstd_source_layers_are_preserved_and_readable_by_skopeo() {
     }
     // Decompressing zstd into dir:.
     let d = tmp.path().join("dec");
-    skiff_copy([
-        "-q",
-        "--dest-decompress",
-        &img.oci_ref(),
-        &format!("dir:{}", p(&d)),
-    ])
-    .assert_success();
-    let l = load_dir(&d);
-    l.assert_consistent("zstd → --dest-decompress");
+    let l = skiff_copy_to_dir(
+        &["-q", "--dest-decompress", &img.oci_ref()],
+        &d,
+        "zstd → --dest-decompress",
+    );
     assert_eq!(l.layer_compressions(), vec![Comp::None; 2]);
     assert_eq!(l.diff_ids(), img.diff_ids);
 }
@@ -1018,9 +1005,7 @@ fn multi_block_gzip_layers_decompress_to_the_original_in_skopeo() {
     let src = tmp.path().join("src");
     let img = build_oci_image(&src, "latest", &[layer(3_500_000, Comp::None)], 7);
     let gz = tmp.path().join("gz");
-    skiff_copy(["-q", &img.oci_ref(), &format!("oci:{}:latest", p(&gz))]).assert_success();
-    let g = load_oci(&gz, Some("latest"));
-    g.assert_consistent("uncompressed → oci (gzip)");
+    let g = skiff_copy_to_oci(&["-q", &img.oci_ref()], &gz, "uncompressed → oci (gzip)");
     assert_eq!(g.layer_compressions(), vec![Comp::Gzip]);
 
     let plain = tmp.path().join("plain");

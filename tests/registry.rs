@@ -18,17 +18,10 @@ include!("support/registry_env.rs");
 #[test]
 fn plain_oci_to_registry_to_oci_round_trip_keeps_digest() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
 
     assert_eq!(reg.tags("skiff/hello"), ["v1"]);
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
     for d in hello_blobs() {
         assert!(reg.repo_has_blob("skiff/hello", d), "{d} not pushed");
     }
@@ -38,23 +31,18 @@ fn plain_oci_to_registry_to_oci_round_trip_keeps_digest() {
     want.sort();
     assert_eq!(uploaded, want, "each blob uploaded exactly once");
 
-    let out = cx.copy(
+    cx.pull_hello_to_oci(
         &["--src-tls-verify=false"],
         &reg.docker_ref("skiff/hello:v1"),
-        &cx.oci("back", "v1"),
+        "back",
+        "v1",
     );
-    assert!(out.ok(), "{out:?}");
-    assert_hello_layout(&cx.path("back"), "v1");
 }
 
 #[test]
 fn plain_registry_to_dir() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let dir = cx.path("dir-out");
     let out = cx.copy(
         &["--src-tls-verify=false"],
@@ -75,11 +63,7 @@ fn plain_registry_to_dir() {
 #[test]
 fn plain_registry_to_oci_archive() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let archive = cx.path("hello.tar");
     let out = cx.copy(
         &["--src-tls-verify=false"],
@@ -100,11 +84,7 @@ fn plain_registry_to_oci_archive() {
 #[test]
 fn skopeo_pulls_what_skiff_pushed() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let out = cx.skopeo(&[
         "inspect",
         "--tls-verify=false",
@@ -136,17 +116,13 @@ fn skiff_pulls_what_skopeo_pushed() {
         &reg.docker_ref("skiff/hello:v1"),
     ]);
     assert!(out.ok(), "{out:?}");
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
-    let out = cx.copy(
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
+    cx.pull_hello_to_oci(
         &["--src-tls-verify=false"],
         &reg.docker_ref("skiff/hello:v1"),
-        &cx.oci("by-skiff", "v1"),
+        "by-skiff",
+        "v1",
     );
-    assert!(out.ok(), "{out:?}");
-    assert_hello_layout(&cx.path("by-skiff"), "v1");
 }
 
 #[test]
@@ -223,10 +199,7 @@ fn digestfile_names_the_pushed_manifest() {
     );
     assert!(out.ok(), "{out:?}");
     assert_eq!(fs::read_to_string(&df).unwrap().trim(), HELLO_MANIFEST);
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
 }
 
 #[test]
@@ -235,16 +208,10 @@ fn dest_precompute_digests_push_works_and_skips_known_blobs() {
     let reg = Registry::start(RegistryOpts::plain());
     let flags = ["--dest-tls-verify=false", "--dest-precompute-digests"];
     cx.push_hello(&reg.docker_ref("skiff/hello:v1"), &flags);
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
     assert_eq!(reg.uploads().len(), 4, "{:?}", reg.uploads());
     cx.push_hello(&reg.docker_ref("skiff/hello:v2"), &flags);
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v2").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/hello", "v2");
     assert_eq!(
         reg.uploads().len(),
         4,
@@ -260,21 +227,14 @@ fn dest_precompute_digests_push_works_and_skips_known_blobs() {
 #[test]
 fn same_registry_copy_mounts_every_blob() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let out = cx.copy(
         &["--src-tls-verify=false", "--dest-tls-verify=false"],
         &reg.docker_ref("skiff/hello:v1"),
         &reg.docker_ref("skiff/copy:v1"),
     );
     assert!(out.ok(), "{out:?}");
-    assert_eq!(
-        tag_digest(&reg, "skiff/copy", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/copy", "v1");
 
     let mounts: Vec<_> = reg
         .mounts()
@@ -312,20 +272,14 @@ fn registry_to_other_registry_uploads_blobs() {
     let cx = Ctx::new();
     let a = Registry::start(RegistryOpts::plain());
     let b = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &a.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    cx.push_hello_v1(&a);
     let out = cx.copy(
         &["--src-tls-verify=false", "--dest-tls-verify=false"],
         &a.docker_ref("skiff/hello:v1"),
         &b.docker_ref("skiff/hello:v1"),
     );
     assert!(out.ok(), "{out:?}");
-    assert_eq!(
-        tag_digest(&b, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&b, "skiff/hello", "v1");
     assert!(
         b.mounts().is_empty(),
         "mount attempted across registries: {:?}",
@@ -362,17 +316,13 @@ fn tls_dest_cert_dir_with_ca_works() {
         &reg.docker_ref("skiff/hello:v1"),
         &["--dest-cert-dir", ca_dir.to_str().unwrap()],
     );
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
-    let out = cx.copy(
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
+    cx.pull_hello_to_oci(
         &["--src-cert-dir", reg.cert_dir().to_str().unwrap()],
         &reg.docker_ref("skiff/hello:v1"),
-        &cx.oci("back", "v1"),
+        "back",
+        "v1",
     );
-    assert!(out.ok(), "{out:?}");
-    assert_hello_layout(&cx.path("back"), "v1");
 }
 
 #[test]
@@ -395,31 +345,21 @@ fn tls_ca_found_in_home_certs_d() {
         .unwrap()
         .layout_ca_only(&cx.home().join(".config/containers/certs.d"), &reg.host());
     cx.push_hello(&reg.docker_ref("skiff/hello:v1"), &[]);
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
 }
 
 #[test]
 fn tls_verify_false_works_against_tls_registry() {
     let cx = Ctx::new();
     let reg = Registry::start(RegistryOpts::tls());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
-    let out = cx.copy(
+    cx.push_hello_v1(&reg);
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
+    cx.pull_hello_to_oci(
         &["--src-tls-verify=false"],
         &reg.docker_ref("skiff/hello:v1"),
-        &cx.oci("back", "v1"),
+        "back",
+        "v1",
     );
-    assert!(out.ok(), "{out:?}");
-    assert_hello_layout(&cx.path("back"), "v1");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -429,11 +369,7 @@ fn tls_verify_false_works_against_tls_registry() {
 #[test]
 fn tag_at_digest_is_read_by_digest_and_the_tag_is_checked() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let multi = format!(
         "oci:{}:latest",
         repo_root().join("examples/multiarch-oci").display()
@@ -446,9 +382,7 @@ fn tag_at_digest_is_read_by_digest_and_the_tag_is_checked() {
     assert!(out.ok(), "{out:?}");
 
     let good = reg.docker_ref(&format!("skiff/hello:v1@{HELLO_MANIFEST}"));
-    let out = cx.copy(&["--src-tls-verify=false"], &good, &cx.oci("good", "x"));
-    assert!(out.ok(), "{out:?}");
-    assert_hello_layout(&cx.path("good"), "x");
+    cx.pull_hello_to_oci(&["--src-tls-verify=false"], &good, "good", "x");
 
     // v2 names another manifest: the reference contradicts the registry.
     let bad = reg.docker_ref(&format!("skiff/hello:v2@{HELLO_MANIFEST}"));

@@ -22,10 +22,7 @@ fn basic_push_with(
     all.extend(flags.iter().map(String::as_str));
     let out = cx.copy_env(&all, &hello_src(), &reg.docker_ref("skiff/hello:v1"), &env);
     assert!(out.ok(), "{out:?}");
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
     (cx, reg)
 }
 
@@ -209,10 +206,7 @@ fn basic_auth_dest_no_creds_ignores_authfile() {
     assert_failed_unpublished(&out, &reg, "skiff/hello");
     assert_eq!(reg.blob_count(), 0);
     // The same authfile without --dest-no-creds is accepted.
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    cx.push_hello_v1(&reg);
     assert_eq!(reg.tags("skiff/hello"), ["v1"]);
 }
 
@@ -229,10 +223,7 @@ fn token_auth_push_and_pull() {
         &reg.docker_ref("skiff/hello:v1"),
         &["--dest-tls-verify=false", "--dest-creds", &ts.creds()],
     );
-    assert_eq!(
-        tag_digest(&reg, "skiff/hello", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
     let reqs = ts.requests();
     assert!(
         reqs.iter().any(|r| r.authenticated
@@ -244,13 +235,12 @@ fn token_auth_push_and_pull() {
     );
     assert!(reqs.iter().all(|r| r.status == 200), "{reqs:#?}");
 
-    let out = cx.copy(
+    cx.pull_hello_to_oci(
         &["--src-tls-verify=false", "--src-creds", &ts.creds()],
         &reg.docker_ref("skiff/hello:v1"),
-        &cx.oci("back", "v1"),
+        "back",
+        "v1",
     );
-    assert!(out.ok(), "{out:?}");
-    assert_hello_layout(&cx.path("back"), "v1");
     assert!(
         ts.scopes_seen()
             .iter()
@@ -283,10 +273,7 @@ fn token_auth_same_registry_mount_asks_for_source_pull_scope() {
         &reg.docker_ref("skiff/copy:v1"),
     );
     assert!(out.ok(), "{out:?}");
-    assert_eq!(
-        tag_digest(&reg, "skiff/copy", "v1").as_deref(),
-        Some(HELLO_MANIFEST)
-    );
+    assert_tag_is_hello(&reg, "skiff/copy", "v1");
     let reqs = ts.requests();
     assert!(
         reqs.iter().any(|r| r
@@ -349,13 +336,12 @@ fn src_registry_token_is_used_as_is_for_a_pull() {
         )],
     );
     ts.clear_requests();
-    let out = cx.copy(
+    cx.pull_hello_to_oci(
         &["--src-tls-verify=false", "--src-registry-token", &token],
         &reg.docker_ref("skiff/hello:v1"),
-        &cx.oci("back", "v1"),
+        "back",
+        "v1",
     );
-    assert!(out.ok(), "{out:?}");
-    assert_hello_layout(&cx.path("back"), "v1");
     assert!(
         ts.requests().is_empty(),
         "the given token should be sent as is, not exchanged: {:#?}",

@@ -13,11 +13,7 @@ include!("support/registry_env.rs");
 #[test]
 fn fault_truncated_blob_download_resumes_with_range() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let blob_path = format!("/v2/skiff/hello/blobs/{BIG_HELLO_LAYER}");
     let proxy = FaultProxy::start(
         &reg.host(),
@@ -45,11 +41,7 @@ fn fault_truncated_blob_download_resumes_with_range() {
 #[test]
 fn fault_429_with_retry_after_is_retried() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let proxy = FaultProxy::start(
         &reg.host(),
         vec![Fault::too_many_requests().on("GET", "/v2/skiff/hello/manifests/*")],
@@ -74,11 +66,7 @@ fn fault_429_with_retry_after_is_retried() {
 #[test]
 fn fault_503_on_manifest_get_is_retried() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let proxy = FaultProxy::start(
         &reg.host(),
         vec![Fault::status(503).on("GET", "/v2/*/manifests/*")],
@@ -150,11 +138,7 @@ fn fault_413_on_patch_falls_back_to_chunked_upload() {
 #[test]
 fn unknown_manifest_fails_naming_the_image() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     let out = cx.copy(
         &["--src-tls-verify=false"],
         &reg.docker_ref("skiff/hello:nope"),
@@ -201,11 +185,7 @@ fn block_in_registries_conf(cx: &Ctx, reg: &Registry) {
 #[test]
 fn registries_conf_blocked_registry_refuses_a_pull() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     block_in_registries_conf(&cx, &reg);
     let before = client_requests(&reg).len();
     let out = cx.copy(
@@ -249,11 +229,7 @@ fn registries_conf_blocked_registry_refuses_a_push() {
 #[test]
 fn registries_conf_location_rewrite_is_followed_for_a_pull() {
     let cx = Ctx::new();
-    let reg = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &reg.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    let reg = cx.plain_registry_with_hello();
     cx.write_registries_conf(&format!(
         "[[registry]]\nprefix = \"example.test/foo\"\nlocation = \"{}/skiff\"\ninsecure = true\n",
         reg.host()
@@ -273,14 +249,8 @@ fn registries_conf_mirror_is_used_before_the_primary_for_a_digest() {
     let cx = Ctx::new();
     let primary = Registry::start(RegistryOpts::plain());
     let mirror = Registry::start(RegistryOpts::plain());
-    cx.push_hello(
-        &primary.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
-    cx.push_hello(
-        &mirror.docker_ref("skiff/hello:v1"),
-        &["--dest-tls-verify=false"],
-    );
+    cx.push_hello_v1(&primary);
+    cx.push_hello_v1(&mirror);
     let before = client_requests(&primary).len();
     cx.write_registries_conf(&format!(
         "[[registry]]\nprefix = \"{p}\"\nlocation = \"{p}\"\ninsecure = true\n\n\

@@ -119,6 +119,15 @@ pub fn skopeo_inspect_config(image: &str) -> Value {
         .expect("skopeo inspect --config --raw gave invalid JSON")
 }
 
+/// skopeo reads the config of `image` and finds exactly `diff_ids` in `rootfs.diff_ids`.
+#[track_caller]
+pub fn assert_skopeo_sees_diff_ids(image: &str, diff_ids: &[String]) {
+    assert_eq!(
+        skopeo_inspect_config(image)["rootfs"]["diff_ids"],
+        json!(diff_ids)
+    );
+}
+
 /// Captured result of a finished process.
 pub struct Out {
     pub cmdline: String,

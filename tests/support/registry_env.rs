@@ -168,9 +168,34 @@ impl Ctx {
     }
 
     /// Push examples/hello-oci to `dest` with skiff and assert success.
+    #[track_caller]
     fn push_hello(&self, dest: &str, flags: &[&str]) {
         let out = self.copy(flags, &hello_src(), dest);
         assert!(out.ok(), "{out:?}");
+    }
+
+    /// Push examples/hello-oci to `reg` as `skiff/hello:v1` (TLS not verified) and assert
+    /// success.
+    #[track_caller]
+    fn push_hello_v1(&self, reg: &Registry) {
+        self.push_hello(&reg.docker_ref("skiff/hello:v1"), &["--dest-tls-verify=false"]);
+    }
+
+    /// Start a plain-HTTP registry holding hello-oci as `skiff/hello:v1`.
+    #[track_caller]
+    fn plain_registry_with_hello(&self) -> Registry {
+        let reg = Registry::start(RegistryOpts::plain());
+        self.push_hello_v1(&reg);
+        reg
+    }
+
+    /// Copy `src` (holding hello-oci) with skiff into `oci:<tmp>/<name>:<tag>`, assert success
+    /// and that the layout holds hello-oci, complete and intact, under `tag`.
+    #[track_caller]
+    fn pull_hello_to_oci(&self, flags: &[&str], src: &str, name: &str, tag: &str) {
+        let out = self.copy(flags, src, &self.oci(name, tag));
+        assert!(out.ok(), "{out:?}");
+        assert_hello_layout(&self.path(name), tag);
     }
 }
 
@@ -224,7 +249,14 @@ fn verify_oci_blobs(layout: &Path) -> Vec<String> {
     v
 }
 
+/// The registry's storage links `repo:tag` to hello-oci's manifest.
+#[track_caller]
+fn assert_tag_is_hello(reg: &Registry, repo: &str, tag: &str) {
+    assert_eq!(tag_digest(reg, repo, tag).as_deref(), Some(HELLO_MANIFEST));
+}
+
 /// The image `hello-oci` is complete and intact in the layout under `ref_name`.
+#[track_caller]
 fn assert_hello_layout(layout: &Path, ref_name: &str) {
     assert_eq!(oci_ref_digest(layout, ref_name), HELLO_MANIFEST);
     let blobs = verify_oci_blobs(layout);
