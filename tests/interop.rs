@@ -437,27 +437,54 @@ fn dest_compress_to_dir_gzips_uncompressed_layers() {
 
 #[test]
 fn dest_compress_level_is_accepted_for_gzip_and_zstd() {
+    // Uncompressed layers, so every level really compresses something.
     let tmp = tempdir();
-    for (fmt, lvl, comp) in [
-        ("gzip", "1", Comp::Gzip),
-        ("gzip", "9", Comp::Gzip),
-        ("zstd", "19", Comp::Zstd),
-    ] {
-        let out = tmp.path().join(format!("{fmt}-{lvl}"));
-        let l = skiff_copy_to_oci(
-            &[
-                "-q",
-                "--dest-compress-format",
-                fmt,
-                "--dest-compress-level",
-                lvl,
-                &hello(),
-            ],
-            &out,
-            &format!("{fmt} level {lvl}"),
+    let src = tmp.path().join("src");
+    let img = build_oci_image(&src, "latest", &[layer(400_000, Comp::None)], 5);
+    let raw = std::fs::metadata(oci_blob(&src, &img.layer_digests[0]))
+        .unwrap()
+        .len();
+    let src_ref = img.oci_ref();
+    let copy_at = |fmt: &str, lvl: Option<&str>| -> Vec<u8> {
+        let out = tmp
+            .path()
+            .join(format!("{fmt}-{}", lvl.unwrap_or("default")));
+        let mut args = vec!["-q", "--dest-compress-format", fmt];
+        if let Some(l) = lvl {
+            args.extend(["--dest-compress-level", l]);
+        }
+        args.push(&src_ref);
+        let context = format!("{fmt} level {lvl:?}");
+        let l = skiff_copy_to_oci(&args, &out, &context);
+        let comp = if fmt == "gzip" {
+            Comp::Gzip
+        } else {
+            Comp::Zstd
+        };
+        assert_eq!(l.layer_compressions(), vec![comp], "{context}");
+        assert_eq!(l.diff_ids(), img.diff_ids, "{context}");
+        let blob = l.layers[0].1.clone();
+        // Half the payload is noise: compressed means well below the raw size (stored
+        // deflate, what level -1 used to give, is slightly above it).
+        assert!(
+            (blob.len() as u64) < raw * 9 / 10,
+            "{context}: {} of {raw} bytes",
+            blob.len()
         );
-        assert_eq!(l.layer_compressions(), vec![comp; 3]);
-    }
+        blob
+    };
+    let fast = copy_at("gzip", Some("1"));
+    let best = copy_at("gzip", Some("9"));
+    assert!(
+        best.len() < fast.len(),
+        "level 9 {} vs level 1 {}",
+        best.len(),
+        fast.len()
+    );
+    // pgzip's special levels: -1 is the default level, -2 stands in as level 1.
+    assert_eq!(copy_at("gzip", Some("-1")), copy_at("gzip", None));
+    assert_eq!(copy_at("gzip", Some("-2")), fast);
+    copy_at("zstd", Some("19"));
 }
 
 #[test]

@@ -29,7 +29,14 @@ pub fn plan(actual: Option<Compression>, p: &LayerPolicy) -> Option<Transform> {
         return None;
     }
     let to = p.format.unwrap_or(Compression::Gzip);
-    let level = p.level.unwrap_or(to.default_level());
+    let level = match (to, p.level) {
+        (_, None) => to.default_level(),
+        // pgzip's -1 is Go's default level; -2, Huffman-only, has no zlib-rs counterpart
+        // here, so the fastest level stands in (docs/differences.md).
+        (Compression::Gzip, Some(-1)) => to.default_level(),
+        (Compression::Gzip, Some(-2)) => 1,
+        (_, Some(l)) => l,
+    };
     match (p.wish, actual) {
         (LayerCompression::Compress, None) => Some(Transform::Compress { to, level }),
         (LayerCompression::Compress, Some(from)) if p.format.is_some_and(|f| f != from) => {
@@ -190,6 +197,18 @@ mod tests {
         assert_eq!(
             plan(None, &policy(Compress, None)),
             Some(Transform::Compress { to: Gzip, level: 3 })
+        );
+        let gzip_at = |level| LayerPolicy {
+            level: Some(level),
+            ..policy(Compress, None)
+        };
+        assert_eq!(
+            plan(None, &gzip_at(-1)),
+            Some(Transform::Compress { to: Gzip, level: 3 })
+        );
+        assert_eq!(
+            plan(None, &gzip_at(-2)),
+            Some(Transform::Compress { to: Gzip, level: 1 })
         );
         assert_eq!(
             plan(None, &policy(Compress, Some(Zstd))),
