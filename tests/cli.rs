@@ -607,3 +607,18 @@ fn a_broken_source_is_reported_before_an_unreachable_registry_destination() {
         .assert_exit1()
         .assert_stderr_contains("pinging container registry 127.0.0.1:1");
 }
+
+/// `--retry-times` waits as skopeo's retry.IfNecessary does: 1 s, then 2 s, 4 s...
+#[test]
+fn retries_start_after_one_second() {
+    let t = tempdir();
+    let out = skiff_copy([
+        "--retry-times",
+        "2",
+        "docker://127.0.0.1:1/skiff/none:latest",
+        &format!("dir:{}", p(&t.path().join("d"))),
+    ]);
+    out.assert_exit1()
+        .assert_stderr_contains("retrying in 1s (attempt 1 of 2)")
+        .assert_stderr_contains("retrying in 2s (attempt 2 of 2)");
+}

@@ -71,7 +71,7 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
             .manifest(None)
             .await
             .map_err(|e| CommandError::transport("Error retrieving manifest for image", e))?;
-        Ok((src, raw, mime))
+        Ok::<_, CommandError>((src, raw, mime))
     })
     .await?;
 

@@ -114,23 +114,37 @@ pub fn tmpdir(global: &GlobalSettings) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/tmp"))
 }
 
-/// skopeo's `retry.IfNecessary`: runs `op` again (up to `times` more times, with
-/// exponential backoff) while it fails with an error that may go away.
-pub async fn with_retries<T, F, Fut>(
-    times: i64,
-    report: &Reporter,
-    mut op: F,
-) -> Result<T, CommandError>
+/// An error that may go away if the operation is tried again.
+pub trait Retryable: std::fmt::Display {
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for CommandError {
+    fn is_retryable(&self) -> bool {
+        CommandError::is_retryable(self)
+    }
+}
+
+impl Retryable for crate::copy::CopyError {
+    fn is_retryable(&self) -> bool {
+        crate::copy::CopyError::is_retryable(self)
+    }
+}
+
+/// skopeo's `retry.IfNecessary`: runs `op` again (up to `times` more times, waiting 1 s,
+/// 2 s, 4 s... as skopeo does) while it fails with an error that may go away.
+pub async fn with_retries<T, E, F, Fut>(times: i64, report: &Reporter, mut op: F) -> Result<T, E>
 where
+    E: Retryable,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, CommandError>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let mut attempt: u32 = 0;
     loop {
         match op().await {
             Err(e) if i64::from(attempt) < times && e.is_retryable() => {
-                attempt += 1;
                 let delay = Duration::from_secs(1u64 << attempt.min(6));
+                attempt += 1;
                 report.warn(&format!(
                     "{e}; retrying in {delay:?} (attempt {attempt} of {times})"
                 ));

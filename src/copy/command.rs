@@ -162,22 +162,11 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
     };
 
     let attempts = async {
-        let mut attempt: u32 = 0;
-        loop {
-            match copy_image(&src_name, &dest_name, &policy, &opts, &report).await {
-                Ok(written) => return Ok(written),
-                Err(e) if (attempt as i64) < s.retry_times && e.is_retryable() => {
-                    attempt += 1;
-                    let delay = Duration::from_secs(1u64 << attempt.min(6));
-                    report.warn(&format!(
-                        "{e}; retrying in {delay:?} (attempt {attempt} of {})",
-                        s.retry_times
-                    ));
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return Err(CommandError::Copy(e)),
-            }
-        }
+        crate::commands::with_retries(s.retry_times, &report, || {
+            copy_image(&src_name, &dest_name, &policy, &opts, &report)
+        })
+        .await
+        .map_err(CommandError::Copy)
     };
     let written = match global.command_timeout.filter(|d| !d.is_zero()) {
         Some(limit) => tokio::time::timeout(limit, attempts)
