@@ -567,3 +567,16 @@ fn list_tags_of_an_archive_matches_skopeo() {
     .assert_exit1()
     .assert_stderr_contains("missing.tar");
 }
+
+/// A docker-archive: whose directory does not exist fails, as in skopeo; nothing is created.
+#[test]
+fn docker_archive_into_a_missing_directory_fails_like_skopeo() {
+    let t = tempdir();
+    let missing = t.path().join("no").join("such");
+    let dest = format!("docker-archive:{}", p(&missing.join("a.tar")));
+    skopeo_copy(["-q", &example_ref("hello-oci"), &dest]).assert_exit1();
+    skiff_copy(["-q", &example_ref("hello-oci"), &dest])
+        .assert_exit1()
+        .assert_stderr_contains(&p(&missing));
+    assert!(!t.path().join("no").exists());
+}

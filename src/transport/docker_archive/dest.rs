@@ -121,8 +121,12 @@ impl ArchiveDestination {
                 }
             }
         };
-        std::fs::create_dir_all(&spool_parent)
-            .map_err(|e| TransportError::io(format!("creating {}", spool_parent.display()), e))?;
+        // --tmpdir may be created; the target's own directory must exist, as in skopeo.
+        if !matches!(delivery, Delivery::Replace(_)) {
+            std::fs::create_dir_all(&spool_parent).map_err(|e| {
+                TransportError::io(format!("creating {}", spool_parent.display()), e)
+            })?;
+        }
         fsutil::sweep_stale(&spool_parent);
         let spool = fsutil::temp_dir_in(&spool_parent, ".", "dockerarchive")?;
         let existing = match &delivery {
