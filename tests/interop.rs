@@ -237,6 +237,63 @@ fn dir_and_oci_files_have_the_same_permissions_as_skopeos() {
     );
 }
 
+/// Copying over an existing destination keeps its mode, as skopeo (which writes into it)
+/// does: a private image stays private.
+#[test]
+fn an_existing_destination_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempdir();
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let chmod =
+        |path: &Path, m: u32| fs::set_permissions(path, fs::Permissions::from_mode(m)).unwrap();
+    for t in ALL {
+        let mut seen = Vec::new();
+        for who in ["ours", "theirs"] {
+            let dest = t.path(tmp.path(), &format!("{who}-{}", t.name()));
+            skopeo_copy(["-q", &hello(), &t.name_for(&dest)]).assert_success();
+            chmod(&dest, if t == T::OciArchive { 0o600 } else { 0o700 });
+            if t == T::Oci {
+                chmod(&dest.join("index.json"), 0o640);
+            }
+            // The same image again, under another tag where there are tags.
+            let again = t.name_for(&dest).replace(":latest", ":again");
+            let out = if who == "ours" {
+                skiff_copy(["-q", &hello(), &again])
+            } else {
+                skopeo_copy(["-q", &hello(), &again])
+            };
+            out.assert_success();
+            let mut modes = vec![mode(&dest)];
+            if t == T::Oci {
+                modes.push(mode(&dest.join("index.json")));
+            }
+            seen.push(modes);
+        }
+        assert_eq!(
+            seen[0],
+            seen[1],
+            "{}: skiff's modes (left) against skopeo's",
+            t.name()
+        );
+    }
+    // docker-archive: skopeo 1.9.3 cannot add to an existing archive; skiff adds a tagged
+    // image by rewriting it, and must keep the file's mode.
+    let archive = tmp.path().join("a.tar");
+    skopeo_copy(["-q", &hello(), &format!("docker-archive:{}", p(&archive))]).assert_success();
+    chmod(&archive, 0o600);
+    skiff_copy([
+        "-q",
+        &hello(),
+        &format!("docker-archive:{}:skiff/hello:again", p(&archive)),
+    ])
+    .assert_success();
+    assert_eq!(
+        mode(&archive),
+        0o600,
+        "docker-archive rewritten with another mode"
+    );
+}
+
 // ------------------------------------------------------------------------------------------
 // --digestfile
 // ------------------------------------------------------------------------------------------

@@ -253,9 +253,28 @@ pub fn write_atomically(path: &Path, data: &[u8], durability: Durability) -> Res
             .sync_all()
             .map_err(|e| TransportError::io(ctx(), e))?;
     }
+    keep_mode_and_owner(path, temp.path()).map_err(|e| TransportError::io(ctx(), e))?;
     temp.persist(path)
         .map_err(|e| TransportError::io(ctx(), e.error))?;
     Ok(())
+}
+
+/// Gives `new` the permission bits and owner of `existing`, if that exists. skopeo writes
+/// into an existing destination, which keeps its mode and owner; a replacement must not
+/// widen them (a 0700 image directory must not come back 0755).
+pub fn keep_mode_and_owner(existing: &Path, new: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let old = match std::fs::metadata(existing) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    std::fs::set_permissions(new, old.permissions())?;
+    // Only root may give files away; anyone else already owns what they replace.
+    match std::os::unix::fs::chown(new, Some(old.uid()), Some(old.gid())) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        other => other,
+    }
 }
 
 pub fn parent_of(path: &Path) -> PathBuf {
@@ -330,7 +349,8 @@ impl Staging {
                 )
             })
         } else if self.target.exists() {
-            exchange(&staged, &self.target)
+            keep_mode_and_owner(&self.target, &staged)
+                .and_then(|()| exchange(&staged, &self.target))
                 .map_err(|e| TransportError::io(format!("replacing {}", self.target.display()), e))
                 .map(|()| {
                     // `staged` now holds the old contents.

@@ -667,6 +667,8 @@ impl ImageDestination for ArchiveDestination {
                     file.sync_all()
                 })
                 .map_err(|e| ArchiveError::io(target, "syncing", e))?;
+                fsutil::keep_mode_and_owner(target, temp.path())
+                    .map_err(|e| ArchiveError::io(target, "keeping the mode of", e))?;
                 temp.persist(target)
                     .map_err(|e| ArchiveError::io(target, "renaming into place", e.error))?;
                 fsutil::sync_dir(&parent)

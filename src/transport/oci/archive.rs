@@ -29,6 +29,7 @@ pub fn write_archive(layout: &Path, target: &Path) -> Result<()> {
         out.flush().map_err(ctx)?;
     }
     temp.as_file().sync_all().map_err(ctx)?;
+    fsutil::keep_mode_and_owner(target, temp.path()).map_err(ctx)?;
     temp.persist(target).map_err(|e| ctx(e.error))?;
     fsutil::sync_dir(&parent)
 }
