@@ -210,11 +210,6 @@ pub fn man_page(name: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The copy man page.
-pub fn copy_man_page() -> Vec<u8> {
-    man_page("copy").unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -123,24 +123,6 @@ impl Env {
         self.home_path(".config/containers/registries.conf.d")
     }
 
-    /// Default signature policy: `$HOME/.config/containers/policy.json` if it
-    /// exists, else `/etc/containers/policy.json`.
-    pub fn default_policy_path(&self) -> PathBuf {
-        match self.home_path(".config/containers/policy.json") {
-            Some(p) if p.exists() => p,
-            _ => self.system_path("/etc/containers/policy.json"),
-        }
-    }
-
-    /// Default registries.d (lookaside config): `$HOME/.config/containers/registries.d`
-    /// if it exists, else `/etc/containers/registries.d`.
-    pub fn default_registries_d(&self) -> PathBuf {
-        match self.home_path(".config/containers/registries.d") {
-            Some(p) if p.exists() => p,
-            _ => self.system_path("/etc/containers/registries.d"),
-        }
-    }
-
     /// Parent directories searched for `HOST[:PORT]` certificate directories, in
     /// c/image's order: `$HOME/.config/containers/certs.d` (for every user, not
     /// only rootless), `/etc/containers/certs.d`, `/etc/docker/certs.d`.

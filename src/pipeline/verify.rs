@@ -116,28 +116,23 @@ pub struct Counted {
     pub size: u64,
 }
 
-/// Computes the digest and size of what flows through, and reports progress.
+/// Computes the digest and size of what flows through.
 pub struct CountingReader<R> {
     inner: R,
     hasher: Option<Hasher>,
     size: u64,
     result: Arc<Mutex<Option<Counted>>>,
-    progress: Option<Box<dyn Fn(u64) + Send>>,
 }
 
 impl<R> CountingReader<R> {
     /// Returns the reader and a slot that holds the digest and size after end-of-file.
-    pub fn new(
-        inner: R,
-        progress: Option<Box<dyn Fn(u64) + Send>>,
-    ) -> (Self, Arc<Mutex<Option<Counted>>>) {
+    pub fn new(inner: R) -> (Self, Arc<Mutex<Option<Counted>>>) {
         let result = Arc::new(Mutex::new(None));
         let me = CountingReader {
             inner,
             hasher: Some(crate::digest::Algorithm::Sha256.hasher()),
             size: 0,
             result: result.clone(),
-            progress,
         };
         (me, result)
     }
@@ -169,9 +164,6 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingReader<R> {
             this.size += new.len() as u64;
             if let Some(h) = this.hasher.as_mut() {
                 h.update(new);
-            }
-            if let Some(p) = &this.progress {
-                p(new.len() as u64);
             }
         }
         Poll::Ready(Ok(()))
@@ -219,7 +211,7 @@ mod tests {
 
     #[tokio::test]
     async fn counts_and_hashes() {
-        let (r, slot) = CountingReader::new(&b"abc"[..], None);
+        let (r, slot) = CountingReader::new(&b"abc"[..]);
         read_all(r).await.unwrap();
         let c = slot.lock().unwrap().clone().unwrap();
         assert_eq!(c.size, 3);

@@ -27,7 +27,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use eval::{Admitted, PolicyImage};
-pub use lookup::{dir_namespaces, docker_namespaces, oci_namespaces};
 pub use model::{KeySource, KeyType, ReferenceMatch, Requirement, SigstoreKey};
 
 /// The system-wide policy file used when no user policy exists.

@@ -137,27 +137,6 @@ impl DockerRef {
         self
     }
 
-    /// The same repository with only `tag` (any digest dropped). The tag is validated.
-    pub fn with_tag(&self, tag: &str) -> Result<DockerRef, ReferenceError> {
-        if !match_tag(tag) {
-            return Err(grammar_err(tag, "invalid tag format".into()));
-        }
-        Ok(DockerRef {
-            tag: Some(tag.to_string()),
-            digest: None,
-            ..self.clone()
-        })
-    }
-
-    /// The same repository with only `digest` (any tag dropped).
-    pub fn with_digest(&self, digest: Digest) -> DockerRef {
-        DockerRef {
-            tag: None,
-            digest: Some(digest),
-            ..self.clone()
-        }
-    }
-
     /// The bare repository (c/image `TrimNamed`).
     pub fn trimmed(&self) -> DockerRef {
         DockerRef {

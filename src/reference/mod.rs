@@ -9,7 +9,7 @@
 
 pub(crate) mod docker;
 mod local;
-mod paths;
+pub(crate) mod paths;
 mod storage;
 #[cfg(test)]
 mod tests;

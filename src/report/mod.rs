@@ -91,10 +91,6 @@ impl Reporter {
         }
     }
 
-    pub fn is_debug(&self) -> bool {
-        self.inner.debug
-    }
-
     /// A blob the destination already had ("Copying blob sha256:… skipped: already exists").
     pub fn blob_skipped(&self, kind: &'static str, digest: &Digest) {
         self.step(&format!("Copying {kind} {digest} skipped: already exists"));

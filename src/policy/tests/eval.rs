@@ -17,6 +17,22 @@ const LOOKUP: &str = r#"{
   }
 }"#;
 
+// Namespaces as the copy computes them, from the image name.
+fn namespaces(name: &str) -> Vec<String> {
+    crate::reference::ImageName::parse(name)
+        .unwrap()
+        .policy_configuration_namespaces()
+}
+
+fn docker_namespaces(repository: &str) -> Vec<String> {
+    namespaces(&format!("docker://{repository}"))
+}
+
+// dir:/oci: names must exist to be parsed; these are the functions their namespaces come from.
+use crate::reference::paths::{
+    parent_namespaces as dir_namespaces, self_and_parent_namespaces as oci_namespaces,
+};
+
 fn lookup_type(transport: &str, identity: &str, namespaces: &[String]) -> &'static str {
     let p = parse(LOOKUP).unwrap();
     p.requirements_for(transport, identity, namespaces)[0].type_name()

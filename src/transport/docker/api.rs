@@ -177,7 +177,7 @@ fn failed(what: &str, body: &[u8], status: StatusCode) -> TransportError {
     let body = String::from_utf8_lossy(body);
     TransportError::Remote {
         message: format!("Failed to delete {what}: {} ({status})", body.trim_end()),
-        retryable: matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504),
+        retryable: super::is_retryable_status(status.as_u16()),
     }
 }
 

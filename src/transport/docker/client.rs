@@ -163,7 +163,7 @@ impl RegistryClient {
         let mut reauthenticated = false;
         loop {
             attempt += 1;
-            let auth = self.authorization(scopes, false).await?;
+            let auth = self.authorization(scopes).await?;
             let mut builder = self
                 .http
                 .request(req.method.clone(), self.url(&req.url))
@@ -217,7 +217,7 @@ impl RegistryClient {
         body: reqwest::Body,
         scopes: &[String],
     ) -> Result<Response, RegistryError> {
-        let auth = self.authorization(scopes, false).await?;
+        let auth = self.authorization(scopes).await?;
         let mut builder = self
             .http
             .request(method.clone(), self.url(url))
@@ -267,11 +267,7 @@ impl RegistryClient {
     }
 
     /// The Authorization header value for `scopes`, fetching a token if needed.
-    async fn authorization(
-        &self,
-        scopes: &[String],
-        _force: bool,
-    ) -> Result<Option<String>, RegistryError> {
+    async fn authorization(&self, scopes: &[String]) -> Result<Option<String>, RegistryError> {
         if let Credentials::BearerToken(t) = &self.credentials {
             return Ok(Some(format!("Bearer {t}")));
         }
@@ -441,7 +437,7 @@ fn challenges_of(resp: &Response) -> Vec<Challenge> {
 }
 
 fn is_retryable_status(s: StatusCode) -> bool {
-    matches!(s.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+    super::is_retryable_status(s.as_u16())
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is treated as "soon").

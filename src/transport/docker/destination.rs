@@ -143,7 +143,7 @@ impl DockerDestination {
         let (reader, counted): (BlobReader, _) = match verified {
             Some(_) => (reader, None),
             None => {
-                let (counting, counted) = CountingReader::new(reader, None);
+                let (counting, counted) = CountingReader::new(reader);
                 (Box::pin(counting), Some(counted))
             }
         };

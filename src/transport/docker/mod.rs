@@ -58,15 +58,18 @@ pub enum RegistryError {
     Config(String),
 }
 
+/// The HTTP statuses worth asking again: timeout, rate limit, server-side trouble.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
 impl RegistryError {
     pub fn retryable(&self) -> bool {
         match self {
             RegistryError::Ping { retryable, .. } | RegistryError::Network { retryable, .. } => {
                 *retryable
             }
-            RegistryError::Http { status, .. } => {
-                matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-            }
+            RegistryError::Http { status, .. } => is_retryable_status(*status),
             _ => false,
         }
     }

@@ -205,7 +205,6 @@ fn spawn_download(
     first: reqwest::Response,
     digest: Digest,
 ) -> BlobReader {
-    // A few chunks of read-ahead per blob; more would only hold memory.
     // One chunk of read-ahead per blob. A chunk is a slice of hyper's read buffer (up to
     // 400 KiB) and pins all of it while queued, so each queued chunk makes hyper allocate
     // a new buffer: a deeper queue only adds memory (2 MB more with 5 layers), and copying
