@@ -10,7 +10,7 @@ use crate::digest::Digest;
 use crate::manifest::convert::signer::EphemeralSigner;
 use crate::manifest::convert::{self, Converted, Inputs, LayerBlob, Target};
 use crate::manifest::{self, Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, ManifestError, mime};
-use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
+use crate::pipeline::{self, BlobReader, Transform, VerifyingReader};
 use crate::policy::Admitted;
 use crate::report::Reporter;
 use crate::transport::{ImageDestination, ImageSource, TransportError};
@@ -82,7 +82,7 @@ pub async fn copy_single(
     let mut candidates = vec![first];
     candidates.extend(fallbacks);
     // zstd layers cannot be described by Docker formats: fall back to OCI as c/image does.
-    if ctx.opts.compress_format == Some(Compression::Zstd)
+    if !mime::can_carry(&candidates[0], ctx.opts.compress_format)
         && forced.is_none()
         && (caps.manifest_types.is_empty() || caps.manifest_types.contains(&mime::OCI_MANIFEST))
         && !candidates.iter().any(|c| c == mime::OCI_MANIFEST)
@@ -112,10 +112,11 @@ pub async fn copy_single(
     let mut config_bytes: Option<Vec<u8>> = None;
     // A config that is copied as it is travels alongside the layers, so its requests (or
     // its fsync) are off the critical path. It is reported after them, where skopeo says so.
-    // Not with zstd: a Docker-format image may then fall back to OCI, whose config is a
-    // different blob, and the early one would be left behind in a dir: or oci: layout.
+    // Not when that format cannot carry the requested compression (zstd in a Docker image):
+    // the copy then falls back to OCI, whose config is a different blob, and the early one
+    // would be left behind in a dir: or oci: layout.
     let unchanged_config = config.filter(|_| {
-        candidates[0] == source_type && ctx.opts.compress_format != Some(Compression::Zstd)
+        candidates[0] == source_type && mime::can_carry(&candidates[0], ctx.opts.compress_format)
     });
     let (outcomes, early_config) = tokio::join!(
         copy_layers(ctx, manifest, layers, frozen.is_none()),
@@ -417,17 +418,7 @@ async fn copy_config_quietly(ctx: &Ctx<'_>, c: &Descriptor) -> Result<EarlyConfi
     }
     let bytes = read_config(ctx, c).await?;
     let size = bytes.len() as u64;
-    let stored = ctx
-        .dest
-        .put_blob(Box::pin(std::io::Cursor::new(bytes)), None)
-        .await
-        .map_err(|e| CopyError::dest(&c.digest, e))?;
-    if stored.digest != c.digest {
-        return Err(CopyError::Internal(format!(
-            "config {} was stored as {}",
-            c.digest, stored.digest
-        )));
-    }
+    put_small_blob(ctx, "config", &c.digest, bytes).await?;
     Ok(EarlyConfig {
         digest: c.digest.clone(),
         stored: Some(size),
@@ -459,6 +450,18 @@ async fn store_small_blob(
     bytes: Vec<u8>,
 ) -> Result<(), CopyError> {
     let progress = ctx.report.blob(kind, digest, Some(bytes.len() as u64));
+    put_small_blob(ctx, kind, digest, bytes).await?;
+    progress.done();
+    Ok(())
+}
+
+/// Stores `bytes` as blob `digest` (the destination hashes them: a check, at this size).
+async fn put_small_blob(
+    ctx: &Ctx<'_>,
+    kind: &'static str,
+    digest: &Digest,
+    bytes: Vec<u8>,
+) -> Result<(), CopyError> {
     let reader: BlobReader = Box::pin(std::io::Cursor::new(bytes));
     let stored = ctx
         .dest
@@ -471,7 +474,6 @@ async fn store_small_blob(
             stored.digest
         )));
     }
-    progress.done();
     Ok(())
 }
 

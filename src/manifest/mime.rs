@@ -87,6 +87,22 @@ pub fn layer_variant(
         .ok_or_else(|| format!("{name} compression is not supported for type {mime:?}"))
 }
 
+/// Whether manifests of type `manifest_mime` can describe layers compressed with
+/// `compression` (requested by `--dest-compress-format`; `None`: nothing requested).
+pub fn can_carry(manifest_mime: &str, compression: Option<Compression>) -> bool {
+    let table = if manifest_mime == OCI_MANIFEST {
+        OCI_VARIANTS
+    } else {
+        DOCKER_VARIANTS
+    };
+    table.iter().all(|v| match compression {
+        None => true,
+        Some(Compression::Gzip) => v.gzip.is_some(),
+        Some(Compression::Zstd) => v.zstd.is_some(),
+        Some(_) => false,
+    })
+}
+
 /// The compression a layer media type declares, if it declares one.
 pub fn declared_compression(mime: &str) -> Option<Option<Compression>> {
     match mime {
@@ -106,6 +122,15 @@ pub fn is_list(mime: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_formats_carry_which_compression() {
+        assert!(can_carry(OCI_MANIFEST, Some(Compression::Zstd)));
+        assert!(can_carry(OCI_MANIFEST, Some(Compression::Gzip)));
+        assert!(!can_carry(DOCKER_V2S2, Some(Compression::Zstd)));
+        assert!(can_carry(DOCKER_V2S2, Some(Compression::Gzip)));
+        assert!(can_carry(DOCKER_V2S2, None));
+    }
 
     #[test]
     fn variants_follow_the_format() {
