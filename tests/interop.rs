@@ -331,6 +331,35 @@ fn digestfile_holds_the_digest_skopeo_reports() {
     }
 }
 
+/// A signed schema 1 manifest's digest leaves its signatures out (they differ between
+/// runs: each conversion signs with a new key), so both tools write the same digest.
+#[test]
+fn digestfile_for_a_signed_schema1_manifest_skips_the_signatures() {
+    let tmp = tempdir();
+    let mut digests = Vec::new();
+    for (who, copy) in [
+        ("ours", skiff_copy as fn([String; 6]) -> Out),
+        ("theirs", skopeo_copy),
+    ] {
+        let df = tmp.path().join(format!("{who}.digest"));
+        let dest = format!("dir:{}", p(&tmp.path().join(who)));
+        copy([
+            "-q".to_string(),
+            "--format=v2s1".to_string(),
+            "--digestfile".to_string(),
+            p(&df),
+            hello(),
+            dest,
+        ])
+        .assert_success();
+        digests.push(fs::read_to_string(&df).unwrap());
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "skiff's --digestfile (left) against skopeo's"
+    );
+}
+
 #[test]
 fn digestfile_for_a_list_is_the_index_digest() {
     let tmp = tempdir();

@@ -175,7 +175,9 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
         None => attempts.await?,
     };
     if let Some(path) = &s.digestfile {
-        let digest = crate::digest::Digest::sha256_of(&written);
+        // As skopeo: a signed schema 1 manifest is digested without its signatures.
+        let digest = crate::manifest::manifest_digest(&written)
+            .unwrap_or_else(|_| crate::digest::Digest::sha256_of(&written));
         std::fs::write(path, digest.to_string()).map_err(|source| CommandError::DigestFile {
             path: path.clone(),
             source,
