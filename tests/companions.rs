@@ -781,3 +781,39 @@ fn completions_for_every_shell() {
         assert!(out.stdout.contains("list-tags"), "{shell}: {out:?}");
     }
 }
+
+/// `login --get-login` finds credentials through the helpers registries.conf configures, as
+/// skopeo does (and as a copy does).
+#[test]
+fn get_login_asks_the_credential_helpers_registries_conf_names() {
+    let env = Env::new();
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-fake");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nread url\n[ \"$1\" = get ] || exit 1\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"helperuser\",\"Secret\":\"pw\"}' \"$url\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = env.path("registries.conf");
+    std::fs::write(&conf, "credential-helpers = [\"fake\"]\n").unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let args = [
+        "--registries-conf",
+        conf.to_str().unwrap(),
+        "login",
+        "--get-login",
+        "example.com",
+    ];
+    for program in [Path::new(env!("CARGO_BIN_EXE_skiff")), Path::new("skopeo")] {
+        let mut c = env.command(program, &args);
+        c.env("PATH", &path);
+        let out = run(c, None).success();
+        assert_eq!(out.stdout, "helperuser\n", "{out:?}");
+    }
+}

@@ -10,7 +10,7 @@ use crate::cli::{GlobalSettings, LoginSettings, LogoutSettings};
 use crate::config::{AuthLookup, ConfigError, Credentials, Env, authwrite};
 use crate::reference::DockerRef;
 use crate::report::{self, Reporter};
-use crate::transport::docker::{AuthCheck, RegistryOptions, check_auth};
+use crate::transport::docker::{AuthCheck, RegistryOptions, check_auth, credential_helpers};
 
 fn config_error(context: impl Into<String>, source: ConfigError) -> CommandError {
     CommandError::Config {
@@ -49,10 +49,19 @@ pub fn credentials_key(arg: &str) -> Result<(String, String), CommandError> {
     Ok((key, registry))
 }
 
-/// The stored credentials for `key` (all auth files and helpers, c/image order).
-fn stored(env: &Env, authfile: &Path, key: &str) -> Result<Option<Credentials>, CommandError> {
+/// The stored credentials for `key` (all auth files and helpers, c/image order; the
+/// helpers registries.conf configures, as a copy would use them).
+fn stored(
+    global: &GlobalSettings,
+    env: &Env,
+    authfile: &Path,
+    key: &str,
+) -> Result<Option<Credentials>, CommandError> {
     let (host, repo) = key.split_once('/').unwrap_or((key, ""));
+    let helpers = credential_helpers(&registry_options(global, None, None))
+        .map_err(|e| CommandError::transport("reading registries.conf", e))?;
     AuthLookup::new(env, Some(authfile))
+        .with_credential_helpers(&helpers)
         .lookup(host, repo)
         .map(|found| found.map(|(c, _)| c))
         .map_err(|e| config_error("get credentials", e))
@@ -85,7 +94,7 @@ async fn login_inner(global: &GlobalSettings, s: &LoginSettings) -> Result<(), C
     let env = Env::from_process();
     let authfile = authwrite::login_auth_file(&env, s.authfile.as_deref())
         .map_err(|e| config_error("finding the auth file", e))?;
-    let existing = stored(&env, &authfile, &key)?;
+    let existing = stored(global, &env, &authfile, &key)?;
     let (old_user, old_password) = match &existing {
         Some(Credentials::Basic { username, password }) => (username.clone(), password.clone()),
         Some(Credentials::IdentityToken { username, .. }) => {
@@ -276,7 +285,8 @@ pub async fn logout(global: &GlobalSettings, s: &LogoutSettings) -> Result<(), C
         Ok(()) => print(format!("Removed login credentials for {key}\n").as_bytes()),
         Err(ConfigError::NotLoggedIn { .. }) => {
             // Credentials elsewhere (Docker's config.json) that still work: say so, as skopeo.
-            if let Some(Credentials::Basic { username, password }) = stored(&env, &authfile, &key)?
+            if let Some(Credentials::Basic { username, password }) =
+                stored(global, &env, &authfile, &key)?
             {
                 let opts = registry_options(global, None, s.tls_verify);
                 if check_auth(&registry, &username, &password, &opts)

@@ -27,6 +27,12 @@ pub enum AuthCheck {
 
 /// c/image `CheckAuth`: `GET /v2/` with `username`/`password`, following the registry's
 /// Basic or Bearer challenge (a token is requested without a scope, as Docker does).
+/// The credential helpers registries.conf (`--registries-conf` in `opts`) configures, for
+/// commands that look credentials up themselves (login).
+pub fn credential_helpers(opts: &RegistryOptions) -> Result<Vec<String>> {
+    Ok(RegistryContext::load(opts)?.credential_helpers().to_vec())
+}
+
 pub async fn check_auth(
     host: &str,
     username: &str,

@@ -126,13 +126,18 @@ impl RegistryContext {
         .await
     }
 
+    /// The `credential-helpers` registries.conf configures (empty: the default).
+    pub fn credential_helpers(&self) -> &[String] {
+        &self.conf.credential_helpers
+    }
+
     /// Credentials from auth files and helpers, as containers-auth.json(5) orders them.
     fn stored_credentials(
         &self,
         target: &Target,
     ) -> std::result::Result<Credentials, RegistryError> {
         let lookup = AuthLookup::new(&self.env, self.opts.authfile.as_deref())
-            .with_credential_helpers(&self.conf.credential_helpers);
+            .with_credential_helpers(self.credential_helpers());
         let found = lookup
             .lookup(&target.host, &target.repository)
             .map_err(|e| RegistryError::Config(e.to_string()))?;

@@ -14,7 +14,7 @@ mod source;
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 
-pub use api::{AuthCheck, check_auth, delete_image, list_tags};
+pub use api::{AuthCheck, check_auth, credential_helpers, delete_image, list_tags};
 pub use auth::Credentials;
 pub use destination::DockerDestination;
 pub use endpoint::RegistryOptions;
