@@ -462,3 +462,19 @@ fn a_rejected_image_never_contacts_the_destination_registry() {
         .collect();
     assert_eq!(ours, vec![], "skiff contacted the registry");
 }
+
+/// TLS spoken to a plain-HTTP registry (forgetting `--dest-tls-verify=false`) fails at once
+/// with the words skopeo uses, not retried.
+#[test]
+fn https_to_a_plain_registry_says_what_skopeo_says() {
+    let cx = Ctx::new();
+    let reg = Registry::start(RegistryOpts::plain());
+    let dest = reg.docker_ref("skiff/hello:v1");
+    let needle = "server gave HTTP response to HTTPS client";
+    let ours = cx.copy(&["--retry-times", "1"], &hello_src(), &dest);
+    assert_eq!(ours.code, Some(1), "{ours:?}");
+    assert!(ours.stderr.contains(needle), "{ours:?}");
+    assert!(!ours.stderr.contains("retrying"), "{ours:?}");
+    let theirs = cx.skopeo(&["--insecure-policy", "copy", &hello_src(), &dest]);
+    assert!(!theirs.ok() && theirs.stderr.contains(needle), "{theirs:?}");
+}

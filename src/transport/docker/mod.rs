@@ -58,6 +58,25 @@ pub enum RegistryError {
     Config(String),
 }
 
+/// Whether `e` is rustls finding no TLS record where one was due: the server answered in
+/// plain HTTP. (An io::Error hides its inner error from `source()`: look inside too.)
+fn is_plain_http_answer(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut e = e;
+    // hyper-util wraps rustls' error in two io::Errors.
+    while let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        e = inner;
+    }
+    matches!(
+        e.downcast_ref::<rustls::Error>(),
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
+}
+
 /// The HTTP statuses worth asking again: timeout, rate limit, server-side trouble.
 pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
@@ -77,13 +96,20 @@ impl RegistryError {
     fn network(context: &str, e: reqwest::Error) -> RegistryError {
         // Name the innermost cause (e.g. "invalid peer certificate: UnknownIssuer").
         let mut detail = e.to_string();
+        let mut plain_http = false;
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             detail = format!("{detail}: {s}");
+            plain_http |= is_plain_http_answer(s);
             source = s.source();
         }
+        if plain_http {
+            // skopeo's words for the usual mistake: TLS spoken to a plain-HTTP registry.
+            detail.push_str(" (http: server gave HTTP response to HTTPS client)");
+        }
         let retryable = (e.is_connect() || e.is_timeout() || e.is_body() || e.is_request())
-            && !detail.contains("certificate");
+            && !detail.contains("certificate")
+            && !plain_http;
         RegistryError::Network {
             context: context.to_string(),
             detail,
