@@ -580,3 +580,43 @@ fn docker_archive_into_a_missing_directory_fails_like_skopeo() {
         .assert_stderr_contains(&p(&missing));
     assert!(!t.path().join("no").exists());
 }
+
+/// Adding an image to an archive whose `repositories` file is garbage fails and leaves the
+/// archive as it was (read as empty, the rewrite would drop the old tags).
+#[test]
+fn a_corrupt_repositories_file_is_not_read_as_empty() {
+    let t = tempdir();
+    let archive = t.path().join("a.tar");
+    skiff_copy([
+        "-q",
+        &example_ref("hello-oci"),
+        &format!("docker-archive:{}:skiff/one:v1", p(&archive)),
+    ])
+    .assert_success();
+    // The same archive with its repositories file replaced by garbage.
+    let mut rebuilt = tar::Builder::new(Vec::new());
+    let mut original = tar::Archive::new(fs::File::open(&archive).unwrap());
+    for entry in original.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().into_owned();
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        if name == Path::new("repositories") {
+            data = b"{ garbage".to_vec();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        rebuilt.append(&header, &data[..]).unwrap();
+    }
+    fs::write(&archive, rebuilt.into_inner().unwrap()).unwrap();
+    let before = fs::read(&archive).unwrap();
+    skiff_copy([
+        "-q",
+        &example_ref("hello-oci"),
+        &format!("docker-archive:{}:skiff/two:v2", p(&archive)),
+    ])
+    .assert_exit1()
+    .assert_stderr_contains("repositories");
+    assert!(fs::read(&archive).unwrap() == before, "the archive changed");
+}

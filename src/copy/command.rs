@@ -113,11 +113,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
     refuse_unbuilt(s)?;
     warn_without_effect(s, &src_name, &dest_name, &report);
 
-    let tmpdir = global
-        .tmpdir
-        .clone()
-        .or_else(|| std::env::var_os("TMPDIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+    let tmpdir = crate::commands::tmpdir(global);
     let opts = CopyOptions {
         src: OpenOptions {
             tmpdir: tmpdir.clone(),

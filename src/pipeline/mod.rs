@@ -45,7 +45,7 @@ pub struct TransientError(pub String);
 pub const BUFFER_SIZE: usize = 256 * 1024;
 
 /// Reads until `buf` is full or the stream ends; returns how much was read.
-fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match r.read(&mut buf[filled..]) {

@@ -472,9 +472,14 @@ async fn open_existing(target: &Path, opts: &DestOptions) -> Result<Option<Exist
             .map_err(|e| werr(target, format!("existing manifest.json: {e}")))?;
         items.push((raw, parsed));
     }
-    let repositories: Repositories = match index.read_small("repositories", 1 << 20).await {
-        Ok(raw) => serde_json::from_slice(&raw).unwrap_or_default(),
-        Err(_) => Repositories::new(),
+    // Optional (Docker 25+ archives may lack it), but one that is there must parse: read
+    // as empty, the rewritten archive would lose its old tags.
+    let repositories: Repositories = if index.names().iter().any(|n| n == "repositories") {
+        let raw = index.read_small("repositories", 1 << 20).await?;
+        serde_json::from_slice(&raw)
+            .map_err(|e| werr(target, format!("existing repositories file: {e}")))?
+    } else {
+        Repositories::new()
     };
     let new_tags: Vec<String> = opts.tags.iter().map(format::repo_tag).collect();
     let mut existing = Existing {
@@ -503,11 +508,12 @@ async fn open_existing(target: &Path, opts: &DestOptions) -> Result<Option<Exist
         for (d, name) in diff_ids.iter().zip(&item.layers) {
             let (_, span) = existing.index.resolve(name)?;
             let mut head = [0u8; 6];
+            // An unreadable layer is an error, not "uncompressed" (and so offered for reuse).
             let n = existing
                 .index
                 .open_blocking(span)
-                .and_then(|mut r| r.read(&mut head))
-                .unwrap_or(0);
+                .and_then(|mut r| crate::pipeline::read_full(&mut r, &mut head))
+                .map_err(|e| ArchiveError::io(existing.index.path(), "reading", e))?;
             // Only plain layers are named by their diff ID.
             if pipeline::detect(&head[..n]).is_none() {
                 reusable.insert(d.clone(), (name.clone(), span.size));

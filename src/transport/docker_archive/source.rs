@@ -55,7 +55,7 @@ pub(super) async fn read_items(
 }
 
 /// Scans an archive (on the blocking pool).
-pub(super) async fn scan(path: &Path) -> std::result::Result<TarIndex, ArchiveError> {
+pub(crate) async fn scan(path: &Path) -> std::result::Result<TarIndex, ArchiveError> {
     let p = path.to_path_buf();
     tokio::task::spawn_blocking(move || TarIndex::scan(&p))
         .await

@@ -90,10 +90,7 @@ impl OciSource {
         reference: Option<&str>,
         _opts: &OpenOptions,
     ) -> Result<OciSource> {
-        let p = path.to_path_buf();
-        let index = tokio::task::spawn_blocking(move || TarIndex::scan(&p))
-            .await
-            .map_err(|e| TransportError::Invalid(format!("scanning archive: {e}")))??;
+        let index = super::docker_archive::scan(path).await?;
         Self::open(
             Store::Archive(index),
             reference,
