@@ -130,13 +130,18 @@ pub async fn copy_single(
     let outcomes = outcomes?;
     let mut early_config = early_config.transpose()?;
 
-    let diff_ids = match (&manifest.kind, candidates[0] != source_type) {
-        (Kind::Schema1 { .. }, true) => Some(schema1_diff_ids(ctx, layers).await?),
-        _ => None,
-    };
+    // Read lazily, like the config: only a conversion away from schema 1 needs them, and
+    // that may be the first candidate or a fallback after a registry refuses schema 1.
+    let mut diff_ids: Option<Vec<Digest>> = None;
     let mut last_err = None;
     for (i, target_type) in candidates.iter().enumerate() {
         let is_last = i + 1 == candidates.len();
+        if matches!(manifest.kind, Kind::Schema1 { .. })
+            && *target_type != source_type
+            && diff_ids.is_none()
+        {
+            diff_ids = Some(schema1_diff_ids(ctx, layers).await?);
+        }
         if let Some(c) = config
             && *target_type != source_type
             && config_bytes.is_none()
