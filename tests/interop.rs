@@ -178,6 +178,15 @@ fn oci_archive_with_reference_matches_skopeo() {
     skiff_copy(["-q", &hello(), &format!("oci-archive:{}:v1.0", p(&ours))]).assert_success();
     skopeo_copy(["-q", &hello(), &format!("oci-archive:{}:v1.0", p(&theirs))]).assert_success();
     assert_eq!(tar_contents(&ours), tar_contents(&theirs));
+    // The entry names as written (directories with their trailing slash), in order.
+    let names = |path: &Path| -> Vec<String> {
+        tar::Archive::new(fs::File::open(path).unwrap())
+            .entries()
+            .unwrap()
+            .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+            .collect()
+    };
+    assert_eq!(names(&ours), names(&theirs));
     assert_eq!(
         skopeo_inspect_digest(&format!("oci-archive:{}:v1.0", p(&ours))),
         HELLO_MANIFEST

@@ -40,7 +40,10 @@ fn append_tree<W: Write>(builder: &mut tar::Builder<W>, root: &Path, rel: &Path)
     for entry in entries {
         let name = rel.join(entry.file_name());
         if entry.file_type()?.is_dir() {
-            builder.append_dir(&name, entry.path())?;
+            // "blobs/", as GNU tar and Go (skopeo) name directories.
+            let mut dir_name = name.clone().into_os_string();
+            dir_name.push("/");
+            builder.append_dir(&dir_name, entry.path())?;
             append_tree(builder, root, &name)?;
         } else {
             // The header `append_path_with_name` would write; the data copied by the kernel.
