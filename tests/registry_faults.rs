@@ -131,6 +131,38 @@ fn fault_413_on_patch_falls_back_to_chunked_upload() {
     );
 }
 
+/// A registry refusing the manifest's type (HTTP 415 on the first PUT) gets the next
+/// format containers/image would offer: the OCI image goes up as Docker schema 2.
+#[test]
+fn fault_415_on_manifest_put_falls_back_to_the_next_format() {
+    let cx = Ctx::new();
+    let reg = Registry::start(RegistryOpts::plain());
+    let proxy = FaultProxy::start(
+        &reg.host(),
+        vec![Fault::status(415).on("PUT", "/v2/*/manifests/*")],
+    );
+    let out = cx.copy(
+        &["--dest-tls-verify=false"],
+        &hello_src(),
+        &proxy.docker_ref("skiff/hello:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(proxy.faults_fired().len(), 1, "{:?}", proxy.faults_fired());
+    let raw = cx.skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &reg.docker_ref("skiff/hello:v1"),
+    ]);
+    assert!(raw.ok(), "{raw:?}");
+    let m: Value = serde_json::from_str(&raw.stdout).unwrap();
+    assert_eq!(
+        m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
+        "{}",
+        raw.stdout
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Clean failures, registries.conf
 // ---------------------------------------------------------------------------------------

@@ -242,17 +242,7 @@ pub async fn copy_single(
 /// A registry answering a manifest PUT with 400/415 (unsupported or invalid type) may take
 /// another format; anything else is final.
 fn rejects_manifest_type(e: &TransportError) -> bool {
-    match e {
-        TransportError::Remote {
-            message,
-            retryable: false,
-        } => {
-            message.contains("(HTTP 400)")
-                || message.contains("(HTTP 415)")
-                || message.contains("manifest invalid")
-        }
-        _ => false,
-    }
+    matches!(e, TransportError::ManifestRefused(_))
 }
 
 /// The manifest to write as `target_type`: the source converted if needed, then layer

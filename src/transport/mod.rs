@@ -40,6 +40,10 @@ pub enum TransportError {
     /// A failure reported by, or on the way to, a remote peer (registry, daemon).
     #[error("{message}")]
     Remote { message: String, retryable: bool },
+    /// The destination refused the manifest's type (HTTP 400/415, MANIFEST_INVALID): the
+    /// copy may try another format.
+    #[error("{0}")]
+    ManifestRefused(String),
 }
 
 impl TransportError {

@@ -413,7 +413,18 @@ impl ImageDestination for DockerDestination {
         .body(Bytes::copy_from_slice(raw));
         let resp = self.client.send(&req, &self.scopes).await?;
         if resp.status() != StatusCode::CREATED && resp.status() != StatusCode::OK {
-            return Err(RegistryError::from_response(&context, resp).await.into());
+            let status = resp.status();
+            let e = RegistryError::from_response(&context, resp).await;
+            // What c/image takes as "try another manifest format".
+            let refused = matches!(
+                status,
+                StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            ) || e.to_string().contains("manifest invalid");
+            return Err(if refused {
+                TransportError::ManifestRefused(e.to_string())
+            } else {
+                e.into()
+            });
         }
         if let Some(echo) = resp
             .headers()
