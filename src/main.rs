@@ -55,7 +55,7 @@ async fn run_copy(global: cli::GlobalSettings, settings: cli::CopySettings) -> a
     );
     tokio::select! {
         // Each error's message already names its cause; printing the chain would repeat it.
-        result = skiff::copy::command::run(&global, &settings) => result.map_err(|e| anyhow::anyhow!("{e}")),
+        result = skiff::commands::copy::run(&global, &settings) => result.map_err(|e| anyhow::anyhow!("{e}")),
         _ = int.recv() => Err(anyhow::anyhow!("interrupted; the destination was left as it was")),
         _ = term.recv() => Err(anyhow::anyhow!("terminated; the destination was left as it was")),
     }

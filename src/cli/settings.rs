@@ -1,7 +1,7 @@
 //! Raw flag values read out of clap, before any of them is interpreted.
 //!
 //! Nothing here opens a file or parses an image name: that happens in the order skopeo
-//! uses, in `crate::copy::command`, so errors come out in the same order as skopeo's.
+//! uses, in `crate::commands::copy`, so errors come out in the same order as skopeo's.
 
 use std::path::PathBuf;
 use std::time::Duration;

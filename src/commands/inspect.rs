@@ -2,20 +2,17 @@
 //! knows, with its JSON, `--raw`, `--config` and `--format`.
 
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
 use super::image_info::{self, InfoError};
 use super::template::Template;
 use super::value::{GoValue, indented_json};
 use super::{CommandError, invalid, print, registry_options, tmpdir, with_retries, with_timeout};
 use crate::cli::{GlobalSettings, InspectSettings};
-use crate::digest::Digest;
-use crate::manifest::{
-    Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, manifest_digest, platform::WantedPlatform,
-};
+use crate::image::{ImageError, SourceImage};
+use crate::manifest::{Kind, manifest_digest, platform::WantedPlatform};
 use crate::reference::ImageName;
 use crate::report::Reporter;
-use crate::transport::{self, ImageSource, OpenOptions};
+use crate::transport::{self, OpenOptions};
 
 /// containers/common `report.IsJSON`: an empty format, `json` or `{{json .}}` mean JSON.
 fn is_json_format(format: &str) -> bool {
@@ -64,13 +61,10 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
         ..Default::default()
     };
     let (src, top_raw, top_mime) = with_retries(s.retry_times, &report, || async {
-        let src = transport::open_source(&name, &opts).await.map_err(|e| {
+        let src = SourceImage::open(&name, &opts).await.map_err(|e| {
             CommandError::transport(format!("Error parsing image name {input:?}"), e)
         })?;
-        let (raw, mime) = src
-            .manifest(None)
-            .await
-            .map_err(|e| CommandError::transport("Error retrieving manifest for image", e))?;
+        let (raw, mime) = src.top_raw().await.map_err(manifest_error)?;
         Ok::<_, CommandError>((src, raw, mime))
     })
     .await?;
@@ -78,27 +72,25 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
     if s.raw && !s.config {
         return print(&top_raw);
     }
-    let parse_error =
-        |e: &dyn std::fmt::Display| invalid(format!("Error parsing manifest for image: {e}"));
-    let top = Manifest::parse(top_raw.clone(), top_mime.as_deref()).map_err(|e| parse_error(&e))?;
+    let top = src
+        .parse(top_raw.clone(), top_mime.as_deref())
+        .map_err(manifest_error)?;
     let wanted = WantedPlatform::host(
         global.override_os.as_deref(),
         global.override_arch.as_deref(),
         global.override_variant.as_deref(),
     );
-    let image = match &top.kind {
-        Kind::List { manifests } => {
-            let chosen = crate::manifest::platform::choose(manifests, &wanted)
-                .map_err(|e| parse_error(&e))?;
-            report.debug(|| format!("chose {} for {wanted}", chosen.digest));
-            read_instance(src.as_ref(), chosen, s.retry_times, &report).await?
-        }
-        _ => top.clone(),
-    };
+    let (image, _) = with_retries(s.retry_times, &report, || async {
+        src.single(&top, &wanted).await.map_err(manifest_error)
+    })
+    .await?;
     let config_raw = match &image.kind {
-        Kind::Image { config, .. } => {
-            Some(with_retries(s.retry_times, &report, || read_config(src.as_ref(), config)).await?)
-        }
+        Kind::Image { config, .. } => Some(
+            with_retries(s.retry_times, &report, || async {
+                src.config(config).await.map_err(reading_config_blob)
+            })
+            .await?,
+        ),
         _ => None,
     };
     let config: Option<Value> = config_raw
@@ -166,61 +158,30 @@ fn render(value: &GoValue, template: Option<&Template>) -> Result<String, Comman
     }
 }
 
-/// Reads a list instance, checking it is the one the list names.
-async fn read_instance(
-    src: &dyn ImageSource,
-    chosen: &Descriptor,
-    retry_times: i64,
-    report: &Reporter,
-) -> Result<Manifest, CommandError> {
-    let (raw, declared) = with_retries(retry_times, report, || async {
-        src.manifest(Some(&chosen.digest))
-            .await
-            .map_err(|e| CommandError::transport("Error retrieving manifest for image", e))
-    })
-    .await?;
-    let actual = chosen.digest.recompute(&raw);
-    if actual != chosen.digest {
-        return Err(invalid(format!(
-            "Error parsing manifest for image: instance {} of the list has digest {actual}",
-            chosen.digest
-        )));
+/// skopeo's words for a manifest that could not be read, parsed or chosen from a list.
+fn manifest_error(e: ImageError) -> CommandError {
+    match e {
+        ImageError::ParseManifest { source, .. } | ImageError::ChooseInstance { source, .. } => {
+            invalid(format!("Error parsing manifest for image: {source}"))
+        }
+        ImageError::ReadManifest { source, .. } => {
+            CommandError::transport("Error retrieving manifest for image", source)
+        }
+        other => CommandError::Image(other),
     }
-    let declared = declared.or_else(|| Some(chosen.media_type.clone()).filter(|m| !m.is_empty()));
-    Manifest::parse(raw, declared.as_deref())
-        .map_err(|e| invalid(format!("Error parsing manifest for image: {e}")))
 }
 
-/// Reads the config blob into memory (size-capped) and checks its digest.
-async fn read_config(src: &dyn ImageSource, config: &Descriptor) -> Result<Vec<u8>, CommandError> {
+/// skopeo's words for a config blob that could not be read or verified.
+fn reading_config_blob(e: ImageError) -> CommandError {
     let context = "Error reading configuration blob";
-    if config.size < 0 || config.size as u64 > MAX_CONFIG_SIZE {
-        return Err(invalid(format!(
-            "{context}: config size {} is over the {MAX_CONFIG_SIZE}-byte limit",
-            config.size
-        )));
-    }
-    let reader = src
-        .blob(config)
-        .await
-        .map_err(|e| CommandError::transport(context, e))?;
-    let mut bytes = Vec::new();
-    reader
-        .take(MAX_CONFIG_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|source| CommandError::Io {
-            context: format!("{context} {}", config.digest),
+    match e {
+        ImageError::ConfigSource { source, .. } => CommandError::transport(context, source),
+        ImageError::Config { digest, source } => CommandError::Io {
+            context: format!("{context} {digest}"),
             source,
-        })?;
-    let actual: Digest = config.digest.recompute(&bytes);
-    if actual != config.digest {
-        return Err(invalid(format!(
-            "{context}: config blob has digest {actual}, the manifest says {}",
-            config.digest
-        )));
+        },
+        other => CommandError::Image(other),
     }
-    Ok(bytes)
 }
 
 #[cfg(test)]

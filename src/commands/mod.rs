@@ -1,7 +1,10 @@
-//! skopeo's companion commands: `inspect`, `list-tags`, `delete`, `manifest-digest`,
-//! `login` and `logout`. Each reads its settings in skopeo's order, so the first error
-//! reported is skopeo's, and prints only through `report`.
+//! One module per subcommand: `copy`, `inspect`, `list-tags`, `delete`,
+//! `manifest-digest`, `login` and `logout`. Each reads its settings in skopeo's order, so
+//! the first error reported is skopeo's, calls down into the engine and transports (never
+//! the reverse), and prints only through `report`. Shared here: the one error type, the
+//! retry and timeout helpers, and the per-side registry settings.
 
+pub mod copy;
 pub mod image_info;
 pub mod inspect;
 pub mod login;
@@ -19,7 +22,7 @@ use crate::report::Reporter;
 use crate::transport::TransportError;
 use crate::transport::docker::{Credentials, RegistryOptions};
 
-/// The one error type of the companion commands; every message names its context.
+/// The one error type of the commands; every message names its context.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     /// A usage or validation error, worded as skopeo words it.
@@ -47,6 +50,16 @@ pub enum CommandError {
     },
     #[error(transparent)]
     Template(#[from] template::TemplateError),
+    #[error(transparent)]
+    Copy(#[from] crate::copy::CopyError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("Failed to write digest to file {path:?}: {source}")]
+    DigestFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("timed out after {0:?} (--command-timeout)")]
     Timeout(Duration),
 }
@@ -60,7 +73,12 @@ impl CommandError {
     }
 
     fn is_retryable(&self) -> bool {
-        matches!(self, CommandError::Transport { source, .. } if source.is_retryable())
+        match self {
+            CommandError::Transport { source, .. } => source.is_retryable(),
+            CommandError::Copy(e) => e.is_retryable(),
+            CommandError::Image(e) => e.is_retryable(),
+            _ => false,
+        }
     }
 }
 
@@ -155,7 +173,7 @@ where
     }
 }
 
-/// Runs a whole command under `--command-timeout`, if given.
+/// Runs a whole command (all its attempts) under `--command-timeout`, if given.
 pub async fn with_timeout<T>(
     global: &GlobalSettings,
     fut: impl Future<Output = Result<T, CommandError>>,

@@ -1,6 +1,7 @@
 //! One blob's journey: decide (a pure function of what the source says, what the
 //! destination wants and the options), then stream through the chosen stages.
 
+use tokio::io::AsyncReadExt;
 use tokio_util::io::InspectReader;
 
 use super::CopyError;
@@ -8,7 +9,9 @@ use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
 use crate::report::Reporter;
-use crate::transport::{BlobInfo, ImageDestination, ImageSource, LayerCompression};
+use crate::transport::{
+    BlobInfo, BlobOptions, BlobRole, ImageDestination, ImageSource, LayerCompression,
+};
 
 /// What the destination asks for, reduced to what one blob needs.
 #[derive(Debug, Clone, Copy)]
@@ -59,55 +62,83 @@ pub fn result_compression(
     }
 }
 
-/// Where a layer went. `desc` keeps the source's media type; `changed` says which
-/// compression the stored bytes now have when the copy changed it (the manifest's
-/// media types are updated once the manifest format is known).
-#[derive(Debug, Clone)]
-pub struct LayerOutcome {
-    pub source: Digest,
-    pub desc: Descriptor,
-    pub changed: Option<Option<Compression>>,
+/// What the copy changed in a layer besides its bytes, in terms every manifest format
+/// can apply (media types are chosen once the format to write is known).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LayerEdit {
+    /// The compression the stored bytes now have, when the copy changed it.
+    pub compression: Option<Option<Compression>>,
+    /// `Some(true)` when the copy encrypted the layer, `Some(false)` when it decrypted it.
+    pub encrypted: Option<bool>,
+    /// Annotations to set (`Some`) or remove (`None`), in order.
+    pub annotations: Vec<(String, Option<String>)>,
 }
 
-impl LayerOutcome {
-    fn new(
-        layer: &Descriptor,
-        stored: BlobInfo,
-        changed: Option<Option<Compression>>,
-    ) -> LayerOutcome {
-        LayerOutcome {
-            source: layer.digest.clone(),
-            desc: Descriptor {
-                digest: stored.digest,
-                size: stored.size as i64,
-                ..layer.clone()
+impl LayerEdit {
+    pub fn is_empty(&self) -> bool {
+        *self == LayerEdit::default()
+    }
+}
+
+/// Where a layer went: the source's descriptor, what the destination stored, and what
+/// changed on the way.
+#[derive(Debug, Clone)]
+pub struct LayerOutcome {
+    pub source: Descriptor,
+    pub stored: BlobInfo,
+    pub edit: LayerEdit,
+}
+
+/// One layer to copy: its descriptor and its place in the image.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerJob<'a> {
+    pub layer: &'a Descriptor,
+    pub index: usize,
+    pub policy: LayerPolicy,
+}
+
+impl LayerJob<'_> {
+    fn options<'b>(&'b self, verified: Option<&'b BlobInfo>) -> BlobOptions<'b> {
+        BlobOptions {
+            role: BlobRole::Layer {
+                index: self.index,
+                empty: self.layer.digest.to_string() == GZIPPED_EMPTY_LAYER,
             },
-            changed,
+            original: Some(self.layer),
+            verified,
         }
     }
 }
+
+/// The gzipped empty tar schema 1 images use for their throwaway layers.
+const GZIPPED_EMPTY_LAYER: &str =
+    "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
 
 /// Copies one layer.
 pub async fn copy_layer(
     src: &dyn ImageSource,
     dest: &dyn ImageDestination,
-    layer: &Descriptor,
-    policy: LayerPolicy,
+    job: LayerJob<'_>,
     report: &Reporter,
 ) -> Result<LayerOutcome, CopyError> {
+    let layer = job.layer;
     if let Some(existing) = dest
-        .try_reuse_blob(&layer.digest)
+        .try_reuse_blob(&layer.digest, &job.options(None))
         .await
         .map_err(|e| CopyError::dest(&layer.digest, e))?
     {
         report.blob_skipped("blob", &layer.digest);
-        return Ok(LayerOutcome::new(layer, existing, None));
+        return Ok(LayerOutcome {
+            source: layer.clone(),
+            stored: existing,
+            edit: LayerEdit::default(),
+        });
     }
     // A dropped connection or a registry asking to retry restarts the blob from the
     // source; anything else (a digest mismatch, a full disk) fails at once.
     let mut attempt = 1;
     loop {
-        match stream_layer(src, dest, layer, policy, report).await {
+        match stream_layer(src, dest, job, report).await {
             Err(e) if attempt < MAX_BLOB_ATTEMPTS && e.is_retryable() => {
                 report.warn(&format!(
                     "{e}; copying the blob again (attempt {} of {MAX_BLOB_ATTEMPTS})",
@@ -127,10 +158,10 @@ const MAX_BLOB_ATTEMPTS: u32 = 3;
 async fn stream_layer(
     src: &dyn ImageSource,
     dest: &dyn ImageDestination,
-    layer: &Descriptor,
-    policy: LayerPolicy,
+    job: LayerJob<'_>,
     report: &Reporter,
 ) -> Result<LayerOutcome, CopyError> {
+    let layer = job.layer;
     let blob_err = |e| CopyError::blob(&layer.digest, e);
     let progress = report.blob("blob", &layer.digest, u64::try_from(layer.size).ok());
     let raw = src
@@ -145,7 +176,7 @@ async fn stream_layer(
     ));
     let counted: BlobReader = Box::pin(InspectReader::new(verified, progress.counter()));
     let (actual, stream) = pipeline::sniff(counted).await.map_err(blob_err)?;
-    let transform = plan(actual, &policy);
+    let transform = plan(actual, &job.policy);
     if let Some(t) = transform {
         report.debug(|| format!("blob {}: {t:?}", layer.digest));
     }
@@ -163,7 +194,7 @@ async fn stream_layer(
         _ => None,
     };
     let stored: BlobInfo = dest
-        .put_blob(stream, trusted.as_ref())
+        .put_blob(stream, &job.options(trusted.as_ref()))
         .await
         .map_err(|e| CopyError::dest(&layer.digest, e))?;
     progress.done();
@@ -173,8 +204,52 @@ async fn stream_layer(
             layer.digest, stored.digest
         )));
     }
-    let changed = transform.map(|t| result_compression(actual, Some(t)));
-    Ok(LayerOutcome::new(layer, stored, changed))
+    Ok(LayerOutcome {
+        source: layer.clone(),
+        stored,
+        edit: LayerEdit {
+            compression: transform.map(|t| result_compression(actual, Some(t))),
+            ..LayerEdit::default()
+        },
+    })
+}
+
+/// Schema 1 has no config: converting it needs the uncompressed digests of its layers,
+/// read back from the source (rare, legacy images only).
+pub async fn schema1_diff_ids(
+    src: &dyn ImageSource,
+    layers: &[Descriptor],
+) -> Result<Vec<Digest>, CopyError> {
+    let mut out = Vec::with_capacity(layers.len());
+    for l in layers {
+        let raw = src
+            .blob(l)
+            .await
+            .map_err(|e| CopyError::source(&l.digest, e))?;
+        let verified: BlobReader = Box::pin(VerifyingReader::new(raw, l.digest.clone(), None));
+        let (compression, stream) = pipeline::sniff(verified)
+            .await
+            .map_err(|e| CopyError::blob(&l.digest, e))?;
+        let mut plain = match compression {
+            Some(c) => pipeline::transform(stream, Transform::Decompress(c))
+                .map_err(|e| CopyError::blob(&l.digest, e))?,
+            None => stream,
+        };
+        let mut hasher = crate::digest::Algorithm::Sha256.hasher();
+        let mut buf = vec![0u8; pipeline::BUFFER_SIZE];
+        loop {
+            let n = plain
+                .read(&mut buf)
+                .await
+                .map_err(|e| CopyError::blob(&l.digest, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        out.push(hasher.finish());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,75 +1,82 @@
-//! The copy engine: policy first, then blobs, then the manifest, then signatures, then commit.
+//! The copy engine, in containers/image's order: read the source, admit each image
+//! instance by the trust policy (on its manifest and signatures), copy its blobs, write its
+//! manifest (converted if needed), store its signatures, then commit the destination.
+//!
+//! `single` copies one image as a short sequence of steps, `list` copies manifest lists,
+//! `layer` is one blob's journey, `formats` and `rewrite` decide which manifest to write
+//! and record what the copy changed in it, `config` carries the config blob.
 
-pub mod command;
-mod image;
+mod config;
+mod formats;
 mod layer;
 mod list;
+mod rewrite;
+mod single;
+#[cfg(test)]
+mod tests;
 
 use crate::digest::Digest;
-use crate::manifest::{self, Kind, Manifest, ManifestError, platform::WantedPlatform};
+use crate::image::{ImageError, SourceImage};
+use crate::manifest::{Kind, Manifest, ManifestError, platform::WantedPlatform};
 use crate::pipeline::Compression;
-use crate::policy::{Policy, PolicyError, PolicyImage};
+use crate::policy::{Admitted, Policy, PolicyError, PolicyImage};
 use crate::reference::ImageName;
 use crate::report::Reporter;
-use crate::transport::{self, OpenOptions, TransportError};
+use crate::signature::Signature;
+use crate::transport::{self, ImageDestination, OpenOptions, TransportError};
+
+pub use layer::LayerOutcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error("reading the source image {image}: {source}")]
     OpenSource {
         image: String,
+        #[source]
         source: TransportError,
     },
     #[error("opening the destination image {image}: {source}")]
     OpenDestination {
         image: String,
+        #[source]
         source: TransportError,
     },
-    #[error("reading manifest of {image}: {source}")]
-    ReadManifest {
-        image: String,
-        source: TransportError,
-    },
-    #[error("parsing manifest of {image}: {source}")]
-    ParseManifest {
-        image: String,
-        source: ManifestError,
-    },
-    #[error("choosing an image from manifest list {image}: {source}")]
-    ChooseInstance {
-        image: String,
-        source: ManifestError,
-    },
-    #[error("{0}")]
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error("reading blob {digest} from the source: {source}")]
     Source {
         digest: Digest,
+        #[source]
         source: TransportError,
     },
     #[error("writing blob {digest} to the destination: {source}")]
     Destination {
         digest: Digest,
+        #[source]
         source: TransportError,
     },
     #[error("copying blob {digest}: {source}")]
     Blob {
         digest: Digest,
+        #[source]
         source: std::io::Error,
     },
     #[error("writing manifest: {0}")]
-    WriteManifest(TransportError),
-    #[error("{0}")]
+    WriteManifest(#[source] TransportError),
+    #[error("writing signatures: {0}")]
+    WriteSignatures(#[source] TransportError),
+    #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("Can not copy signatures to {image}: {reason}")]
     Signatures { image: String, reason: String },
     #[error("committing the destination image {image}: {source}")]
     Commit {
         image: String,
+        #[source]
         source: TransportError,
     },
-    #[error("not supported yet: {0}")]
-    NotSupportedYet(String),
     #[error("{0}")]
     Refused(String),
     #[error("internal error: {0}")]
@@ -77,16 +84,17 @@ pub enum CopyError {
 }
 
 impl CopyError {
-    /// Whether copying the same blob again may succeed.
+    /// Whether copying again may succeed (network trouble, 429, 5xx).
     pub fn is_retryable(&self) -> bool {
         match self {
             CopyError::Source { source, .. }
             | CopyError::Destination { source, .. }
             | CopyError::OpenSource { source, .. }
             | CopyError::OpenDestination { source, .. }
-            | CopyError::ReadManifest { source, .. }
             | CopyError::Commit { source, .. }
-            | CopyError::WriteManifest(source) => source.is_retryable(),
+            | CopyError::WriteManifest(source)
+            | CopyError::WriteSignatures(source) => source.is_retryable(),
+            CopyError::Image(e) => e.is_retryable(),
             CopyError::Blob { source, .. } => crate::pipeline::is_transient(source),
             _ => false,
         }
@@ -140,62 +148,70 @@ pub struct CopyOptions {
     pub parallel: usize,
 }
 
-/// The source, opened and admitted by the policy.
-struct Source {
-    image: Box<dyn transport::ImageSource>,
-    top: Manifest,
-    admitted: crate::policy::Admitted,
-    signatures: Vec<Vec<u8>>,
+/// The parts of a copy every step needs.
+pub(crate) struct Ctx<'a> {
+    pub src: &'a SourceImage,
+    pub src_name: &'a ImageName,
+    pub policy: &'a Policy,
+    pub dest: &'a dyn ImageDestination,
+    pub opts: &'a CopyOptions,
+    pub report: &'a Reporter,
+    pub dest_label: &'a str,
+    /// Repository path and tag of a registry destination (schema 1 manifests embed them).
+    pub dest_repo_tag: Option<(String, String)>,
 }
 
-async fn read_source(
+/// An image instance read from the source and admitted by the policy, with the
+/// signatures it was admitted on.
+pub(crate) struct AdmittedImage {
+    pub manifest: Manifest,
+    pub signatures: Vec<Signature>,
+    pub proof: Admitted,
+}
+
+/// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
+/// the policy about them (`PolicyContext.IsRunningImageAllowed`).
+async fn admit(
+    src: &SourceImage,
     src_name: &ImageName,
     policy: &Policy,
-    opts: &CopyOptions,
-    report: &Reporter,
-) -> Result<Source, CopyError> {
-    let src_label = src_name.to_string();
-    let src = transport::open_source(src_name, &opts.src)
-        .await
-        .map_err(|source| CopyError::OpenSource {
-            image: src_label.clone(),
-            source,
-        })?;
-    let (raw, declared) = src
-        .manifest(None)
-        .await
-        .map_err(|source| CopyError::ReadManifest {
-            image: src_label.clone(),
-            source,
-        })?;
-    let top =
-        Manifest::parse(raw, declared.as_deref()).map_err(|source| CopyError::ParseManifest {
-            image: src_label.clone(),
-            source,
-        })?;
-
-    report.step("Getting image source signatures");
-    let top_signatures = src
-        .signatures(None)
-        .await
-        .map_err(|source| CopyError::ReadManifest {
-            image: src_label.clone(),
-            source,
-        })?;
+    manifest: Manifest,
+    instance: Option<&Digest>,
+) -> Result<AdmittedImage, CopyError> {
+    let signatures = src.signatures(instance).await?;
     let namespaces = src_name.policy_configuration_namespaces();
-    let admitted = policy.evaluate(&PolicyImage {
+    let proof = policy.evaluate(&PolicyImage {
         transport: src_name.transport_name(),
         identity: &src_name.policy_configuration_identity(),
         namespaces: &namespaces,
-        display_name: &src_label,
-        unverified_signatures: top_signatures.len(),
+        display_name: src.label(),
+        docker_reference: src_name.docker_reference(),
+        manifest: &manifest.raw,
+        signatures: &signatures,
     })?;
-    Ok(Source {
-        image: src,
-        top,
-        admitted,
-        signatures: top_signatures,
+    Ok(AdmittedImage {
+        manifest,
+        signatures,
+        proof,
     })
+}
+
+impl Ctx<'_> {
+    /// `admit` for a list member.
+    async fn admit_instance(
+        &self,
+        manifest: Manifest,
+        instance: &Digest,
+    ) -> Result<AdmittedImage, CopyError> {
+        admit(
+            self.src,
+            self.src_name,
+            self.policy,
+            manifest,
+            Some(instance),
+        )
+        .await
+    }
 }
 
 /// Copies `src_name` to `dest_name`; returns the manifest written at the top (the list
@@ -207,24 +223,38 @@ pub async fn copy_image(
     opts: &CopyOptions,
     report: &Reporter,
 ) -> Result<Vec<u8>, CopyError> {
-    let src_label = src_name.to_string();
-    let dest_label = dest_name.to_string();
-    let Source {
-        image: src,
-        top,
-        admitted,
-        signatures: top_signatures,
-    } = read_source(src_name, policy, opts, report).await?;
+    let src = SourceImage::open(src_name, &opts.src)
+        .await
+        .map_err(|source| CopyError::OpenSource {
+            image: src_name.to_string(),
+            source,
+        })?;
+    let top = src.top().await?;
+    report.step("Getting image source signatures");
+    // The first admission: the single image to copy, or the list as a whole.
+    let first = match (&top.kind, opts.selection) {
+        (Kind::List { .. }, ListSelection::System) => {
+            let (instance, digest) = src.single(&top, &opts.platform).await?;
+            if let Some(d) = &digest {
+                report.debug(|| format!("chose {d} for {}", opts.platform));
+            }
+            admit(&src, src_name, policy, instance, digest.as_ref()).await?
+        }
+        _ => admit(&src, src_name, policy, top, None).await?,
+    };
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.
+    let dest_label = dest_name.to_string();
     let dest = transport::open_destination(dest_name, &opts.dest)
         .await
         .map_err(|source| CopyError::OpenDestination {
             image: dest_label.clone(),
             source,
         })?;
-    let ctx = image::Ctx {
-        src: src.as_ref(),
+    let ctx = Ctx {
+        src: &src,
+        src_name,
+        policy,
         dest: dest.as_ref(),
         opts,
         report,
@@ -236,76 +266,15 @@ pub async fn copy_image(
             )),
             _ => None,
         },
-        _admitted: &admitted,
     };
-
-    let written = match (&top.kind, opts.selection) {
-        (Kind::List { manifests }, ListSelection::System) => {
-            let chosen =
-                manifest::platform::choose(manifests, &opts.platform).map_err(|source| {
-                    CopyError::ChooseInstance {
-                        image: src_label.clone(),
-                        source,
-                    }
-                })?;
-            report.debug(|| format!("chose {} for {}", chosen.digest, opts.platform));
-            let instance =
-                read_instance(src.as_ref(), &chosen.digest, &chosen.media_type, &src_label).await?;
-            let signatures = src
-                .signatures(Some(&chosen.digest))
-                .await
-                .map_err(|source| CopyError::ReadManifest {
-                    image: src_label.clone(),
-                    source,
-                })?;
-            image::copy_single(&ctx, &instance, &signatures, image::Placement::default())
-                .await?
-                .raw
-        }
-        (Kind::List { .. }, selection) => {
-            list::copy_list(&ctx, &top, &top_signatures, selection, &src_label, false)
-                .await?
-                .raw
-        }
-        _ => {
-            image::copy_single(&ctx, &top, &top_signatures, image::Placement::default())
-                .await?
-                .raw
-        }
+    let written = if first.manifest.is_list() {
+        list::copy_list(&ctx, &first, false).await?
+    } else {
+        single::copy_single(&ctx, &first, single::Placement::default()).await?
     };
     dest.commit().await.map_err(|source| CopyError::Commit {
         image: dest_label.clone(),
         source,
     })?;
-    Ok(written)
-}
-
-/// Reads a list instance and checks it is the one the list names.
-async fn read_instance(
-    src: &dyn transport::ImageSource,
-    digest: &Digest,
-    media_type: &str,
-    label: &str,
-) -> Result<Manifest, CopyError> {
-    let (raw, declared) =
-        src.manifest(Some(digest))
-            .await
-            .map_err(|source| CopyError::ReadManifest {
-                image: label.to_string(),
-                source,
-            })?;
-    let actual = digest.recompute(&raw);
-    if &actual != digest {
-        return Err(CopyError::ParseManifest {
-            image: label.to_string(),
-            source: ManifestError::Invalid(format!(
-                "instance {digest} of the list has digest {actual}"
-            )),
-        });
-    }
-    let declared = declared.or_else(|| Some(media_type.to_string()).filter(|m| !m.is_empty()));
-    Manifest::parse(raw, declared.as_deref()).map_err(|source| CopyError::ParseManifest {
-        image: label.to_string(),
-        source,
-    })
+    Ok(written.raw)
 }

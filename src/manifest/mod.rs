@@ -238,6 +238,15 @@ impl Manifest {
             obj.insert("mediaType".into(), Value::String(new.media_type.clone()));
             obj.insert("digest".into(), Value::String(new.digest.to_string()));
             obj.insert("size".into(), Value::from(new.size));
+            // Annotations are rewritten only when the copy changed them (encryption).
+            if obj.get("annotations").and_then(Value::as_object) != new.annotations.as_ref() {
+                match &new.annotations {
+                    Some(a) if !a.is_empty() => {
+                        obj.insert("annotations".into(), Value::Object(a.clone()))
+                    }
+                    _ => obj.remove("annotations"),
+                };
+            }
         }
         let raw = go_json(&value);
         Ok(Manifest {

@@ -3,8 +3,12 @@
 //! one that does not, in list order.
 
 use super::{Policy, PolicyError, Requirement};
+use crate::digest::Digest;
+use crate::reference::DockerRef;
+use crate::signature::Signature;
 
-/// What evaluation needs to know about the source image.
+/// One image instance (a single image or a list) as the policy sees it: where it comes
+/// from and the evidence to judge it by (containers/image's `UnparsedImage`).
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyImage<'a> {
     /// Transport name, e.g. `dir`, `docker`, `oci`.
@@ -15,15 +19,26 @@ pub struct PolicyImage<'a> {
     pub namespaces: &'a [String],
     /// `transports.ImageName`, e.g. `dir:/path`, used in messages.
     pub display_name: &'a str,
-    /// Number of signatures the source carries (unverified).
-    pub unverified_signatures: usize,
+    /// The reference signatures' identities are matched against (`signedIdentity`), when
+    /// the transport has one.
+    pub docker_reference: Option<&'a DockerRef>,
+    /// The manifest of this instance, as read from the source.
+    pub manifest: &'a [u8],
+    /// The signatures stored for this instance, untrusted until a requirement verifies one.
+    pub signatures: &'a [Signature],
 }
 
-/// Proof that the policy admitted an image; only [`Policy::evaluate`]
-/// constructs it.
+/// Proof that the policy admitted one manifest; only [`Policy::evaluate`] constructs it.
 #[derive(Debug)]
 pub struct Admitted {
-    _private: (),
+    manifest_digest: Digest,
+}
+
+impl Admitted {
+    /// Whether this proof is for `manifest` (the bytes the policy was shown).
+    pub fn covers(&self, manifest: &[u8]) -> bool {
+        self.manifest_digest.recompute(manifest) == self.manifest_digest
+    }
 }
 
 impl Policy {
@@ -46,7 +61,9 @@ impl Policy {
         for req in reqs {
             check(req, image)?;
         }
-        Ok(Admitted { _private: () })
+        Ok(Admitted {
+            manifest_digest: Digest::sha256_of(image.manifest),
+        })
     }
 }
 
@@ -68,7 +85,7 @@ fn check(req: &Requirement, image: &PolicyImage<'_>) -> Result<(), PolicyError> 
             Err(rejected("signedBaseLayer not implemented yet!"))
         }
         Requirement::SignedBy { .. } | Requirement::SigstoreSigned { .. } => {
-            if image.unverified_signatures == 0 {
+            if image.signatures.is_empty() {
                 Err(rejected(
                     "A signature was required, but no signature exists",
                 ))

@@ -12,12 +12,13 @@ use async_trait::async_trait;
 
 use super::fsutil::{self, Durability, Staging};
 use super::{
-    BlobInfo, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions, Result,
-    TransportError,
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions,
+    Result, SignatureSupport, TransportError,
 };
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::pipeline::BlobReader;
+use crate::signature::Signature;
 
 const VERSION: &str = "Directory Transport Version: 1.1\n";
 const MAX_SIGNATURE_SIZE: u64 = 4 * 1024 * 1024;
@@ -69,13 +70,19 @@ impl ImageSource for DirSource {
         Ok(Box::pin(file))
     }
 
-    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>> {
         let mut out = Vec::new();
         loop {
             let path = self.path.join(signature_name(instance, out.len()));
             match tokio::fs::metadata(&path).await {
                 Ok(_) => {
-                    out.push(fsutil::read_limited(&path, MAX_SIGNATURE_SIZE, "signature").await?)
+                    let blob = fsutil::read_limited(&path, MAX_SIGNATURE_SIZE, "signature").await?;
+                    out.push(Signature::from_blob(&blob).map_err(|e| {
+                        TransportError::Invalid(format!(
+                            "parsing signature {:?}: {e}",
+                            path.display()
+                        ))
+                    })?);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
                 Err(e) => {
@@ -152,12 +159,15 @@ impl ImageDestination for DirDestination {
         DestCaps {
             layer_compression: self.compression,
             manifest_types: &[],
-            supports_signatures: true,
-            no_signatures_reason: "",
+            signatures: SignatureSupport::Stored,
         }
     }
 
-    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+    async fn try_reuse_blob(
+        &self,
+        digest: &Digest,
+        _opts: &BlobOptions<'_>,
+    ) -> Result<Option<BlobInfo>> {
         let staged = self.staged.join(digest.hex());
         if let Ok(meta) = tokio::fs::metadata(&staged).await {
             return Ok(Some(BlobInfo {
@@ -182,7 +192,8 @@ impl ImageDestination for DirDestination {
         Ok(None)
     }
 
-    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
+    async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
+        let verified = opts.verified;
         let dir = self.staged.clone();
         fsutil::store_blob(
             reader,
@@ -205,13 +216,13 @@ impl ImageDestination for DirDestination {
 
     async fn put_signatures(
         &self,
-        signatures: &[Vec<u8>],
+        signatures: &[Signature],
         instance: Option<&Digest>,
     ) -> Result<()> {
         for (i, sig) in signatures.iter().enumerate() {
             fsutil::write_atomically(
                 &self.staged.join(signature_name(instance, i)),
-                sig,
+                &sig.to_blob(),
                 Durability::Synced,
             )?;
         }

@@ -20,6 +20,7 @@ use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::BlobReader;
 use crate::reference::{ArchiveSelector, ImageName};
+use crate::signature::Signature;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -115,9 +116,54 @@ pub struct DestCaps {
     pub layer_compression: LayerCompression,
     /// Manifest media types it stores; empty means any.
     pub manifest_types: &'static [&'static str],
-    pub supports_signatures: bool,
-    /// Refusal text when signatures are offered to a destination that cannot store them.
-    pub no_signatures_reason: &'static str,
+    pub signatures: SignatureSupport,
+}
+
+/// Whether a destination stores signatures, and why not when it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureSupport {
+    /// Signatures are stored with the image (both kinds).
+    Stored,
+    /// Signatures cannot be stored; the text is skopeo's refusal.
+    Refused(&'static str),
+}
+
+/// Which blob of an image a `put_blob` or `try_reuse_blob` call is about. Destinations
+/// that build images in order (containers-storage) need the layer's place; others ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobRole {
+    /// The layer at `index` (0 = base) of the manifest being written; `empty` marks a
+    /// schema 1 throwaway layer (an empty tar).
+    Layer { index: usize, empty: bool },
+    /// The image's config.
+    Config,
+    /// Anything else (schema 1 conversions' extra blobs).
+    Other,
+}
+
+/// What a destination is told about a blob it is given.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobOptions<'a> {
+    pub role: BlobRole,
+    /// The blob as the source's manifest describes it; None for a blob the copy made (a
+    /// converted config).
+    pub original: Option<&'a Descriptor>,
+    /// Given when the stream itself checks the bytes (a `VerifyingReader` ends in an
+    /// error instead of end-of-file on any mismatch): the destination then trusts a clean
+    /// end-of-file instead of hashing every byte again. Otherwise the digest is computed
+    /// from what was stored.
+    pub verified: Option<&'a BlobInfo>,
+}
+
+impl<'a> BlobOptions<'a> {
+    /// A blob the copy made or read whole (configs, schema 1 conversions' extra blobs).
+    pub fn small(role: BlobRole) -> BlobOptions<'a> {
+        BlobOptions {
+            role,
+            original: None,
+            verified: None,
+        }
+    }
 }
 
 /// The result of storing a blob, as computed by the destination from the bytes it stored.
@@ -134,35 +180,35 @@ pub trait ImageSource: Send + Sync {
     async fn manifest(&self, instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)>;
     /// The blob's bytes, unverified: the engine verifies them while they stream.
     async fn blob(&self, desc: &Descriptor) -> Result<BlobReader>;
-    /// Signatures stored with the image (untrusted bytes).
-    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>>;
+    /// Signatures stored with the image or the given instance (untrusted).
+    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>>;
 }
 
 #[async_trait]
 pub trait ImageDestination: Send + Sync {
     fn caps(&self) -> DestCaps;
     /// If the destination already has this blob, makes it part of the image and returns it.
-    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>>;
-    /// Stores a blob and returns its digest and size. A stream that ends in an error leaves
-    /// nothing behind. `verified` is given when the stream itself checks those bytes (a
-    /// `VerifyingReader` ends in an error instead of end-of-file on any mismatch): the
-    /// destination then trusts a clean end-of-file instead of hashing every byte again.
-    /// Otherwise the digest is computed from what was stored.
-    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo>;
+    async fn try_reuse_blob(
+        &self,
+        digest: &Digest,
+        opts: &BlobOptions<'_>,
+    ) -> Result<Option<BlobInfo>>;
+    /// Stores a blob and returns its digest and size, computed by the destination (see
+    /// `BlobOptions::verified`). A stream that ends in an error leaves nothing behind.
+    async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo>;
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()>;
-    /// Stores signatures. Destinations that cannot (`caps().supports_signatures` false) keep
-    /// this default, which refuses any with their reason; the engine checks first anyway.
+    /// Stores signatures. Destinations that cannot (`SignatureSupport::Refused`) keep this
+    /// default, which refuses any with their reason; the engine checks first anyway.
     async fn put_signatures(
         &self,
-        signatures: &[Vec<u8>],
+        signatures: &[Signature],
         _instance: Option<&Digest>,
     ) -> Result<()> {
-        if signatures.is_empty() {
-            Ok(())
-        } else {
-            Err(TransportError::Unsupported(
-                self.caps().no_signatures_reason.to_string(),
-            ))
+        match self.caps().signatures {
+            SignatureSupport::Refused(reason) if !signatures.is_empty() => {
+                Err(TransportError::Unsupported(reason.to_string()))
+            }
+            _ => Ok(()),
         }
     }
     /// Makes everything written visible at once.

@@ -157,8 +157,12 @@ fn signature_requirements_never_admit() {
             eval_err(&p, &image("dir", "/x", &[])),
             "Source image rejected: A signature was required, but no signature exists"
         );
+        let signatures = [
+            crate::signature::Signature::SimpleSigning(vec![0xa3]),
+            crate::signature::Signature::SimpleSigning(vec![0xa3, 1]),
+        ];
         let signed = PolicyImage {
-            unverified_signatures: 2,
+            signatures: &signatures,
             ..image("dir", "/x", &[])
         };
         let err = p.evaluate(&signed).unwrap_err();

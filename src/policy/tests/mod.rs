@@ -48,7 +48,9 @@ pub(super) fn image<'a>(
         identity,
         namespaces,
         display_name: "dir:/x",
-        unverified_signatures: 0,
+        docker_reference: None,
+        manifest: b"{}",
+        signatures: &[],
     }
 }
 

@@ -21,11 +21,15 @@ use tokio::sync::mpsc;
 pub use client::{DEFAULT_HOST, DaemonClient, DaemonOptions};
 
 use super::docker_archive::{ArchiveDestination, ArchiveSource, DestOptions, Sink};
-use super::{BlobInfo, DestCaps, ImageDestination, ImageSource, Result, TransportError, fsutil};
+use super::{
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, ImageSource, Result, SignatureSupport,
+    TransportError, fsutil,
+};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{BlobReader, ChannelWriter, channel_stream};
 use crate::reference::{DaemonRef, DockerRef};
+use crate::signature::Signature;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -169,7 +173,7 @@ impl ImageSource for DaemonSource {
     async fn blob(&self, desc: &Descriptor) -> Result<BlobReader> {
         self.inner.blob(desc).await
     }
-    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>> {
         self.inner.signatures(instance).await
     }
 }
@@ -220,15 +224,21 @@ impl DaemonDestination {
 impl ImageDestination for DaemonDestination {
     fn caps(&self) -> DestCaps {
         DestCaps {
-            no_signatures_reason: "Storing signatures for docker-daemon: destinations is not supported",
+            signatures: SignatureSupport::Refused(
+                "Storing signatures for docker-daemon: destinations is not supported",
+            ),
             ..self.inner.caps()
         }
     }
-    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
-        self.inner.try_reuse_blob(digest).await
+    async fn try_reuse_blob(
+        &self,
+        digest: &Digest,
+        opts: &BlobOptions<'_>,
+    ) -> Result<Option<BlobInfo>> {
+        self.inner.try_reuse_blob(digest, opts).await
     }
-    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
-        self.inner.put_blob(reader, verified).await
+    async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
+        self.inner.put_blob(reader, opts).await
     }
     async fn put_manifest(&self, raw: &[u8], mime: &str, instance: Option<&Digest>) -> Result<()> {
         self.inner.put_manifest(raw, mime, instance).await

@@ -22,7 +22,8 @@ use crate::digest::Digest;
 use crate::pipeline::{BlobReader, CountingReader};
 use crate::reference::DockerRef;
 use crate::transport::{
-    BlobInfo, DestCaps, ImageDestination, LayerCompression, Result, TransportError,
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, Result, SignatureSupport,
+    TransportError,
 };
 
 /// Chunk size once a registry refuses a single large PATCH (HTTP 413).
@@ -333,12 +334,17 @@ impl ImageDestination for DockerDestination {
         DestCaps {
             layer_compression: LayerCompression::Compress,
             manifest_types: crate::manifest::convert::destination_types("docker"),
-            supports_signatures: false,
-            no_signatures_reason: "not supported yet: storing signatures in a registry (use --remove-signatures)",
+            signatures: SignatureSupport::Refused(
+                "not supported yet: storing signatures in a registry (use --remove-signatures)",
+            ),
         }
     }
 
-    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+    async fn try_reuse_blob(
+        &self,
+        digest: &Digest,
+        _opts: &BlobOptions<'_>,
+    ) -> Result<Option<BlobInfo>> {
         if let Some(size) = self.exists(digest).await? {
             return Ok(Some(BlobInfo {
                 digest: digest.clone(),
@@ -371,7 +377,8 @@ impl ImageDestination for DockerDestination {
         }
     }
 
-    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
+    async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
+        let verified = opts.verified;
         match verified {
             // The digest is already known: nothing to precompute.
             Some(_) => self.upload(reader, verified).await,

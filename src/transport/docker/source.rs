@@ -15,6 +15,7 @@ use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{BlobReader, TransientError};
 use crate::reference::DockerRef;
+use crate::signature::Signature;
 use crate::transport::{ImageSource, Result, TransportError};
 
 /// How often one blob download may resume after a dropped connection.
@@ -163,7 +164,7 @@ impl ImageSource for DockerSource {
         ))
     }
 
-    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
         // Lookaside (registries.d) and sigstore attachments come with the signatures work.
         Ok(Vec::new())
     }

@@ -25,7 +25,8 @@ use crate::pipeline::{self, BlobReader};
 use crate::reference::DockerRef;
 use crate::transport::fsutil;
 use crate::transport::{
-    BlobInfo, DestCaps, ImageDestination, LayerCompression, Result, TransportError,
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, Result, SignatureSupport,
+    TransportError,
 };
 
 /// Where the finished tar goes.
@@ -591,12 +592,17 @@ impl ImageDestination for ArchiveDestination {
             } else {
                 &[mime::DOCKER_V2S2]
             },
-            supports_signatures: false,
-            no_signatures_reason: "Storing signatures for docker tar files is not supported",
+            signatures: SignatureSupport::Refused(
+                "Storing signatures for docker tar files is not supported",
+            ),
         }
     }
 
-    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+    async fn try_reuse_blob(
+        &self,
+        digest: &Digest,
+        _opts: &BlobOptions<'_>,
+    ) -> Result<Option<BlobInfo>> {
         if let Ok(b) = self.blobs.lock()
             && let Some((_, size)) = b.get(digest)
         {
@@ -615,7 +621,8 @@ impl ImageDestination for ArchiveDestination {
             }))
     }
 
-    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
+    async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
+        let verified = opts.verified;
         let dir = self.spool.path().to_path_buf();
         let info = fsutil::store_blob(
             reader,

@@ -17,6 +17,7 @@ use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, mime};
 use crate::pipeline::{self, BlobReader, Compression, Transform};
 use crate::reference::{ArchiveSelector, DockerRef};
+use crate::signature::Signature;
 use crate::transport::{ImageSource, Result, TransportError};
 
 struct LayerFile {
@@ -289,7 +290,7 @@ impl ImageSource for ArchiveSource {
         }
     }
 
-    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
         Ok(Vec::new())
     }
 }

@@ -16,12 +16,13 @@ use async_trait::async_trait;
 use super::docker_archive::TarIndex;
 use super::fsutil::{self, Durability, Staging};
 use super::{
-    BlobInfo, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions, Result,
-    TransportError,
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions,
+    Result, SignatureSupport, TransportError,
 };
 use crate::digest::Digest;
 use crate::manifest::{self, Descriptor, MAX_MANIFEST_SIZE, mime};
 use crate::pipeline::BlobReader;
+use crate::signature::Signature;
 
 fn blob_rel(d: &Digest) -> String {
     format!("blobs/{}/{}", d.algorithm().name(), d.hex())
@@ -183,7 +184,7 @@ impl ImageSource for OciSource {
         })
     }
 
-    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Vec<u8>>> {
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
         Ok(Vec::new())
     }
 }
@@ -384,12 +385,17 @@ impl ImageDestination for OciDestination {
         DestCaps {
             layer_compression: self.compression,
             manifest_types: &[mime::OCI_MANIFEST, mime::OCI_INDEX],
-            supports_signatures: false,
-            no_signatures_reason: "Pushing signatures for OCI images is not supported",
+            signatures: SignatureSupport::Refused(
+                "Pushing signatures for OCI images is not supported",
+            ),
         }
     }
 
-    async fn try_reuse_blob(&self, digest: &Digest) -> Result<Option<BlobInfo>> {
+    async fn try_reuse_blob(
+        &self,
+        digest: &Digest,
+        _opts: &BlobOptions<'_>,
+    ) -> Result<Option<BlobInfo>> {
         match tokio::fs::metadata(self.blob_path(digest)).await {
             Ok(m) if m.is_file() => Ok(Some(BlobInfo {
                 digest: digest.clone(),
@@ -399,7 +405,8 @@ impl ImageDestination for OciDestination {
         }
     }
 
-    async fn put_blob(&self, reader: BlobReader, verified: Option<&BlobInfo>) -> Result<BlobInfo> {
+    async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
+        let verified = opts.verified;
         // Blobs land in blobs/<algorithm> (sha256 unless a verified digest says otherwise);
         // the temp file lives there too so the rename is atomic.
         let algorithm = verified.map_or("sha256", |v| v.digest.algorithm().name());

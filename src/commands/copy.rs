@@ -1,12 +1,12 @@
 //! `skiff copy`: interprets the settings in the order skopeo 1.9.3 does (so the first
 //! error reported is the same), then runs the engine with retries and a timeout.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use super::{CopyError, CopyOptions, ListSelection, copy_image};
+use super::{CommandError, invalid, with_retries, with_timeout};
 use crate::cli::flags::Side;
 use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
+use crate::copy::{CopyOptions, ListSelection, copy_image};
 use crate::manifest::convert::Target;
 use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
@@ -17,59 +17,150 @@ use crate::transport::OpenOptions;
 use crate::transport::daemon::DaemonOptions;
 use crate::transport::docker::RegistryOptions;
 
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// A usage or validation error, worded as skopeo words it.
-    #[error("{0}")]
-    Invalid(String),
-    #[error("not supported yet: {0}")]
-    NotSupportedYet(String),
-    #[error(transparent)]
-    Copy(#[from] CopyError),
-    #[error("copying timed out after {0:?} (--command-timeout)")]
-    Timeout(Duration),
-    #[error("Failed to write digest to file {path:?}: {source}")]
-    DigestFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-fn invalid(msg: impl Into<String>) -> CommandError {
-    CommandError::Invalid(msg.into())
-}
-
 /// Runs `skiff copy`.
 pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), CommandError> {
+    let report = Reporter::new(s.quiet, global.debug);
+    let request = read_settings(global, s, &report)?;
+    let opts = copy_options(global, s, &request, &report);
+    let attempts = with_retries(s.retry_times, &report, || {
+        copy_image(&request.src, &request.dest, &request.policy, &opts, &report)
+    });
+    let written =
+        with_timeout(global, async { attempts.await.map_err(CommandError::Copy) }).await?;
+    match &s.digestfile {
+        Some(path) => write_digestfile(path, &written),
+        None => Ok(()),
+    }
+}
+
+/// What the settings say, checked, before anything is opened.
+struct Request {
+    policy: Policy,
+    src: ImageName,
+    dest: ImageName,
+    compress_format: Option<Compression>,
+    format: Option<Target>,
+    additional_tags: Vec<DockerRef>,
+    selection: ListSelection,
+}
+
+/// Interprets the settings in the order skopeo 1.9.3 does, so the first error reported is
+/// the same.
+fn read_settings(
+    global: &GlobalSettings,
+    s: &CopySettings,
+    report: &Reporter,
+) -> Result<Request, CommandError> {
     if s.images.len() != 2 {
         return Err(invalid(format!(
             "Exactly two arguments expected (SOURCE-IMAGE DESTINATION-IMAGE), got {}\nTry 'copy --help' for more information",
             s.images.len()
         )));
     }
-    let report = Reporter::new(s.quiet, global.debug);
     let policy = load_policy(global)?;
-    let src_name = ImageName::parse(&s.images[0])
+    let src = ImageName::parse(&s.images[0])
         .map_err(|e| invalid(format!("Invalid source name {}: {e}", s.images[0])))?;
-    let dest_name = ImageName::parse(&s.images[1])
+    let dest = ImageName::parse(&s.images[1])
         .map_err(|e| invalid(format!("Invalid destination name {}: {e}", s.images[1])))?;
     s.src.validate().map_err(CommandError::Invalid)?;
     s.dest.validate().map_err(CommandError::Invalid)?;
-    let compress_format = match s.dest_only.compress_format.as_deref() {
-        None | Some("") => None,
-        Some("zstd:chunked") => {
-            return Err(CommandError::NotSupportedYet(
-                "--dest-compress-format zstd:chunked".into(),
-            ));
-        }
-        Some(name) => Some(
-            Compression::from_name(name)
-                .ok_or_else(|| invalid(format!("cannot find compressor for {name:?}")))?,
-        ),
-    };
+    let compress_format = parse_compress_format(s.dest_only.compress_format.as_deref())?;
     let format = s.format.as_deref().map(parse_format).transpose()?;
-    let mut additional_tags = Vec::new();
-    for tag in &s.additional_tags {
+    let additional_tags = parse_additional_tags(&s.additional_tags)?;
+    let selection = parse_selection(s)?;
+    check_crypto_flags(s)?;
+    check_level(compress_format, s.dest_only.compress_level)?;
+    refuse_unbuilt(s)?;
+    warn_without_effect(s, &src, &dest, report);
+    Ok(Request {
+        policy,
+        src,
+        dest,
+        compress_format,
+        format,
+        additional_tags,
+        selection,
+    })
+}
+
+/// The engine's options: each side's transport settings and what to do on the way.
+fn copy_options(
+    global: &GlobalSettings,
+    s: &CopySettings,
+    r: &Request,
+    report: &Reporter,
+) -> CopyOptions {
+    let tmpdir = super::tmpdir(global);
+    CopyOptions {
+        src: OpenOptions {
+            tmpdir: tmpdir.clone(),
+            shared_blob_dir: s.src.shared_blob_dir.clone(),
+            registry: copy_registry_options(global, s, &s.src, report),
+            daemon: daemon_options(&s.src),
+            ..Default::default()
+        },
+        dest: OpenOptions {
+            tmpdir,
+            shared_blob_dir: s.dest.shared_blob_dir.clone(),
+            dir_force_compress: s.dest_only.compress,
+            dir_force_decompress: s.dest_only.decompress,
+            oci_accept_uncompressed_layers: s.dest_only.oci_accept_uncompressed_layers,
+            registry: RegistryOptions {
+                precompute_digests: s.dest_only.precompute_digests,
+                ..copy_registry_options(global, s, &s.dest, report)
+            },
+            mount_source: match &r.src {
+                ImageName::Docker(d) => Some(d.clone()),
+                _ => None,
+            },
+            additional_tags: r.additional_tags.clone(),
+            // `--format oci` asks docker-archive for the Docker 25+ layout (skopeo refuses
+            // the combination, so the meaning is free).
+            docker_archive_oci_layout: matches!(r.dest, ImageName::DockerArchive { .. })
+                && r.format == Some(Target::Oci),
+            daemon: daemon_options(&s.dest),
+        },
+        compress_format: r.compress_format,
+        compress_level: s.dest_only.compress_level,
+        remove_signatures: s.remove_signatures,
+        preserve_digests: s.preserve_digests,
+        selection: r.selection,
+        platform: WantedPlatform::host(
+            global.override_os.as_deref(),
+            global.override_arch.as_deref(),
+            global.override_variant.as_deref(),
+        ),
+        format: r.format,
+        parallel: 6,
+    }
+}
+
+/// `--digestfile`: the digest of the manifest written at the top.
+fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
+    // As skopeo: a signed schema 1 manifest is digested without its signatures.
+    let digest = crate::manifest::manifest_digest(written)
+        .unwrap_or_else(|_| crate::digest::Digest::sha256_of(written));
+    std::fs::write(path, digest.to_string()).map_err(|source| CommandError::DigestFile {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse_compress_format(name: Option<&str>) -> Result<Option<Compression>, CommandError> {
+    match name {
+        None | Some("") => Ok(None),
+        Some("zstd:chunked") => Err(CommandError::NotSupportedYet(
+            "--dest-compress-format zstd:chunked".into(),
+        )),
+        Some(name) => Compression::from_name(name)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("cannot find compressor for {name:?}"))),
+    }
+}
+
+fn parse_additional_tags(tags: &[String]) -> Result<Vec<DockerRef>, CommandError> {
+    let mut out = Vec::new();
+    for tag in tags {
         let parsed = DockerRef::parse_normalized(tag)
             .map_err(|e| invalid(format!("error parsing additional-tag '{tag}': {e}")))?;
         if parsed.tag().is_none() || parsed.digest().is_some() {
@@ -77,16 +168,24 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
                 "additional-tag '{tag}' must be a tagged reference"
             )));
         }
-        additional_tags.push(parsed);
+        out.push(parsed);
     }
+    Ok(out)
+}
+
+fn parse_selection(s: &CopySettings) -> Result<ListSelection, CommandError> {
     if s.multi_arch.is_some() && s.all {
         return Err(invalid("Cannot use --all and --multi-arch flags together"));
     }
-    let selection = match (s.all, s.multi_arch.as_deref()) {
-        (true, _) => ListSelection::All,
-        (false, None) => ListSelection::System,
-        (false, Some(m)) => parse_multi_arch(m)?,
-    };
+    match (s.all, s.multi_arch.as_deref()) {
+        (true, _) => Ok(ListSelection::All),
+        (false, None) => Ok(ListSelection::System),
+        (false, Some(m)) => parse_multi_arch(m),
+    }
+}
+
+/// The encryption and signing flags' combinations skopeo refuses, in its order.
+fn check_crypto_flags(s: &CopySettings) -> Result<(), CommandError> {
     if !s.encryption_keys.is_empty() && !s.decryption_keys.is_empty() {
         return Err(invalid(
             "--encryption-key and --decryption-key cannot be specified together",
@@ -109,76 +208,6 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
         DockerRef::parse_normalized(identity)
             .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?;
     }
-    check_level(compress_format, s.dest_only.compress_level)?;
-    refuse_unbuilt(s)?;
-    warn_without_effect(s, &src_name, &dest_name, &report);
-
-    let tmpdir = crate::commands::tmpdir(global);
-    let opts = CopyOptions {
-        src: OpenOptions {
-            tmpdir: tmpdir.clone(),
-            shared_blob_dir: s.src.shared_blob_dir.clone(),
-            registry: registry_options(global, s, &s.src, &report),
-            daemon: daemon_options(&s.src),
-            ..Default::default()
-        },
-        dest: OpenOptions {
-            tmpdir,
-            shared_blob_dir: s.dest.shared_blob_dir.clone(),
-            dir_force_compress: s.dest_only.compress,
-            dir_force_decompress: s.dest_only.decompress,
-            oci_accept_uncompressed_layers: s.dest_only.oci_accept_uncompressed_layers,
-            registry: RegistryOptions {
-                precompute_digests: s.dest_only.precompute_digests,
-                ..registry_options(global, s, &s.dest, &report)
-            },
-            mount_source: match &src_name {
-                ImageName::Docker(r) => Some(r.clone()),
-                _ => None,
-            },
-            additional_tags,
-            // `--format oci` asks docker-archive for the Docker 25+ layout (skopeo refuses
-            // the combination, so the meaning is free).
-            docker_archive_oci_layout: matches!(dest_name, ImageName::DockerArchive { .. })
-                && format == Some(Target::Oci),
-            daemon: daemon_options(&s.dest),
-        },
-        compress_format,
-        compress_level: s.dest_only.compress_level,
-        remove_signatures: s.remove_signatures,
-        preserve_digests: s.preserve_digests,
-        selection,
-        platform: WantedPlatform::host(
-            global.override_os.as_deref(),
-            global.override_arch.as_deref(),
-            global.override_variant.as_deref(),
-        ),
-        format,
-        parallel: 6,
-    };
-
-    let attempts = async {
-        crate::commands::with_retries(s.retry_times, &report, || {
-            copy_image(&src_name, &dest_name, &policy, &opts, &report)
-        })
-        .await
-        .map_err(CommandError::Copy)
-    };
-    let written = match global.command_timeout.filter(|d| !d.is_zero()) {
-        Some(limit) => tokio::time::timeout(limit, attempts)
-            .await
-            .map_err(|_| CommandError::Timeout(limit))??,
-        None => attempts.await?,
-    };
-    if let Some(path) = &s.digestfile {
-        // As skopeo: a signed schema 1 manifest is digested without its signatures.
-        let digest = crate::manifest::manifest_digest(&written)
-            .unwrap_or_else(|_| crate::digest::Digest::sha256_of(&written));
-        std::fs::write(path, digest.to_string()).map_err(|source| CommandError::DigestFile {
-            path: path.clone(),
-            source,
-        })?;
-    }
     Ok(())
 }
 
@@ -192,13 +221,13 @@ fn daemon_options(side: &ImageSettings) -> DaemonOptions {
 }
 
 /// One side's registry settings; copy's `--authfile` and `--tls-verify` apply to both.
-fn registry_options(
+fn copy_registry_options(
     global: &GlobalSettings,
     s: &CopySettings,
     side: &ImageSettings,
     report: &Reporter,
 ) -> RegistryOptions {
-    crate::commands::registry_options(global, side, s.authfile.clone(), s.tls_verify, report)
+    super::registry_options(global, side, s.authfile.clone(), s.tls_verify, report)
 }
 
 fn load_policy(global: &GlobalSettings) -> Result<Policy, CommandError> {

@@ -1,0 +1,350 @@
+//! Copying one admitted image, as a sequence of steps: choose the manifest types to try,
+//! copy the layers (and an unchanged config alongside), write the first manifest the
+//! destination takes (converted if needed, with containers/image's fallbacks), then store
+//! the signatures.
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::config::{self, EarlyConfig};
+use super::formats::{self, Wanted};
+use super::layer::{self, LayerJob, LayerOutcome, LayerPolicy};
+use super::rewrite;
+use super::{AdmittedImage, CopyError, Ctx};
+use crate::digest::Digest;
+use crate::manifest::convert::{self, Converted, Inputs, Target};
+use crate::manifest::{Descriptor, Kind, Manifest, mime};
+use crate::signature::Signature;
+use crate::transport::{BlobRole, SignatureSupport, TransportError};
+
+/// How one image is stored: as the top-level manifest or as a list member, and in which
+/// format (a list being converted forces its members' format).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Placement {
+    pub as_instance: bool,
+    pub forced: Option<Target>,
+}
+
+/// What was written for one image.
+pub struct Written {
+    pub raw: Vec<u8>,
+    pub mime: String,
+}
+
+pub async fn copy_single(
+    ctx: &Ctx<'_>,
+    image: &AdmittedImage,
+    place: Placement,
+) -> Result<Written, CopyError> {
+    let manifest = &image.manifest;
+    if !image.proof.covers(&manifest.raw) {
+        return Err(CopyError::Internal(
+            "an image the policy did not admit reached the copy".into(),
+        ));
+    }
+    let keep_signatures = keeps_signatures(ctx, &image.signatures)?;
+    let wanted = Wanted {
+        forced: place.forced.or(ctx.opts.format),
+        compression: ctx.opts.compress_format,
+        frozen: frozen_reason(ctx, keep_signatures),
+    };
+    let candidates = formats::candidates(manifest, &ctx.dest.caps(), &wanted)?;
+    let parts = Parts::of(manifest)?;
+    let (outcomes, early_config) = copy_blobs(ctx, manifest, &parts, &candidates, &wanted).await?;
+    let (written, instance) = write_manifest(
+        ctx,
+        manifest,
+        parts,
+        &candidates,
+        &Copied {
+            outcomes,
+            early_config,
+        },
+        &wanted,
+        place,
+    )
+    .await?;
+    ctx.report.step("Storing signatures");
+    if keep_signatures {
+        store_signatures(ctx, &image.signatures, instance.as_ref()).await?;
+    }
+    Ok(written)
+}
+
+/// Whether the source's signatures are copied; refuses before anything is written when
+/// they would be and the destination cannot store them (skopeo's order).
+pub fn keeps_signatures(ctx: &Ctx<'_>, signatures: &[Signature]) -> Result<bool, CopyError> {
+    let keep = !ctx.opts.remove_signatures && !signatures.is_empty();
+    match ctx.dest.caps().signatures {
+        SignatureSupport::Refused(reason) if keep => Err(CopyError::Signatures {
+            image: ctx.dest_label.to_string(),
+            reason: reason.to_string(),
+        }),
+        _ => Ok(keep),
+    }
+}
+
+/// Why a destination's manifest may not change; `None` when it may.
+fn frozen_reason(ctx: &Ctx<'_>, keep_signatures: bool) -> Option<&'static str> {
+    if ctx.opts.preserve_digests {
+        Some("Instructed to preserve digests (--preserve-digests)")
+    } else if keep_signatures {
+        Some("Would invalidate signatures (use --remove-signatures to drop them)")
+    } else {
+        None
+    }
+}
+
+/// The blobs an image manifest names.
+#[derive(Clone, Copy)]
+struct Parts<'m> {
+    /// None for schema 1, which has no config blob.
+    config: Option<&'m Descriptor>,
+    layers: &'m [Descriptor],
+}
+
+impl<'m> Parts<'m> {
+    fn of(manifest: &'m Manifest) -> Result<Parts<'m>, CopyError> {
+        match &manifest.kind {
+            Kind::Image { config, layers } => Ok(Parts {
+                config: Some(config.as_ref()),
+                layers,
+            }),
+            Kind::Schema1 { layers } => Ok(Parts {
+                config: None,
+                layers,
+            }),
+            Kind::List { .. } => Err(CopyError::Internal(
+                "a list where an image was expected".into(),
+            )),
+        }
+    }
+}
+
+/// What the blob step left for the manifest step.
+struct Copied {
+    outcomes: Vec<LayerOutcome>,
+    early_config: Option<EarlyConfig>,
+}
+
+/// Copies the layers, and the config alongside them when it will not change.
+async fn copy_blobs(
+    ctx: &Ctx<'_>,
+    manifest: &Manifest,
+    parts: &Parts<'_>,
+    candidates: &[String],
+    wanted: &Wanted,
+) -> Result<(Vec<LayerOutcome>, Option<EarlyConfig>), CopyError> {
+    let unchanged_config = parts
+        .config
+        .filter(|_| formats::config_unchanged(manifest, candidates, wanted));
+    let (outcomes, early_config) = tokio::join!(
+        copy_layers(ctx, manifest, parts.layers, wanted.frozen.is_none()),
+        async {
+            match unchanged_config {
+                Some(c) => Some(config::copy_quietly(ctx, c).await),
+                None => None,
+            }
+        }
+    );
+    Ok((outcomes?, early_config.transpose()?))
+}
+
+async fn copy_layers(
+    ctx: &Ctx<'_>,
+    manifest: &Manifest,
+    layers: &[Descriptor],
+    may_modify: bool,
+) -> Result<Vec<LayerOutcome>, CopyError> {
+    let caps = ctx.dest.caps();
+    let is_image_config = matches!(&manifest.kind, Kind::Image { config, .. }
+        if config.media_type == mime::OCI_CONFIG || config.media_type == mime::DOCKER_CONFIG);
+    let src = ctx.src.transport();
+    futures_util::stream::iter(layers.iter().enumerate().map(|(index, l)| {
+        let policy = LayerPolicy {
+            wish: caps.layer_compression,
+            format: ctx.opts.compress_format,
+            level: ctx.opts.compress_level,
+            // OCI artifacts and schema 1 layers keep their bytes exactly.
+            can_modify: may_modify
+                && is_image_config
+                && mime::declared_compression(&l.media_type).is_some(),
+        };
+        let job = LayerJob {
+            layer: l,
+            index,
+            policy,
+        };
+        layer::copy_layer(src, ctx.dest, job, ctx.report)
+    }))
+    .buffered(ctx.opts.parallel.max(1))
+    .try_collect()
+    .await
+}
+
+/// What conversions need from the source, read only when a conversion needs it: a
+/// registry that can mount the config should not make us download it, and schema 1's
+/// diff IDs cost a pass over every layer.
+struct SourceInputs<'m> {
+    parts: Parts<'m>,
+    config: Option<Vec<u8>>,
+    diff_ids: Option<Vec<Digest>>,
+}
+
+impl<'m> SourceInputs<'m> {
+    /// Reads what converting to `target_type` needs.
+    async fn prepare(
+        &mut self,
+        ctx: &Ctx<'_>,
+        target_type: &str,
+        source_type: &str,
+    ) -> Result<(), CopyError> {
+        if target_type == source_type {
+            return Ok(());
+        }
+        if self.parts.config.is_none() && self.diff_ids.is_none() {
+            self.diff_ids =
+                Some(layer::schema1_diff_ids(ctx.src.transport(), self.parts.layers).await?);
+        }
+        if let Some(c) = self.parts.config
+            && self.config.is_none()
+        {
+            self.config = Some(ctx.src.config(c).await?);
+        }
+        Ok(())
+    }
+
+    fn for_conversion<'s>(&'s self, ctx: &'s Ctx<'_>) -> Inputs<'s> {
+        Inputs {
+            config: self.config.as_deref(),
+            layer_diff_ids: self.diff_ids.as_deref(),
+            destination_reference: ctx
+                .dest_repo_tag
+                .as_ref()
+                .map(|(r, t)| (r.as_str(), t.as_str())),
+            ..Inputs::default()
+        }
+    }
+
+    /// The source config's bytes (read now if no conversion read them).
+    async fn config_bytes(&mut self, ctx: &Ctx<'_>, c: &Descriptor) -> Result<Vec<u8>, CopyError> {
+        match &self.config {
+            Some(b) => Ok(b.clone()),
+            None => Ok(ctx.src.config(c).await?),
+        }
+    }
+}
+
+/// Builds and writes the first manifest type in `candidates` that can describe the
+/// copied layers and that the destination accepts; returns it and the instance digest it
+/// was stored under (for a list member).
+async fn write_manifest(
+    ctx: &Ctx<'_>,
+    manifest: &Manifest,
+    parts: Parts<'_>,
+    candidates: &[String],
+    copied: &Copied,
+    wanted: &Wanted,
+    place: Placement,
+) -> Result<(Written, Option<Digest>), CopyError> {
+    let source_type = convert::normalized(&manifest.mime).to_string();
+    let mut inputs = SourceInputs {
+        parts,
+        config: None,
+        diff_ids: None,
+    };
+    let mut early_config = copied.early_config.as_ref();
+    let mut last_err = None;
+    for (i, target_type) in candidates.iter().enumerate() {
+        let may_fall_back = i + 1 < candidates.len() && wanted.frozen.is_none();
+        inputs.prepare(ctx, target_type, &source_type).await?;
+        let built = rewrite::build_manifest(
+            manifest,
+            target_type,
+            &source_type,
+            &copied.outcomes,
+            &inputs.for_conversion(ctx),
+        );
+        let built = match built {
+            Ok(b) => b,
+            // A layer this format cannot describe: try the next format.
+            Err(e) if may_fall_back => {
+                ctx.report
+                    .debug(|| format!("not writing {target_type}: {e}"));
+                last_err = Some(CopyError::Manifest(e));
+                continue;
+            }
+            Err(e) => return Err(CopyError::Manifest(e)),
+        };
+        store_config(ctx, &mut inputs, &built, &mut early_config).await?;
+        ctx.report.step("Writing manifest to image destination");
+        let out = built.manifest;
+        let instance = place.as_instance.then(|| out.digest());
+        match ctx
+            .dest
+            .put_manifest(&out.raw, &out.mime, instance.as_ref())
+            .await
+        {
+            Ok(()) => {
+                let written = Written {
+                    raw: out.raw,
+                    mime: out.mime,
+                };
+                return Ok((written, instance));
+            }
+            Err(e @ TransportError::ManifestRefused(_)) if may_fall_back => {
+                ctx.report.warn(&format!(
+                    "the destination refused a {target_type} manifest ({e}); trying {}",
+                    candidates[i + 1]
+                ));
+                last_err = Some(CopyError::WriteManifest(e));
+            }
+            Err(e) => return Err(CopyError::WriteManifest(e)),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| CopyError::Internal("no manifest type to write".into())))
+}
+
+/// Stores the config the built manifest names (unless it was copied early or is there
+/// already) and the extra blobs a conversion made.
+async fn store_config(
+    ctx: &Ctx<'_>,
+    inputs: &mut SourceInputs<'_>,
+    built: &Converted,
+    early_config: &mut Option<&EarlyConfig>,
+) -> Result<(), CopyError> {
+    // Schema 1 output has no config blob.
+    if let (Some(c), Kind::Image { .. }) = (inputs.parts.config, &built.manifest.kind) {
+        let digest = built
+            .new_config
+            .as_deref()
+            .map(Digest::sha256_of)
+            .unwrap_or_else(|| c.digest.clone());
+        if let Some(early) = early_config.take_if(|e| e.digest == digest) {
+            config::report_early(ctx, early);
+        } else if !config::already_there(ctx, BlobRole::Config, &digest).await? {
+            let bytes = match &built.new_config {
+                Some(b) => b.clone(),
+                None => inputs.config_bytes(ctx, c).await?,
+            };
+            config::store_small_blob(ctx, BlobRole::Config, &digest, bytes).await?;
+        }
+    }
+    for blob in &built.extra_blobs {
+        let digest = Digest::sha256_of(blob);
+        if !config::already_there(ctx, BlobRole::Other, &digest).await? {
+            config::store_small_blob(ctx, BlobRole::Other, &digest, blob.clone()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn store_signatures(
+    ctx: &Ctx<'_>,
+    signatures: &[Signature],
+    instance: Option<&Digest>,
+) -> Result<(), CopyError> {
+    ctx.dest
+        .put_signatures(signatures, instance)
+        .await
+        .map_err(CopyError::WriteSignatures)
+}

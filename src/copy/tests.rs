@@ -1,0 +1,1 @@
+//! The engine against in-memory test doubles of a source and a destination.

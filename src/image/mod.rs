@@ -1,0 +1,224 @@
+//! What every command needs of a source image, written once (containers/image's `image`
+//! package): the manifest by tag or digest, the instance of a list for a platform (checked
+//! against the digest the list names), the config read through the verifying reader, and
+//! the signatures of a manifest instance. `copy` and `inspect` both read images here.
+
+use tokio::io::AsyncReadExt;
+
+use crate::digest::Digest;
+use crate::manifest::platform::{self, WantedPlatform};
+use crate::manifest::{Descriptor, Kind, MAX_CONFIG_SIZE, Manifest, ManifestError};
+use crate::pipeline::VerifyingReader;
+use crate::reference::ImageName;
+use crate::signature::Signature;
+use crate::transport::{self, ImageSource, OpenOptions, TransportError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("reading manifest of {image}: {source}")]
+    ReadManifest {
+        image: String,
+        #[source]
+        source: TransportError,
+    },
+    #[error("parsing manifest of {image}: {source}")]
+    ParseManifest {
+        image: String,
+        #[source]
+        source: ManifestError,
+    },
+    #[error("choosing an image from manifest list {image}: {source}")]
+    ChooseInstance {
+        image: String,
+        #[source]
+        source: ManifestError,
+    },
+    #[error("reading blob {digest} from the source: {source}")]
+    ConfigSource {
+        digest: Digest,
+        #[source]
+        source: TransportError,
+    },
+    /// The config is too large, or its bytes do not match its digest or size.
+    #[error("copying blob {digest}: {source}")]
+    Config {
+        digest: Digest,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading signatures of {image}: {source}")]
+    ReadSignatures {
+        image: String,
+        #[source]
+        source: TransportError,
+    },
+}
+
+impl ImageError {
+    /// Whether reading again may succeed (network trouble, 429, 5xx).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ImageError::ReadManifest { source, .. }
+            | ImageError::ConfigSource { source, .. }
+            | ImageError::ReadSignatures { source, .. } => source.is_retryable(),
+            ImageError::Config { source, .. } => crate::pipeline::is_transient(source),
+            _ => false,
+        }
+    }
+}
+
+/// An opened source image and the name it is reported by.
+pub struct SourceImage {
+    label: String,
+    inner: Box<dyn ImageSource>,
+}
+
+impl SourceImage {
+    /// Opens `name`; the caller words the failure (skopeo's texts differ per command).
+    pub async fn open(name: &ImageName, opts: &OpenOptions) -> Result<SourceImage, TransportError> {
+        Ok(SourceImage {
+            label: name.to_string(),
+            inner: transport::open_source(name, opts).await?,
+        })
+    }
+
+    /// The transport-level source, for streaming blobs.
+    pub fn transport(&self) -> &dyn ImageSource {
+        self.inner.as_ref()
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The top-level manifest's bytes and the media type the source declares, unparsed
+    /// (`inspect --raw` prints what it cannot parse).
+    pub async fn top_raw(&self) -> Result<(Vec<u8>, Option<String>), ImageError> {
+        self.inner
+            .manifest(None)
+            .await
+            .map_err(|source| ImageError::ReadManifest {
+                image: self.label.clone(),
+                source,
+            })
+    }
+
+    /// The top-level manifest, parsed.
+    pub async fn top(&self) -> Result<Manifest, ImageError> {
+        let (raw, declared) = self.top_raw().await?;
+        self.parse(raw, declared.as_deref())
+    }
+
+    /// Parses manifest bytes read from this source.
+    pub fn parse(&self, raw: Vec<u8>, declared: Option<&str>) -> Result<Manifest, ImageError> {
+        Manifest::parse(raw, declared).map_err(|source| ImageError::ParseManifest {
+            image: self.label.clone(),
+            source,
+        })
+    }
+
+    /// The list member `entry` names, checked against the digest the list gives it.
+    pub async fn instance(&self, entry: &Descriptor) -> Result<Manifest, ImageError> {
+        let (raw, declared) = self
+            .inner
+            .manifest(Some(&entry.digest))
+            .await
+            .map_err(|source| ImageError::ReadManifest {
+                image: self.label.clone(),
+                source,
+            })?;
+        let actual = entry.digest.recompute(&raw);
+        if actual != entry.digest {
+            return Err(ImageError::ParseManifest {
+                image: self.label.clone(),
+                source: ManifestError::Invalid(format!(
+                    "instance {} of the list has digest {actual}",
+                    entry.digest
+                )),
+            });
+        }
+        let declared =
+            declared.or_else(|| Some(entry.media_type.clone()).filter(|m| !m.is_empty()));
+        self.parse(raw, declared.as_deref())
+    }
+
+    /// The single image `top` stands for on `platform`: `top` itself, or the instance of
+    /// the list chosen for the platform (with its digest).
+    pub async fn single(
+        &self,
+        top: &Manifest,
+        platform: &WantedPlatform,
+    ) -> Result<(Manifest, Option<Digest>), ImageError> {
+        match &top.kind {
+            Kind::List { manifests } => {
+                let chosen = choose_instance(manifests, platform, &self.label)?;
+                Ok((self.instance(chosen).await?, Some(chosen.digest.clone())))
+            }
+            _ => Ok((top.clone(), None)),
+        }
+    }
+
+    /// The config blob, size-capped and verified while it is read.
+    pub async fn config(&self, config: &Descriptor) -> Result<Vec<u8>, ImageError> {
+        let too_large = config.size < 0 || config.size as u64 > MAX_CONFIG_SIZE;
+        if too_large {
+            return Err(ImageError::Config {
+                digest: config.digest.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "config size {} is over the {MAX_CONFIG_SIZE}-byte limit",
+                        config.size
+                    ),
+                ),
+            });
+        }
+        let raw = self
+            .inner
+            .blob(config)
+            .await
+            .map_err(|source| ImageError::ConfigSource {
+                digest: config.digest.clone(),
+                source,
+            })?;
+        let mut bytes = Vec::with_capacity(config.size as usize);
+        VerifyingReader::new(
+            raw.take(MAX_CONFIG_SIZE + 1),
+            config.digest.clone(),
+            Some(config.size as u64),
+        )
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|source| ImageError::Config {
+            digest: config.digest.clone(),
+            source,
+        })?;
+        Ok(bytes)
+    }
+
+    /// The signatures of the top-level manifest (`instance` None) or of a list member.
+    pub async fn signatures(
+        &self,
+        instance: Option<&Digest>,
+    ) -> Result<Vec<Signature>, ImageError> {
+        self.inner
+            .signatures(instance)
+            .await
+            .map_err(|source| ImageError::ReadSignatures {
+                image: self.label.clone(),
+                source,
+            })
+    }
+}
+
+/// The list member for `wanted` (containers/image's `ChooseInstance`).
+pub fn choose_instance<'m>(
+    manifests: &'m [Descriptor],
+    wanted: &WantedPlatform,
+    label: &str,
+) -> Result<&'m Descriptor, ImageError> {
+    platform::choose(manifests, wanted).map_err(|source| ImageError::ChooseInstance {
+        image: label.to_string(),
+        source,
+    })
+}

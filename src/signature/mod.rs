@@ -1,0 +1,183 @@
+//! Image signatures as transports carry them: simple signing (an OpenPGP message) or
+//! sigstore (a payload, its MIME type and annotations holding the signature). Everything
+//! here is untrusted until the policy verifies it; this module only says what kind of
+//! signature a blob is and moves it between its stored forms.
+//!
+//! The serialised form is containers/image's (`internal/signature`), so `dir:` can hold
+//! both kinds: a simple-signing signature is its bytes (an OpenPGP message never starts
+//! with a zero byte); anything else is `\0` + a format name + `\n` + the format's bytes,
+//! and sigstore's format is `sigstore-json`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// A signature's MIME type in sigstore's simple-signing form (cosign).
+pub const SIGSTORE_PAYLOAD_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+
+/// The annotation holding a sigstore signature (base64 of the DER ECDSA signature).
+pub const SIGSTORE_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+
+const SIGSTORE_FORMAT: &str = "sigstore-json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("invalid signature format: empty signature")]
+    Empty,
+    #[error("unrecognized signature format {0:?}")]
+    UnknownFormat(String),
+    #[error("invalid signature format: missing the format name's end")]
+    Truncated,
+    #[error("invalid sigstore signature: {0}")]
+    Sigstore(#[source] serde_json::Error),
+}
+
+/// One untrusted signature, as read from a source or made by signing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signature {
+    /// A simple-signing signature: an OpenPGP message whose literal data is the
+    /// containers-signature(5) JSON.
+    SimpleSigning(Vec<u8>),
+    /// A sigstore signature: the payload, its MIME type and the annotations that carry
+    /// the signature itself (and certificates, bundles).
+    Sigstore(SigstoreSignature),
+}
+
+/// The parts of a sigstore signature, as a registry attachment layer holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigstoreSignature {
+    pub mime_type: String,
+    pub payload: Vec<u8>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// containers/image's JSON for a sigstore signature (keys in this order).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigstoreJson {
+    #[serde(rename = "mimeType")]
+    mime_type: String,
+    #[serde(with = "base64_std")]
+    payload: Vec<u8>,
+    annotations: BTreeMap<String, String>,
+}
+
+impl Signature {
+    /// Reads a stored signature (a `dir:` `signature-N` file, a lookaside blob).
+    pub fn from_blob(blob: &[u8]) -> Result<Signature, SignatureError> {
+        match blob.first() {
+            None => Err(SignatureError::Empty),
+            Some(0) => {
+                let rest = &blob[1..];
+                let end = rest
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .ok_or(SignatureError::Truncated)?;
+                let format = String::from_utf8_lossy(&rest[..end]);
+                if format != SIGSTORE_FORMAT {
+                    return Err(SignatureError::UnknownFormat(format.into_owned()));
+                }
+                let json: SigstoreJson =
+                    serde_json::from_slice(&rest[end + 1..]).map_err(SignatureError::Sigstore)?;
+                Ok(Signature::Sigstore(SigstoreSignature {
+                    mime_type: json.mime_type,
+                    payload: json.payload,
+                    annotations: json.annotations,
+                }))
+            }
+            Some(_) => Ok(Signature::SimpleSigning(blob.to_vec())),
+        }
+    }
+
+    /// The stored form `from_blob` reads back.
+    pub fn to_blob(&self) -> Vec<u8> {
+        match self {
+            Signature::SimpleSigning(bytes) => bytes.clone(),
+            Signature::Sigstore(s) => {
+                let json = SigstoreJson {
+                    mime_type: s.mime_type.clone(),
+                    payload: s.payload.clone(),
+                    annotations: s.annotations.clone(),
+                };
+                let mut out = Vec::new();
+                out.push(0);
+                out.extend_from_slice(SIGSTORE_FORMAT.as_bytes());
+                out.push(b'\n');
+                // Serialising strings and byte arrays into a Vec cannot fail.
+                out.extend(serde_json::to_vec(&json).unwrap_or_default());
+                out
+            }
+        }
+    }
+
+    /// "simple signing" or "sigstore", for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Signature::SimpleSigning(_) => "simple signing",
+            Signature::Sigstore(_) => "sigstore",
+        }
+    }
+}
+
+mod base64_std {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_signing_is_stored_as_is() {
+        let blob = vec![0xa3, 0x01, 0x02];
+        let sig = Signature::from_blob(&blob).unwrap();
+        assert_eq!(sig, Signature::SimpleSigning(blob.clone()));
+        assert_eq!(sig.to_blob(), blob);
+    }
+
+    #[test]
+    fn sigstore_round_trips_in_containers_image_form() {
+        // What skopeo 1.9.3 writes to dir: for a sigstore signature.
+        let stored = b"\x00sigstore-json\n{\"mimeType\":\"application/vnd.dev.cosign.simplesigning.v1+json\",\"payload\":\"e30=\",\"annotations\":{\"dev.cosignproject.cosign/signature\":\"c2ln\"}}";
+        let sig = Signature::from_blob(stored).unwrap();
+        let Signature::Sigstore(s) = &sig else {
+            panic!("not sigstore: {sig:?}")
+        };
+        assert_eq!(s.mime_type, SIGSTORE_PAYLOAD_TYPE);
+        assert_eq!(s.payload, b"{}");
+        assert_eq!(s.annotations[SIGSTORE_SIGNATURE_ANNOTATION], "c2ln");
+        assert_eq!(sig.to_blob(), stored.to_vec());
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_read() {
+        assert!(matches!(
+            Signature::from_blob(b""),
+            Err(SignatureError::Empty)
+        ));
+        assert!(matches!(
+            Signature::from_blob(b"\x00other\n{}"),
+            Err(SignatureError::UnknownFormat(f)) if f == "other"
+        ));
+        assert!(matches!(
+            Signature::from_blob(b"\x00sigstore-json"),
+            Err(SignatureError::Truncated)
+        ));
+        assert!(matches!(
+            Signature::from_blob(b"\x00sigstore-json\n{\"mimeType\":\"x\"}"),
+            Err(SignatureError::Sigstore(_))
+        ));
+    }
+}
