@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod copy;
+pub mod crypt;
 pub mod digest;
 pub mod image;
 pub mod manifest;

@@ -1,8 +1,10 @@
-//! Blob stream stages: digest verification, compression detection, (de)compression and
-//! progress counting. Each stage is an `AsyncRead` wrapping the previous one, so a layer
-//! flows through in fixed-size buffers and is never held whole in memory.
+//! Blob stream stages: digest verification, compression detection, (de)compression,
+//! in-place filters (layer encryption and decryption) and progress counting. Each stage
+//! is an `AsyncRead` wrapping the previous one, so a layer flows through in fixed-size
+//! buffers and is never held whole in memory.
 
 mod compress;
+mod filter;
 mod parallel_gzip;
 mod verify;
 
@@ -14,6 +16,7 @@ pub use compress::{
     ChannelWriter, Compression, Transform, channel_reader, channel_stream, decompressed_len,
     detect, sniff, transform,
 };
+pub use filter::{ChunkFilter, filter};
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
 
 /// A stream of blob bytes.

@@ -1,0 +1,329 @@
+//! Key material from the command line, read as ocicrypt's helpers read it:
+//! `--encryption-key PROTOCOL:VALUE` (`jwe:` public key file, `pkcs7:` certificate file,
+//! `pgp:` user ID or e-mail in the GnuPG keyring) and `--decryption-key FILE[:PASSWORD]`
+//! (private keys, certificates for PKCS7, OpenPGP secret keys; each file sorted by what
+//! it holds). The messages are ocicrypt's.
+
+use std::path::{Path, PathBuf};
+
+use josekit::jwk::Jwk;
+use openssl::pkey::{Id, PKey, Private, Public};
+use sequoia_openpgp as pgp;
+use sequoia_openpgp::parse::Parse;
+
+use super::CryptError;
+use super::keywrap::pgp::Recipient as PgpRecipient;
+use super::keywrap::pkcs7::Certificate;
+
+/// Who may decrypt what `--encryption-key` encrypts.
+#[derive(Default)]
+pub struct Recipients {
+    pub(super) jwe: Vec<JwePublicKey>,
+    pub(super) pkcs7: Vec<Certificate>,
+    pub(super) pgp: Vec<PgpRecipient>,
+}
+
+impl std::fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Recipients {{ jwe: {}, pkcs7: {}, pgp: {} }}",
+            self.jwe.len(),
+            self.pkcs7.len(),
+            self.pgp.len()
+        )
+    }
+}
+
+/// A JWE recipient's public key.
+pub(super) enum JwePublicKey {
+    Pem(PKey<Public>),
+    Jwk(Box<Jwk>),
+}
+
+/// What `--decryption-key` gave.
+#[derive(Default)]
+pub struct DecryptionKeys {
+    pub(super) private: Vec<PrivateKey>,
+    pub(super) certs: Vec<Certificate>,
+    pub(super) pgp: Vec<PgpSecret>,
+    /// Files that hold nothing usable (ocicrypt skips them silently; skiff warns).
+    pub ignored: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for DecryptionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "DecryptionKeys {{ private: {}, certs: {}, pgp: {} }}",
+            self.private.len(),
+            self.certs.len(),
+            self.pgp.len()
+        )
+    }
+}
+
+/// A private key for JWE and PKCS7.
+pub(super) enum PrivateKey {
+    Pem(PKey<Private>),
+    Jwk(Box<Jwk>),
+}
+
+impl PrivateKey {
+    /// "RSA", "EC", … for messages.
+    pub(super) fn kind(&self) -> String {
+        match self {
+            PrivateKey::Pem(k) => key_kind(k.id()).to_string(),
+            PrivateKey::Jwk(j) => format!("{} JWK", j.key_type()),
+        }
+    }
+}
+
+pub(super) fn key_kind(id: Id) -> &'static str {
+    match id {
+        Id::RSA => "RSA",
+        Id::EC => "EC",
+        Id::ED25519 => "Ed25519",
+        Id::X25519 => "X25519",
+        _ => "unknown",
+    }
+}
+
+/// An OpenPGP secret key and the password for it.
+pub(super) struct PgpSecret {
+    pub(super) cert: pgp::Cert,
+    pub(super) password: Option<pgp::crypto::Password>,
+    pub(super) path: PathBuf,
+}
+
+impl DecryptionKeys {
+    pub fn is_empty(&self) -> bool {
+        self.private.is_empty() && self.certs.is_empty() && self.pgp.is_empty()
+    }
+}
+
+/// Reads `--encryption-key` values.
+pub fn parse_recipients(values: &[String]) -> Result<Recipients, CryptError> {
+    let mut out = Recipients::default();
+    let mut pgp_names = Vec::new();
+    for value in values {
+        let Some((protocol, rest)) = value.split_once(':') else {
+            return Err(CryptError::Key("Invalid recipient format".into()));
+        };
+        match protocol {
+            "pgp" => pgp_names.push(rest.to_string()),
+            "jwe" => {
+                let data = read(Path::new(rest))?;
+                let key = public_key(&data)
+                    .ok_or_else(|| CryptError::Key("File provided is not a public key".into()))?;
+                out.jwe.push(key);
+            }
+            "pkcs7" => {
+                let data = read(Path::new(rest))?;
+                let cert = Certificate::parse(&data)
+                    .ok_or_else(|| CryptError::Key("File provided is not an x509 cert".into()))?;
+                out.pkcs7.push(cert);
+            }
+            _ => return Err(CryptError::Key("Provided protocol not recognized".into())),
+        }
+    }
+    if !pgp_names.is_empty() {
+        out.pgp = super::keywrap::pgp::resolve(&pgp_names)?;
+    }
+    Ok(out)
+}
+
+/// Reads `--decryption-key` values.
+pub fn parse_decryption_keys(values: &[String]) -> Result<DecryptionKeys, CryptError> {
+    let mut out = DecryptionKeys::default();
+    for value in values {
+        // ocicrypt: FILE or FILE:PASSWORD, split at every colon (a third part drops the
+        // password).
+        let parts: Vec<&str> = value.split(':').collect();
+        let password = match parts.as_slice() {
+            [_, pw] => Some(password(pw)?),
+            _ => None,
+        };
+        let path = PathBuf::from(parts[0]);
+        let data = read(&path)?;
+        if let Some(key) = private_key(&data, password.as_deref())? {
+            out.private.push(key);
+        } else if let Some(cert) = Certificate::parse(&data) {
+            out.certs.push(cert);
+        } else if let Some(cert) = pgp_secret_key(&data) {
+            out.pgp.push(PgpSecret {
+                cert,
+                password: password.map(|p| pgp::crypto::Password::from(p.as_slice())),
+                path,
+            });
+        } else {
+            out.ignored.push(path);
+        }
+    }
+    Ok(out)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CryptError> {
+    std::fs::read(path).map_err(|e| {
+        CryptError::Key(format!(
+            "Unable to read file: open {}: {}",
+            path.display(),
+            crate::reference::paths::go_errno_text(&e)
+        ))
+    })
+}
+
+/// ocicrypt's password forms: `file=PATH`, `pass=TEXT`, `fd=N` or the text itself.
+fn password(spec: &str) -> Result<Vec<u8>, CryptError> {
+    if let Some(path) = spec.strip_prefix("file=") {
+        return read(Path::new(path));
+    }
+    if let Some(text) = spec.strip_prefix("pass=") {
+        return Ok(text.as_bytes().to_vec());
+    }
+    if let Some(fd) = spec.strip_prefix("fd=") {
+        let n: u32 = fd
+            .parse()
+            .map_err(|_| CryptError::Key(format!("could not parse file descriptor {fd}")))?;
+        // As ocicrypt: one read of at most 64 bytes.
+        use std::io::Read;
+        let mut f = std::fs::File::open(format!("/dev/fd/{n}"))
+            .map_err(|_| CryptError::Key(format!("{n} is not a valid file descriptor")))?;
+        let mut buf = [0u8; 64];
+        let got = f
+            .read(&mut buf)
+            .map_err(|e| CryptError::Key(format!("could not read from file descriptor: {e}")))?;
+        return Ok(buf[..got].to_vec());
+    }
+    Ok(spec.as_bytes().to_vec())
+}
+
+/// A public key for JWE: PEM or DER (SubjectPublicKeyInfo, or PKCS#1 RSA), or a JWK.
+fn public_key(data: &[u8]) -> Option<JwePublicKey> {
+    let pem = PKey::public_key_from_pem(data)
+        .or_else(|_| PKey::public_key_from_der(data))
+        .or_else(|_| openssl::rsa::Rsa::public_key_from_pem_pkcs1(data).and_then(PKey::from_rsa))
+        .or_else(|_| openssl::rsa::Rsa::public_key_from_der_pkcs1(data).and_then(PKey::from_rsa));
+    if let Ok(k) = pem {
+        return Some(JwePublicKey::Pem(k));
+    }
+    let jwk = Jwk::from_bytes(data).ok()?;
+    (jwk.parameter("d").is_none()).then(|| JwePublicKey::Jwk(Box::new(jwk)))
+}
+
+/// A private key: PEM (PKCS#8, PKCS#1, SEC1; encrypted with `password`), DER, or a JWK.
+/// `Ok(None)`: not a private key. A missing or wrong password is an error, as ocicrypt's.
+fn private_key(data: &[u8], password: Option<&[u8]>) -> Result<Option<PrivateKey>, CryptError> {
+    if let Ok(k) = PKey::private_key_from_der(data) {
+        return Ok(Some(PrivateKey::Pem(k)));
+    }
+    if looks_like_pem(data, "PRIVATE KEY") {
+        let encrypted = contains(data, b"ENCRYPTED");
+        let parsed = match (encrypted, password) {
+            (true, None) => {
+                return Err(CryptError::Key(
+                    "Missing password for encrypted private key".into(),
+                ));
+            }
+            (true, Some(pw)) => PKey::private_key_from_pem_passphrase(data, pw).map_err(|_| {
+                CryptError::Key("Wrong password: could not decrypt private key".into())
+            })?,
+            (false, _) => match PKey::private_key_from_pem(data) {
+                Ok(k) => k,
+                Err(_) => return Ok(None),
+            },
+        };
+        return Ok(Some(PrivateKey::Pem(parsed)));
+    }
+    Ok(Jwk::from_bytes(data)
+        .ok()
+        .filter(|j| j.parameter("d").is_some())
+        .map(|j| PrivateKey::Jwk(Box::new(j))))
+}
+
+fn looks_like_pem(data: &[u8], label_end: &str) -> bool {
+    let text = String::from_utf8_lossy(data);
+    text.lines().any(|l| {
+        l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label_end}-----"))
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// An OpenPGP secret key (binary or ASCII-armored); public keys are not.
+fn pgp_secret_key(data: &[u8]) -> Option<pgp::Cert> {
+    let cert = pgp::Cert::from_bytes(data).ok()?;
+    cert.is_tsk().then_some(cert)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipient_strings_fail_as_ocicrypts() {
+        let msg = |v: &str| parse_recipients(&[v.to_string()]).unwrap_err().to_string();
+        assert_eq!(msg("key.pem"), "Invalid recipient format");
+        assert_eq!(msg("foo:key.pem"), "Provided protocol not recognized");
+        assert!(
+            msg("jwe:/nonexistent/k.pem")
+                .starts_with("Unable to read file: open /nonexistent/k.pem: ")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let private = dir.path().join("k.pem");
+        std::fs::write(&private, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        let public = dir.path().join("k.pub");
+        std::fs::write(&public, key.public_key_to_pem().unwrap()).unwrap();
+        let p = |f: &Path| f.display().to_string();
+        assert_eq!(
+            msg(&format!("jwe:{}", p(&private))),
+            "File provided is not a public key"
+        );
+        assert_eq!(
+            msg(&format!("pkcs7:{}", p(&public))),
+            "File provided is not an x509 cert"
+        );
+        let ok = parse_recipients(&[format!("jwe:{}", p(&public))]).unwrap();
+        assert_eq!(ok.jwe.len(), 1);
+    }
+
+    #[test]
+    fn decryption_keys_are_sorted_and_passwords_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let plain = dir.path().join("plain.pem");
+        std::fs::write(&plain, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        let locked = dir.path().join("locked.pem");
+        let pem = key
+            .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"pw")
+            .unwrap();
+        std::fs::write(&locked, pem).unwrap();
+        let junk = dir.path().join("junk.txt");
+        std::fs::write(&junk, "hello").unwrap();
+        let p = |f: &Path| f.display().to_string();
+        let keys = parse_decryption_keys(&[
+            p(&plain),
+            format!("{}:pw", p(&locked)),
+            format!("{}:pass=pw", p(&locked)),
+            p(&junk),
+        ])
+        .unwrap();
+        assert_eq!(keys.private.len(), 3);
+        assert_eq!(keys.ignored, vec![junk.clone()]);
+        let err = |v: String| parse_decryption_keys(&[v]).unwrap_err().to_string();
+        assert_eq!(
+            err(p(&locked)),
+            "Missing password for encrypted private key"
+        );
+        assert_eq!(
+            err(format!("{}:nope", p(&locked))),
+            "Wrong password: could not decrypt private key"
+        );
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, "pw").unwrap();
+        assert!(parse_decryption_keys(&[format!("{}:file={}", p(&locked), p(&pwfile))]).is_ok());
+    }
+}
