@@ -251,26 +251,7 @@ fn unknown_compress_format_fails_before_copying() {
 #[test]
 fn unbuilt_options_fail_with_not_supported_yet() {
     let t = tempdir();
-    let key = t.path().join("key.pem");
-    fs::write(&key, "not a key").unwrap();
-    let key = p(&key);
     let cases: Vec<(&str, Vec<String>)> = vec![
-        (
-            "--encryption-key",
-            vec!["--encryption-key".into(), "jwe:/x".into()],
-        ),
-        (
-            "--encryption-key",
-            vec!["--encryption-key".into(), format!("jwe:{key}")],
-        ),
-        (
-            "--decryption-key",
-            vec!["--decryption-key".into(), "k".into()],
-        ),
-        (
-            "--decryption-key",
-            vec!["--decryption-key".into(), key.clone()],
-        ),
         ("--sign-by", vec!["--sign-by".into(), "X".into()]),
         (
             "--sign-by-sigstore",

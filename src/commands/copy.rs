@@ -2,11 +2,12 @@
 //! error reported is the same), then runs the engine with retries and a timeout.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::{CommandError, invalid, with_retries, with_timeout};
 use crate::cli::flags::Side;
 use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
-use crate::copy::{CopyOptions, ListSelection, copy_image};
+use crate::copy::{CopyOptions, CryptOptions, ListSelection, copy_image};
 use crate::manifest::convert::Target;
 use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
@@ -42,6 +43,7 @@ struct Request {
     format: Option<Target>,
     additional_tags: Vec<DockerRef>,
     selection: ListSelection,
+    crypt: Option<CryptOptions>,
 }
 
 /// Interprets the settings in the order skopeo 1.9.3 does, so the first error reported is
@@ -68,7 +70,7 @@ fn read_settings(
     let format = s.format.as_deref().map(parse_format).transpose()?;
     let additional_tags = parse_additional_tags(&s.additional_tags)?;
     let selection = parse_selection(s)?;
-    check_crypto_flags(s)?;
+    let crypt = read_crypto_flags(s, report)?;
     check_level(compress_format, s.dest_only.compress_level)?;
     refuse_unbuilt(s)?;
     warn_without_effect(s, &src, &dest, report);
@@ -80,6 +82,7 @@ fn read_settings(
         format,
         additional_tags,
         selection,
+        crypt,
     })
 }
 
@@ -132,6 +135,7 @@ fn copy_options(
         ),
         format: r.format,
         parallel: 6,
+        crypt: r.crypt.clone(),
     }
 }
 
@@ -184,8 +188,11 @@ fn parse_selection(s: &CopySettings) -> Result<ListSelection, CommandError> {
     }
 }
 
-/// The encryption and signing flags' combinations skopeo refuses, in its order.
-fn check_crypto_flags(s: &CopySettings) -> Result<(), CommandError> {
+/// The encryption and signing flags, checked (and the keys read) in skopeo's order.
+fn read_crypto_flags(
+    s: &CopySettings,
+    report: &Reporter,
+) -> Result<Option<CryptOptions>, CommandError> {
     if !s.encryption_keys.is_empty() && !s.decryption_keys.is_empty() {
         return Err(invalid(
             "--encryption-key and --decryption-key cannot be specified together",
@@ -196,6 +203,32 @@ fn check_crypto_flags(s: &CopySettings) -> Result<(), CommandError> {
             "--encrypt-layer can only be used with --encryption-key",
         ));
     }
+    let mut crypt = None;
+    if !s.encryption_keys.is_empty() {
+        let recipients = crate::crypt::parse_recipients(&s.encryption_keys)
+            .map_err(|e| invalid(format!("Invalid encryption keys: {e}")))?;
+        crypt = Some(CryptOptions::Encrypt {
+            recipients: Arc::new(recipients),
+            layers: s.encrypt_layer.clone(),
+        });
+    }
+    if !s.decryption_keys.is_empty() {
+        let keys = crate::crypt::parse_decryption_keys(&s.decryption_keys)
+            .map_err(|e| invalid(format!("Invalid decryption keys: {e}")))?;
+        for path in &keys.ignored {
+            report.warn(&format!(
+                "--decryption-key {}: neither a private key, an X.509 certificate nor an OpenPGP secret key; ignored",
+                path.display()
+            ));
+        }
+        crypt = Some(CryptOptions::Decrypt(Arc::new(keys)));
+    }
+    check_signing_flags(s)?;
+    Ok(crypt)
+}
+
+/// The signing flags' combinations skopeo refuses, in its order.
+fn check_signing_flags(s: &CopySettings) -> Result<(), CommandError> {
     if s.sign_passphrase_file.is_some()
         && s.sign_by.is_some()
         && s.sign_by_sigstore_private_key.is_some()
@@ -278,8 +311,6 @@ fn check_level(format: Option<Compression>, level: Option<i32>) -> Result<(), Co
 /// Options whose feature is not built yet fail loudly rather than being ignored.
 fn refuse_unbuilt(s: &CopySettings) -> Result<(), CommandError> {
     let unbuilt = [
-        (!s.encryption_keys.is_empty(), "--encryption-key"),
-        (!s.decryption_keys.is_empty(), "--decryption-key"),
         (s.sign_by.is_some(), "--sign-by"),
         (s.sign_by_sigstore.is_some(), "--sign-by-sigstore"),
         (

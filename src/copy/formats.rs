@@ -16,6 +16,8 @@ pub struct Wanted {
     pub compression: Option<Compression>,
     /// Why the manifest must not change (`--preserve-digests`, signatures kept), if it must not.
     pub frozen: Option<&'static str>,
+    /// Some layer will be encrypted: only OCI manifests can describe it.
+    pub encrypt: bool,
 }
 
 /// The manifest types to try, best first: the first is written unless the destination
@@ -27,6 +29,9 @@ pub fn candidates(
     wanted: &Wanted,
 ) -> Result<Vec<String>, CopyError> {
     let source_type = convert::normalized(&image.mime);
+    if wanted.encrypt {
+        return for_encryption(caps, wanted);
+    }
     let (first, fallbacks) = convert::plan_types(&image.mime, caps.manifest_types, wanted.forced)?;
     let mut candidates = vec![first];
     candidates.extend(fallbacks);
@@ -49,6 +54,32 @@ pub fn candidates(
         )));
     }
     Ok(candidates)
+}
+
+/// The one manifest type that can describe encrypted layers, OCI (containers/image
+/// restricts the candidates the same way, with these refusals). A destination that takes
+/// any type gets OCI, converted if need be (skopeo 1.9.3 fails there with "no candidate
+/// MIME types"); one that takes no OCI is refused before anything is written (skopeo
+/// 1.9.3 wrote the encrypted layers under a Docker manifest, keys lost).
+fn for_encryption(caps: &DestCaps, wanted: &Wanted) -> Result<Vec<String>, CopyError> {
+    if let Some(forced) = wanted.forced
+        && forced != Target::Oci
+    {
+        let name = match forced {
+            Target::Schema2 => mime::DOCKER_V2S2,
+            _ => mime::DOCKER_V2S1_SIGNED,
+        };
+        return Err(CopyError::Refused(format!(
+            "encryption required together with format {name}, which does not support encryption"
+        )));
+    }
+    if !caps.manifest_types.is_empty() && !caps.manifest_types.contains(&mime::OCI_MANIFEST) {
+        return Err(CopyError::Refused(format!(
+            "encryption required but the destination only supports MIME types [{}], none of which support encryption",
+            caps.manifest_types.join(", ")
+        )));
+    }
+    Ok(vec![mime::OCI_MANIFEST.to_string()])
 }
 
 /// Whether the config can travel unchanged alongside the layers: the first candidate

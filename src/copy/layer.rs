@@ -5,6 +5,8 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::InspectReader;
 
 use super::CopyError;
+use super::encryption::{self, LayerCrypto};
+use crate::crypt;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
@@ -89,12 +91,14 @@ pub struct LayerOutcome {
     pub edit: LayerEdit,
 }
 
-/// One layer to copy: its descriptor and its place in the image.
+/// One layer to copy: its descriptor, its place in the image, and what happens to it.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerJob<'a> {
     pub layer: &'a Descriptor,
     pub index: usize,
     pub policy: LayerPolicy,
+    /// Encryption or decryption on the way, if any.
+    pub crypto: Option<&'a LayerCrypto>,
 }
 
 impl LayerJob<'_> {
@@ -122,10 +126,14 @@ pub async fn copy_layer(
     report: &Reporter,
 ) -> Result<LayerOutcome, CopyError> {
     let layer = job.layer;
-    if let Some(existing) = dest
-        .try_reuse_blob(&layer.digest, &job.options(None))
-        .await
-        .map_err(|e| CopyError::dest(&layer.digest, e))?
+    // What the destination may hold is the source's bytes, not what this copy makes of
+    // them (containers/image does not reuse when encrypting or decrypting either).
+    let reusable = job.crypto.is_none();
+    if reusable
+        && let Some(existing) = dest
+            .try_reuse_blob(&layer.digest, &job.options(None))
+            .await
+            .map_err(|e| CopyError::dest(&layer.digest, e))?
     {
         report.blob_skipped("blob", &layer.digest);
         return Ok(LayerOutcome {
@@ -175,7 +183,29 @@ async fn stream_layer(
         expected_size,
     ));
     let counted: BlobReader = Box::pin(InspectReader::new(verified, progress.counter()));
-    let (actual, stream) = pipeline::sniff(counted).await.map_err(blob_err)?;
+    // === Decrypt (before anything looks at the plaintext's compression).
+    let stream = match job.crypto {
+        Some(LayerCrypto::Decrypt {
+            secrets,
+            or_uncompressed,
+        }) => pipeline::filter(
+            counted,
+            Box::new(
+                crypt::Decryptor::new(
+                    &secrets.private.key,
+                    crypt::Expected {
+                        hmac: secrets.public.hmac.clone(),
+                        digest: secrets.private.digest.clone(),
+                        or_uncompressed: *or_uncompressed,
+                    },
+                )
+                .map_err(blob_err)?,
+            ),
+        ),
+        _ => counted,
+    };
+    let (actual, stream) = pipeline::sniff(stream).await.map_err(blob_err)?;
+    // === (De/re)compress.
     let transform = plan(actual, &job.policy);
     if let Some(t) = transform {
         report.debug(|| format!("blob {}: {t:?}", layer.digest));
@@ -184,34 +214,89 @@ async fn stream_layer(
         Some(t) => pipeline::transform(stream, t).map_err(blob_err)?,
         None => stream,
     };
-    // Passed through unchanged, the bytes are checked by the VerifyingReader above; the
-    // destination need not hash them a second time.
-    let trusted = match (transform, expected_size) {
-        (None, Some(size)) => Some(BlobInfo {
-            digest: layer.digest.clone(),
-            size,
-        }),
-        _ => None,
+    // === Encrypt (what was compressed).
+    let (stream, encrypting) = match job.crypto {
+        Some(LayerCrypto::Encrypt(recipients)) => {
+            let key = crypt::LayerKey::generate().map_err(|e| CopyError::encrypt(layer, e))?;
+            // Unchanged bytes were verified against the source's digest already.
+            let known = transform.is_none().then(|| layer.digest.clone());
+            let (stage, sealed) = crypt::Encryptor::new(&key, known).map_err(blob_err)?;
+            let stream = pipeline::filter(stream, Box::new(stage));
+            (stream, Some((recipients, key, sealed)))
+        }
+        _ => (stream, None),
     };
+    // === Store. Bytes that went through unchanged (or were decrypted to the recorded
+    // digest) were checked on the way; the destination need not hash them again.
+    let trusted = trusted_result(&job, transform, expected_size);
     let stored: BlobInfo = dest
         .put_blob(stream, &job.options(trusted.as_ref()))
         .await
         .map_err(|e| CopyError::dest(&layer.digest, e))?;
     progress.done();
-    if transform.is_none() && stored.digest != layer.digest {
+    if transform.is_none() && job.crypto.is_none() && stored.digest != layer.digest {
         return Err(CopyError::Internal(format!(
             "blob {} was stored as {}: the destination changed the bytes",
             layer.digest, stored.digest
         )));
     }
+    let mut edit = LayerEdit {
+        compression: transform.map(|t| result_compression(actual, Some(t))),
+        ..LayerEdit::default()
+    };
+    if let Some((recipients, key, sealed)) = encrypting {
+        let sealed = sealed
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .ok_or_else(|| {
+                CopyError::Internal(format!(
+                    "blob {}: the destination stored it without reading it to the end",
+                    layer.digest
+                ))
+            })?;
+        let annotations = crypt::seal_layer(recipients, key, &sealed)
+            .map_err(|e| CopyError::encrypt(layer, e))?;
+        edit.encrypted = Some(true);
+        edit.annotations = annotations.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    } else if job.crypto.is_some() {
+        edit.encrypted = Some(false);
+        edit.annotations = encryption::decrypted_annotations(layer);
+    }
     Ok(LayerOutcome {
         source: layer.clone(),
         stored,
-        edit: LayerEdit {
-            compression: transform.map(|t| result_compression(actual, Some(t))),
-            ..LayerEdit::default()
-        },
+        edit,
     })
+}
+
+/// What the destination may take as the stored blob's digest and size without hashing:
+/// the source's bytes passed through unchanged (verified against its digest), or a
+/// decryption to the recorded digest (the decrypting stage fails on any other).
+fn trusted_result(
+    job: &LayerJob<'_>,
+    transform: Option<Transform>,
+    expected_size: Option<u64>,
+) -> Option<BlobInfo> {
+    let size = expected_size?;
+    if transform.is_some() {
+        return None;
+    }
+    match job.crypto {
+        None => Some(BlobInfo {
+            digest: job.layer.digest.clone(),
+            size,
+        }),
+        // CTR: the plaintext is as long as the ciphertext.
+        Some(LayerCrypto::Decrypt {
+            secrets,
+            or_uncompressed: false,
+        }) => Some(BlobInfo {
+            digest: secrets.private.digest.clone(),
+            size,
+        }),
+        Some(_) => None,
+    }
 }
 
 /// Schema 1 has no config: converting it needs the uncompressed digests of its layers,

@@ -3,10 +3,12 @@
 //! manifest (converted if needed), store its signatures, then commit the destination.
 //!
 //! `single` copies one image as a short sequence of steps, `list` copies manifest lists,
-//! `layer` is one blob's journey, `formats` and `rewrite` decide which manifest to write
-//! and record what the copy changed in it, `config` carries the config blob.
+//! `layer` is one blob's journey, `encryption` which layers it encrypts or decrypts,
+//! `formats` and `rewrite` decide which manifest to write and record what the copy
+//! changed in it, `config` carries the config blob.
 
 mod config;
+mod encryption;
 mod formats;
 mod layer;
 mod list;
@@ -25,6 +27,7 @@ use crate::report::Reporter;
 use crate::signature::Signature;
 use crate::transport::{self, ImageDestination, OpenOptions, TransportError};
 
+pub use encryption::CryptOptions;
 pub use layer::LayerOutcome;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,18 @@ pub enum CopyError {
         digest: Digest,
         #[source]
         source: std::io::Error,
+    },
+    #[error("decrypting layer {digest}: {source}")]
+    Decrypt {
+        digest: Digest,
+        #[source]
+        source: crate::crypt::CryptError,
+    },
+    #[error("encrypting blob {digest}: {source}")]
+    Encrypt {
+        digest: Digest,
+        #[source]
+        source: crate::crypt::CryptError,
     },
     #[error("writing manifest: {0}")]
     WriteManifest(#[source] TransportError),
@@ -112,6 +127,12 @@ impl CopyError {
             source,
         }
     }
+    fn encrypt(layer: &crate::manifest::Descriptor, source: crate::crypt::CryptError) -> CopyError {
+        CopyError::Encrypt {
+            digest: layer.digest.clone(),
+            source,
+        }
+    }
     fn blob(digest: &Digest, source: std::io::Error) -> CopyError {
         CopyError::Blob {
             digest: digest.clone(),
@@ -146,6 +167,8 @@ pub struct CopyOptions {
     pub format: Option<crate::manifest::convert::Target>,
     /// Layers copied at once (skopeo: 6).
     pub parallel: usize,
+    /// Layer encryption or decryption (`--encryption-key`, `--decryption-key`).
+    pub crypt: Option<CryptOptions>,
 }
 
 /// The parts of a copy every step needs.

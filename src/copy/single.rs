@@ -6,6 +6,7 @@
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::config::{self, EarlyConfig};
+use super::encryption::{self, LayerCrypto};
 use super::formats::{self, Wanted};
 use super::layer::{self, LayerJob, LayerOutcome, LayerPolicy};
 use super::rewrite;
@@ -42,14 +43,21 @@ pub async fn copy_single(
         ));
     }
     let keep_signatures = keeps_signatures(ctx, &image.signatures)?;
+    let frozen = frozen_reason(ctx, keep_signatures);
+    let parts = Parts::of(manifest)?;
+    // Keys are unwrapped (and encryption refused) before anything is written.
+    let crypto = encryption::plan(ctx, parts.config, parts.layers, frozen).await?;
     let wanted = Wanted {
         forced: place.forced.or(ctx.opts.format),
         compression: ctx.opts.compress_format,
-        frozen: frozen_reason(ctx, keep_signatures),
+        frozen,
+        encrypt: crypto
+            .iter()
+            .any(|c| matches!(c, Some(LayerCrypto::Encrypt(_)))),
     };
     let candidates = formats::candidates(manifest, &ctx.dest.caps(), &wanted)?;
-    let parts = Parts::of(manifest)?;
-    let (outcomes, early_config) = copy_blobs(ctx, manifest, &parts, &candidates, &wanted).await?;
+    let (outcomes, early_config) =
+        copy_blobs(ctx, manifest, &parts, &candidates, &wanted, &crypto).await?;
     let (written, instance) = write_manifest(
         ctx,
         manifest,
@@ -133,12 +141,13 @@ async fn copy_blobs(
     parts: &Parts<'_>,
     candidates: &[String],
     wanted: &Wanted,
+    crypto: &[Option<LayerCrypto>],
 ) -> Result<(Vec<LayerOutcome>, Option<EarlyConfig>), CopyError> {
     let unchanged_config = parts
         .config
         .filter(|_| formats::config_unchanged(manifest, candidates, wanted));
     let (outcomes, early_config) = tokio::join!(
-        copy_layers(ctx, manifest, parts.layers, wanted.frozen.is_none()),
+        copy_layers(ctx, manifest, parts.layers, wanted.frozen.is_none(), crypto),
         async {
             match unchanged_config {
                 Some(c) => Some(config::copy_quietly(ctx, c).await),
@@ -154,12 +163,20 @@ async fn copy_layers(
     manifest: &Manifest,
     layers: &[Descriptor],
     may_modify: bool,
+    crypto: &[Option<LayerCrypto>],
 ) -> Result<Vec<LayerOutcome>, CopyError> {
     let caps = ctx.dest.caps();
     let is_image_config = matches!(&manifest.kind, Kind::Image { config, .. }
         if config.media_type == mime::OCI_CONFIG || config.media_type == mime::DOCKER_CONFIG);
     let src = ctx.src.transport();
     futures_util::stream::iter(layers.iter().enumerate().map(|(index, l)| {
+        let crypto = crypto.get(index).and_then(Option::as_ref);
+        // A layer being decrypted is (re)compressed as its plaintext; one that stays
+        // encrypted has no compression variants to change to.
+        let bytes_type = match crypto {
+            Some(LayerCrypto::Decrypt { .. }) => encryption::plain_type(&l.media_type),
+            _ => &l.media_type,
+        };
         let policy = LayerPolicy {
             wish: caps.layer_compression,
             format: ctx.opts.compress_format,
@@ -167,12 +184,13 @@ async fn copy_layers(
             // OCI artifacts and schema 1 layers keep their bytes exactly.
             can_modify: may_modify
                 && is_image_config
-                && mime::declared_compression(&l.media_type).is_some(),
+                && mime::declared_compression(bytes_type).is_some(),
         };
         let job = LayerJob {
             layer: l,
             index,
             policy,
+            crypto,
         };
         layer::copy_layer(src, ctx.dest, job, ctx.report)
     }))

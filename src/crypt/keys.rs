@@ -12,7 +12,7 @@ use sequoia_openpgp as pgp;
 use sequoia_openpgp::parse::Parse;
 
 use super::CryptError;
-use super::keywrap::pgp::Recipient as PgpRecipient;
+use super::keywrap::pgp::{Recipient as PgpRecipient, SecretKeys as PgpSecretKeys};
 use super::keywrap::pkcs7::Certificate;
 
 /// Who may decrypt what `--encryption-key` encrypts.
@@ -46,7 +46,7 @@ pub(super) enum JwePublicKey {
 pub struct DecryptionKeys {
     pub(super) private: Vec<PrivateKey>,
     pub(super) certs: Vec<Certificate>,
-    pub(super) pgp: Vec<PgpSecret>,
+    pub(super) pgp: Vec<PgpSecretKeys>,
     /// Files that hold nothing usable (ocicrypt skips them silently; skiff warns).
     pub ignored: Vec<PathBuf>,
 }
@@ -87,13 +87,6 @@ pub(super) fn key_kind(id: Id) -> &'static str {
         Id::X25519 => "X25519",
         _ => "unknown",
     }
-}
-
-/// An OpenPGP secret key and the password for it.
-pub(super) struct PgpSecret {
-    pub(super) cert: pgp::Cert,
-    pub(super) password: Option<pgp::crypto::Password>,
-    pub(super) path: PathBuf,
 }
 
 impl DecryptionKeys {
@@ -151,11 +144,8 @@ pub fn parse_decryption_keys(values: &[String]) -> Result<DecryptionKeys, CryptE
         } else if let Some(cert) = Certificate::parse(&data) {
             out.certs.push(cert);
         } else if let Some(cert) = pgp_secret_key(&data) {
-            out.pgp.push(PgpSecret {
-                cert,
-                password: password.map(|p| pgp::crypto::Password::from(p.as_slice())),
-                path,
-            });
+            out.pgp
+                .push(PgpSecretKeys::unlock(&cert, password.as_deref(), path));
         } else {
             out.ignored.push(path);
         }

@@ -15,6 +15,7 @@
 //! is used.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use sequoia_openpgp as pgp;
 use sequoia_openpgp::packet::PKESK;
@@ -24,7 +25,6 @@ use sequoia_openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
 use sequoia_openpgp::types::{Features, SymmetricAlgorithm};
 
 use super::super::CryptError;
-use super::super::keys::PgpSecret;
 
 /// A certificate from the keyring that a recipient string chose.
 pub struct Recipient {
@@ -256,70 +256,105 @@ fn pkesk(body: &[u8]) -> Result<PKESK, String> {
     PKESK::from_bytes(&fixed).map_err(|e| format!("unreadable PKESK packet: {e}"))
 }
 
-/// The secret keys that may open `esk`, unlocked.
-fn candidate_keypairs(
-    esk: &PKESK,
-    secret: &PgpSecret,
-    problems: &mut Vec<String>,
-) -> Vec<pgp::crypto::KeyPair> {
-    let wanted = esk.recipient();
-    let mut out = Vec::new();
-    for ka in secret.cert.keys().secret() {
-        let key = ka.key();
-        if let Some(h) = &wanted
-            && !h.aliases(pgp::KeyHandle::from(key.keyid()))
-            && !h.aliases(pgp::KeyHandle::from(key.fingerprint()))
-        {
-            continue;
+/// The secret keys of one `--decryption-key` file that can decrypt, unlocked once (an
+/// S2K derivation costs ~65 MB of SHA-1 with gpg's defaults).
+pub struct SecretKeys {
+    path: PathBuf,
+    keys: Vec<SecretKey>,
+    /// Why a key could not be unlocked.
+    locked: Vec<String>,
+}
+
+type SecretKey = pgp::packet::Key<pgp::packet::key::SecretParts, pgp::packet::key::UnspecifiedRole>;
+
+impl SecretKeys {
+    /// Unlocks the encryption-capable secret keys of `cert` (all of them, if the policy
+    /// finds none) with `password`.
+    pub fn unlock(cert: &pgp::Cert, password: Option<&[u8]>, path: PathBuf) -> SecretKeys {
+        let policy = StandardPolicy::new();
+        let mut candidates: Vec<SecretKey> = cert
+            .with_policy(&policy, None)
+            .map(|valid| {
+                valid
+                    .keys()
+                    .secret()
+                    .for_storage_encryption()
+                    .for_transport_encryption()
+                    .map(|k| k.key().clone().role_into_unspecified())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if candidates.is_empty() {
+            candidates = cert
+                .keys()
+                .secret()
+                .map(|k| k.key().clone().role_into_unspecified())
+                .collect();
         }
-        let mut key = key.clone().role_into_unspecified();
-        if !key.has_unencrypted_secret() {
-            let Some(pw) = &secret.password else {
-                problems.push(format!(
-                    "{}: key {} is protected by a passphrase (give it as --decryption-key FILE:PASSPHRASE)",
-                    secret.path.display(),
-                    key.keyid()
-                ));
+        let password = password.map(pgp::crypto::Password::from);
+        let mut out = SecretKeys {
+            path,
+            keys: Vec::new(),
+            locked: Vec::new(),
+        };
+        for key in candidates {
+            if key.has_unencrypted_secret() {
+                out.keys.push(key);
                 continue;
-            };
+            }
             let keyid = key.keyid();
-            key = match key.decrypt_secret(pw) {
-                Ok(k) => k,
-                Err(_) => {
-                    problems.push(format!(
+            match &password {
+                None => out.locked.push(format!(
+                    "{}: key {keyid} is protected by a passphrase (give it as --decryption-key FILE:PASSPHRASE)",
+                    out.path.display()
+                )),
+                Some(pw) => match key.decrypt_secret(pw) {
+                    Ok(k) => out.keys.push(k),
+                    Err(_) => out.locked.push(format!(
                         "{}: wrong passphrase for key {keyid}",
-                        secret.path.display()
-                    ));
-                    continue;
-                }
-            };
+                        out.path.display()
+                    )),
+                },
+            }
         }
-        if let Ok(pair) = key.into_keypair() {
-            out.push(pair);
-        }
+        out
     }
-    out
+
+    /// The unlocked keys `esk` may be for.
+    fn keypairs_for(&self, esk: &PKESK) -> impl Iterator<Item = pgp::crypto::KeyPair> + '_ {
+        let wanted = esk.recipient();
+        self.keys
+            .iter()
+            .filter(move |key| match &wanted {
+                None => true,
+                Some(h) => {
+                    h.aliases(pgp::KeyHandle::from(key.keyid()))
+                        || h.aliases(pgp::KeyHandle::from(key.fingerprint()))
+                }
+            })
+            .filter_map(|key| key.clone().into_keypair().ok())
+    }
 }
 
 /// The payload of `message`, opened by the first secret key that fits a recipient.
-pub fn unwrap(secrets: &[&PgpSecret], message: &[u8]) -> Result<Vec<u8>, String> {
+pub fn unwrap(secrets: &[&SecretKeys], message: &[u8]) -> Result<Vec<u8>, String> {
     let packets = packets(message)?;
     let data = packets
         .iter()
         .find(|p| p.tag == 18)
         .ok_or("the OpenPGP message has no integrity-protected data packet (SEIPD)")?;
-    let mut problems = Vec::new();
     for p in packets.iter().filter(|p| p.tag == 1) {
         let Ok(esk) = pkesk(&p.body) else { continue };
         for secret in secrets {
-            for mut pair in candidate_keypairs(&esk, secret, &mut problems) {
+            for mut pair in secret.keypairs_for(&esk) {
                 if let Some((algo, key)) = esk.decrypt(&mut pair, None) {
                     return open_seipd(algo, &key, &data.body);
                 }
             }
         }
     }
-    problems.insert(0, "PGP: No suitable key found to unwrap key".into());
+    let mut problems = vec!["PGP: No suitable key found to unwrap key".to_string()];
+    problems.extend(secrets.iter().flat_map(|s| s.locked.iter().cloned()));
     Err(problems.join("; "))
 }
 
@@ -407,10 +442,8 @@ mod tests {
             cert: cert.clone().strip_secret_key_material(),
         };
         let message = wrap(&[recipient], b"the options").unwrap();
-        let secret = |password: Option<&str>| PgpSecret {
-            cert: cert.clone(),
-            password: password.map(pgp::crypto::Password::from),
-            path: "k.gpg".into(),
+        let secret = |password: Option<&str>| {
+            SecretKeys::unlock(&cert, password.map(str::as_bytes), "k.gpg".into())
         };
         let good = secret(Some("pw"));
         assert_eq!(unwrap(&[&good], &message).unwrap(), b"the options");
