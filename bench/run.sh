@@ -149,6 +149,12 @@ bench_case "oci->registry" "oci:$WORK/big:latest" "docker://$R1/bench/push@N@:la
 bench_case "registry->oci-archive" "$BIG" "oci-archive:$WORK/out@N@.tar:latest" $PLAIN
 bench_case "registry->docker-archive" "$BIG" "docker-archive:$WORK/out@N@.tar:bench/big:latest" $PLAIN
 bench_case "registry->oci, zstd" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN --dest-compress-format zstd
+# Layer encryption: a JWE recipient (RSA), and decrypting an image encrypted for it.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/enc.pem" 2>/dev/null
+openssl pkey -in "$WORK/enc.pem" -pubout -out "$WORK/enc.pub.pem"
+"$SKIFF" --insecure-policy copy -q $PLAIN --encryption-key "jwe:$WORK/enc.pub.pem" "$BIG" "docker://$R1/bench/encrypted:latest"
+bench_case "registry->oci, encrypt (jwe)" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN --encryption-key "jwe:$WORK/enc.pub.pem"
+bench_case "registry->oci, decrypt (jwe)" "docker://$R1/bench/encrypted:latest" "oci:$WORK/out@N@:latest" $PLAIN --decryption-key "$WORK/enc.pem"
 bench_case "dir->dir" "dir:$WORK/dirsrc/big" "dir:$WORK/out@N@"
 bench_case "docker-archive->oci (gzip every layer)" "docker-archive:$WORK/big.tar" "oci:$WORK/out@N@:latest"
 bench_case "registry->TLS+auth registry" "$BIG" "docker://$R2/bench/secure@N@:latest" \

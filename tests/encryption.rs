@@ -804,3 +804,77 @@ fn key_errors_are_skopeos() {
     }
     assert!(!e.dir.path().join("no").exists());
 }
+
+#[test]
+fn encrypted_der_and_sec1_private_keys_decrypt() {
+    let e = Env::new();
+    let d = e.dir.path();
+    for args in [
+        &[
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-in",
+            "rsa.pem",
+            "-out",
+            "rsa.p8.pem",
+            "-passout",
+            "pass:pw",
+        ][..],
+        &[
+            "rsa",
+            "-in",
+            "rsa.pem",
+            "-aes256",
+            "-traditional",
+            "-out",
+            "rsa.legacy.pem",
+            "-passout",
+            "pass:pw",
+        ],
+        &[
+            "pkey", "-in", "rsa.pem", "-outform", "DER", "-out", "rsa.der",
+        ],
+        &["ec", "-in", "ec.pem", "-out", "ec.sec1.pem"],
+    ] {
+        certs::openssl(d, args);
+    }
+    assert!(
+        fs::read_to_string(d.join("ec.sec1.pem"))
+            .unwrap()
+            .contains("EC PRIVATE KEY")
+    );
+    let rsa = format!("jwe:{}", e.path("rsa.pub.pem"));
+    let ec = format!("jwe:{}", e.path("ec.pub.pem"));
+    e.encrypt(
+        Skopeo,
+        &["--encryption-key", &rsa, "--encryption-key", &ec],
+        "enc",
+    );
+    for key in [
+        format!("{}:pw", e.path("rsa.p8.pem")),
+        format!("{}:pass=pw", e.path("rsa.legacy.pem")),
+        e.path("rsa.der"),
+        e.path("ec.sec1.pem"),
+    ] {
+        e.decrypt(Skiff, &["--decryption-key", &key], "enc", "out");
+    }
+    e.skiff(&[
+        "--decryption-key",
+        &e.path("rsa.legacy.pem"),
+        &e.oci("enc"),
+        &e.oci("no"),
+    ])
+    .assert_error()
+    .assert_stderr_contains("Invalid decryption keys: Missing password for encrypted private key");
+    e.skiff(&[
+        "--decryption-key",
+        &format!("{}:bad", e.path("rsa.p8.pem")),
+        &e.oci("enc"),
+        &e.oci("no"),
+    ])
+    .assert_error()
+    .assert_stderr_contains("Wrong password: could not decrypt private key");
+    assert!(!d.join("no").exists());
+}

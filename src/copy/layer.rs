@@ -9,7 +9,7 @@ use super::encryption::{self, LayerCrypto};
 use crate::crypt;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
-use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
+use crate::pipeline::{self, BlobReader, Compression, FilterReader, Transform, VerifyingReader};
 use crate::report::Reporter;
 use crate::transport::{
     BlobInfo, BlobOptions, BlobRole, ImageDestination, ImageSource, LayerCompression,
@@ -188,20 +188,17 @@ async fn stream_layer(
         Some(LayerCrypto::Decrypt {
             secrets,
             or_uncompressed,
-        }) => pipeline::filter(
-            counted,
-            Box::new(
-                crypt::Decryptor::new(
-                    &secrets.private.key,
-                    crypt::Expected {
-                        hmac: secrets.public.hmac.clone(),
-                        digest: secrets.private.digest.clone(),
-                        or_uncompressed: *or_uncompressed,
-                    },
-                )
-                .map_err(blob_err)?,
-            ),
-        ),
+        }) => {
+            let stage = crypt::Decryptor::new(
+                &secrets.private.key,
+                crypt::Expected {
+                    hmac: secrets.public.hmac.clone(),
+                    digest: secrets.private.digest.clone(),
+                    or_uncompressed: *or_uncompressed,
+                },
+            );
+            Box::pin(FilterReader::new(counted, Box::new(stage)))
+        }
         _ => counted,
     };
     let (actual, stream) = pipeline::sniff(stream).await.map_err(blob_err)?;
@@ -220,8 +217,8 @@ async fn stream_layer(
             let key = crypt::LayerKey::generate().map_err(|e| CopyError::encrypt(layer, e))?;
             // Unchanged bytes were verified against the source's digest already.
             let known = transform.is_none().then(|| layer.digest.clone());
-            let (stage, sealed) = crypt::Encryptor::new(&key, known).map_err(blob_err)?;
-            let stream = pipeline::filter(stream, Box::new(stage));
+            let (stage, sealed) = crypt::Encryptor::new(&key, known);
+            let stream: BlobReader = Box::pin(FilterReader::new(stream, Box::new(stage)));
             (stream, Some((recipients, key, sealed)))
         }
         _ => (stream, None),

@@ -6,19 +6,18 @@
 
 use std::path::{Path, PathBuf};
 
-use josekit::jwk::Jwk;
-use openssl::pkey::{Id, PKey, Private, Public};
 use sequoia_openpgp as pgp;
 use sequoia_openpgp::parse::Parse;
 
 use super::CryptError;
+use super::keyfile::{self, PrivateKey, PublicKey};
 use super::keywrap::pgp::{Recipient as PgpRecipient, SecretKeys as PgpSecretKeys};
 use super::keywrap::pkcs7::Certificate;
 
 /// Who may decrypt what `--encryption-key` encrypts.
 #[derive(Default)]
 pub struct Recipients {
-    pub(super) jwe: Vec<JwePublicKey>,
+    pub(super) jwe: Vec<PublicKey>,
     pub(super) pkcs7: Vec<Certificate>,
     pub(super) pgp: Vec<PgpRecipient>,
 }
@@ -33,12 +32,6 @@ impl std::fmt::Debug for Recipients {
             self.pgp.len()
         )
     }
-}
-
-/// A JWE recipient's public key.
-pub(super) enum JwePublicKey {
-    Pem(PKey<Public>),
-    Jwk(Box<Jwk>),
 }
 
 /// What `--decryption-key` gave.
@@ -63,32 +56,6 @@ impl std::fmt::Debug for DecryptionKeys {
     }
 }
 
-/// A private key for JWE and PKCS7.
-pub(super) enum PrivateKey {
-    Pem(PKey<Private>),
-    Jwk(Box<Jwk>),
-}
-
-impl PrivateKey {
-    /// "RSA", "EC", … for messages.
-    pub(super) fn kind(&self) -> String {
-        match self {
-            PrivateKey::Pem(k) => key_kind(k.id()).to_string(),
-            PrivateKey::Jwk(j) => format!("{} JWK", j.key_type()),
-        }
-    }
-}
-
-pub(super) fn key_kind(id: Id) -> &'static str {
-    match id {
-        Id::RSA => "RSA",
-        Id::EC => "EC",
-        Id::ED25519 => "Ed25519",
-        Id::X25519 => "X25519",
-        _ => "unknown",
-    }
-}
-
 impl DecryptionKeys {
     pub fn is_empty(&self) -> bool {
         self.private.is_empty() && self.certs.is_empty() && self.pgp.is_empty()
@@ -107,7 +74,7 @@ pub fn parse_recipients(values: &[String]) -> Result<Recipients, CryptError> {
             "pgp" => pgp_names.push(rest.to_string()),
             "jwe" => {
                 let data = read(Path::new(rest))?;
-                let key = public_key(&data)
+                let key = keyfile::public_key(&data)
                     .ok_or_else(|| CryptError::Key("File provided is not a public key".into()))?;
                 out.jwe.push(key);
             }
@@ -139,7 +106,7 @@ pub fn parse_decryption_keys(values: &[String]) -> Result<DecryptionKeys, CryptE
         };
         let path = PathBuf::from(parts[0]);
         let data = read(&path)?;
-        if let Some(key) = private_key(&data, password.as_deref())? {
+        if let Some(key) = keyfile::private_key(&data, password.as_deref())? {
             out.private.push(key);
         } else if let Some(cert) = Certificate::parse(&data) {
             out.certs.push(cert);
@@ -188,60 +155,6 @@ fn password(spec: &str) -> Result<Vec<u8>, CryptError> {
     Ok(spec.as_bytes().to_vec())
 }
 
-/// A public key for JWE: PEM or DER (SubjectPublicKeyInfo, or PKCS#1 RSA), or a JWK.
-fn public_key(data: &[u8]) -> Option<JwePublicKey> {
-    let pem = PKey::public_key_from_pem(data)
-        .or_else(|_| PKey::public_key_from_der(data))
-        .or_else(|_| openssl::rsa::Rsa::public_key_from_pem_pkcs1(data).and_then(PKey::from_rsa))
-        .or_else(|_| openssl::rsa::Rsa::public_key_from_der_pkcs1(data).and_then(PKey::from_rsa));
-    if let Ok(k) = pem {
-        return Some(JwePublicKey::Pem(k));
-    }
-    let jwk = Jwk::from_bytes(data).ok()?;
-    (jwk.parameter("d").is_none()).then(|| JwePublicKey::Jwk(Box::new(jwk)))
-}
-
-/// A private key: PEM (PKCS#8, PKCS#1, SEC1; encrypted with `password`), DER, or a JWK.
-/// `Ok(None)`: not a private key. A missing or wrong password is an error, as ocicrypt's.
-fn private_key(data: &[u8], password: Option<&[u8]>) -> Result<Option<PrivateKey>, CryptError> {
-    if let Ok(k) = PKey::private_key_from_der(data) {
-        return Ok(Some(PrivateKey::Pem(k)));
-    }
-    if looks_like_pem(data, "PRIVATE KEY") {
-        let encrypted = contains(data, b"ENCRYPTED");
-        let parsed = match (encrypted, password) {
-            (true, None) => {
-                return Err(CryptError::Key(
-                    "Missing password for encrypted private key".into(),
-                ));
-            }
-            (true, Some(pw)) => PKey::private_key_from_pem_passphrase(data, pw).map_err(|_| {
-                CryptError::Key("Wrong password: could not decrypt private key".into())
-            })?,
-            (false, _) => match PKey::private_key_from_pem(data) {
-                Ok(k) => k,
-                Err(_) => return Ok(None),
-            },
-        };
-        return Ok(Some(PrivateKey::Pem(parsed)));
-    }
-    Ok(Jwk::from_bytes(data)
-        .ok()
-        .filter(|j| j.parameter("d").is_some())
-        .map(|j| PrivateKey::Jwk(Box::new(j))))
-}
-
-fn looks_like_pem(data: &[u8], label_end: &str) -> bool {
-    let text = String::from_utf8_lossy(data);
-    text.lines().any(|l| {
-        l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label_end}-----"))
-    })
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// An OpenPGP secret key (binary or ASCII-armored); public keys are not.
 fn pgp_secret_key(data: &[u8]) -> Option<pgp::Cert> {
     let cert = pgp::Cert::from_bytes(data).ok()?;
@@ -251,6 +164,12 @@ fn pgp_secret_key(data: &[u8]) -> Option<pgp::Cert> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rsa::RsaPrivateKey;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+
+    fn rsa_key() -> RsaPrivateKey {
+        super::super::test_keys::rsa(0)
+    }
 
     #[test]
     fn recipient_strings_fail_as_ocicrypts() {
@@ -262,11 +181,15 @@ mod tests {
                 .starts_with("Unable to read file: open /nonexistent/k.pem: ")
         );
         let dir = tempfile::tempdir().unwrap();
-        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let key = rsa_key();
         let private = dir.path().join("k.pem");
-        std::fs::write(&private, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        std::fs::write(&private, key.to_pkcs8_pem(LineEnding::LF).unwrap()).unwrap();
         let public = dir.path().join("k.pub");
-        std::fs::write(&public, key.public_key_to_pem().unwrap()).unwrap();
+        let pem = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        std::fs::write(&public, pem).unwrap();
         let p = |f: &Path| f.display().to_string();
         assert_eq!(
             msg(&format!("jwe:{}", p(&private))),
@@ -283,13 +206,11 @@ mod tests {
     #[test]
     fn decryption_keys_are_sorted_and_passwords_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let key = rsa_key();
         let plain = dir.path().join("plain.pem");
-        std::fs::write(&plain, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        std::fs::write(&plain, key.to_pkcs8_pem(LineEnding::LF).unwrap()).unwrap();
         let locked = dir.path().join("locked.pem");
-        let pem = key
-            .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"pw")
-            .unwrap();
+        let pem = super::super::test_keys::encrypted_pem(&key, b"pw");
         std::fs::write(&locked, pem).unwrap();
         let junk = dir.path().join("junk.txt");
         std::fs::write(&junk, "hello").unwrap();

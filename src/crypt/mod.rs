@@ -9,9 +9,12 @@
 //! `keys` reads the key material the command line names.
 
 pub mod cipher;
+mod keyfile;
 mod keys;
 mod keywrap;
 mod options;
+#[cfg(test)]
+mod test_keys;
 
 pub use cipher::{DecryptError, Decryptor, Encryptor, Expected, Sealed, SealedSlot};
 pub use keys::{DecryptionKeys, Recipients, parse_decryption_keys, parse_recipients};

@@ -57,8 +57,10 @@ impl LayerKey {
             symkey: [0; 32],
             nonce: [0; 16],
         };
-        openssl::rand::rand_bytes(&mut key.symkey)
-            .and_then(|()| openssl::rand::rand_bytes(&mut key.nonce))
+        use rand_core::RngCore as _;
+        rand_core::OsRng
+            .try_fill_bytes(&mut key.symkey)
+            .and_then(|()| rand_core::OsRng.try_fill_bytes(&mut key.nonce))
             .map_err(|e| CryptError::Crypto(format!("generating a layer key: {e}")))?;
         Ok(key)
     }

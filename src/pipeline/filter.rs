@@ -1,16 +1,24 @@
-//! In-place byte stages (layer encryption and decryption) on the blocking pool.
+//! In-place byte stages (layer encryption and decryption) as a reader.
 //!
-//! A `ChunkFilter` rewrites each chunk where it lies and gives its verdict once the input
-//! ends: an error from `finish` reaches the reader *instead of* end-of-file (the
-//! `VerifyingReader` principle), so no destination can keep a layer whose check failed.
+//! A `ChunkFilter` rewrites bytes where they lie, in the consumer's own buffer: no thread,
+//! no queue, no copy, so a filtered layer costs no memory beyond the plain copy's. It
+//! gives its verdict once the input ends: an error from `finish` reaches the reader
+//! *instead of* end-of-file (the `VerifyingReader` principle), so no destination can keep
+//! a layer whose check failed.
+//!
+//! Each read is capped at `MAX_STEP` bytes, so one poll costs at most ~40-80 µs of cipher
+//! and hashing work (AES-CTR + HMAC-SHA256 run at ~1.7 GB/s on one core here). File
+//! destinations pull the stream from a blocking thread, where this work then runs;
+//! registry uploads poll it like their own hashing.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
-use tokio_util::io::SyncIoBridge;
+use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{BUFFER_SIZE, BlobReader, channel_reader, read_full};
+/// The most bytes one read passes through a filter.
+const MAX_STEP: usize = 64 * 1024;
 
 /// One in-place stage.
 pub trait ChunkFilter: Send {
@@ -20,38 +28,50 @@ pub trait ChunkFilter: Send {
     fn finish(&mut self) -> io::Result<()>;
 }
 
-/// Runs `f` over `input` on the blocking pool.
-///
-/// Unlike the (de)compression transforms this takes no CPU slot: a decryption feeds a
-/// decompression that may be waiting for one, and holding a slot while waiting on it
-/// could leave every slot held by a stage whose consumer cannot start. At most the
-/// copy's parallel layers run a filter at once.
-pub fn filter(input: BlobReader, mut f: Box<dyn ChunkFilter>) -> BlobReader {
-    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
-    tokio::task::spawn_blocking(move || {
-        let mut source = SyncIoBridge::new(input);
-        let mut run = || -> io::Result<()> {
-            loop {
-                let mut chunk = vec![0u8; BUFFER_SIZE];
-                let n = read_full(&mut source, &mut chunk)?;
-                chunk.truncate(n);
-                if n > 0 {
-                    f.apply(&mut chunk)?;
-                    tx.blocking_send(Ok(Bytes::from(chunk))).map_err(|_| {
-                        io::Error::new(io::ErrorKind::BrokenPipe, "blob consumer went away")
-                    })?;
-                }
-                if n < BUFFER_SIZE {
-                    return f.finish();
-                }
-            }
-        };
-        if let Err(e) = run() {
-            // The reader may be gone already (cancelled copy); nothing left to tell then.
-            let _ = tx.blocking_send(Err(e));
+/// `inner`'s bytes, each one passed through `filter`.
+pub struct FilterReader<R> {
+    inner: R,
+    filter: Box<dyn ChunkFilter>,
+    finished: bool,
+}
+
+impl<R> FilterReader<R> {
+    pub fn new(inner: R, filter: Box<dyn ChunkFilter>) -> FilterReader<R> {
+        FilterReader {
+            inner,
+            filter,
+            finished: false,
         }
-    });
-    channel_reader(rx)
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for FilterReader<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.finished || buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let step = buf.remaining().min(MAX_STEP);
+        let room = buf.initialize_unfilled_to(step);
+        let mut part = ReadBuf::new(room);
+        match Pin::new(&mut this.inner).poll_read(cx, &mut part) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        let n = part.filled().len();
+        if n == 0 {
+            // End of input: the only place a verdict can be given.
+            this.finished = true;
+            return Poll::Ready(this.filter.finish());
+        }
+        this.filter.apply(&mut room[..n])?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
 }
 
 #[cfg(test)]
@@ -62,12 +82,10 @@ mod tests {
     /// Adds one to every byte and fails at the end when told to.
     struct AddOne {
         fail: bool,
-        seen: usize,
     }
 
     impl ChunkFilter for AddOne {
         fn apply(&mut self, chunk: &mut [u8]) -> io::Result<()> {
-            self.seen += chunk.len();
             chunk.iter_mut().for_each(|b| *b = b.wrapping_add(1));
             Ok(())
         }
@@ -81,17 +99,16 @@ mod tests {
     }
 
     async fn run(data: Vec<u8>, fail: bool) -> io::Result<Vec<u8>> {
-        let input: BlobReader = Box::pin(io::Cursor::new(data));
         let mut out = Vec::new();
-        filter(input, Box::new(AddOne { fail, seen: 0 }))
+        FilterReader::new(io::Cursor::new(data), Box::new(AddOne { fail }))
             .read_to_end(&mut out)
             .await?;
         Ok(out)
     }
 
     #[tokio::test]
-    async fn transforms_every_byte_across_chunks() {
-        for len in [0, 1, BUFFER_SIZE, BUFFER_SIZE + 1, 3 * BUFFER_SIZE - 5] {
+    async fn transforms_every_byte_across_steps() {
+        for len in [0, 1, MAX_STEP, MAX_STEP + 1, 5 * MAX_STEP - 3] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let out = run(data.clone(), false).await.unwrap();
             assert_eq!(out.len(), len);
@@ -101,8 +118,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_verdict_is_an_error_not_end_of_file() {
-        let err = run(vec![5u8; BUFFER_SIZE + 10], true).await.unwrap_err();
+        let err = run(vec![5u8; MAX_STEP + 10], true).await.unwrap_err();
         assert_eq!(err.to_string(), "verdict: bad");
         assert!(run(Vec::new(), true).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn one_read_passes_at_most_a_step() {
+        let mut r = FilterReader::new(
+            io::Cursor::new(vec![0u8; 3 * MAX_STEP]),
+            Box::new(AddOne { fail: false }),
+        );
+        let mut buf = vec![0u8; 2 * MAX_STEP];
+        assert_eq!(r.read(&mut buf).await.unwrap(), MAX_STEP);
     }
 }

@@ -16,7 +16,7 @@ pub use compress::{
     ChannelWriter, Compression, Transform, channel_reader, channel_stream, decompressed_len,
     detect, sniff, transform,
 };
-pub use filter::{ChunkFilter, filter};
+pub use filter::{ChunkFilter, FilterReader};
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
 
 /// A stream of blob bytes.

@@ -11,7 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::CryptError;
-use super::keys::{DecryptionKeys, PrivateKey, Recipients};
+use super::keyfile::PrivateKey;
+use super::keys::{DecryptionKeys, Recipients};
 use super::options::Scheme;
 
 /// Wraps `private` (the private options' JSON) for every recipient: one annotation per
@@ -47,12 +48,12 @@ pub fn unwrap<'a>(
     annotation: impl Fn(&str) -> Option<&'a str>,
 ) -> Result<Vec<u8>, CryptError> {
     let private: Vec<&PrivateKey> = keys.private.iter().collect();
-    let ssl_keys: Vec<_> = keys
+    let rsa_keys: Vec<_> = keys
         .private
         .iter()
         .filter_map(|k| match k {
-            PrivateKey::Pem(k) => Some(k),
-            PrivateKey::Jwk(_) => None,
+            PrivateKey::Rsa(k) => Some(k.as_ref()),
+            _ => None,
         })
         .collect();
     let pgp_keys: Vec<_> = keys.pgp.iter().collect();
@@ -65,7 +66,7 @@ pub fn unwrap<'a>(
         present.push(scheme.name());
         let usable = match scheme {
             Scheme::Jwe => !private.is_empty(),
-            Scheme::Pkcs7 => !ssl_keys.is_empty(),
+            Scheme::Pkcs7 => !rsa_keys.is_empty(),
             Scheme::Pgp => !pgp_keys.is_empty(),
         };
         if !usable {
@@ -80,7 +81,7 @@ pub fn unwrap<'a>(
             })?;
             let opened = match scheme {
                 Scheme::Jwe => jwe::unwrap(&private, &blob),
-                Scheme::Pkcs7 => pkcs7::unwrap(&ssl_keys, &keys.certs, &blob),
+                Scheme::Pkcs7 => pkcs7::unwrap(&rsa_keys, &keys.certs, &blob),
                 Scheme::Pgp => pgp::unwrap(&pgp_keys, &blob),
             };
             match opened {
@@ -116,7 +117,7 @@ pub fn unwrap<'a>(
 fn describe(keys: &DecryptionKeys) -> String {
     let mut parts = Vec::new();
     if !keys.private.is_empty() {
-        let kinds: Vec<String> = keys.private.iter().map(PrivateKey::kind).collect();
+        let kinds: Vec<&str> = keys.private.iter().map(PrivateKey::kind).collect();
         parts.push(format!(
             "{} private key{} ({})",
             kinds.len(),

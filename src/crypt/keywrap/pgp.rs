@@ -358,33 +358,57 @@ pub fn unwrap(secrets: &[&SecretKeys], message: &[u8]) -> Result<Vec<u8>, String
     Err(problems.join("; "))
 }
 
+/// OpenPGP's CFB mode (no resynchronisation: plain CFB with a zero IV) with AES.
+fn cfb_decrypt(
+    algo: Option<SymmetricAlgorithm>,
+    key: &[u8],
+    data: &[u8],
+) -> Result<Vec<u8>, String> {
+    use cfb_mode::cipher::{AsyncStreamCipher, KeyIvInit};
+    let iv = [0u8; 16];
+    let mut out = data.to_vec();
+    let bad = |_| "PGP: bad session key length".to_string();
+    match algo {
+        Some(SymmetricAlgorithm::AES128) => {
+            cfb_mode::Decryptor::<aes::Aes128>::new_from_slices(key, &iv)
+                .map_err(bad)?
+                .decrypt(&mut out)
+        }
+        Some(SymmetricAlgorithm::AES192) => {
+            cfb_mode::Decryptor::<aes::Aes192>::new_from_slices(key, &iv)
+                .map_err(bad)?
+                .decrypt(&mut out)
+        }
+        Some(SymmetricAlgorithm::AES256) => {
+            cfb_mode::Decryptor::<aes::Aes256>::new_from_slices(key, &iv)
+                .map_err(bad)?
+                .decrypt(&mut out)
+        }
+        other => return Err(format!("PGP: unsupported session cipher {other:?}")),
+    }
+    Ok(out)
+}
+
 /// Decrypts a SEIPD v1 body, checks its MDC and returns the literal data inside.
 fn open_seipd(
     algo: Option<SymmetricAlgorithm>,
     key: &[u8],
     body: &[u8],
 ) -> Result<Vec<u8>, String> {
-    use openssl::symm::Cipher;
-    let cipher = match algo {
-        Some(SymmetricAlgorithm::AES128) => Cipher::aes_128_cfb128(),
-        Some(SymmetricAlgorithm::AES192) => Cipher::aes_192_cfb128(),
-        Some(SymmetricAlgorithm::AES256) => Cipher::aes_256_cfb128(),
-        other => return Err(format!("PGP: unsupported session cipher {other:?}")),
-    };
     let Some((1, encrypted)) = body.split_first().map(|(v, rest)| (*v, rest)) else {
         return Err("PGP: only version 1 SEIPD packets are supported".into());
     };
-    let plain = openssl::symm::decrypt(cipher, key, Some(&[0u8; 16]), encrypted)
-        .map_err(|e| format!("PGP: decrypting: {e}"))?;
+    let plain = cfb_decrypt(algo, key, encrypted)?;
     let bs = 16;
     let n = plain.len();
     if n < bs + 2 + 22 || plain[bs - 2..bs] != plain[bs..bs + 2] {
         return Err("PGP: session key does not decrypt the data".into());
     }
     let (hashed, mdc) = plain.split_at(n - 20);
-    let hash = openssl::hash::hash(openssl::hash::MessageDigest::sha1(), hashed)
-        .map_err(|e| e.to_string())?;
-    if hashed[n - 22..] != [0xd3, 0x14] || !openssl::memcmp::eq(&hash, mdc) {
+    use sha1::Digest as _;
+    use subtle::ConstantTimeEq as _;
+    let hash = sha1::Sha1::digest(hashed);
+    if hashed[n - 22..] != [0xd3, 0x14] || !bool::from(hash.as_slice().ct_eq(mdc)) {
         return Err("PGP: the message's integrity check (MDC) failed".into());
     }
     literal(&plain[bs + 2..n - 22], 0)

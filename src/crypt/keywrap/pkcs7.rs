@@ -8,10 +8,13 @@
 //! primitive tag 0x10 wrapping `SEQUENCE { [4] IMPLICIT nonce, INTEGER 16 }`, the nonce
 //! tagged 0x84 (OpenSSL's CMS parser refuses that; Go refuses a plain 0x04).
 
-use openssl::pkey::{PKey, Private, Public};
-use openssl::rsa::Padding;
-use openssl::symm::{Cipher, decrypt, decrypt_aead, encrypt_aead};
+use aes_gcm::aead::{Aead, KeyInit};
+use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+use rand_core::{OsRng, RngCore};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::{Pkcs1v15Encrypt, RsaPrivateKey, RsaPublicKey};
 
+use super::super::keyfile;
 use super::der::{self, Reader};
 
 const ENVELOPED_DATA: &[u64] = &[1, 2, 840, 113549, 1, 7, 3];
@@ -27,28 +30,42 @@ const DES_EDE3_CBC: &[u64] = &[1, 2, 840, 113549, 3, 7];
 pub struct Certificate {
     /// `SEQUENCE { issuer, serialNumber }`, from the certificate's own bytes.
     issuer_and_serial: Vec<u8>,
-    key: PKey<Public>,
+    /// Only RSA keys can be recipients (PKCS#1 v1.5 key transport, as Go's pkcs7).
+    key: Option<RsaPublicKey>,
 }
 
 impl Certificate {
     /// A certificate in DER or PEM; `None` if `data` is not one.
     pub fn parse(data: &[u8]) -> Option<Certificate> {
-        let x509 = openssl::x509::X509::from_der(data)
-            .or_else(|_| openssl::x509::X509::from_pem(data))
-            .ok()?;
-        let der = x509.to_der().ok()?;
-        let issuer_and_serial = issuer_and_serial(&der).ok()?;
+        if let Some(c) = Certificate::from_der(data) {
+            return Some(c);
+        }
+        keyfile::pem_blocks(data)
+            .iter()
+            .filter(|b| b.label == "CERTIFICATE")
+            .find_map(|b| Certificate::from_der(&b.der))
+    }
+
+    fn from_der(der: &[u8]) -> Option<Certificate> {
+        let (issuer_and_serial, spki) = certificate_fields(der).ok()?;
         Some(Certificate {
             issuer_and_serial,
-            key: x509.public_key().ok()?,
+            key: RsaPublicKey::from_public_key_der(spki).ok(),
         })
     }
 }
 
-/// `SEQUENCE { issuer, serialNumber }` of a certificate, as Go compares them (raw bytes).
-fn issuer_and_serial(cert: &[u8]) -> Result<Vec<u8>, String> {
-    let outer = Reader::new(cert).expect(der::SEQUENCE, "certificate")?;
-    let tbs = Reader::new(outer.content).expect(der::SEQUENCE, "tbsCertificate")?;
+/// `SEQUENCE { issuer, serialNumber }` of a certificate (raw bytes, as Go compares them)
+/// and its SubjectPublicKeyInfo.
+fn certificate_fields(cert: &[u8]) -> Result<(Vec<u8>, &[u8]), String> {
+    let mut whole = Reader::new(cert);
+    let outer = whole.expect(der::SEQUENCE, "certificate")?;
+    if !whole.is_empty() {
+        return Err("certificate: trailing data".into());
+    }
+    let mut parts = Reader::new(outer.content);
+    let tbs = parts.expect(der::SEQUENCE, "tbsCertificate")?;
+    let _algorithm = parts.expect(der::SEQUENCE, "signatureAlgorithm")?;
     let mut fields = Reader::new(tbs.content);
     let mut serial = fields.next()?;
     if serial.tag == 0xa0 {
@@ -60,35 +77,31 @@ fn issuer_and_serial(cert: &[u8]) -> Result<Vec<u8>, String> {
     }
     let _signature = fields.expect(der::SEQUENCE, "signature algorithm")?;
     let issuer = fields.expect(der::SEQUENCE, "issuer")?;
-    Ok(der::cons(der::SEQUENCE, &[issuer.raw, serial.raw]))
+    let _validity = fields.expect(der::SEQUENCE, "validity")?;
+    let _subject = fields.expect(der::SEQUENCE, "subject")?;
+    let spki = fields.expect(der::SEQUENCE, "subjectPublicKeyInfo")?;
+    Ok((
+        der::cons(der::SEQUENCE, &[issuer.raw, serial.raw]),
+        spki.raw,
+    ))
 }
 
 /// Wraps `payload` for every certificate.
 pub fn wrap(certs: &[Certificate], payload: &[u8]) -> Result<Vec<u8>, String> {
     let mut cek = [0u8; 16];
     let mut nonce = [0u8; 12];
-    openssl::rand::rand_bytes(&mut cek).map_err(|e| e.to_string())?;
-    openssl::rand::rand_bytes(&mut nonce).map_err(|e| e.to_string())?;
-    let mut tag = [0u8; 16];
-    let sealed = encrypt_aead(
-        Cipher::aes_128_gcm(),
-        &cek,
-        Some(&nonce),
-        &[],
-        payload,
-        &mut tag,
-    );
+    OsRng.fill_bytes(&mut cek);
+    OsRng.fill_bytes(&mut nonce);
+    let sealed = aes_gcm::Aes128Gcm::new(&cek.into()).encrypt(&nonce.into(), payload);
     let mut recipients = Vec::new();
     for cert in certs {
         let rsa = cert
             .key
-            .rsa()
-            .map_err(|_| "PKCS7: only RSA certificates can be recipients".to_string())?;
-        let mut wrapped = vec![0u8; rsa.size() as usize];
-        let n = rsa
-            .public_encrypt(&cek, &mut wrapped, Padding::PKCS1)
+            .as_ref()
+            .ok_or_else(|| "PKCS7: only RSA certificates can be recipients".to_string())?;
+        let wrapped = rsa
+            .encrypt(&mut OsRng, Pkcs1v15Encrypt, &cek)
             .map_err(|e| e.to_string())?;
-        wrapped.truncate(n);
         recipients.push(der::cons(
             der::SEQUENCE,
             &[
@@ -100,8 +113,8 @@ pub fn wrap(certs: &[Certificate], payload: &[u8]) -> Result<Vec<u8>, String> {
         ));
     }
     super::super::options::wipe(&mut cek);
-    let mut content = sealed.map_err(|e| e.to_string())?;
-    content.extend_from_slice(&tag);
+    // Ciphertext then tag, as Go's pkcs7 stores them.
+    let content = sealed.map_err(|_| "PKCS7: encrypting failed".to_string())?;
     let params = der::cons(
         der::SEQUENCE,
         &[&der::tlv(0x84, &nonce), &der::small_int(16)],
@@ -198,27 +211,24 @@ fn parse(data: &[u8]) -> Result<Envelope<'_>, String> {
 /// Unwraps with the first key that opens a RecipientInfo: matched by certificate when
 /// certificates were given (as Go requires), else every RSA key against every recipient.
 pub fn unwrap(
-    keys: &[&PKey<Private>],
+    keys: &[&RsaPrivateKey],
     certs: &[Certificate],
     data: &[u8],
 ) -> Result<Vec<u8>, String> {
     let env = parse(data).map_err(|e| format!("could not parse PKCS7 packet: {e}"))?;
     let mut tried = 0;
     for key in keys {
-        let Ok(rsa) = key.rsa() else { continue };
         for (id, wrapped) in &env.recipients {
             let named = certs
                 .iter()
-                .any(|c| c.issuer_and_serial == *id && c.key.public_eq(key));
+                .any(|c| c.issuer_and_serial == *id && c.key.as_ref() == Some(key.as_ref()));
             if !certs.is_empty() && !named {
                 continue;
             }
             tried += 1;
-            let mut cek = vec![0u8; rsa.size() as usize];
-            let Ok(n) = rsa.private_decrypt(wrapped, &mut cek, Padding::PKCS1) else {
+            let Ok(mut cek) = key.decrypt(Pkcs1v15Encrypt, wrapped) else {
                 continue;
             };
-            cek.truncate(n);
             let opened = open(&env, &cek);
             super::super::options::wipe(&mut cek);
             if let Ok(plain) = opened {
@@ -236,35 +246,55 @@ pub fn unwrap(
 /// Decrypts the content with the content key.
 fn open(env: &Envelope<'_>, cek: &[u8]) -> Result<Vec<u8>, String> {
     let alg = env.algorithm;
-    let gcm = if alg == der::oid(AES128_GCM) {
-        Some(Cipher::aes_128_gcm())
-    } else if alg == der::oid(AES256_GCM) {
-        Some(Cipher::aes_256_gcm())
-    } else {
-        None
-    };
-    if let Some(cipher) = gcm {
+    let fail = |_| "PKCS7: decrypting the content failed".to_string();
+    if alg == der::oid(AES128_GCM) || alg == der::oid(AES256_GCM) {
         let (nonce, tag_len) = gcm_params(env.params)?;
-        if env.content.len() < tag_len {
-            return Err("content shorter than its tag".into());
+        if nonce.len() != 12 || tag_len != 16 {
+            return Err(format!(
+                "unsupported GCM nonce/tag length {}/{tag_len}",
+                nonce.len()
+            ));
         }
-        let (body, tag) = env.content.split_at(env.content.len() - tag_len);
-        return decrypt_aead(cipher, cek, Some(nonce), &[], body, tag).map_err(|e| e.to_string());
+        let nonce = aes_gcm::Nonce::from_slice(nonce);
+        let content = env.content.as_slice();
+        return if alg == der::oid(AES128_GCM) {
+            aes_gcm::Aes128Gcm::new_from_slice(cek)
+                .map_err(|_| "bad content key length".to_string())?
+                .decrypt(nonce, content)
+                .map_err(fail)
+        } else {
+            aes_gcm::Aes256Gcm::new_from_slice(cek)
+                .map_err(|_| "bad content key length".to_string())?
+                .decrypt(nonce, content)
+                .map_err(fail)
+        };
     }
-    let cbc = if alg == der::oid(AES128_CBC) {
-        Cipher::aes_128_cbc()
-    } else if alg == der::oid(AES256_CBC) {
-        Cipher::aes_256_cbc()
-    } else if alg == der::oid(DES_EDE3_CBC) {
-        Cipher::des_ede3_cbc()
-    } else {
-        return Err("unsupported content encryption algorithm".into());
-    };
     let iv = env
         .params
         .filter(|p| p.tag == der::OCTET_STRING)
-        .ok_or("CBC parameters are not an IV")?;
-    decrypt(cbc, cek, Some(iv.content), &env.content).map_err(|e| e.to_string())
+        .ok_or("CBC parameters are not an IV")?
+        .content;
+    let bad_key = |_| "bad content key or IV length".to_string();
+    let unpad = |_| "PKCS7: decrypting the content failed".to_string();
+    let data = &env.content;
+    if alg == der::oid(AES128_CBC) {
+        cbc::Decryptor::<aes::Aes128>::new_from_slices(cek, iv)
+            .map_err(bad_key)?
+            .decrypt_padded_vec_mut::<Pkcs7>(data)
+            .map_err(unpad)
+    } else if alg == der::oid(AES256_CBC) {
+        cbc::Decryptor::<aes::Aes256>::new_from_slices(cek, iv)
+            .map_err(bad_key)?
+            .decrypt_padded_vec_mut::<Pkcs7>(data)
+            .map_err(unpad)
+    } else if alg == der::oid(DES_EDE3_CBC) {
+        cbc::Decryptor::<des::TdesEde3>::new_from_slices(cek, iv)
+            .map_err(bad_key)?
+            .decrypt_padded_vec_mut::<Pkcs7>(data)
+            .map_err(unpad)
+    } else {
+        Err("unsupported content encryption algorithm".into())
+    }
 }
 
 /// The nonce and tag length of GCM parameters, in Go's wrapping (tag 0x10) or plain DER.
@@ -299,34 +329,51 @@ fn gcm_params<'a>(params: Option<der::Tlv<'a>>) -> Result<(&'a [u8], usize), Str
 mod tests {
     use super::*;
 
-    fn cert_and_key() -> (Certificate, PKey<Private>) {
-        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "skiff test").unwrap();
-        let name = name.build();
-        let mut b = openssl::x509::X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        let serial = openssl::bn::BigNum::from_u32(0x8123_4567).unwrap();
-        b.set_serial_number(&serial.to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        b.sign(&key, openssl::hash::MessageDigest::sha256())
-            .unwrap();
-        let pem = b.build().to_pem().unwrap();
-        (Certificate::parse(&pem).unwrap(), key)
+    /// A self-signed certificate: its DER built by hand, signed with a dummy signature
+    /// (only the recipient fields and the key matter here).
+    fn cert_and_key(i: usize) -> (Certificate, RsaPrivateKey) {
+        use rsa::pkcs8::EncodePublicKey;
+        let key = super::super::super::test_keys::rsa(i);
+        let spki = key.to_public_key().to_public_key_der().unwrap();
+        let mut serial = [0u8; 8];
+        OsRng.fill_bytes(&mut serial);
+        serial[0] &= 0x7f;
+        let name = der::cons(
+            der::SEQUENCE,
+            &[&der::cons(
+                der::SET,
+                &[&der::cons(
+                    der::SEQUENCE,
+                    &[&der::oid(&[2, 5, 4, 3]), &der::tlv(0x0c, b"skiff test")],
+                )],
+            )],
+        );
+        let sha256_rsa = der::cons(der::SEQUENCE, &[&der::oid(&[1, 2, 840, 113549, 1, 1, 11])]);
+        let time = der::tlv(0x17, b"250101000000Z");
+        let tbs = der::cons(
+            der::SEQUENCE,
+            &[
+                &der::cons(0xa0, &[&der::small_int(2)]),
+                &der::tlv(der::INTEGER, &serial),
+                &sha256_rsa,
+                &name,
+                &der::cons(der::SEQUENCE, &[&time, &time]),
+                &name,
+                spki.as_bytes(),
+            ],
+        );
+        let cert = der::cons(
+            der::SEQUENCE,
+            &[&tbs, &sha256_rsa, &der::tlv(0x03, &[0, 1, 2])],
+        );
+        (Certificate::parse(&cert).unwrap(), key)
     }
 
     #[test]
     fn wraps_for_several_recipients_in_gos_layout() {
-        let (c1, k1) = cert_and_key();
-        let (c2, k2) = cert_and_key();
-        let (_, stranger) = cert_and_key();
+        let (c1, k1) = cert_and_key(0);
+        let (c2, k2) = cert_and_key(1);
+        let (_, stranger) = cert_and_key(2);
         let payload = br#"{"symkey":"x"}"#;
         let wrapped = wrap(&[c1, c2], payload).unwrap();
         // The Go GCM parameter form: 0x10 wrapper, nonce tagged 0x84, ICV length 16.
@@ -343,8 +390,8 @@ mod tests {
 
     #[test]
     fn certificates_select_the_recipient() {
-        let (c1, k1) = cert_and_key();
-        let (c2, _) = cert_and_key();
+        let (c1, k1) = cert_and_key(0);
+        let (c2, _) = cert_and_key(1);
         let wrapped = wrap(std::slice::from_ref(&c1), b"secret").unwrap();
         assert_eq!(unwrap(&[&k1], &[c1], &wrapped).unwrap(), b"secret");
         let err = unwrap(&[&k1], &[c2], &wrapped).unwrap_err();
