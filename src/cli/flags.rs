@@ -145,8 +145,19 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
+/// The heading global options are listed under in every command's help, as newer
+/// skopeo releases list them ("Global Flags"), apart from the command's own options.
+pub const GLOBAL_HEADING: &str = "Global Options";
+
 /// The options skopeo accepts before the subcommand name.
 pub fn global_args() -> Vec<Arg> {
+    global_arg_list()
+        .into_iter()
+        .map(|a| a.help_heading(GLOBAL_HEADING))
+        .collect()
+}
+
+fn global_arg_list() -> Vec<Arg> {
     vec![
         Arg::new("command-timeout")
             .long("command-timeout")
