@@ -33,6 +33,9 @@ async fn run(invocation: Invocation) -> anyhow::Result<()> {
     use skiff::commands::{inspect, login, repo};
     // Each error's message already names its cause; printing the chain would repeat it.
     let flat = |e: skiff::commands::CommandError| anyhow::anyhow!("{e}");
+    if let Some(global) = invocation.global() {
+        skiff::commands::warn_deprecated_global(global);
+    }
     match invocation {
         Invocation::Print(_) => Ok(()),
         Invocation::Copy(global, settings) => run_copy(global, *settings).await,

@@ -76,6 +76,7 @@ fn registry_options(
         cert_dir,
         tls_verify: tls_verify.or(global.tls_verify),
         registries_conf: global.registries_conf.clone(),
+        user_agent_prefix: global.user_agent_prefix.clone(),
         report: Reporter::new(true, global.debug),
         ..Default::default()
     }

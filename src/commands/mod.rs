@@ -119,7 +119,17 @@ pub fn registry_options(
         tls_verify: side.tls_verify.or(shared_tls_verify).or(global.tls_verify),
         registries_conf: global.registries_conf.clone(),
         precompute_digests: false,
+        user_agent_prefix: global.user_agent_prefix.clone(),
         report: report.clone(),
+    }
+}
+
+/// skopeo's warning for the deprecated global `--tls-verify` (given before the command
+/// name), printed by every command as skopeo's `before` hook prints it.
+pub fn warn_deprecated_global(global: &GlobalSettings) {
+    if global.tls_verify.is_some() {
+        Reporter::new(false, global.debug)
+            .warn("'--tls-verify' is deprecated, please set this on the specific subcommand");
     }
 }
 
@@ -150,8 +160,14 @@ impl Retryable for crate::copy::CopyError {
 }
 
 /// skopeo's `retry.IfNecessary`: runs `op` again (up to `times` more times, waiting 1 s,
-/// 2 s, 4 s... as skopeo does) while it fails with an error that may go away.
-pub async fn with_retries<T, E, F, Fut>(times: i64, report: &Reporter, mut op: F) -> Result<T, E>
+/// 2 s, 4 s... as skopeo does, or `delay` each time when `--retry-delay` gives one) while it
+/// fails with an error that may go away.
+pub async fn with_retries<T, E, F, Fut>(
+    times: i64,
+    delay: Option<Duration>,
+    report: &Reporter,
+    mut op: F,
+) -> Result<T, E>
 where
     E: Retryable,
     F: FnMut() -> Fut,
@@ -161,7 +177,9 @@ where
     loop {
         match op().await {
             Err(e) if i64::from(attempt) < times && e.is_retryable() => {
-                let delay = Duration::from_secs(1u64 << attempt.min(6));
+                let delay = delay
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or_else(|| Duration::from_secs(1u64 << attempt.min(6)));
                 attempt += 1;
                 report.warn(&format!(
                     "{e}; retrying in {delay:?} (attempt {attempt} of {times})"

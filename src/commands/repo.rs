@@ -49,7 +49,7 @@ async fn list_tags_inner(
         "docker" => {
             let reference = repository_reference(input)?;
             let opts = registry_options(global, &s.image, None, None, &report);
-            let tags = with_retries(s.retry_times, &report, || async {
+            let tags = with_retries(s.retry_times, s.retry_delay, &report, || async {
                 docker::list_tags(&reference, &opts)
                     .await
                     .map_err(|e| CommandError::transport("Error listing repository tags", e))
@@ -121,7 +121,7 @@ async fn delete_inner(
         )));
     };
     let opts = registry_options(global, &s.image, None, None, &report);
-    let digest = with_retries(s.retry_times, &report, || async {
+    let digest = with_retries(s.retry_times, s.retry_delay, &report, || async {
         docker::delete_image(reference, &opts)
             .await
             .map_err(|e| match e {

@@ -30,6 +30,8 @@ pub struct ClientConfig {
     pub ca_certs: Vec<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
     pub credentials: Credentials,
+    /// The User-Agent header (see [`user_agent`]).
+    pub user_agent: String,
     pub report: Reporter,
 }
 
@@ -74,8 +76,14 @@ pub struct RegistryClient {
     report: Reporter,
 }
 
-fn user_agent() -> String {
-    format!("skiff/{}", env!("CARGO_PKG_VERSION"))
+/// skiff's User-Agent, after `--user-agent-prefix` and a space when one is given (as
+/// skopeo puts the prefix before "skopeo/VERSION").
+pub fn user_agent(prefix: Option<&str>) -> String {
+    let own = format!("skiff/{}", env!("CARGO_PKG_VERSION"));
+    match prefix.filter(|p| !p.is_empty()) {
+        Some(p) => format!("{p} {own}"),
+        None => own,
+    }
 }
 
 impl RegistryClient {
@@ -384,7 +392,7 @@ impl RegistryClient {
 fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     crate::transport::install_tls_provider();
     let mut b = reqwest::Client::builder()
-        .user_agent(user_agent())
+        .user_agent(cfg.user_agent.clone())
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .pool_idle_timeout(Duration::from_secs(60));
