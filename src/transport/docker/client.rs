@@ -396,41 +396,13 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .pool_idle_timeout(Duration::from_secs(60));
-    let mut roots = Vec::new();
-    for ca in &cfg.ca_certs {
-        let pem = std::fs::read(ca).map_err(|e| {
-            RegistryError::Tls(format!("reading CA certificate {}: {e}", ca.display()))
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::Tls(format!("parsing CA certificate {}: {e}", ca.display()))
-        })?;
-        roots.extend(certs);
-    }
-    if !roots.is_empty() {
-        b = b.tls_certs_merge(roots);
-    }
-    if let Some((cert, key)) = &cfg.client_cert {
-        let mut pem = std::fs::read(cert).map_err(|e| {
-            RegistryError::Tls(format!(
-                "reading client certificate {}: {e}",
-                cert.display()
-            ))
-        })?;
-        pem.push(b'\n');
-        pem.extend(std::fs::read(key).map_err(|e| {
-            RegistryError::Tls(format!("reading client key {}: {e}", key.display()))
-        })?);
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            RegistryError::Tls(format!(
-                "loading client certificate {}: {e}",
-                cert.display()
-            ))
-        })?;
-        b = b.identity(identity);
-    }
-    if cfg.insecure {
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
+    let tls = super::tls::client_config(&super::tls::TlsSettings {
+        host: &cfg.host,
+        ca_certs: &cfg.ca_certs,
+        client_cert: cfg.client_cert.as_ref(),
+        insecure: cfg.insecure,
+    })?;
+    b = b.tls_backend_preconfigured(tls);
     b.build()
         .map_err(|e| RegistryError::Tls(format!("setting up TLS for {}: {e}", cfg.host)))
 }

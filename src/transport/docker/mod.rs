@@ -10,6 +10,8 @@ mod client;
 mod destination;
 mod endpoint;
 mod source;
+mod tls;
+mod x509;
 
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
