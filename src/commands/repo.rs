@@ -70,7 +70,7 @@ async fn list_tags_inner(
                     "Invalid {input:?}: list-tags takes an archive path, without an image reference"
                 )));
             }
-            let tags = crate::transport::docker_archive::list_tags(&path)
+            let tags = crate::transport::docker_archive::list_tags(&path, &super::tmpdir(global))
                 .await
                 .map_err(|e| CommandError::transport("Error listing repository tags", e))?;
             (String::new(), tags)

@@ -197,36 +197,27 @@ fn check_supported(t: Transform) -> io::Result<()> {
             format!("not supported yet: {} (de)compression of layers", c.name()),
         )
     };
+    // bzip2 and xz are read, never written (as containers/image 5.23 writes them only on
+    // request, and no registry layer uses them).
     match t {
-        Transform::Decompress(c) | Transform::Compress { to: c, .. }
+        Transform::Compress { to: c, .. } | Transform::Recompress { to: c, .. }
             if matches!(c, Compression::Bzip2 | Compression::Xz) =>
         {
             Err(unsupported(c))
-        }
-        Transform::Recompress { from, to, .. } => {
-            for c in [from, to] {
-                if matches!(c, Compression::Bzip2 | Compression::Xz) {
-                    return Err(unsupported(c));
-                }
-            }
-            Ok(())
         }
         _ => Ok(()),
     }
 }
 
-fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+/// A reader of `input`'s decompressed bytes. Concatenated gzip members, bzip2 and xz
+/// streams are read through, as Go's readers (and `gzip -d`) read them.
+pub fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let buffered = io::BufReader::with_capacity(BUFFER_SIZE, input);
     Ok(match from {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
-            io::BufReader::with_capacity(BUFFER_SIZE, input),
-        )),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
-        other => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("not supported yet: {} decompression", other.name()),
-            ));
-        }
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(buffered.into_inner())?),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(buffered)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(buffered, true)),
     })
 }
 
@@ -527,6 +518,29 @@ mod tests {
             let back = run(re, Transform::Decompress(other)).await.unwrap();
             assert!(back == data);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bzip2_is_read_but_never_written() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 13) as u8).collect();
+        let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        enc.write_all(&data).unwrap();
+        let packed = enc.finish().unwrap();
+        assert_eq!(detect(&packed), Some(Compression::Bzip2));
+        let back = run(packed, Transform::Decompress(Compression::Bzip2))
+            .await
+            .unwrap();
+        assert!(back == data);
+        let refused = run(
+            data,
+            Transform::Compress {
+                to: Compression::Xz,
+                level: 3,
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(refused.to_string().contains("not supported yet"), "{refused}");
     }
 
     #[tokio::test]

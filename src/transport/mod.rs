@@ -228,7 +228,7 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
             docker::DockerSource::open(r, &opts.registry).await?,
         )),
         ImageName::DockerArchive { path, selector } => Ok(Box::new(
-            docker_archive::ArchiveSource::open(path, selector.as_ref()).await?,
+            docker_archive::ArchiveSource::open(path, selector.as_ref(), &opts.tmpdir).await?,
         )),
         ImageName::DockerDaemon(r) => Ok(Box::new(
             daemon::DaemonSource::open(r, &opts.daemon, &opts.tmpdir).await?,

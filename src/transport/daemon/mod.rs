@@ -152,12 +152,14 @@ impl DaemonSource {
             .await
             .map_err(|e| TransportError::io("spooling the daemon's image", e))?;
         drop(file);
-        let inner = ArchiveSource::open(spool.path(), None).await.map_err(|e| {
-            TransportError::Invalid(format!(
-                "the image {name} the docker daemon at {} sent: {e}",
-                client.host
-            ))
-        })?;
+        let inner = ArchiveSource::open(spool.path(), None, tmpdir)
+            .await
+            .map_err(|e| {
+                TransportError::Invalid(format!(
+                    "the image {name} the docker daemon at {} sent: {e}",
+                    client.host
+                ))
+            })?;
         Ok(DaemonSource {
             inner,
             _spool: spool,

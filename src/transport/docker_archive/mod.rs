@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub use dest::{ArchiveDestination, DestOptions, Sink};
 pub use source::{ArchiveSource, list_tags};
 // oci-archive writes its tar with the same kernel-copying entry writer.
-pub(crate) use source::scan;
+pub(crate) use source::scan_source;
 pub(crate) use writer::append_from;
 
 use crate::transport::TransportError;

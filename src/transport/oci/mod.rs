@@ -89,9 +89,9 @@ impl OciSource {
     pub async fn open_archive(
         path: &Path,
         reference: Option<&str>,
-        _opts: &OpenOptions,
+        opts: &OpenOptions,
     ) -> Result<OciSource> {
-        let index = super::docker_archive::scan(path).await?;
+        let index = super::docker_archive::scan_source(path, &opts.tmpdir).await?;
         Self::open(
             Store::Archive(index),
             reference,
