@@ -355,7 +355,7 @@ pub fn dest_only_args() -> Vec<Arg> {
         string_flag(
             "dest-compress-format",
             "FORMAT",
-            "FORMAT to use for the compression (gzip or zstd)",
+            "FORMAT to use for the compression (gzip, zstd or zstd:chunked)",
         ),
         Arg::new("dest-compress-level")
             .long("dest-compress-level")

@@ -168,9 +168,6 @@ fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
 fn parse_compress_format(name: Option<&str>) -> Result<Option<Compression>, CommandError> {
     match name {
         None | Some("") => Ok(None),
-        Some("zstd:chunked") => Err(CommandError::NotSupportedYet(
-            "--dest-compress-format zstd:chunked".into(),
-        )),
         Some(name) => Compression::from_name(name)
             .map(Some)
             .ok_or_else(|| invalid(format!("cannot find compressor for {name:?}"))),
@@ -287,9 +284,9 @@ fn check_level(format: Option<Compression>, level: Option<i32>) -> Result<(), Co
         Compression::Gzip if !(-2..=9).contains(&level) => {
             Err(invalid(format!("gzip: invalid compression level: {level}")))
         }
-        Compression::Zstd if !(1..=22).contains(&level) => Err(invalid(format!(
-            "zstd: invalid compression level: {level} (1-22)"
-        ))),
+        Compression::Zstd | Compression::ZstdChunked if !(1..=22).contains(&level) => Err(invalid(
+            format!("zstd: invalid compression level: {level} (1-22)"),
+        )),
         _ => Ok(()),
     }
 }

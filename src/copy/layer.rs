@@ -199,8 +199,9 @@ async fn stream_layer(
     if let Some(t) = transform {
         report.debug(|| format!("blob {}: {t:?}", layer.digest));
     }
+    let notes = pipeline::TransformNotes::default();
     let stream = match transform {
-        Some(t) => pipeline::transform(stream, t).map_err(blob_err)?,
+        Some(t) => pipeline::transform_noting(stream, t, &notes).map_err(blob_err)?,
         None => stream,
     };
     // Passed through unchanged, the bytes are checked by the VerifyingReader above; the
@@ -228,6 +229,12 @@ async fn stream_layer(
         stored,
         edit: LayerEdit {
             compression: transform.map(|t| result_compression(actual, Some(t))),
+            // zstd:chunked's TOC position and checksum.
+            annotations: notes
+                .annotations()
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect(),
             ..LayerEdit::default()
         },
     })

@@ -20,6 +20,9 @@ const CHUNK_SIZE: usize = 256 * 1024;
 pub enum Compression {
     Gzip,
     Zstd,
+    /// zstd whose frames follow the tar's files, with a table of contents
+    /// (`--dest-compress-format zstd:chunked`); read as plain zstd.
+    ZstdChunked,
     Bzip2,
     Xz,
 }
@@ -29,6 +32,7 @@ impl Compression {
         match self {
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
+            Compression::ZstdChunked => "zstd:chunked",
             Compression::Bzip2 => "bzip2",
             Compression::Xz => "xz",
         }
@@ -40,6 +44,7 @@ impl Compression {
         match name {
             "gzip" => Some(Compression::Gzip),
             "zstd" => Some(Compression::Zstd),
+            "zstd:chunked" => Some(Compression::ZstdChunked),
             "bzip2" => Some(Compression::Bzip2),
             "Xz" => Some(Compression::Xz),
             _ => None,
@@ -112,16 +117,42 @@ pub async fn sniff(mut reader: BlobReader) -> io::Result<(Option<Compression>, B
     Ok((detected, rest))
 }
 
+/// What a transform learned that belongs in the manifest: zstd:chunked's annotations, set
+/// once the whole stream has been written (read them after the stream's end).
+#[derive(Debug, Clone, Default)]
+pub struct TransformNotes(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl TransformNotes {
+    fn set(&self, annotations: Vec<(String, String)>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = annotations;
+    }
+
+    /// The annotations to set on the layer's descriptor.
+    pub fn annotations(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Applies `t` to the stream on the blocking pool; errors on either side surface as read errors.
 pub fn transform(input: BlobReader, t: Transform) -> io::Result<BlobReader> {
+    transform_noting(input, t, &TransformNotes::default())
+}
+
+/// [`transform`], recording in `notes` what the manifest must say about the result.
+pub fn transform_noting(
+    input: BlobReader,
+    t: Transform,
+    notes: &TransformNotes,
+) -> io::Result<BlobReader> {
     check_supported(t)?;
+    let notes = notes.clone();
     // Few, modest chunks in flight: memory stays bounded however many layers run at once.
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
     tokio::task::spawn_blocking(move || {
         let _slot = CpuSlots::shared().acquire();
         let sink = ChannelWriter::new(tx.clone(), "blob consumer went away");
         let source = SyncIoBridge::new(input);
-        if let Err(e) = run_transform(source, sink, t) {
+        if let Err(e) = run_transform(source, sink, t, &notes) {
             // The reader may be gone already (cancelled copy); nothing left to tell then.
             let _ = tx.blocking_send(Err(e));
         }
@@ -215,7 +246,9 @@ pub fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<d
     let buffered = io::BufReader::with_capacity(BUFFER_SIZE, input);
     Ok(match from {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(buffered.into_inner())?),
+        Compression::Zstd | Compression::ZstdChunked => {
+            Box::new(zstd::stream::read::Decoder::new(buffered.into_inner())?)
+        }
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(buffered)),
         Compression::Xz => Box::new(lzma_rust2::XzReader::new(buffered, true)),
     })
@@ -225,6 +258,7 @@ fn run_transform(
     source: impl Read + Send,
     mut sink: ChannelWriter,
     t: Transform,
+    notes: &TransformNotes,
 ) -> io::Result<()> {
     match t {
         Transform::Decompress(from) => sink.fill_from(&mut decoder(from, source)?)?,
@@ -233,6 +267,7 @@ fn run_transform(
             &mut sink,
             to,
             level,
+            notes,
         )?,
         // Decompression runs on a second thread, so the two stages overlap: the largest
         // layer, which finishes last, is not limited by the sum of both per-byte costs.
@@ -255,6 +290,7 @@ fn run_transform(
                 &mut sink,
                 to,
                 level,
+                notes,
             )
         })?,
     }
@@ -339,6 +375,7 @@ fn encode(
     sink: &mut ChannelWriter,
     to: Compression,
     level: i32,
+    notes: &TransformNotes,
 ) -> io::Result<()> {
     match to {
         Compression::Gzip => parallel_gzip::compress(
@@ -354,6 +391,9 @@ fn encode(
             // 3 took 230-340 MB with workers, 57 MB without, at the same speed).
             copy_buffered(&mut plain, &mut enc)?;
             enc.finish()?;
+        }
+        Compression::ZstdChunked => {
+            notes.set(super::zstd_chunked::compress(plain, &mut *sink, level)?);
         }
         other => {
             return Err(io::Error::new(
@@ -540,7 +580,10 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(refused.to_string().contains("not supported yet"), "{refused}");
+        assert!(
+            refused.to_string().contains("not supported yet"),
+            "{refused}"
+        );
     }
 
     #[tokio::test]
