@@ -10,6 +10,8 @@ pub mod docker;
 pub mod docker_archive;
 pub(crate) mod fsutil;
 mod oci;
+mod sif;
+mod tarball;
 
 use std::io;
 use std::path::PathBuf;
@@ -233,6 +235,8 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         ImageName::DockerDaemon(r) => Ok(Box::new(
             daemon::DaemonSource::open(r, &opts.daemon, &opts.tmpdir).await?,
         )),
+        ImageName::Sif { path } => Ok(Box::new(sif::SifSource::open(path, &opts.tmpdir).await?)),
+        ImageName::Tarball { files } => Ok(Box::new(tarball::TarballSource::open(files).await?)),
         other => Err(not_built(other)),
     }
 }
@@ -288,6 +292,13 @@ pub async fn open_destination(
             daemon::DaemonDestination::open(r, &opts.daemon, &opts.additional_tags, &opts.tmpdir)
                 .await?,
         )),
+        // containers/image's words.
+        ImageName::Sif { .. } | ImageName::Tarball { .. } => {
+            Err(TransportError::Unsupported(format!(
+                "\"{}:\" locations can only be read from, not written to",
+                name.transport_name()
+            )))
+        }
         other => Err(not_built(other)),
     }
 }

@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::Payload;
 use super::tar_walk::{Header, Time};
-use crate::manifest::convert::gojson::write_str;
+use crate::manifest::convert::gojson::{self, write_str};
 
 /// One piece of a payload, split by the rolling checksum or around a run of zeros.
 pub struct Chunk {
@@ -186,39 +186,10 @@ pub fn json(entries: &[TocEntry]) -> String {
     out
 }
 
-/// Go's `time.Time` JSON (RFC 3339 with nanoseconds, trailing zeros dropped), in UTC;
-/// None is Go's zero time.
+/// Go's `time.Time` JSON of a tar time (None is Go's zero time).
 pub fn rfc3339(t: Option<Time>) -> String {
-    let Some(t) = t else {
-        return "0001-01-01T00:00:00Z".to_string();
-    };
-    let days = t.secs.div_euclid(86_400);
-    let rem = t.secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    );
-    if t.nanos > 0 {
-        let frac = format!("{:09}", t.nanos);
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
+    match t {
+        Some(t) => gojson::rfc3339_nano(t.secs, t.nanos),
+        None => "0001-01-01T00:00:00Z".to_string(),
     }
-    s.push('Z');
-    s
-}
-
-/// A proleptic Gregorian date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
