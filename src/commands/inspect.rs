@@ -161,9 +161,12 @@ fn render(value: &GoValue, template: Option<&Template>) -> Result<String, Comman
 /// skopeo's words for a manifest that could not be read, parsed or chosen from a list.
 fn manifest_error(e: ImageError) -> CommandError {
     match e {
-        ImageError::ParseManifest { source, .. } | ImageError::ChooseInstance { source, .. } => {
+        ImageError::ParseManifest { source, .. } => {
             invalid(format!("Error parsing manifest for image: {source}"))
         }
+        ImageError::ChooseInstance { source, .. } => invalid(format!(
+            "Error parsing manifest for image: choosing image instance: {source}"
+        )),
         ImageError::ReadManifest { source, .. } => {
             CommandError::transport("Error retrieving manifest for image", source)
         }

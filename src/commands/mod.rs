@@ -42,7 +42,7 @@ pub enum CommandError {
         #[source]
         source: ConfigError,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", crate::reference::go_errno_text(source))]
     Io {
         context: String,
         #[source]
@@ -70,6 +70,20 @@ impl CommandError {
             context: context.into(),
             source,
         }
+    }
+
+    /// skopeo's exit status: 2 when the image cannot be found (skopeo(1) "EXIT STATUS":
+    /// a registry's manifest unknown, a reference missing from an `oci:` layout or archive),
+    /// 1 for every other error.
+    pub fn exit_code(&self) -> u8 {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(TransportError::ImageNotFound(_)) = e.downcast_ref::<TransportError>() {
+                return 2;
+            }
+            cause = e.source();
+        }
+        1
     }
 
     fn is_retryable(&self) -> bool {

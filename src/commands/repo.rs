@@ -116,7 +116,7 @@ async fn delete_inner(
     let ImageName::Docker(reference) = &name else {
         // skopeo: every transport but docker:// (and containers-storage:) refuses deletion.
         return Err(invalid(format!(
-            "Deleting images on the {}: transport is not supported",
+            "Deleting images not implemented for {}: images",
             name.transport_name()
         )));
     };
@@ -144,7 +144,7 @@ pub fn manifest_digest(args: &[String]) -> Result<(), CommandError> {
         return Err(invalid("Usage: skopeo manifest-digest manifest"));
     };
     let raw = std::fs::read(path).map_err(|source| CommandError::Io {
-        context: format!("Error reading manifest from {path}"),
+        context: format!("Error reading manifest from {path}: open {path}"),
         source,
     })?;
     let digest = crate::manifest::manifest_digest(&raw)

@@ -15,7 +15,7 @@ use crate::transport::{self, ImageSource, OpenOptions, TransportError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("reading manifest of {image}: {source}")]
+    #[error("determining manifest MIME type for {image}: {source}")]
     ReadManifest {
         image: String,
         #[source]
@@ -151,7 +151,7 @@ impl SourceImage {
     ) -> Result<(Manifest, Option<Digest>), ImageError> {
         match &top.kind {
             Kind::List { manifests } => {
-                let chosen = choose_instance(manifests, platform, &self.label)?;
+                let chosen = choose_instance(manifests, platform, &top.mime, &self.label)?;
                 Ok((self.instance(chosen).await?, Some(chosen.digest.clone())))
             }
             _ => Ok((top.clone(), None)),
@@ -215,9 +215,10 @@ impl SourceImage {
 pub fn choose_instance<'m>(
     manifests: &'m [Descriptor],
     wanted: &WantedPlatform,
+    list_mime: &str,
     label: &str,
 ) -> Result<&'m Descriptor, ImageError> {
-    platform::choose(manifests, wanted).map_err(|source| ImageError::ChooseInstance {
+    platform::choose(manifests, wanted, list_mime).map_err(|source| ImageError::ChooseInstance {
         image: label.to_string(),
         source,
     })

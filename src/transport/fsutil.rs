@@ -465,9 +465,10 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Reads a small file, refusing more than `limit` bytes.
 pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    // containers/image's words: "open PATH: no such file or directory".
     let meta = tokio::fs::metadata(path)
         .await
-        .map_err(|e| TransportError::io(format!("reading {what} {}", path.display()), e))?;
+        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))?;
     if meta.len() > limit {
         return Err(TransportError::Invalid(format!(
             "{what} {} is {} bytes, over the {limit}-byte limit",
@@ -477,7 +478,7 @@ pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>
     }
     tokio::fs::read(path)
         .await
-        .map_err(|e| TransportError::io(format!("reading {what} {}", path.display()), e))
+        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))
 }
 
 #[cfg(test)]

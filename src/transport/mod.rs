@@ -26,7 +26,9 @@ use crate::signature::Signature;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("{context}: {source}")]
+    /// The cause is written as Go writes OS errors ("no such file or directory"), so
+    /// skopeo's sentences come out verbatim.
+    #[error("{context}: {}", crate::reference::go_errno_text(source))]
     Io {
         context: String,
         #[source]
@@ -36,6 +38,10 @@ pub enum TransportError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// The image itself is not there (a registry's MANIFEST_UNKNOWN, an `oci:` reference
+    /// missing from index.json): skopeo's "image not found", exit status 2.
+    #[error("{0}")]
+    ImageNotFound(String),
     #[error("not supported yet: {0}")]
     NotSupportedYet(String),
     #[error("{0}")]
@@ -229,9 +235,15 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         ImageName::Docker(r) => Ok(Box::new(
             docker::DockerSource::open(r, &opts.registry).await?,
         )),
-        ImageName::DockerArchive { path, selector } => Ok(Box::new(
-            docker_archive::ArchiveSource::open(path, selector.as_ref(), &opts.tmpdir).await?,
-        )),
+        ImageName::DockerArchive { path, selector } => {
+            match docker_archive::ArchiveSource::open(path, selector.as_ref(), &opts.tmpdir).await {
+                Ok(source) => Ok(Box::new(source)),
+                // As in containers/image, an archive that opens but lacks the image (or a
+                // file it names) fails when the manifest is read, not when it is opened.
+                Err(TransportError::NotFound(message)) => Ok(Box::new(Unreadable(message))),
+                Err(e) => Err(e),
+            }
+        }
         ImageName::DockerDaemon(r) => Ok(Box::new(
             daemon::DaemonSource::open(r, &opts.daemon, &opts.tmpdir).await?,
         )),
@@ -300,6 +312,24 @@ pub async fn open_destination(
             )))
         }
         other => Err(not_built(other)),
+    }
+}
+
+/// A source that opened but has nothing to read: every read fails with `0`.
+struct Unreadable(String);
+
+#[async_trait]
+impl ImageSource for Unreadable {
+    async fn manifest(&self, _instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)> {
+        Err(TransportError::NotFound(self.0.clone()))
+    }
+
+    async fn blob(&self, _desc: &Descriptor) -> Result<BlobReader> {
+        Err(TransportError::NotFound(self.0.clone()))
+    }
+
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
+        Err(TransportError::NotFound(self.0.clone()))
     }
 }
 

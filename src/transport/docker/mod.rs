@@ -41,6 +41,10 @@ pub enum RegistryError {
         status: u16,
         message: String,
     },
+    /// The registry answered MANIFEST_UNKNOWN: the image (tag or digest) is not there.
+    /// skopeo exits 2 on it.
+    #[error("{context}: {message}")]
+    ManifestUnknown { context: String, message: String },
     #[error("{context}: {detail}")]
     Network {
         context: String,
@@ -79,6 +83,34 @@ fn is_plain_http_answer(e: &(dyn std::error::Error + 'static)) -> bool {
     )
 }
 
+/// Go's `Get "URL"` and `dial tcp HOST:PORT: connect: connection refused`, when that is
+/// what happened (`context` starts with the request's method).
+fn go_connection_refused(context: &str, e: &reqwest::Error) -> Option<(String, String)> {
+    let mut source = std::error::Error::source(e);
+    let mut refused = false;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = s.source();
+    }
+    let url = e.url()?;
+    if !refused {
+        return None;
+    }
+    let method = context.split(' ').next().unwrap_or("GET");
+    let mut go_method = method.to_lowercase();
+    if let Some(first) = go_method.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    let port = url.port_or_known_default()?;
+    let host = url.host_str()?;
+    Some((
+        format!("{go_method} \"{url}\""),
+        format!("dial tcp {host}:{port}: connect: connection refused"),
+    ))
+}
+
 /// The HTTP statuses worth asking again: timeout, rate limit, server-side trouble.
 pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
@@ -109,11 +141,17 @@ impl RegistryError {
             // skopeo's words for the usual mistake: TLS spoken to a plain-HTTP registry.
             detail.push_str(" (http: server gave HTTP response to HTTPS client)");
         }
+        let mut context = context.to_string();
+        if let Some((request, dial)) = go_connection_refused(&context, &e) {
+            // Go's sentence (scripts grep it), then what the client saw.
+            detail = format!("{dial} ({detail})");
+            context = request;
+        }
         let retryable = (e.is_connect() || e.is_timeout() || e.is_body() || e.is_request())
             && !detail.contains("certificate")
             && !plain_http;
         RegistryError::Network {
-            context: context.to_string(),
+            context,
             detail,
             retryable,
         }
@@ -125,6 +163,12 @@ impl RegistryError {
         let body = client::read_small(resp, "error response")
             .await
             .unwrap_or_default();
+        if has_error_code(&body, "MANIFEST_UNKNOWN") {
+            return RegistryError::ManifestUnknown {
+                context: context.to_string(),
+                message: describe_errors(status, &body),
+            };
+        }
         RegistryError::Http {
             context: context.to_string(),
             status: status.as_u16(),
@@ -135,11 +179,29 @@ impl RegistryError {
 
 impl From<RegistryError> for TransportError {
     fn from(e: RegistryError) -> TransportError {
+        if matches!(e, RegistryError::ManifestUnknown { .. }) {
+            return TransportError::ImageNotFound(e.to_string());
+        }
         TransportError::Remote {
             retryable: e.retryable(),
             message: e.to_string(),
         }
     }
+}
+
+/// Whether the registry's error JSON carries `code` (distribution's errcode).
+fn has_error_code(body: &[u8], code: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<Code>,
+    }
+    #[derive(Deserialize)]
+    struct Code {
+        #[serde(default)]
+        code: String,
+    }
+    serde_json::from_slice::<Errors>(body).is_ok_and(|e| e.errors.iter().any(|c| c.code == code))
 }
 
 /// `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}` -> "manifest unknown".

@@ -28,7 +28,14 @@ use crate::transport::TransportError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{action} archive {}: {source}", archive.display())]
+    /// The archive itself cannot be opened (containers/image's words).
+    #[error("opening file {:?}: open {}: {}", archive.display().to_string(), archive.display(), crate::reference::go_errno_text(source))]
+    Open {
+        archive: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{action} archive {}: {}", archive.display(), crate::reference::go_errno_text(source))]
     Io {
         archive: PathBuf,
         action: String,
@@ -39,7 +46,9 @@ pub enum ArchiveError {
     Invalid { archive: PathBuf, message: String },
     #[error("archive {}: {name:?} is not in the archive", archive.display())]
     Missing { archive: PathBuf, name: String },
-    #[error("docker archive {}: {message}", archive.display())]
+    /// No image in the archive matches the name's `:NAME:TAG` or `:@N` (containers/image's
+    /// sentence; the archive is in the image name).
+    #[error("{message}")]
     Choose { archive: PathBuf, message: String },
     #[error("writing docker archive {}: {message}", target.display())]
     Write { target: PathBuf, message: String },
@@ -66,7 +75,17 @@ impl From<ArchiveError> for TransportError {
                 context: format!("{action} archive {}", archive.display()),
                 source,
             },
-            e @ ArchiveError::Missing { .. } => TransportError::NotFound(e.to_string()),
+            ArchiveError::Open { archive, source } => TransportError::Io {
+                context: format!(
+                    "opening file {:?}: open {}",
+                    archive.display().to_string(),
+                    archive.display()
+                ),
+                source,
+            },
+            e @ (ArchiveError::Missing { .. } | ArchiveError::Choose { .. }) => {
+                TransportError::NotFound(e.to_string())
+            }
             other => TransportError::Invalid(other.to_string()),
         }
     }

@@ -59,7 +59,10 @@ impl TarIndex {
     /// spawn_blocking). A compressed one is refused, naming its compression.
     pub fn scan(path: &Path) -> Result<TarIndex, ArchiveError> {
         let io_err = |e: io::Error| ArchiveError::io(path, "reading", e);
-        let mut file = std::fs::File::open(path).map_err(io_err)?;
+        let mut file = std::fs::File::open(path).map_err(|source| ArchiveError::Open {
+            archive: path.to_path_buf(),
+            source,
+        })?;
         if let Some(c) = compression_of(&mut file).map_err(io_err)? {
             return Err(ArchiveError::Invalid {
                 archive: path.to_path_buf(),
@@ -77,7 +80,10 @@ impl TarIndex {
     /// under `tmpdir` (blocking; call from spawn_blocking).
     pub fn scan_source(path: &Path, tmpdir: &Path) -> Result<TarIndex, ArchiveError> {
         let io_err = |e: io::Error| ArchiveError::io(path, "reading", e);
-        let mut file = std::fs::File::open(path).map_err(io_err)?;
+        let mut file = std::fs::File::open(path).map_err(|source| ArchiveError::Open {
+            archive: path.to_path_buf(),
+            source,
+        })?;
         let Some(compression) = compression_of(&mut file).map_err(io_err)? else {
             let len = file.metadata().map_err(io_err)?.len();
             return Self::scan_reader(path, file, len);
