@@ -125,7 +125,7 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
         match transport::docker::list_tags(reference, &opts.registry).await {
             Ok(tags) => repo_tags = tags,
             // Some registries refuse the tag list; skopeo goes on without it.
-            Err(e) if e.to_string().contains("401") || e.to_string().contains("403") => {
+            Err(e) if matches!(e.registry().and_then(|r| r.status()), Some(401 | 403)) => {
                 report.warn("Registry disallows tag list retrieval; skipping");
             }
             Err(e) => {

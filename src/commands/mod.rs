@@ -36,6 +36,9 @@ pub enum CommandError {
         #[source]
         source: TransportError,
     },
+    /// A transport error whose message is already the whole sentence skopeo prints.
+    #[error(transparent)]
+    Stated(TransportError),
     #[error("{context}: {source}")]
     Config {
         context: String,
@@ -74,7 +77,9 @@ impl CommandError {
 
     fn is_retryable(&self) -> bool {
         match self {
-            CommandError::Transport { source, .. } => source.is_retryable(),
+            CommandError::Transport { source, .. } | CommandError::Stated(source) => {
+                source.is_retryable()
+            }
             CommandError::Copy(e) => e.is_retryable(),
             CommandError::Image(e) => e.is_retryable(),
             _ => false,

@@ -104,8 +104,7 @@ impl RegistryClient {
         };
         result.map_err(|e| RegistryError::Ping {
             host: cfg.host.clone(),
-            detail: e.to_string(),
-            retryable: e.retryable(),
+            source: Box::new(e),
         })?;
         Ok(client)
     }
@@ -353,11 +352,14 @@ impl RegistryClient {
         self.report
             .debug(|| format!("token request to {realm} -> {}", resp.status()));
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
-            return Err(RegistryError::Unauthorized(format!(
-                "authenticating to {}: the token server {realm} refused the credentials (HTTP {}): invalid username/password?",
-                self.host,
-                resp.status().as_u16()
-            )));
+            let status = resp.status().as_u16();
+            return Err(RegistryError::Unauthorized {
+                message: format!(
+                    "authenticating to {}: the token server {realm} refused the credentials (HTTP {status}): invalid username/password?",
+                    self.host,
+                ),
+                status,
+            });
         }
         if !resp.status().is_success() {
             return Err(RegistryError::from_response(
@@ -391,10 +393,10 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     let mut roots = Vec::new();
     for ca in &cfg.ca_certs {
         let pem = std::fs::read(ca).map_err(|e| {
-            RegistryError::Tls(format!("reading CA certificate {}: {e}", ca.display()))
+            RegistryError::tls(format!("reading CA certificate {}", ca.display()), e)
         })?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::Tls(format!("parsing CA certificate {}: {e}", ca.display()))
+            RegistryError::tls(format!("parsing CA certificate {}", ca.display()), e)
         })?;
         roots.extend(certs);
     }
@@ -403,20 +405,16 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     }
     if let Some((cert, key)) = &cfg.client_cert {
         let mut pem = std::fs::read(cert).map_err(|e| {
-            RegistryError::Tls(format!(
-                "reading client certificate {}: {e}",
-                cert.display()
-            ))
+            RegistryError::tls(format!("reading client certificate {}", cert.display()), e)
         })?;
         pem.push(b'\n');
-        pem.extend(std::fs::read(key).map_err(|e| {
-            RegistryError::Tls(format!("reading client key {}: {e}", key.display()))
-        })?);
+        pem.extend(
+            std::fs::read(key).map_err(|e| {
+                RegistryError::tls(format!("reading client key {}", key.display()), e)
+            })?,
+        );
         let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            RegistryError::Tls(format!(
-                "loading client certificate {}: {e}",
-                cert.display()
-            ))
+            RegistryError::tls(format!("loading client certificate {}", cert.display()), e)
         })?;
         b = b.identity(identity);
     }
@@ -424,7 +422,7 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
         b = b.tls_danger_accept_invalid_certs(true);
     }
     b.build()
-        .map_err(|e| RegistryError::Tls(format!("setting up TLS for {}: {e}", cfg.host)))
+        .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", cfg.host), e))
 }
 
 fn challenges_of(resp: &Response) -> Vec<Challenge> {
