@@ -163,6 +163,48 @@ fn fault_415_on_manifest_put_falls_back_to_the_next_format() {
     );
 }
 
+/// A registry that refuses the tag list (403, as ECR does) still gets inspected, as skopeo
+/// does it: a warning and `"RepoTags": null`; any other refusal fails. (skiff also skips
+/// on a 401, where skopeo 1.9.3 fails with "invalid username/password".)
+#[test]
+fn inspect_skips_a_refused_tag_list_like_skopeo() {
+    let cx = Ctx::new();
+    let reg = cx.plain_registry_with_hello();
+    for (code, ok, compare) in [(403, true, true), (401, true, false), (404, false, true)] {
+        let proxy = FaultProxy::start(
+            &reg.host(),
+            vec![
+                Fault::status(code)
+                    .on("GET", "/v2/skiff/hello/tags/list")
+                    .times(2),
+            ],
+        );
+        let args = [
+            "inspect",
+            "--tls-verify=false",
+            &proxy.docker_ref("skiff/hello:v1"),
+        ];
+        let ours = cx.run(env!("CARGO_BIN_EXE_skiff"), &args, &[]);
+        assert_eq!(ours.ok(), ok, "{ours:?}");
+        let expected = if ok {
+            "Registry disallows tag list retrieval; skipping"
+        } else {
+            "Error determining repository tags"
+        };
+        assert!(ours.stderr.contains(expected), "{ours:?}");
+        if ok {
+            let json: Value = serde_json::from_str(&ours.stdout).unwrap();
+            assert_eq!(json["RepoTags"], Value::Null, "{ours:?}");
+        }
+        if compare {
+            let theirs = cx.skopeo(&args);
+            assert_eq!(theirs.ok(), ok, "{theirs:?}");
+            assert!(theirs.stderr.contains(expected), "{theirs:?}");
+            assert_eq!(ours.stdout, theirs.stdout);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Clean failures, registries.conf
 // ---------------------------------------------------------------------------------------

@@ -169,14 +169,14 @@ fn schema1_facts(raw: &[u8]) -> Result<ImageFacts, InfoError> {
 pub fn output(
     name: Option<String>,
     digest: &str,
-    repo_tags: Vec<String>,
+    repo_tags: Option<Vec<String>>,
     f: ImageFacts,
 ) -> GoValue {
     GoValue::Struct(vec![
         omitempty("Name", "Name", GoValue::Str(name.unwrap_or_default())),
         omitempty("Tag", "Tag", GoValue::Str(f.tag)),
         field("Digest", "Digest", GoValue::str(digest)),
-        field("RepoTags", "RepoTags", GoValue::strings(Some(repo_tags))),
+        field("RepoTags", "RepoTags", GoValue::strings(repo_tags)),
         field(
             "Created",
             "Created",

@@ -120,13 +120,14 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
     let facts = image_info::facts(&image, config.as_ref()).map_err(|e| reading_config(&e))?;
     let digest = manifest_digest(&top_raw)
         .map_err(|e| invalid(format!("Error computing manifest digest: {e}")))?;
-    let mut repo_tags = Vec::new();
+    let mut repo_tags = Some(Vec::new());
     if let (ImageName::Docker(reference), false) = (&name, s.no_tags) {
         match transport::docker::list_tags(reference, &opts.registry).await {
-            Ok(tags) => repo_tags = tags,
-            // Some registries refuse the tag list; skopeo goes on without it.
+            Ok(tags) => repo_tags = Some(tags),
+            // Some registries refuse the tag list; skopeo goes on without it (RepoTags null).
             Err(e) if matches!(e.registry().and_then(|r| r.status()), Some(401 | 403)) => {
                 report.warn("Registry disallows tag list retrieval; skipping");
+                repo_tags = None;
             }
             Err(e) => {
                 return Err(CommandError::transport(
