@@ -10,6 +10,7 @@ pub mod docker;
 pub mod docker_archive;
 pub(crate) mod fsutil;
 mod oci;
+pub mod retry;
 
 use std::io;
 use std::path::PathBuf;

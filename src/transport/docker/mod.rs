@@ -9,6 +9,8 @@ mod auth;
 mod client;
 mod destination;
 mod endpoint;
+#[cfg(test)]
+mod retry_tests;
 mod source;
 
 use reqwest::{Response, StatusCode};
