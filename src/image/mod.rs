@@ -82,6 +82,11 @@ impl SourceImage {
         })
     }
 
+    /// A source opened some other way (tests' in-memory doubles).
+    pub fn from_transport(label: String, inner: Box<dyn ImageSource>) -> SourceImage {
+        SourceImage { label, inner }
+    }
+
     /// The transport-level source, for streaming blobs.
     pub fn transport(&self) -> &dyn ImageSource {
         self.inner.as_ref()
