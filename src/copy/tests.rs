@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
-use super::{CopyError, CopyOptions, Ctx, ListSelection, admit, list, single};
+use super::{CopyError, CopyOptions, Ctx, ListSelection, admit_first, copy_admitted};
 use crate::digest::Digest;
 use crate::image::SourceImage;
 use crate::manifest::platform::WantedPlatform;
@@ -255,8 +255,8 @@ fn index() -> (MemSource, Vec<Digest>) {
     (src, digests)
 }
 
-/// Copies the top-level image of `src` to `dest` through the engine's steps (admission,
-/// then `copy_single` or `copy_list`), as `copy_image` does after opening both.
+/// Copies the top-level image of `src` to `dest` through the engine's steps, as
+/// `copy_image` does after opening both.
 async fn copy(src: MemSource, dest: &MemDest, opts: &CopyOptions) -> Result<Vec<u8>, CopyError> {
     let src = SourceImage::from_transport("mem:src".into(), Box::new(src));
     let name = ImageName::parse("docker://example.com/test/image:v1").unwrap();
@@ -271,15 +271,10 @@ async fn copy(src: MemSource, dest: &MemDest, opts: &CopyOptions) -> Result<Vec<
         report: &report,
         dest_label: "mem:dest",
         dest_repo_tag: None,
+        manifests_read: Default::default(),
     };
-    let top = src.top().await?;
-    let admitted = admit(&src, &name, &policy, top, None).await?;
-    let written = if admitted.manifest.is_list() {
-        list::copy_list(&ctx, &admitted, false).await?
-    } else {
-        single::copy_single(&ctx, &admitted, single::Placement::default()).await?
-    };
-    Ok(written.raw)
+    let first = admit_first(&src, &name, &policy, opts, &report).await?;
+    Ok(copy_admitted(&ctx, &first).await?.raw)
 }
 
 const REGISTRY_TYPES: &[&str] = &[
@@ -448,4 +443,70 @@ async fn each_list_member_is_admitted_on_its_own_signatures_and_keeps_them() {
             (None, sig(0)),
         ]
     );
+}
+
+/// A chain of `depth` indexes, each naming the next, ending in an image.
+fn nested(depth: usize) -> MemSource {
+    let mut src = image(mime::OCI_MANIFEST);
+    let mut inner = src.manifests.remove(&None).unwrap();
+    let mut inner_type = mime::OCI_MANIFEST;
+    for _ in 0..depth {
+        let mut entry = descriptor(inner_type, &inner);
+        entry["platform"] = json!({"architecture": "amd64", "os": "linux"});
+        src.manifests.insert(Some(Digest::sha256_of(&inner)), inner);
+        inner = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": mime::OCI_INDEX, "manifests": [entry],
+        }))
+        .unwrap();
+        inner_type = mime::OCI_INDEX;
+    }
+    src.manifests.insert(None, inner);
+    src
+}
+
+#[tokio::test]
+async fn nested_lists_are_followed_to_a_limit() {
+    for selection in [ListSelection::System, ListSelection::All] {
+        let opts = CopyOptions {
+            selection,
+            ..options()
+        };
+        // Two levels: copied (the instance found through both lists).
+        let dest = MemDest::new(&[], &[]);
+        copy(nested(2), &dest, &opts).await.unwrap();
+        // Thousands: refused at the limit, without exhausting the stack.
+        let dest = MemDest::new(&[], &[]);
+        let err = copy(nested(3000), &dest, &opts).await.unwrap_err();
+        assert!(
+            err.to_string().contains("nested more than 8 deep"),
+            "{selection:?}: {err}"
+        );
+        assert!(dest.written_types().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_list_naming_too_many_manifests_is_refused_before_reading_them() {
+    let (mut src, _) = index();
+    let list: serde_json::Value = serde_json::from_slice(&src.manifests[&None]).unwrap();
+    let entry = list["manifests"][0].clone();
+    let huge = json!({
+        "schemaVersion": 2, "mediaType": mime::OCI_INDEX,
+        "manifests": vec![entry; 5000],
+    });
+    src.manifests
+        .insert(None, serde_json::to_vec(&huge).unwrap());
+    let asked = src.asked.clone();
+    let dest = MemDest::new(&[], &[]);
+    let opts = CopyOptions {
+        selection: ListSelection::All,
+        ..options()
+    };
+    let err = copy(src, &dest, &opts).await.unwrap_err();
+    assert!(
+        err.to_string().contains("more than 4096 manifests"),
+        "{err}"
+    );
+    // Only the list itself was admitted.
+    assert_eq!(asked.lock().unwrap().len(), 1);
 }

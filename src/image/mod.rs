@@ -13,6 +13,13 @@ use crate::reference::ImageName;
 use crate::signature::Signature;
 use crate::transport::{self, ImageSource, OpenOptions, TransportError};
 
+/// How deep manifest lists may nest (a list of lists is legal OCI, if rare; a deep chain
+/// is an attack on the stack and the network).
+pub const MAX_LIST_DEPTH: usize = 8;
+
+/// How many manifests a copy of a list may read in all, nested lists included.
+pub const MAX_LIST_MANIFESTS: usize = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("reading manifest of {image}: {source}")]
@@ -147,19 +154,35 @@ impl SourceImage {
         self.parse(raw, declared.as_deref())
     }
 
-    /// The single image `top` stands for on `platform`: `top` itself, or the instance of
-    /// the list chosen for the platform (with its digest).
+    /// The single image `top` stands for on `platform`: `top` itself, or the instance
+    /// chosen for the platform (with its digest), through nested lists up to
+    /// `MAX_LIST_DEPTH` deep.
     pub async fn single(
         &self,
         top: &Manifest,
         platform: &WantedPlatform,
     ) -> Result<(Manifest, Option<Digest>), ImageError> {
-        match &top.kind {
-            Kind::List { manifests } => {
-                let chosen = choose_instance(manifests, platform, &self.label)?;
-                Ok((self.instance(chosen).await?, Some(chosen.digest.clone())))
-            }
-            _ => Ok((top.clone(), None)),
+        let mut current = top.clone();
+        let mut digest = None;
+        for _ in 0..=MAX_LIST_DEPTH {
+            let Kind::List { manifests } = &current.kind else {
+                return Ok((current, digest));
+            };
+            let chosen = choose_instance(manifests, platform, &self.label)?;
+            let next = self.instance(chosen).await?;
+            digest = Some(chosen.digest.clone());
+            current = next;
+        }
+        Err(self.too_deep())
+    }
+
+    /// The error for lists nested deeper than `MAX_LIST_DEPTH`.
+    pub fn too_deep(&self) -> ImageError {
+        ImageError::ParseManifest {
+            image: self.label.clone(),
+            source: ManifestError::Unsupported(format!(
+                "manifest lists nested more than {MAX_LIST_DEPTH} deep"
+            )),
         }
     }
 
