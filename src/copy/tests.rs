@@ -510,3 +510,27 @@ async fn a_list_naming_too_many_manifests_is_refused_before_reading_them() {
     // Only the list itself was admitted.
     assert_eq!(asked.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_image_whose_config_lists_fewer_diff_ids_than_layers_is_refused_first() {
+    let mut src = image(mime::OCI_MANIFEST);
+    // A second layer the config does not list.
+    let raw = src.manifests.remove(&None).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let extra = gzip(b"a layer no diff ID describes");
+    manifest["layers"]
+        .as_array_mut()
+        .unwrap()
+        .push(descriptor(mime::OCI_LAYER_GZIP, &extra));
+    src.blobs.insert(Digest::sha256_of(&extra), extra);
+    src.manifests
+        .insert(None, serde_json::to_vec(&manifest).unwrap());
+    let dest = MemDest::new(&[], &[]);
+    let err = copy(src, &dest, &options()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid image mem:src: it has 2 layers but its config lists 1 (rootfs.diff_ids); no runtime could unpack it"
+    );
+    assert!(dest.blobs.lock().unwrap().is_empty());
+    assert!(dest.tried().is_empty());
+}

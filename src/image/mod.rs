@@ -53,6 +53,20 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "invalid image {image}: it has {layers} layers but its config lists {diff_ids} (rootfs.diff_ids); no runtime could unpack it"
+    )]
+    LayerCount {
+        image: String,
+        layers: usize,
+        diff_ids: usize,
+    },
+    #[error("invalid image {image}: its config is not valid JSON: {source}")]
+    ConfigJson {
+        image: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("reading signatures of {image}: {source}")]
     ReadSignatures {
         image: String,
@@ -222,6 +236,36 @@ impl SourceImage {
             source,
         })?;
         Ok(bytes)
+    }
+
+    /// Checks that an image config lists one diff ID per layer (an empty layer in the
+    /// history has no layer and no diff ID, so the counts always match in a sound image).
+    pub fn check_diff_ids(&self, config: &[u8], layers: usize) -> Result<(), ImageError> {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            rootfs: Option<RootFs>,
+        }
+        #[derive(serde::Deserialize)]
+        struct RootFs {
+            diff_ids: Option<Vec<serde::de::IgnoredAny>>,
+        }
+        let parsed: Config =
+            serde_json::from_slice(config).map_err(|source| ImageError::ConfigJson {
+                image: self.label.clone(),
+                source,
+            })?;
+        let diff_ids = parsed
+            .rootfs
+            .and_then(|r| r.diff_ids)
+            .map_or(0, |ids| ids.len());
+        if diff_ids != layers {
+            return Err(ImageError::LayerCount {
+                image: self.label.clone(),
+                layers,
+                diff_ids,
+            });
+        }
+        Ok(())
     }
 
     /// The signatures of the top-level manifest (`instance` None) or of a list member.
