@@ -244,6 +244,35 @@ fn malformed_manifest_json_is_rejected() {
     }
 }
 
+/// skopeo 1.9.3 copies such an image (exit 0) though no runtime can unpack it; skiff refuses
+/// before anything is written and names both counts.
+#[test]
+fn an_image_with_more_layers_than_diff_ids_is_refused() {
+    let (_t, l) = damaged_copy();
+    let mut config = read_json(&oci_blob(&l, CONFIG));
+    let diff_ids = config["rootfs"]["diff_ids"].as_array_mut().unwrap();
+    let layers = diff_ids.len();
+    diff_ids.pop();
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_digest = sha256_digest(&config);
+    fs::write(oci_blob(&l, &config_digest), &config).unwrap();
+    let mut manifest = read_json(&oci_blob(&l, HELLO_MANIFEST));
+    manifest["config"]["digest"] = config_digest.into();
+    manifest["config"]["size"] = config.len().into();
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = sha256_digest(&manifest);
+    fs::write(oci_blob(&l, &manifest_digest), &manifest).unwrap();
+    let mut idx = read_json(&l.join("index.json"));
+    idx["manifests"][0]["digest"] = manifest_digest.into();
+    idx["manifests"][0]["size"] = manifest.len().into();
+    fs::write(l.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    let expected = format!(
+        "it has {layers} layers but its config lists {} (rootfs.diff_ids)",
+        layers - 1
+    );
+    assert_fails_cleanly_everywhere(&src_name(&l), &[&expected]);
+}
+
 /// Stricter than skopeo 1.9.3, which copies such a manifest without noticing: the manifest
 /// bytes must match the digest index.json gives for them, or the copy would silently carry a
 /// tampered manifest.

@@ -50,9 +50,10 @@ pub enum TransportError {
     #[error(transparent)]
     Archive(#[from] docker_archive::ArchiveError),
     /// The destination refused the manifest's type (HTTP 400/415, MANIFEST_INVALID): the
-    /// copy may try another format. The cause is the destination's own error.
+    /// copy may try another format. The variant is the classification; the text is the
+    /// destination's answer.
     #[error("{0}")]
-    ManifestRefused(#[source] Box<dyn std::error::Error + Send + Sync>),
+    ManifestRefused(String),
 }
 
 impl TransportError {
@@ -79,7 +80,6 @@ impl TransportError {
     pub fn registry(&self) -> Option<&docker::RegistryError> {
         match self {
             TransportError::Registry(e) => Some(e),
-            TransportError::ManifestRefused(e) => e.downcast_ref(),
             _ => None,
         }
     }

@@ -426,7 +426,7 @@ impl ImageDestination for DockerDestination {
                 StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE
             ) || e.has_code("MANIFEST_INVALID");
             return Err(if refused {
-                TransportError::ManifestRefused(Box::new(e))
+                TransportError::ManifestRefused(e.to_string())
             } else {
                 e.into()
             });

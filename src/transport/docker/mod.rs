@@ -393,11 +393,6 @@ mod tests {
         assert_eq!(e.registry().and_then(RegistryError::status), Some(503));
         let e = TransportError::from(http(404, &[]));
         assert!(!e.is_retryable());
-        let refused = TransportError::ManifestRefused(Box::new(http(415, &[])));
-        assert_eq!(
-            refused.registry().and_then(RegistryError::status),
-            Some(415)
-        );
         let config = TransportError::from(RegistryError::Config(ConfigError::Blocked {
             prefix: "r.io".into(),
             config: "/etc/containers/registries.conf".into(),
