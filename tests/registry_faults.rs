@@ -89,9 +89,9 @@ fn fault_413_on_patch_falls_back_to_chunked_upload() {
     let cx = Ctx::new();
     let reg = Registry::start(RegistryOpts::plain());
     // The config blob is pushed first (with a tiny image), so that the only blob the faulty
-    // push uploads is the 10 MiB layer: the 413 necessarily hits its streaming PATCH.
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    // push uploads is the 10 MiB layer: the 413 necessarily hits its streaming PATCH. One
+    // diff ID for the one layer of each (the same config serves both images).
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
     gzip_layout(&cx.path("tiny"), 100, 1, config);
     let (layer, config_digest) = gzip_layout(&cx.path("big"), 10 << 20, 2, config);
     let out = cx.copy(
