@@ -1,9 +1,8 @@
-//! Registry credentials: auth files (containers-auth.json(5), Docker's
-//! config.json and legacy .dockercfg) and `docker-credential-*` helpers, looked
-//! up in c/image v5.23.1 order.
+//! Looking up registry credentials: auth files (containers-auth.json(5), Docker's
+//! config.json and legacy .dockercfg, read by `authfile`) and `docker-credential-*`
+//! helpers, in c/image v5.23.1 order. What a lookup yields is `credentials::Credentials`.
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,6 +12,7 @@ use serde_json::Value;
 
 use super::ConfigError;
 use super::authfile::{decode_entry, get_field, read_auth_file};
+use super::credentials::Credentials;
 use super::paths::{AuthFilePath, Env};
 use super::registries::AUTH_FILE_HELPER;
 
@@ -20,39 +20,6 @@ use super::registries::AUTH_FILE_HELPER;
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
 
 const NOT_FOUND_MESSAGE: &str = "credentials not found in native keychain";
-
-/// Credentials for one registry. `Debug` never prints secrets.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// Username and password (HTTP basic, or the token-server request).
-    Basic { username: String, password: String },
-    /// An OAuth2 refresh token (`identitytoken` in an auth file, or a helper's
-    /// `"<token>"` username). Auth-file entries also carry the `auth` username
-    /// and password, which c/image still uses for `Basic` challenges.
-    IdentityToken {
-        username: Option<String>,
-        password: Option<String>,
-        token: String,
-    },
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::Basic { username, .. } => f
-                .debug_struct("Basic")
-                .field("username", username)
-                .field("password", &format_args!("<redacted>"))
-                .finish(),
-            Credentials::IdentityToken { username, .. } => f
-                .debug_struct("IdentityToken")
-                .field("username", username)
-                .field("password", &format_args!("<redacted>"))
-                .field("token", &format_args!("<redacted>"))
-                .finish(),
-        }
-    }
-}
 
 /// Credential lookup configured from an [`Env`] and `--authfile`.
 #[derive(Clone, Debug)]

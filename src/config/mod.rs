@@ -9,20 +9,24 @@ pub mod auth;
 mod authfile;
 pub mod authwrite;
 pub mod certs;
+mod credentials;
 mod names;
 pub mod paths;
 pub mod registries;
 mod registries_file;
+mod registries_model;
 
 #[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
 
-pub use auth::{AuthLookup, Credentials, credential_helper_get};
+pub use auth::{AuthLookup, credential_helper_get};
 pub use certs::{TlsFiles, tls_files_for};
+pub use credentials::Credentials;
 pub use paths::Env;
-pub use registries::{Endpoint, Mirror, PullFromMirror, RegistriesConf, Registry};
+pub use registries::{Endpoint, RegistriesConf};
+pub use registries_model::{Mirror, PullFromMirror, Registry};
 
 /// The single error type of the config module.
 ///

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use super::names::{is_valid_domain, split_registry, strip_tag_and_digest};
-use super::registries::{Mirror, PullFromMirror, Registry};
+use super::registries_model::{Mirror, PullFromMirror, Registry};
 
 #[derive(Deserialize, Default)]
 struct RawMirror {
