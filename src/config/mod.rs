@@ -10,6 +10,7 @@ mod authfile;
 pub mod authwrite;
 pub mod certs;
 mod credentials;
+mod helper;
 mod names;
 pub mod paths;
 pub mod registries;
