@@ -2,6 +2,11 @@
 //! with v1 compatibility), auth files and credential helpers, certs.d
 //! directories, and the default locations of all of those.
 //!
+//! registries.conf: `registries` (loading, lookups), `registries_file` (one file),
+//! `registries_model` (the tables). Credentials: `auth` (the lookup), `authfile` (auth
+//! files), `helper` (credential helpers), `credentials` (what they yield), `authwrite`
+//! (login/logout). Also `certs` (certs.d), `names`, `paths` (default locations).
+//!
 //! The behaviour follows containers/image v5.23.1 as vendored by skopeo 1.9.3;
 //! see NOTES.md in the crate this module was developed in for the precise rules.
 

@@ -3,6 +3,11 @@
 //!
 //! Destination contract: nothing a destination writes is visible as an image until
 //! `commit` succeeds; dropping a destination without committing rolls back.
+//!
+//! Errors: `TransportError` carries each transport's own error (`RegistryError`,
+//! `DaemonError`, `ArchiveError`) as its typed cause, so callers decide by type (status,
+//! retryable) and print the cause's words unchanged. Retries: one budget per operation,
+//! shared by every layer that retries (`retry`).
 
 pub mod daemon;
 mod dir;

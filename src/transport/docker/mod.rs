@@ -2,7 +2,10 @@
 //!
 //! `client` talks HTTP (auth, retries), `source` reads manifests and blobs (with Range
 //! resume), `destination` uploads (cross-repository mount, streaming or chunked PATCH) and
-//! puts the manifest last, so a failed copy never publishes a tag.
+//! puts the manifest last, so a failed copy never publishes a tag; `endpoint` picks the
+//! host, credentials and TLS files, `api` has login, tag listing and deletion. Retries
+//! spend the operation's budget (`transport::retry`). `RegistryError` keeps the HTTP
+//! status, the registry's error codes and the reqwest, I/O or configuration error typed.
 
 mod api;
 mod auth;
