@@ -174,19 +174,28 @@ pub(crate) struct AdmittedImage {
 }
 
 /// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
-/// the policy about them (`PolicyContext.IsRunningImageAllowed`).
+/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures that will be
+/// removed and that no requirement looks at are not read at all.
 async fn admit(
     src: &SourceImage,
     src_name: &ImageName,
     policy: &Policy,
     manifest: Manifest,
     instance: Option<&Digest>,
+    remove_signatures: bool,
 ) -> Result<AdmittedImage, CopyError> {
-    let signatures = src.signatures(instance).await?;
+    let identity = src_name.policy_configuration_identity();
     let namespaces = src_name.policy_configuration_namespaces();
+    let transport = src_name.transport_name();
+    let signatures =
+        if remove_signatures && !policy.needs_signatures(transport, &identity, &namespaces) {
+            Vec::new()
+        } else {
+            src.signatures(instance).await?
+        };
     let proof = policy.evaluate(&PolicyImage {
-        transport: src_name.transport_name(),
-        identity: &src_name.policy_configuration_identity(),
+        transport,
+        identity: &identity,
         namespaces: &namespaces,
         display_name: src.label(),
         docker_reference: src_name.docker_reference(),
@@ -207,14 +216,9 @@ impl Ctx<'_> {
         manifest: Manifest,
         instance: &Digest,
     ) -> Result<AdmittedImage, CopyError> {
-        admit(
-            self.src,
-            self.src_name,
-            self.policy,
-            manifest,
-            Some(instance),
-        )
-        .await
+        let remove = self.opts.remove_signatures;
+        let (src, name, policy) = (self.src, self.src_name, self.policy);
+        admit(src, name, policy, manifest, Some(instance), remove).await
     }
 }
 
@@ -285,9 +289,10 @@ async fn admit_first(
             if let Some(d) = &digest {
                 report.debug(|| format!("chose {d} for {}", opts.platform));
             }
-            admit(src, src_name, policy, instance, digest.as_ref()).await
+            let remove = opts.remove_signatures;
+            admit(src, src_name, policy, instance, digest.as_ref(), remove).await
         }
-        _ => admit(src, src_name, policy, top, None).await,
+        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await,
     }
 }
 
