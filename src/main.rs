@@ -26,6 +26,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(invocation)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { message, code }) => {
+            // Control characters a server or a file put in the message are escaped.
+            let message = skiff::report::escape_controls(&message);
             let _ = writeln!(std::io::stderr(), "Error: {message}");
             ExitCode::from(code)
         }
@@ -104,8 +106,11 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// A usage error or a runtime that cannot start: exit 1, as skopeo.
+/// A usage error or a runtime that cannot start: exit 1, as skopeo. The message may quote
+/// what a server or a file said: control characters are escaped before it reaches the
+/// terminal.
 fn fail(message: &str) -> ExitCode {
+    let message = skiff::report::escape_controls(message);
     let _ = writeln!(std::io::stderr(), "Error: {message}");
     ExitCode::from(1)
 }

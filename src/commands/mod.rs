@@ -36,6 +36,9 @@ pub enum CommandError {
         #[source]
         source: TransportError,
     },
+    /// A transport error whose message is already the whole sentence skopeo prints.
+    #[error(transparent)]
+    Stated(TransportError),
     #[error("{context}: {source}")]
     Config {
         context: String,
@@ -76,9 +79,19 @@ impl CommandError {
     /// a registry's manifest unknown, a reference missing from an `oci:` layout or archive),
     /// 1 for every other error.
     pub fn exit_code(&self) -> u8 {
+        // A transparent wrapper hides itself from the chain: look at the direct one first.
+        if let CommandError::Stated(t) = self
+            && t.is_image_not_found()
+        {
+            return 2;
+        }
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
         while let Some(e) = cause {
-            if let Some(TransportError::ImageNotFound(_)) = e.downcast_ref::<TransportError>() {
+            let transport = e.downcast_ref::<TransportError>();
+            let registry = e.downcast_ref::<crate::transport::docker::RegistryError>();
+            if transport.is_some_and(TransportError::is_image_not_found)
+                || registry.is_some_and(|r| r.is_manifest_unknown())
+            {
                 return 2;
             }
             cause = e.source();
@@ -88,7 +101,9 @@ impl CommandError {
 
     fn is_retryable(&self) -> bool {
         match self {
-            CommandError::Transport { source, .. } => source.is_retryable(),
+            CommandError::Transport { source, .. } | CommandError::Stated(source) => {
+                source.is_retryable()
+            }
             CommandError::Copy(e) => e.is_retryable(),
             CommandError::Image(e) => e.is_retryable(),
             _ => false,
@@ -175,7 +190,8 @@ impl Retryable for crate::copy::CopyError {
 
 /// skopeo's `retry.IfNecessary`: runs `op` again (up to `times` more times, waiting 1 s,
 /// 2 s, 4 s... as skopeo does, or `delay` each time when `--retry-delay` gives one) while it
-/// fails with an error that may go away.
+/// fails with an error that may go away. Each run gets fresh retry budgets below
+/// (`transport::retry`), so `times` multiplies them.
 pub async fn with_retries<T, E, F, Fut>(
     times: i64,
     delay: Option<Duration>,

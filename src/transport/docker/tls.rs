@@ -37,7 +37,7 @@ pub fn client_config(s: &TlsSettings<'_>) -> Result<rustls::ClientConfig, Regist
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| RegistryError::Tls(format!("setting up TLS for {}: {e}", s.host)))?;
+        .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", s.host), e))?;
     let verifier: Arc<dyn ServerCertVerifier> = if s.insecure {
         Arc::new(AcceptAnything(provider))
     } else {
@@ -50,13 +50,10 @@ pub fn client_config(s: &TlsSettings<'_>) -> Result<rustls::ClientConfig, Regist
         Some((cert, key)) => {
             let chain = read_certs(cert, "client certificate")?;
             let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                RegistryError::Tls(format!("reading client key {}: {e}", key.display()))
+                RegistryError::tls(format!("reading client key {}", key.display()), e)
             })?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
-                RegistryError::Tls(format!(
-                    "loading client certificate {}: {e}",
-                    cert.display()
-                ))
+                RegistryError::tls(format!("loading client certificate {}", cert.display()), e)
             })?
         }
         None => builder.with_no_client_auth(),
@@ -67,16 +64,16 @@ pub fn client_config(s: &TlsSettings<'_>) -> Result<rustls::ClientConfig, Regist
 
 /// Every certificate in a PEM file.
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, RegistryError> {
-    let bad = |e: &dyn std::fmt::Display| {
-        RegistryError::Tls(format!("parsing {what} {}: {e}", path.display()))
-    };
-    let pem = std::fs::read(path)
-        .map_err(|e| RegistryError::Tls(format!("reading {what} {}: {e}", path.display())))?;
+    let context = |verb: &str| format!("{verb} {what} {}", path.display());
+    let pem = std::fs::read(path).map_err(|e| RegistryError::tls(context("reading"), e))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(&e))?;
+        .map_err(|e| RegistryError::tls(context("parsing"), e))?;
     if certs.is_empty() {
-        return Err(bad(&"no certificate in the file"));
+        return Err(RegistryError::tls(
+            context("parsing"),
+            "no certificate in the file".to_string(),
+        ));
     }
     Ok(certs)
 }
@@ -109,21 +106,24 @@ impl TrustedLeafVerifier {
                 Ok(()) => {}
                 // A CA given on purpose must be usable; a broken system root is skipped.
                 Err(e) if i < extra => {
-                    return Err(RegistryError::Tls(format!(
-                        "parsing CA certificate for {host}: {e}"
-                    )));
+                    return Err(RegistryError::tls(
+                        format!("parsing CA certificate for {host}"),
+                        e,
+                    ));
                 }
                 Err(_) => {}
             }
         }
         if roots.is_empty() {
-            return Err(RegistryError::Tls(format!(
-                "setting up TLS for {host}: no CA certificates were found in the system store or the certs.d directory"
-            )));
+            return Err(RegistryError::tls(
+                format!("setting up TLS for {host}"),
+                "no CA certificates were found in the system store or the certs.d directory"
+                    .to_string(),
+            ));
         }
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
-            .map_err(|e| RegistryError::Tls(format!("setting up TLS for {host}: {e}")))?;
+            .map_err(|e| RegistryError::tls(format!("setting up TLS for {host}"), e))?;
         Ok(TrustedLeafVerifier { inner, trusted })
     }
 

@@ -24,8 +24,6 @@ pub use source::{ArchiveSource, list_tags};
 pub(crate) use source::scan_source;
 pub(crate) use writer::append_from;
 
-use crate::transport::TransportError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// The archive itself cannot be opened (containers/image's words).
@@ -64,29 +62,12 @@ impl ArchiveError {
     }
 }
 
-impl From<ArchiveError> for TransportError {
-    fn from(e: ArchiveError) -> TransportError {
-        match e {
-            ArchiveError::Io {
-                archive,
-                action,
-                source,
-            } => TransportError::Io {
-                context: format!("{action} archive {}", archive.display()),
-                source,
-            },
-            ArchiveError::Open { archive, source } => TransportError::Io {
-                context: format!(
-                    "opening file {:?}: open {}",
-                    archive.display().to_string(),
-                    archive.display()
-                ),
-                source,
-            },
-            e @ (ArchiveError::Missing { .. } | ArchiveError::Choose { .. }) => {
-                TransportError::NotFound(e.to_string())
-            }
-            other => TransportError::Invalid(other.to_string()),
+impl ArchiveError {
+    /// Whether reading again may succeed (an interrupted read of the archive).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ArchiveError::Io { source, .. } => crate::pipeline::is_transient(source),
+            _ => false,
         }
     }
 }
