@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::CopyError;
 use super::rewrite::ENCRYPTED_SUFFIX;
-use super::{CopyError, Ctx};
 use crate::crypt::{self, DecryptionKeys, LayerSecrets, Recipients};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, mime};
@@ -47,29 +47,24 @@ pub fn plain_type(media_type: &str) -> &str {
         .unwrap_or(media_type)
 }
 
-/// One entry per layer: what to do to it, if anything. `frozen` is why the manifest may
-/// not change (`--preserve-digests`, signatures kept), if it may not.
-pub(crate) async fn plan(
-    ctx: &Ctx<'_>,
-    config: Option<&Descriptor>,
+/// One entry per layer: what to do to it, if anything. `config`: the image config, when
+/// it is one (its diff IDs matter to decryption); `frozen`: why the manifest may not
+/// change (`--preserve-digests`, signatures kept), if it may not.
+pub(crate) fn plan(
+    opts: Option<&CryptOptions>,
+    config: Option<&[u8]>,
     layers: &[Descriptor],
     frozen: Option<&str>,
 ) -> Result<Vec<Option<LayerCrypto>>, CopyError> {
-    match &ctx.opts.crypt {
+    match opts {
         None => Ok(layers.iter().map(|_| None).collect()),
         Some(CryptOptions::Encrypt {
             recipients,
             layers: chosen,
         }) => plan_encryption(recipients, chosen, layers, frozen),
         Some(CryptOptions::Decrypt(keys)) => {
-            if !layers.iter().any(|l| is_encrypted(&l.media_type)) {
-                // As skopeo: an image with nothing encrypted copies as it is.
-                return Ok(layers.iter().map(|_| None).collect());
-            }
-            let diff_ids = match config {
-                Some(c) => diff_ids(&ctx.src.config(c).await?),
-                None => Vec::new(),
-            };
+            let diff_ids = config.map(diff_ids).unwrap_or_default();
+            // As skopeo: an image with nothing encrypted copies as it is.
             plan_decryption(keys, layers, &diff_ids, frozen)
         }
     }

@@ -11,6 +11,7 @@ use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{self, BlobReader, Compression, FilterReader, Transform, VerifyingReader};
 use crate::report::Reporter;
+use crate::transport::retry::{self, RetryBudget};
 use crate::transport::{
     BlobInfo, BlobOptions, BlobRole, ImageDestination, ImageSource, LayerCompression,
 };
@@ -24,6 +25,22 @@ pub struct LayerPolicy {
     /// False when digests must not change (signatures kept, --preserve-digests) or the
     /// media type has no compression variants (artifacts, non-layer blobs).
     pub can_modify: bool,
+    /// `--dest-force-compress-format`: the destination's copy of a blob is reused only
+    /// when it has `format` (containers/image's requireCompressionFormatMatch).
+    pub force_format: bool,
+}
+
+impl LayerPolicy {
+    /// Whether the destination may keep a blob it already has under the source's digest:
+    /// not when the format is forced and the layer (by its media type) has another one.
+    pub fn may_reuse(&self, media_type: &str) -> bool {
+        match self.format {
+            Some(f) if self.force_format && self.can_modify => {
+                crate::manifest::mime::declared_compression(media_type) == Some(Some(f))
+            }
+            _ => true,
+        }
+    }
 }
 
 /// The transform for a blob whose bytes are `actual`-compressed (containers/image's rules:
@@ -128,13 +145,14 @@ pub async fn copy_layer(
     let layer = job.layer;
     // What the destination may hold is the source's bytes, not what this copy makes of
     // them (containers/image does not reuse when encrypting or decrypting either).
-    let reusable = job.crypto.is_none();
-    if reusable
-        && let Some(existing) = dest
-            .try_reuse_blob(&layer.digest, &job.options(None))
+    let reusable = if job.crypto.is_none() && job.policy.may_reuse(&layer.media_type) {
+        dest.try_reuse_blob(&layer.digest, &job.options(None))
             .await
             .map_err(|e| CopyError::dest(&layer.digest, e))?
-    {
+    } else {
+        None
+    };
+    if let Some(existing) = reusable {
         report.blob_skipped("blob", &layer.digest);
         return Ok(LayerOutcome {
             source: layer.clone(),
@@ -143,25 +161,18 @@ pub async fn copy_layer(
         });
     }
     // A dropped connection or a registry asking to retry restarts the blob from the
-    // source; anything else (a digest mismatch, a full disk) fails at once.
-    let mut attempt = 1;
-    loop {
-        match stream_layer(src, dest, job, report).await {
-            Err(e) if attempt < MAX_BLOB_ATTEMPTS && e.is_retryable() => {
-                report.warn(&format!(
-                    "{e}; copying the blob again (attempt {} of {MAX_BLOB_ATTEMPTS})",
-                    attempt + 1
-                ));
-                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    // source; anything else (a digest mismatch, a full disk) fails at once. The restarts,
+    // and every retry the transports make for this blob, share one budget.
+    let budget = RetryBudget::new();
+    retry::restarting(
+        &budget,
+        report,
+        "copying the blob again",
+        CopyError::is_retryable,
+        || stream_layer(src, dest, job, report),
+    )
+    .await
 }
-
-/// Times one blob is copied before a transient failure is reported.
-const MAX_BLOB_ATTEMPTS: u32 = 3;
 
 async fn stream_layer(
     src: &dyn ImageSource,
@@ -207,8 +218,9 @@ async fn stream_layer(
     if let Some(t) = transform {
         report.debug(|| format!("blob {}: {t:?}", layer.digest));
     }
+    let notes = pipeline::TransformNotes::default();
     let stream = match transform {
-        Some(t) => pipeline::transform(stream, t).map_err(blob_err)?,
+        Some(t) => pipeline::transform_noting(stream, t, &notes).map_err(blob_err)?,
         None => stream,
     };
     // === Encrypt (what was compressed).
@@ -239,6 +251,12 @@ async fn stream_layer(
     }
     let mut edit = LayerEdit {
         compression: transform.map(|t| result_compression(actual, Some(t))),
+        // zstd:chunked's TOC position and checksum.
+        annotations: notes
+            .annotations()
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect(),
         ..LayerEdit::default()
     };
     if let Some((recipients, key, sealed)) = encrypting {
@@ -255,10 +273,12 @@ async fn stream_layer(
         let annotations = crypt::seal_layer(recipients, key, &sealed)
             .map_err(|e| CopyError::encrypt(layer, e))?;
         edit.encrypted = Some(true);
-        edit.annotations = annotations.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        edit.annotations
+            .extend(annotations.into_iter().map(|(k, v)| (k, Some(v))));
     } else if job.crypto.is_some() {
         edit.encrypted = Some(false);
-        edit.annotations = encryption::decrypted_annotations(layer);
+        edit.annotations
+            .extend(encryption::decrypted_annotations(layer));
     }
     Ok(LayerOutcome {
         source: layer.clone(),
@@ -344,7 +364,30 @@ mod tests {
             format,
             level: None,
             can_modify: true,
+            force_format: false,
         }
+    }
+
+    #[test]
+    fn a_forced_format_allows_reuse_only_of_layers_in_that_format() {
+        use Compression::*;
+        let forced = LayerPolicy {
+            force_format: true,
+            ..policy(LayerCompression::Compress, Some(Zstd))
+        };
+        assert!(!forced.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
+        assert!(!forced.may_reuse(crate::manifest::mime::DOCKER_LAYER_GZIP));
+        assert!(forced.may_reuse(crate::manifest::mime::OCI_LAYER_ZSTD));
+        let unforced = LayerPolicy {
+            force_format: false,
+            ..forced
+        };
+        assert!(unforced.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
+        let frozen = LayerPolicy {
+            can_modify: false,
+            ..forced
+        };
+        assert!(frozen.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
     }
 
     #[test]

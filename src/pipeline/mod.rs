@@ -7,14 +7,15 @@ mod compress;
 mod filter;
 mod parallel_gzip;
 mod verify;
+pub mod zstd_chunked;
 
 use std::pin::Pin;
 
 use tokio::io::AsyncRead;
 
 pub use compress::{
-    ChannelWriter, Compression, Transform, channel_reader, channel_stream, decompressed_len,
-    detect, sniff, transform,
+    ChannelWriter, Compression, Transform, TransformNotes, channel_reader, channel_stream, decoder,
+    decompressed_len, detect, sniff, transform, transform_noting,
 };
 pub use filter::{ChunkFilter, FilterReader};
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
@@ -39,10 +40,10 @@ pub fn is_transient(e: &std::io::Error) -> bool {
         .is_some_and(|inner| inner.downcast_ref::<TransientError>().is_some())
 }
 
-/// Marks an io::Error raised by a network stage as worth a retry.
+/// Marks an io::Error raised by a network stage as worth a retry; the cause stays typed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransientError(pub String);
+#[error(transparent)]
+pub struct TransientError(pub Box<dyn std::error::Error + Send + Sync>);
 
 /// Buffer size for copies: large enough that hashing and syscalls, not call overhead, dominate.
 pub const BUFFER_SIZE: usize = 256 * 1024;

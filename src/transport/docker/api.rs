@@ -59,7 +59,7 @@ pub async fn check_auth(
                 .await
                 .into(),
         ),
-        Err(RegistryError::Unauthorized(m)) => Ok(AuthCheck::Invalid(m)),
+        Err(RegistryError::Unauthorized { message, .. }) => Ok(AuthCheck::Invalid(message)),
         Err(e) => Err(e.into()),
     }
 }
@@ -83,7 +83,8 @@ pub async fn list_tags(reference: &DockerRef, opts: &RegistryOptions) -> Result<
         tags: Option<Vec<String>>,
     }
     let (client, repo) = connect_for(reference, opts).await?;
-    let context = format!("fetching tags list of {}", reference.name());
+    // containers/image's words; the repository is the command's argument.
+    let context = "fetching tags list".to_string();
     let mut path = format!("/v2/{repo}/tags/list");
     let mut tags = Vec::new();
     for _ in 0..MAX_TAG_PAGES {
@@ -180,11 +181,12 @@ pub async fn delete_image(reference: &DockerRef, opts: &RegistryOptions) -> Resu
 
 /// skopeo's `Failed to delete WHAT: BODY (STATUS)`.
 fn failed(what: &str, body: &[u8], status: StatusCode) -> TransportError {
-    let body = String::from_utf8_lossy(body);
-    TransportError::Remote {
-        message: format!("Failed to delete {what}: {} ({status})", body.trim_end()),
-        retryable: super::is_retryable_status(status.as_u16()),
+    RegistryError::DeleteFailed {
+        what: what.to_string(),
+        body: String::from_utf8_lossy(body).trim_end().to_string(),
+        status,
     }
+    .into()
 }
 
 #[cfg(test)]
