@@ -536,3 +536,88 @@ async fn an_image_whose_config_lists_fewer_diff_ids_than_layers_is_refused_first
     assert!(dest.blobs.lock().unwrap().is_empty());
     assert!(dest.tried().is_empty());
 }
+
+/// `--encryption-key` and `--decryption-key` options for one fresh P-256 key pair.
+fn crypt_options(dir: &std::path::Path) -> (super::CryptOptions, super::CryptOptions) {
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = p256::SecretKey::random(&mut rand_core::OsRng);
+    let (public, private) = (dir.join("k.pub"), dir.join("k.pem"));
+    let pem = key.public_key().to_public_key_pem(LineEnding::LF).unwrap();
+    std::fs::write(&public, pem).unwrap();
+    std::fs::write(&private, key.to_pkcs8_pem(LineEnding::LF).unwrap()).unwrap();
+    let recipients =
+        crate::crypt::parse_recipients(&[format!("jwe:{}", public.display())]).unwrap();
+    let keys = crate::crypt::parse_decryption_keys(&[private.display().to_string()]).unwrap();
+    (
+        super::CryptOptions::Encrypt {
+            recipients: std::sync::Arc::new(recipients),
+            layers: vec![],
+        },
+        super::CryptOptions::Decrypt(std::sync::Arc::new(keys)),
+    )
+}
+
+#[tokio::test]
+async fn encryption_makes_a_docker_image_oci_and_decryption_restores_its_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (encrypt, decrypt) = crypt_options(dir.path());
+    let source = image(mime::DOCKER_V2S2);
+    let original: serde_json::Value = serde_json::from_slice(&source.manifests[&None]).unwrap();
+    let encrypted_dest = MemDest::new(&[], &[]);
+    let opts = CopyOptions {
+        crypt: Some(encrypt),
+        ..options()
+    };
+    let raw = copy(source, &encrypted_dest, &opts).await.unwrap();
+    assert_eq!(encrypted_dest.written_types(), [mime::OCI_MANIFEST]);
+    let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let layer = &m["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"
+    );
+    assert_ne!(layer["digest"], original["layers"][0]["digest"]);
+    assert_eq!(layer["size"], original["layers"][0]["size"]);
+    for key in ["keys.jwe", "pubopts"] {
+        let name = format!("org.opencontainers.image.enc.{key}");
+        assert!(layer["annotations"][&name].is_string(), "{name}: {layer}");
+    }
+    // Decrypt what was written.
+    let mut back = MemSource::default();
+    back.manifests.insert(None, raw);
+    back.blobs = encrypted_dest.blobs.lock().unwrap().clone();
+    let decrypted_dest = MemDest::new(&[], &[]);
+    let opts = CopyOptions {
+        crypt: Some(decrypt),
+        ..options()
+    };
+    let raw = copy(back, &decrypted_dest, &opts).await.unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(m["layers"][0]["digest"], original["layers"][0]["digest"]);
+    assert_eq!(m["layers"][0]["mediaType"], mime::OCI_LAYER_GZIP);
+    assert!(
+        m["layers"][0]
+            .get("annotations")
+            .is_none_or(|a| a.as_object().unwrap().is_empty())
+    );
+}
+
+#[tokio::test]
+async fn encryption_where_no_oci_manifest_can_go_is_refused_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (encrypt, _) = crypt_options(dir.path());
+    let dest = MemDest::new(&[mime::DOCKER_V2S2], &[]);
+    let opts = CopyOptions {
+        crypt: Some(encrypt),
+        ..options()
+    };
+    let err = copy(image(mime::DOCKER_V2S2), &dest, &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("none of which support encryption"),
+        "{err}"
+    );
+    assert!(dest.blobs.lock().unwrap().is_empty());
+    assert!(dest.tried().is_empty());
+}

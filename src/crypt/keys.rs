@@ -56,12 +56,6 @@ impl std::fmt::Debug for DecryptionKeys {
     }
 }
 
-impl DecryptionKeys {
-    pub fn is_empty(&self) -> bool {
-        self.private.is_empty() && self.certs.is_empty() && self.pgp.is_empty()
-    }
-}
-
 /// Reads `--encryption-key` values.
 pub fn parse_recipients(values: &[String]) -> Result<Recipients, CryptError> {
     let mut out = Recipients::default();
@@ -82,6 +76,12 @@ pub fn parse_recipients(values: &[String]) -> Result<Recipients, CryptError> {
                 let data = read(Path::new(rest))?;
                 let cert = Certificate::parse(&data)
                     .ok_or_else(|| CryptError::Key("File provided is not an x509 cert".into()))?;
+                if !cert.has_rsa_key() {
+                    // Refused now rather than after the first layer is written.
+                    return Err(CryptError::Key(format!(
+                        "PKCS7: {rest}: only certificates with RSA keys can be recipients"
+                    )));
+                }
                 out.pkcs7.push(cert);
             }
             _ => return Err(CryptError::Key("Provided protocol not recognized".into())),

@@ -46,6 +46,11 @@ impl Certificate {
             .find_map(|b| Certificate::from_der(&b.der))
     }
 
+    /// Whether it can be a recipient (Go's pkcs7 transports keys with RSA only).
+    pub fn has_rsa_key(&self) -> bool {
+        self.key.is_some()
+    }
+
     fn from_der(der: &[u8]) -> Option<Certificate> {
         let (issuer_and_serial, spki) = certificate_fields(der).ok()?;
         Some(Certificate {
