@@ -195,23 +195,7 @@ async fn stream_layer(
     ));
     let counted: BlobReader = Box::pin(InspectReader::new(verified, progress.counter()));
     // === Decrypt (before anything looks at the plaintext's compression).
-    let stream = match job.crypto {
-        Some(LayerCrypto::Decrypt {
-            secrets,
-            or_uncompressed,
-        }) => {
-            let stage = crypt::Decryptor::new(
-                &secrets.private.key,
-                crypt::Expected {
-                    hmac: secrets.public.hmac.clone(),
-                    digest: secrets.private.digest.clone(),
-                    or_uncompressed: *or_uncompressed,
-                },
-            );
-            Box::pin(FilterReader::new(counted, Box::new(stage)))
-        }
-        _ => counted,
-    };
+    let stream = decrypt_stage(counted, job.crypto);
     let (actual, stream) = pipeline::sniff(stream).await.map_err(blob_err)?;
     // === (De/re)compress.
     let transform = plan(actual, &job.policy);
@@ -224,17 +208,7 @@ async fn stream_layer(
         None => stream,
     };
     // === Encrypt (what was compressed).
-    let (stream, encrypting) = match job.crypto {
-        Some(LayerCrypto::Encrypt(recipients)) => {
-            let key = crypt::LayerKey::generate().map_err(|e| CopyError::encrypt(layer, e))?;
-            // Unchanged bytes were verified against the source's digest already.
-            let known = transform.is_none().then(|| layer.digest.clone());
-            let (stage, sealed) = crypt::Encryptor::new(&key, known);
-            let stream: BlobReader = Box::pin(FilterReader::new(stream, Box::new(stage)));
-            (stream, Some((recipients, key, sealed)))
-        }
-        _ => (stream, None),
-    };
+    let (stream, sealing) = encrypt_stage(stream, &job, transform)?;
     // === Store. Bytes that went through unchanged (or were decrypted to the recorded
     // digest) were checked on the way; the destination need not hash them again.
     let trusted = trusted_result(&job, transform, expected_size);
@@ -259,32 +233,98 @@ async fn stream_layer(
             .collect(),
         ..LayerEdit::default()
     };
-    if let Some((recipients, key, sealed)) = encrypting {
-        let sealed = sealed
-            .lock()
-            .ok()
-            .and_then(|mut s| s.take())
-            .ok_or_else(|| {
-                CopyError::Internal(format!(
-                    "blob {}: the destination stored it without reading it to the end",
-                    layer.digest
-                ))
-            })?;
-        let annotations = crypt::seal_layer(recipients, key, &sealed)
-            .map_err(|e| CopyError::encrypt(layer, e))?;
-        edit.encrypted = Some(true);
-        edit.annotations
-            .extend(annotations.into_iter().map(|(k, v)| (k, Some(v))));
-    } else if job.crypto.is_some() {
-        edit.encrypted = Some(false);
-        edit.annotations
-            .extend(encryption::decrypted_annotations(layer));
-    }
+    record_crypto(&job, sealing, &mut edit)?;
     Ok(LayerOutcome {
         source: layer.clone(),
         stored,
         edit,
     })
+}
+
+/// The decrypting stage for a layer that is decrypted; the stream itself otherwise.
+fn decrypt_stage(stream: BlobReader, crypto: Option<&LayerCrypto>) -> BlobReader {
+    let Some(LayerCrypto::Decrypt {
+        secrets,
+        or_uncompressed,
+    }) = crypto
+    else {
+        return stream;
+    };
+    let stage = crypt::Decryptor::new(
+        &secrets.private.key,
+        crypt::Expected {
+            hmac: secrets.public.hmac.clone(),
+            digest: secrets.private.digest.clone(),
+            or_uncompressed: *or_uncompressed,
+        },
+    );
+    Box::pin(FilterReader::new(stream, Box::new(stage)))
+}
+
+/// An encryption under way: what seals the layer once it is stored.
+struct Sealing<'a> {
+    recipients: &'a crypt::Recipients,
+    key: crypt::LayerKey,
+    sealed: crypt::SealedSlot,
+}
+
+/// The encrypting stage (with a fresh key) for a layer that is encrypted.
+fn encrypt_stage<'a>(
+    stream: BlobReader,
+    job: &LayerJob<'a>,
+    transform: Option<Transform>,
+) -> Result<(BlobReader, Option<Sealing<'a>>), CopyError> {
+    let Some(LayerCrypto::Encrypt(recipients)) = job.crypto else {
+        return Ok((stream, None));
+    };
+    let key = crypt::LayerKey::generate().map_err(|e| CopyError::encrypt(job.layer, e))?;
+    // Unchanged bytes were verified against the source's digest already.
+    let known = transform.is_none().then(|| job.layer.digest.clone());
+    let (stage, sealed) = crypt::Encryptor::new(&key, known);
+    let stream: BlobReader = Box::pin(FilterReader::new(stream, Box::new(stage)));
+    let sealing = Sealing {
+        recipients,
+        key,
+        sealed,
+    };
+    Ok((stream, Some(sealing)))
+}
+
+/// Records an encryption (the wrapped keys and public options, once the stream ended)
+/// or a decryption (ocicrypt's annotations dropped) in the layer's edit.
+fn record_crypto(
+    job: &LayerJob<'_>,
+    sealing: Option<Sealing<'_>>,
+    edit: &mut LayerEdit,
+) -> Result<(), CopyError> {
+    let layer = job.layer;
+    match (job.crypto, sealing) {
+        (Some(LayerCrypto::Encrypt(_)), Some(s)) => {
+            let sealed = s
+                .sealed
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .ok_or_else(|| {
+                    CopyError::Internal(format!(
+                        "blob {}: the destination stored it without reading it to the end",
+                        layer.digest
+                    ))
+                })?;
+            let annotations = crypt::seal_layer(s.recipients, s.key, &sealed)
+                .map_err(|e| CopyError::encrypt(layer, e))?;
+            edit.encrypted = Some(true);
+            edit.annotations
+                .extend(annotations.into_iter().map(|(k, v)| (k, Some(v))));
+        }
+        (Some(LayerCrypto::Decrypt { .. }), _) => {
+            edit.encrypted = Some(false);
+            edit.annotations
+                .extend(encryption::decrypted_annotations(layer));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// What the destination may take as the stored blob's digest and size without hashing:
