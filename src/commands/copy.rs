@@ -13,9 +13,9 @@ use crate::pipeline::Compression;
 use crate::policy::{self, Policy};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
-use crate::transport::OpenOptions;
 use crate::transport::daemon::DaemonOptions;
 use crate::transport::docker::RegistryOptions;
+use crate::transport::{self, OpenOptions};
 
 /// Runs `skiff copy`.
 pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), CommandError> {
@@ -59,8 +59,12 @@ fn read_settings(
     }
     let policy = load_policy(global)?;
     let src = ImageName::parse(&s.images[0])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[0]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid source name {}: {e}", s.images[0])))?;
     let dest = ImageName::parse(&s.images[1])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[1]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid destination name {}: {e}", s.images[1])))?;
     s.src.validate().map_err(CommandError::Invalid)?;
     s.dest.validate().map_err(CommandError::Invalid)?;

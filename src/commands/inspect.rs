@@ -53,6 +53,8 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
         Some(Template::parse(format)?)
     };
     let name = ImageName::parse(input)
+        .map_err(|e| e.to_string())
+        .and_then(|n| crate::transport::resolve_name(n, input).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Error parsing image name {input:?}: {e}")))?;
     let opts = OpenOptions {
         tmpdir: tmpdir(global),

@@ -230,6 +230,7 @@ pub async fn copy_image(
             source,
         })?;
     let top = src.top().await?;
+    let top_raw = top.raw.clone();
     report.step("Getting image source signatures");
     // The first admission: the single image to copy, or the list as a whole.
     let first = match (&top.kind, opts.selection) {
@@ -251,6 +252,7 @@ pub async fn copy_image(
             image: dest_label.clone(),
             source,
         })?;
+    dest.set_source_toplevel(&top_raw);
     let ctx = Ctx {
         src: &src,
         src_name,

@@ -42,6 +42,8 @@ pub async fn copy_single(
         ));
     }
     let keep_signatures = keeps_signatures(ctx, &image.signatures)?;
+    let substituted = layers_for_copy(ctx, manifest, frozen_reason(ctx, keep_signatures)).await?;
+    let manifest = substituted.as_ref().unwrap_or(manifest);
     let wanted = Wanted {
         forced: place.forced.or(ctx.opts.format),
         compression: ctx.opts.compress_format,
@@ -81,6 +83,44 @@ pub fn keeps_signatures(ctx: &Ctx<'_>, signatures: &[Signature]) -> Result<bool,
         }),
         _ => Ok(keep),
     }
+}
+
+/// The manifest with the layers the source can actually give (containers-storage's
+/// uncompressed layers), when they differ from what it says; the copy goes on from that
+/// manifest, so the layers' change is recorded like any other (c/image's
+/// `LayerInfosForCopy`).
+async fn layers_for_copy(
+    ctx: &Ctx<'_>,
+    manifest: &Manifest,
+    frozen: Option<&'static str>,
+) -> Result<Option<Manifest>, CopyError> {
+    let Some(layers) = ctx
+        .src
+        .transport()
+        .layer_infos_for_copy(manifest)
+        .await
+        .map_err(|source| CopyError::OpenSource {
+            image: ctx.src.label().to_string(),
+            source,
+        })?
+    else {
+        return Ok(None);
+    };
+    let Kind::Image {
+        layers: current, ..
+    } = &manifest.kind
+    else {
+        return Ok(None);
+    };
+    if *current == layers {
+        return Ok(None);
+    }
+    if let Some(reason) = frozen {
+        return Err(CopyError::Refused(format!(
+            "Copying this image would require changing layer representation, which we cannot do: {reason:?}"
+        )));
+    }
+    Ok(Some(manifest.with_layers(&layers)?))
 }
 
 /// Why a destination's manifest may not change; `None` when it may.

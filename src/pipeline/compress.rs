@@ -215,7 +215,7 @@ fn check_supported(t: Transform) -> io::Result<()> {
     }
 }
 
-fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     Ok(match from {
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
             io::BufReader::with_capacity(BUFFER_SIZE, input),

@@ -11,8 +11,8 @@ use std::pin::Pin;
 use tokio::io::AsyncRead;
 
 pub use compress::{
-    ChannelWriter, Compression, Transform, channel_reader, channel_stream, decompressed_len,
-    detect, sniff, transform,
+    ChannelWriter, Compression, Transform, channel_reader, channel_stream, decoder,
+    decompressed_len, detect, sniff, transform,
 };
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
 

@@ -18,6 +18,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use docker::{DockerRef, NAME_TOTAL_LENGTH_MAX};
+pub use storage::parse_with_lookup as storage_with_lookup;
 
 use crate::digest::Digest;
 

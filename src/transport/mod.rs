@@ -10,6 +10,7 @@ pub mod docker;
 pub mod docker_archive;
 pub(crate) mod fsutil;
 mod oci;
+pub mod storage;
 
 use std::io;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use crate::digest::Digest;
-use crate::manifest::Descriptor;
+use crate::manifest::{Descriptor, Manifest};
 use crate::pipeline::BlobReader;
 use crate::reference::{ArchiveSelector, ImageName};
 use crate::signature::Signature;
@@ -182,6 +183,12 @@ pub trait ImageSource: Send + Sync {
     async fn blob(&self, desc: &Descriptor) -> Result<BlobReader>;
     /// Signatures stored with the image or the given instance (untrusted).
     async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>>;
+    /// The layers of `manifest` as this source can give them, when that differs from what
+    /// the manifest says (containers-storage keeps layers uncompressed): the copy then
+    /// copies these and records them in the manifest (c/image's `LayerInfosForCopy`).
+    async fn layer_infos_for_copy(&self, _manifest: &Manifest) -> Result<Option<Vec<Descriptor>>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -211,6 +218,9 @@ pub trait ImageDestination: Send + Sync {
             _ => Ok(()),
         }
     }
+    /// The source's top-level manifest (a list when one instance of it is copied), which
+    /// containers-storage keeps so the image can be found by the list's digest too.
+    fn set_source_toplevel(&self, _raw: &[u8]) {}
     /// Makes everything written visible at once.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -233,7 +243,19 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         ImageName::DockerDaemon(r) => Ok(Box::new(
             daemon::DaemonSource::open(r, &opts.daemon, &opts.tmpdir).await?,
         )),
-        other => Err(not_built(other)),
+        ImageName::ContainersStorage(r) => Ok(Box::new(storage::StorageSource::open(r).await?)),
+    }
+}
+
+/// A parsed name completed where its transport needs a look at the destination first:
+/// `containers-storage:` names get their store's actual driver and paths and whole image
+/// IDs (containers/image resolves them while parsing). `input` is the name as given.
+pub fn resolve_name(name: ImageName, input: &str) -> Result<ImageName> {
+    match name {
+        ImageName::ContainersStorage(r) => Ok(ImageName::ContainersStorage(storage::resolve_name(
+            &r, input,
+        )?)),
+        other => Ok(other),
     }
 }
 
@@ -288,10 +310,8 @@ pub async fn open_destination(
             daemon::DaemonDestination::open(r, &opts.daemon, &opts.additional_tags, &opts.tmpdir)
                 .await?,
         )),
-        other => Err(not_built(other)),
+        ImageName::ContainersStorage(r) => {
+            Ok(Box::new(storage::StorageDestination::open(r).await?))
+        }
     }
-}
-
-fn not_built(name: &ImageName) -> TransportError {
-    TransportError::NotSupportedYet(format!("the {}: transport ({name})", name.transport_name()))
 }
