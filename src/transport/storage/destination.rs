@@ -384,7 +384,7 @@ fn stage(
     drop(out);
     store
         .driver
-        .seal(dir)
+        .seal(dir, parent.as_deref())
         .map_err(|e| StorageError::io(format!("finishing {}", dir.display()), e))?;
     Ok(Staged {
         dir: dir.to_path_buf(),

@@ -61,10 +61,10 @@ impl Driver {
     }
 
     /// Finishes the files of a prepared layer (modes that had to stay writable).
-    pub fn seal(&self, stage: &Path) -> io::Result<()> {
+    pub fn seal(&self, stage: &Path, parent: Option<&str>) -> io::Result<()> {
         match self {
             Driver::Overlay(d) => d.seal(stage),
-            Driver::Vfs(_) => Ok(()),
+            Driver::Vfs(d) => d.seal(stage, parent),
         }
     }
 

@@ -28,10 +28,7 @@ impl Vfs {
     /// modes, times and xattrs kept), or an empty root.
     pub fn prepare(&self, stage: &Path, parent: Option<&str>) -> io::Result<PathBuf> {
         match parent {
-            None => {
-                mkdir(stage, 0o755)?;
-                chmod(stage, ROOT_MODE)?;
-            }
+            None => mkdir(stage, 0o755)?,
             Some(p) => {
                 let src = self.dir(p);
                 let meta = std::fs::symlink_metadata(&src)
@@ -40,9 +37,20 @@ impl Vfs {
                 let mut links = HashMap::new();
                 copy_children(&src, stage, &mut links)?;
                 copy_metadata(&src, stage, &meta)?;
+                // Writable while the layer goes in (sealed to the parent's mode after).
+                chmod(stage, (meta.mode() & 0o7777) | 0o700)?;
             }
         }
         Ok(stage.to_path_buf())
+    }
+
+    /// The root gets its final mode: the parent's, or 0555 for a base layer.
+    pub fn seal(&self, stage: &Path, parent: Option<&str>) -> io::Result<()> {
+        let mode = match parent {
+            None => ROOT_MODE,
+            Some(p) => std::fs::symlink_metadata(self.dir(p))?.mode() & 0o7777,
+        };
+        chmod(stage, mode)
     }
 
     pub fn install(&self, stage: &Path, id: &str) -> io::Result<()> {
