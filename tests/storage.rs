@@ -567,3 +567,272 @@ fn a_device_node_is_refused_for_a_non_root_user() {
     assert!(store.layers_json().is_empty());
     assert_eq!(store.tmp_leftovers(), Vec::<String>::new());
 }
+
+/// An image whose second layer takes a while to stream (incompressible bytes).
+fn slow_image(dir: &Path) -> BuiltImage {
+    let big = TarBuilder::new()
+        .file("big.bin", 0o644, &pseudo_random(7, 96 << 20))
+        .build();
+    image_from_tars(
+        dir,
+        "slow",
+        &[TarBuilder::new().file("small", 0o644, b"s").build(), big],
+    )
+}
+
+#[test]
+fn a_copy_killed_midway_leaves_a_store_podman_and_a_rerun_use() {
+    let t = tempdir();
+    let image = slow_image(&t.path().join("src"));
+    let store = Store::new("overlay");
+    let mut c = store.skiff();
+    c.args([
+        "--insecure-policy",
+        "copy",
+        &image.oci_ref(),
+        &store.name("slow:1"),
+    ]);
+    let (mut child, _, reader) = spawn_until_stderr_line(c, "Copying blob");
+    // Kill once the first layer is in and the second is being written.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let staged = |s: &Store| {
+        walkdir(&s.graph_root().join("tmp"))
+            .iter()
+            .any(|p| p.ends_with("big.bin") && fs::metadata(p).is_ok_and(|m| m.len() > 0))
+    };
+    while !(store.layers_json().len() == 1 && staged(&store)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never got midway"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the copy ended before it was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(reader);
+
+    // podman opens the store: one complete layer, no image, nothing half-written.
+    store.podman(&["images"]).assert_success();
+    assert_eq!(store.layers_json().len(), 1);
+    assert!(store.images_json().is_empty());
+    assert!(
+        !store.tmp_leftovers().is_empty(),
+        "the killed copy's staging is there"
+    );
+
+    // Run again: the layer that is in is reused, the staging of the dead copy removed.
+    store
+        .skiff_copy(&[&image.oci_ref(), &store.name("slow:1")])
+        .assert_success()
+        .assert_stderr_contains("already exists");
+    assert_eq!(store.tmp_leftovers(), Vec::<String>::new());
+    let saved = store.dir().join("saved.tar");
+    store
+        .podman(&["save", "-o", &p(&saved), "slow:1"])
+        .assert_success();
+    assert_eq!(docker_archive_layers(&saved).1, image.diff_ids);
+}
+
+#[test]
+fn a_layer_left_incomplete_is_removed_on_the_next_open() {
+    for driver in DRIVERS {
+        let store = Store::new(driver);
+        store
+            .skiff_copy(&[&hello(), &store.name("hello:1")])
+            .assert_success();
+        // What a writer killed between marking a layer and finishing it leaves behind.
+        let id = "1111111111111111111111111111111111111111111111111111111111111111";
+        let mut layers = store.layers_json();
+        layers.push(serde_json::json!({"id": id, "flags": {"incomplete": true}}));
+        let path = store
+            .graph_root()
+            .join(format!("{driver}-layers/layers.json"));
+        fs::write(&path, serde_json::to_vec(&layers).unwrap()).unwrap();
+        fs::create_dir_all(store.layer_dir(id).join("half")).unwrap();
+        let mut c = store.skiff();
+        c.args(["inspect", &store.name("hello:1")]);
+        run(&mut c).assert_success();
+        assert_eq!(
+            store.layers_json().len(),
+            3,
+            "{driver}: the incomplete record went"
+        );
+        assert!(!store.layer_dir(id).exists(), "{driver}: and its files");
+    }
+}
+
+#[test]
+fn two_copies_into_one_store_at_once() {
+    let t = tempdir();
+    let store = Store::new("overlay");
+    let other = build_oci_image(
+        &t.path().join("other"),
+        "x",
+        &[layer(200_000, Comp::Gzip)],
+        3,
+    );
+    let spawn = |src: &str, dest: &str| {
+        let mut c = store.skiff();
+        c.args(["--insecure-policy", "copy", "-q", src, &store.name(dest)]);
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children = [
+        spawn(&hello(), "a:1"),
+        spawn(&other.oci_ref(), "b:1"),
+        spawn(&hello(), "c:1"),
+    ];
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let images = store.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    images.assert_success();
+    for name in ["localhost/a:1", "localhost/b:1", "localhost/c:1"] {
+        assert!(
+            images
+                .stdout
+                .contains(&name.replace("localhost/", "docker.io/library/")),
+            "{images}"
+        );
+    }
+    let ids: Vec<String> = store
+        .layers_json()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (4, 4),
+        "one record per layer: {ids:?}"
+    );
+}
+
+#[test]
+fn copying_an_image_that_is_there_only_adds_a_name() {
+    let store = Store::new("vfs");
+    store
+        .skiff_copy(&[&hello(), &store.name("first:1")])
+        .assert_success();
+    let layers = store.layers_json();
+    // From the store into the same store: every layer is reused.
+    store
+        .skiff_copy(&[&store.explicit("first:1"), &store.name("second:1")])
+        .assert_success();
+    assert_eq!(store.layers_json(), layers);
+    let images = store.images_json();
+    assert_eq!(images.len(), 1);
+    assert_eq!(
+        images[0]["names"],
+        serde_json::json!(["docker.io/library/first:1", "docker.io/library/second:1"])
+    );
+}
+
+#[test]
+fn delete_removes_the_image_and_the_layers_only_it_used() {
+    let t = tempdir();
+    let store = Store::new("overlay");
+    store
+        .skiff_copy(&[&hello(), &store.name("a:1")])
+        .assert_success();
+    let other = build_oci_image(&t.path().join("other"), "x", &[layer(1000, Comp::Gzip)], 5);
+    store
+        .skopeo_copy(&[&other.oci_ref(), &store.name("b:1")])
+        .assert_success();
+    let delete = |name: &str| {
+        let mut c = store.skiff();
+        c.args(["delete", &store.name(name)]);
+        run(&mut c)
+    };
+    delete("a:1").assert_success();
+    let images = store.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    images.assert_success();
+    assert_eq!(images.stdout.trim(), "docker.io/library/b:1");
+    assert_eq!(store.layers_json().len(), 1, "only b's layer is left");
+    assert!(
+        !store
+            .graph_root()
+            .join("overlay-images")
+            .join(HELLO_CONFIG)
+            .exists()
+    );
+    // The second time, both say the image is not there.
+    let ours = delete("a:1");
+    let theirs = store.skopeo(&["delete", &store.name("a:1")]);
+    ours.assert_exit1();
+    let message = theirs.skopeo_message();
+    assert!(
+        message.contains("does not resolve to an image ID: identifier is not an image"),
+        "{theirs}"
+    );
+    ours.assert_stderr_contains(&message);
+}
+
+#[test]
+fn errors_say_what_skopeo_says() {
+    let store = Store::new("vfs");
+    let missing = store.name("missing:1");
+    let t = tempdir();
+    let out_dir = format!("dir:{}", p(&t.path().join("d")));
+    let ours = store.skiff_copy(&[&missing, &out_dir]);
+    let theirs = store.skopeo_copy(&[&missing, &out_dir]);
+    ours.assert_exit1()
+        .assert_stderr_contains(&theirs.skopeo_message());
+    let mut c = store.skiff();
+    c.args(["inspect", &missing]);
+    let ours = run(&mut c);
+    let theirs = store.skopeo(&["inspect", &missing]);
+    ours.assert_exit1()
+        .assert_stderr_contains(&theirs.skopeo_message());
+    // A whole list cannot go into the store.
+    let multi = example_ref("multiarch-oci");
+    let ours = store.skiff_copy(&["--all", &multi, &store.name("multi:1")]);
+    ours.assert_exit1()
+        .assert_stderr_contains("does not support copying multiple images as a group");
+    assert!(store.images_json().is_empty());
+}
+
+#[test]
+fn signatures_are_kept_with_the_image_as_skopeo_keeps_them() {
+    let t = tempdir();
+    let signed = t.path().join("signed");
+    skiff_copy([hello(), format!("dir:{}", p(&signed))]).assert_success();
+    fs::write(
+        signed.join("signature-1"),
+        b"\x89not really an OpenPGP message",
+    )
+    .unwrap();
+    let src = format!("dir:{}", p(&signed));
+    let ours = Store::new("vfs");
+    let theirs = Store::new("vfs");
+    ours.skiff_copy(&[&src, &ours.name("signed:1")])
+        .assert_success();
+    theirs
+        .skopeo_copy(&[&src, &theirs.name("signed:1")])
+        .assert_success();
+    assert_eq!(
+        image_facts(&ours.images_json()),
+        image_facts(&theirs.images_json())
+    );
+    // Reading them back: the layers would change, which signatures forbid (as in skopeo).
+    let out = format!("dir:{}", p(&t.path().join("out")));
+    for store in [&ours, &theirs] {
+        let r = store.skiff_copy(&[&store.name("signed:1"), &out]);
+        r.assert_exit1()
+            .assert_stderr_contains("would require changing layer representation");
+        store
+            .skiff_copy(&["--remove-signatures", &store.name("signed:1"), &out])
+            .assert_success();
+    }
+}

@@ -29,13 +29,13 @@ pub use layer::LayerOutcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("reading the source image {image}: {source}")]
+    #[error("initializing source {image}: {source}")]
     OpenSource {
         image: String,
         #[source]
         source: TransportError,
     },
-    #[error("opening the destination image {image}: {source}")]
+    #[error("initializing destination {image}: {source}")]
     OpenDestination {
         image: String,
         #[source]

@@ -3,6 +3,8 @@
 //! `CONTAINERS_STORAGE_CONF`), and podman pointed at the same store with `--root`,
 //! `--runroot` and `--storage-driver`.
 
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
