@@ -98,6 +98,7 @@ one_run() { # tool src dest flags... -> "seconds rss_kb"
   # The output goes at once: on this VM, a page cache grown by GBs of outputs made every
   # later run of both tools slow (kernel memcpy into never-touched memory: 0.65 s -> 1.4 s).
   case "$dest" in dir:*|oci:*|oci-archive:*|docker-archive:*) local p=${dest#*:}; rm -rf "${p%%:*}";; esac
+  case "$dest" in containers-storage:*) local s=${dest#*@}; rm -rf "${s%%/root+*}";; esac
 }
 clear_outputs() { # after each case: leftovers go, the disk settles (this ext4 is mounted
   # with online discard) and, as root, the page cache is dropped
@@ -158,3 +159,10 @@ bench_case "--all of the index, registry->registry" "docker://$R1/bench/index:la
 "$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "docker://$R1/bench/again:latest"
 bench_case "re-copy, everything exists" "$BIG" "docker://$R1/bench/again:latest" $PLAIN
 bench_case "small image, oci->dir" "$SMALL" "dir:$WORK/out@N@"
+# containers-storage, overlay driver: a fresh store per run, and one store holding the image.
+CS="$WORK/cs-src"
+"$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "containers-storage:[overlay@$CS/root+$CS/run]bench/big:latest"
+bench_case "registry->containers-storage (overlay)" "$BIG" \
+  "containers-storage:[overlay@$WORK/out@N@/root+$WORK/out@N@/run]bench/big:latest" $PLAIN
+bench_case "containers-storage (overlay)->registry" "containers-storage:[overlay@$CS/root+$CS/run]bench/big:latest" \
+  "docker://$R1/bench/fromcs@N@:latest" $PLAIN
