@@ -90,8 +90,8 @@ fn fault_413_on_patch_falls_back_to_chunked_upload() {
     let reg = Registry::start(RegistryOpts::plain());
     // The config blob is pushed first (with a tiny image), so that the only blob the faulty
     // push uploads is the 10 MiB layer: the 413 necessarily hits its streaming PATCH.
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    // (Both images share it: one diff ID for their one layer.)
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
     gzip_layout(&cx.path("tiny"), 100, 1, config);
     let (layer, config_digest) = gzip_layout(&cx.path("big"), 10 << 20, 2, config);
     let out = cx.copy(
@@ -339,6 +339,71 @@ fn corrupt_source_blob_never_publishes_the_tag() {
     assert!(
         out.stderr.contains(&BIG_HELLO_LAYER[7..19])
             || out.stderr.to_lowercase().contains("digest"),
+        "{out:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile answers
+// ---------------------------------------------------------------------------------------
+
+/// A registry that answers its ping and then every request with a 404 whose error message
+/// carries terminal control sequences (a title change, a colour, a carriage return, a bell).
+fn hostile_registry() -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let (status, body) = if request_line.starts_with("GET /v2/ ") {
+                ("200 OK", "{}".to_string())
+            } else {
+                (
+                    "404 Not Found",
+                    r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"gone\u001b]0;owned\u0007\u001b[31m red\rOVERWRITE"}]}"#
+                        .to_string(),
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (host, handle)
+}
+
+#[test]
+fn control_characters_from_a_registry_never_reach_the_terminal() {
+    let (host, _server) = hostile_registry();
+    let cx = Ctx::new();
+    let out = cx.copy(
+        &["--src-tls-verify=false"],
+        &format!("docker://{host}/evil/image:v1"),
+        &format!("dir:{}", cx.path("out").display()),
+    );
+    assert!(!out.ok(), "{out:?}");
+    assert!(
+        !out.stderr.contains(['\u{1b}', '\u{7}', '\r']),
+        "raw control characters on stderr: {:?}",
+        out.stderr
+    );
+    // What the registry said is still there, escaped.
+    assert!(
+        out.stderr
+            .contains("gone\\u{1b}]0;owned\\u{7}\\u{1b}[31m red\\u{d}OVERWRITE"),
         "{out:?}"
     );
 }

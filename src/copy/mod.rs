@@ -15,6 +15,8 @@ mod single;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::AtomicUsize;
+
 use crate::digest::Digest;
 use crate::image::{ImageError, SourceImage};
 use crate::manifest::{Kind, Manifest, ManifestError, platform::WantedPlatform};
@@ -159,6 +161,8 @@ pub(crate) struct Ctx<'a> {
     pub dest_label: &'a str,
     /// Repository path and tag of a registry destination (schema 1 manifests embed them).
     pub dest_repo_tag: Option<(String, String)>,
+    /// How many list members this copy has read, against `image::MAX_LIST_MANIFESTS`.
+    pub manifests_read: AtomicUsize,
 }
 
 /// An image instance read from the source and admitted by the policy, with the
@@ -170,19 +174,28 @@ pub(crate) struct AdmittedImage {
 }
 
 /// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
-/// the policy about them (`PolicyContext.IsRunningImageAllowed`).
+/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures that will be
+/// removed and that no requirement looks at are not read at all.
 async fn admit(
     src: &SourceImage,
     src_name: &ImageName,
     policy: &Policy,
     manifest: Manifest,
     instance: Option<&Digest>,
+    remove_signatures: bool,
 ) -> Result<AdmittedImage, CopyError> {
-    let signatures = src.signatures(instance).await?;
+    let identity = src_name.policy_configuration_identity();
     let namespaces = src_name.policy_configuration_namespaces();
+    let transport = src_name.transport_name();
+    let signatures =
+        if remove_signatures && !policy.needs_signatures(transport, &identity, &namespaces) {
+            Vec::new()
+        } else {
+            src.signatures(instance).await?
+        };
     let proof = policy.evaluate(&PolicyImage {
-        transport: src_name.transport_name(),
-        identity: &src_name.policy_configuration_identity(),
+        transport,
+        identity: &identity,
         namespaces: &namespaces,
         display_name: src.label(),
         docker_reference: src_name.docker_reference(),
@@ -203,14 +216,9 @@ impl Ctx<'_> {
         manifest: Manifest,
         instance: &Digest,
     ) -> Result<AdmittedImage, CopyError> {
-        admit(
-            self.src,
-            self.src_name,
-            self.policy,
-            manifest,
-            Some(instance),
-        )
-        .await
+        let remove = self.opts.remove_signatures;
+        let (src, name, policy) = (self.src, self.src_name, self.policy);
+        admit(src, name, policy, manifest, Some(instance), remove).await
     }
 }
 
@@ -229,20 +237,7 @@ pub async fn copy_image(
             image: src_name.to_string(),
             source,
         })?;
-    let top = src.top().await?;
-    let top_raw = top.raw.clone();
-    report.step("Getting image source signatures");
-    // The first admission: the single image to copy, or the list as a whole.
-    let first = match (&top.kind, opts.selection) {
-        (Kind::List { .. }, ListSelection::System) => {
-            let (instance, digest) = src.single(&top, &opts.platform).await?;
-            if let Some(d) = &digest {
-                report.debug(|| format!("chose {d} for {}", opts.platform));
-            }
-            admit(&src, src_name, policy, instance, digest.as_ref()).await?
-        }
-        _ => admit(&src, src_name, policy, top, None).await?,
-    };
+    let (first, top_raw) = admit_first(&src, src_name, policy, opts, report).await?;
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.
     let dest_label = dest_name.to_string();
@@ -268,15 +263,47 @@ pub async fn copy_image(
             )),
             _ => None,
         },
+        manifests_read: AtomicUsize::new(0),
     };
-    let written = if first.manifest.is_list() {
-        list::copy_list(&ctx, &first, false).await?
-    } else {
-        single::copy_single(&ctx, &first, single::Placement::default()).await?
-    };
+    let written = copy_admitted(&ctx, &first).await?;
     dest.commit().await.map_err(|source| CopyError::Commit {
         image: dest_label.clone(),
         source,
     })?;
     Ok(written.raw)
+}
+
+/// The first admission: the single image to copy (the platform's instance of a list
+/// unless every instance is asked for), or the list as a whole.
+async fn admit_first(
+    src: &SourceImage,
+    src_name: &ImageName,
+    policy: &Policy,
+    opts: &CopyOptions,
+    report: &Reporter,
+) -> Result<(AdmittedImage, Vec<u8>), CopyError> {
+    let top = src.top().await?;
+    let top_raw = top.raw.clone();
+    report.step("Getting image source signatures");
+    let first = match (&top.kind, opts.selection) {
+        (Kind::List { .. }, ListSelection::System) => {
+            let (instance, digest) = src.single(&top, &opts.platform).await?;
+            if let Some(d) = &digest {
+                report.debug(|| format!("chose {d} for {}", opts.platform));
+            }
+            let remove = opts.remove_signatures;
+            admit(src, src_name, policy, instance, digest.as_ref(), remove).await?
+        }
+        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await?,
+    };
+    Ok((first, top_raw))
+}
+
+/// Copies what `admit_first` admitted; returns what was written at the top.
+async fn copy_admitted(ctx: &Ctx<'_>, first: &AdmittedImage) -> Result<single::Written, CopyError> {
+    if first.manifest.is_list() {
+        list::copy_list(ctx, first, 0).await
+    } else {
+        single::copy_single(ctx, first, single::Placement::default()).await
+    }
 }

@@ -29,4 +29,17 @@ impl Policy {
         }
         &self.default
     }
+
+    /// Whether judging an image in this scope needs its signatures (c/image reads them
+    /// only for requirements that look at them).
+    pub fn needs_signatures(&self, transport: &str, identity: &str, namespaces: &[String]) -> bool {
+        self.requirements_for(transport, identity, namespaces)
+            .iter()
+            .any(|r| {
+                matches!(
+                    r,
+                    Requirement::SignedBy { .. } | Requirement::SigstoreSigned { .. }
+                )
+            })
+    }
 }
