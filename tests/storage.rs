@@ -842,3 +842,47 @@ fn signatures_are_kept_with_the_image_as_skopeo_keeps_them() {
             .assert_success();
     }
 }
+
+#[test]
+fn pushing_to_the_registry_an_image_came_from_mounts_its_pulled_blobs() {
+    let registry = Registry::start(RegistryOpts::plain());
+    let source = hello_image();
+    let pulled = registry.docker_ref("origin/hello:1");
+    skiff_copy(["--dest-tls-verify=false", &hello(), &pulled]).assert_success();
+    let store = Store::new("overlay");
+    let stored = store.name(&format!("{}/origin/hello:1", registry.host()));
+    store
+        .skopeo_copy(&["--src-tls-verify=false", &pulled, &stored])
+        .assert_success();
+    // The layers are not recompressed: the registry has the blobs they were pulled as.
+    let pushed = registry.docker_ref("elsewhere/hello:1");
+    store
+        .skiff_copy(&["--dest-tls-verify=false", &stored, &pushed])
+        .assert_success()
+        .assert_stderr_contains("already exists");
+    let out = store.skopeo(&["inspect", "--tls-verify=false", "--raw", &pushed]);
+    out.assert_success();
+    let manifest: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(manifest["layers"], source.manifest["layers"]);
+    // Elsewhere (another repository, no mount source) they are compressed anew.
+    let other = Store::new("overlay");
+    other
+        .skopeo_copy(&[&hello(), &other.name("plain:1")])
+        .assert_success();
+    let pushed = registry.docker_ref("fresh/hello:1");
+    other
+        .skiff_copy(&["--dest-tls-verify=false", &other.name("plain:1"), &pushed])
+        .assert_success();
+    let out = other.skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--config",
+        "--raw",
+        &pushed,
+    ]);
+    let config: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        config["rootfs"]["diff_ids"],
+        serde_json::json!(source.diff_ids())
+    );
+}

@@ -115,6 +115,9 @@ fn copy_options(
             },
             mount_source: match &r.src {
                 ImageName::Docker(d) => Some(d.clone()),
+                // A stored image's name says where it was pulled from; its layers' blobs
+                // may be mounted from there.
+                ImageName::ContainersStorage(s) => s.reference.clone(),
                 _ => None,
             },
             additional_tags: r.additional_tags.clone(),

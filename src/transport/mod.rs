@@ -174,6 +174,16 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// A layer as a source can give it, and the compressed blob it is known to have been
+/// made from (containers-storage records the digest a layer was pulled as): a destination
+/// that has that blob already, or can mount it, need not be sent the layer again
+/// (containers/image learns the same pairs through its blob-info cache).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerForCopy {
+    pub layer: Descriptor,
+    pub compressed: Option<Descriptor>,
+}
+
 #[async_trait]
 pub trait ImageSource: Send + Sync {
     /// The top-level manifest (`instance` None) or an instance of a list, with the media type
@@ -186,7 +196,10 @@ pub trait ImageSource: Send + Sync {
     /// The layers of `manifest` as this source can give them, when that differs from what
     /// the manifest says (containers-storage keeps layers uncompressed): the copy then
     /// copies these and records them in the manifest (c/image's `LayerInfosForCopy`).
-    async fn layer_infos_for_copy(&self, _manifest: &Manifest) -> Result<Option<Vec<Descriptor>>> {
+    async fn layer_infos_for_copy(
+        &self,
+        _manifest: &Manifest,
+    ) -> Result<Option<Vec<LayerForCopy>>> {
         Ok(None)
     }
 }

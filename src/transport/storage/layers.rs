@@ -42,6 +42,7 @@ pub fn layer_id(parent: Option<&str>, diff_id: &Digest) -> String {
 pub struct LayerInfo {
     pub id: String,
     pub parent: Option<String>,
+    pub compressed_digest: Option<Digest>,
     pub compressed_size: Option<u64>,
     pub diff_digest: Option<Digest>,
     pub diff_size: Option<u64>,
@@ -61,6 +62,7 @@ pub fn info(r: &Record) -> LayerInfo {
     LayerInfo {
         id: str_field(r, "id").unwrap_or_default().to_string(),
         parent: str_field(r, "parent").map(str::to_string),
+        compressed_digest: digest_field(r, "compressed-diff-digest"),
         compressed_size: size_field(r, "compressed-size"),
         diff_digest: digest_field(r, "diff-digest"),
         diff_size: size_field(r, "diff-size"),

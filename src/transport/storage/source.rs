@@ -18,7 +18,7 @@ use crate::manifest::{Descriptor, Kind, Manifest, mime};
 use crate::pipeline::{self, BlobReader, ChannelWriter};
 use crate::reference::StorageRef;
 use crate::signature::Signature;
-use crate::transport::{ImageSource, Result, TransportError};
+use crate::transport::{ImageSource, LayerForCopy, Result, TransportError};
 
 /// The gzipped empty tar schema 1 images use for throwaway layers (c/image's
 /// `GzippedEmptyLayer`), served without a layer in the store.
@@ -274,7 +274,7 @@ impl ImageSource for StorageSource {
         Ok(out)
     }
 
-    async fn layer_infos_for_copy(&self, manifest: &Manifest) -> Result<Option<Vec<Descriptor>>> {
+    async fn layer_infos_for_copy(&self, manifest: &Manifest) -> Result<Option<Vec<LayerForCopy>>> {
         let (layers_in_manifest, uncompressed) = match &manifest.kind {
             Kind::Image { layers, .. } => (
                 layers,
@@ -312,13 +312,18 @@ impl ImageSource for StorageSource {
                     p.id
                 )));
             };
-            out.push(Descriptor {
-                media_type: uncompressed.to_string(),
-                digest: digest.clone(),
-                size: i64::try_from(size).unwrap_or(i64::MAX),
-                urls: Vec::new(),
-                annotations: None,
-                platform: l.platform.clone(),
+            // The blob the manifest names is the one the layer was pulled as.
+            let pulled_as = p.compressed_digest.as_ref() == Some(&l.digest) && l.digest != *digest;
+            out.push(LayerForCopy {
+                layer: Descriptor {
+                    media_type: uncompressed.to_string(),
+                    digest: digest.clone(),
+                    size: i64::try_from(size).unwrap_or(i64::MAX),
+                    urls: Vec::new(),
+                    annotations: None,
+                    platform: l.platform.clone(),
+                },
+                compressed: pulled_as.then(|| l.clone()),
             });
         }
         if physical.next().is_some() {
