@@ -25,6 +25,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  for m in $(awk -v w="$WORK" 'index($2, w) == 1 {print $2}' /proc/mounts); do umount -l "$m" || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -98,7 +99,9 @@ one_run() { # tool src dest flags... -> "seconds rss_kb"
   # The output goes at once: on this VM, a page cache grown by GBs of outputs made every
   # later run of both tools slow (kernel memcpy into never-touched memory: 0.65 s -> 1.4 s).
   case "$dest" in dir:*|oci:*|oci-archive:*|docker-archive:*) local p=${dest#*:}; rm -rf "${p%%:*}";; esac
-  case "$dest" in containers-storage:*) local s=${dest#*@}; rm -rf "${s%%/root+*}";; esac
+  # skopeo bind-mounts the overlay directory onto itself and leaves it mounted.
+  case "$dest" in containers-storage:*) local s=${dest#*@}; s=${s%%/root+*}
+    while umount -l "$s/root/overlay" 2>/dev/null; do :; done; rm -rf "$s";; esac
 }
 clear_outputs() { # after each case: leftovers go, the disk settles (this ext4 is mounted
   # with online discard) and, as root, the page cache is dropped

@@ -152,6 +152,20 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// podman and skopeo bind-mount the overlay driver's directory onto itself (private
+    /// propagation) and leave it mounted; undo that, or the temp dir cannot be removed.
+    fn drop(&mut self) {
+        use std::os::unix::ffi::OsStrExt;
+        let home = self.graph_root().join(self.driver);
+        let Ok(c) = std::ffi::CString::new(home.as_os_str().as_bytes()) else {
+            return;
+        };
+        // SAFETY: a NUL-terminated path; a lazy unmount, repeated while mounts are stacked.
+        while unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {}
+    }
+}
+
 /// An OCI layout at `layout` whose image `reference` has these layer tars (gzipped).
 pub fn image_from_tars(layout: &Path, reference: &str, tars: &[Vec<u8>]) -> BuiltImage {
     fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
