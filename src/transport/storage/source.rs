@@ -135,7 +135,18 @@ impl StorageSource {
                         )
                     })?;
                 let files = store.driver.file_getter(&id)?;
-                let mut tar = super::tarsplit::Assembler::open(&store.tar_split_path(&id), files)?;
+                let split = store.tar_split_path(&id);
+                if !split.exists() {
+                    // containers/storage then tars the layer's files; skiff cannot yet.
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Unsupported,
+                        format!(
+                            "not supported yet: layer {id} has no tar-split metadata ({}), so it cannot be exported bit for bit",
+                            split.display()
+                        ),
+                    ));
+                }
+                let mut tar = super::tarsplit::Assembler::open(&split, files)?;
                 let mut buf = vec![0u8; pipeline::BUFFER_SIZE];
                 loop {
                     let n = tar.read(&mut buf)?;
