@@ -216,6 +216,14 @@ fn skiff_writes_the_store_as_skopeo_and_podman_reads_it() {
             .map(|l| l["digest"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(v["Layers"], serde_json::json!(layers), "{driver}");
+        let out = ours.dir().join("by-skopeo");
+        ours.skopeo_copy(&[&ours.name(name), &format!("dir:{}", p(&out))])
+            .assert_success();
+        assert_eq!(
+            load_dir(&out).computed_diff_ids(),
+            source.diff_ids(),
+            "{driver}"
+        );
     }
 }
 
@@ -694,6 +702,17 @@ fn two_copies_into_one_store_at_once() {
         spawn(&other.oci_ref(), "b:1"),
         spawn(&hello(), "c:1"),
     ];
+    // podman meanwhile: it waits for the locks, never errs, never sees half an image.
+    for _ in 0..3 {
+        let images = store.podman(&["images", "--format", "{{.ID}} {{.Digest}}"]);
+        images.assert_success();
+        for line in images.stdout.lines() {
+            assert!(
+                line.contains(" sha256:"),
+                "an image without a manifest: {line}"
+            );
+        }
+    }
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(
