@@ -8,12 +8,13 @@
 //! user) a device node are refused. The caller removes the half-written directory.
 
 use std::collections::{BTreeSet, HashSet};
-use std::ffi::CString;
-use std::fs::File;
 use std::io::{self, BufRead, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+pub use super::sys::{chmod, lsetxattr, mkdir, open_beneath, set_times};
+use super::sys::{cpath, fsetxattr, mknod, timespec};
 
 use super::tarsplit::{Crc64, TarSplitWriter};
 use super::tarstream::{self, Header, TarReader, Timestamp};
@@ -464,53 +465,8 @@ impl Applier {
                 Ok(None)
             }
             tarstream::TYPE_REG | tarstream::TYPE_REG_A => self.regular(h, path, mode, atime, tar),
-            tarstream::TYPE_SYMLINK => {
-                let target = clean_path(&{
-                    let (parent, _) = parent_and_base(rel);
-                    let mut t = parent.to_vec();
-                    t.push(b'/');
-                    t.extend_from_slice(&h.linkname);
-                    t
-                });
-                let target = target.strip_prefix(b"/").unwrap_or(&target);
-                if target == b".." || target.starts_with(b"../") {
-                    return Err(ApplyError::Refused(format!(
-                        "the symbolic link {} -> {} points outside of the layer",
-                        show(&h.name),
-                        show(&h.linkname)
-                    )));
-                }
-                std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&h.linkname), path)
-                    .map_err(|e| self.io(path, e))?;
-                self.chown(path, h.uid, h.gid)?;
-                set_times(path, atime, h.mtime, true).map_err(|e| self.io(path, e))?;
-                self.xattrs(path, h)?;
-                Ok(None)
-            }
-            tarstream::TYPE_LINK => {
-                let target_rel = relative(&h.linkname).map_err(|_| {
-                    ApplyError::Refused(format!(
-                        "the hard link {} -> {} points outside of the layer",
-                        show(&h.name),
-                        show(&h.linkname)
-                    ))
-                })?;
-                let (tparent, _) = parent_and_base(&target_rel);
-                let tparent = tparent.to_vec();
-                self.check_dir(&tparent, &h.linkname)?;
-                let target = self.full(&target_rel);
-                std::fs::hard_link(&target, path).map_err(|e| self.io(path, e))?;
-                let target_is_link = std::fs::symlink_metadata(&target)
-                    .map(|m| m.file_type().is_symlink())
-                    .unwrap_or(false);
-                self.chown(path, h.uid, h.gid)?;
-                if !target_is_link {
-                    chmod(path, mode).map_err(|e| self.io(path, e))?;
-                    set_times(path, atime, h.mtime, false).map_err(|e| self.io(path, e))?;
-                }
-                self.xattrs(path, h)?;
-                Ok(None)
-            }
+            tarstream::TYPE_SYMLINK => self.symlink(h, rel, path, atime),
+            tarstream::TYPE_LINK => self.hard_link(h, path, mode, atime),
             tarstream::TYPE_CHAR | tarstream::TYPE_BLOCK | tarstream::TYPE_FIFO => {
                 let kind = match h.typeflag {
                     tarstream::TYPE_CHAR => libc::S_IFCHR,
@@ -534,6 +490,67 @@ impl Applier {
                 other as char
             ))),
         }
+    }
+
+    fn symlink(
+        &mut self,
+        h: &Header,
+        rel: &[u8],
+        path: &Path,
+        atime: Timestamp,
+    ) -> Result<Option<u64>, ApplyError> {
+        let (parent, _) = parent_and_base(rel);
+        let mut joined = parent.to_vec();
+        joined.push(b'/');
+        joined.extend_from_slice(&h.linkname);
+        let target = clean_path(&joined);
+        let target = target.strip_prefix(b"/").unwrap_or(&target);
+        if target == b".." || target.starts_with(b"../") {
+            return Err(ApplyError::Refused(format!(
+                "the symbolic link {} -> {} points outside of the layer",
+                show(&h.name),
+                show(&h.linkname)
+            )));
+        }
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&h.linkname), path)
+            .map_err(|e| self.io(path, e))?;
+        self.chown(path, h.uid, h.gid)?;
+        set_times(path, atime, h.mtime, true).map_err(|e| self.io(path, e))?;
+        self.xattrs(path, h)?;
+        Ok(None)
+    }
+
+    /// A hard link to a file of this layer; its owner, mode and times are the link
+    /// entry's, as containers/storage applies them to the shared inode.
+    fn hard_link(
+        &mut self,
+        h: &Header,
+        path: &Path,
+        mode: u32,
+        atime: Timestamp,
+    ) -> Result<Option<u64>, ApplyError> {
+        let target_rel = relative(&h.linkname).map_err(|_| {
+            ApplyError::Refused(format!(
+                "the hard link {} -> {} points outside of the layer",
+                show(&h.name),
+                show(&h.linkname)
+            ))
+        })?;
+        let (tparent, _) = parent_and_base(&target_rel);
+        let tparent = tparent.to_vec();
+        self.check_dir(&tparent, &h.linkname)?;
+        let target = self.full(&target_rel);
+        std::fs::hard_link(&target, path).map_err(|e| self.io(path, e))?;
+        let target_is_link = std::fs::symlink_metadata(&target)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false);
+        self.chown(path, h.uid, h.gid)?;
+        if !target_is_link {
+            chmod(path, mode).map_err(|e| self.io(path, e))?;
+            set_times(path, atime, h.mtime, false).map_err(|e| self.io(path, e))?;
+        }
+        self.xattrs(path, h)?;
+        Ok(None)
     }
 
     /// Writes a regular file's content through one descriptor, and its metadata.
@@ -658,146 +675,6 @@ impl Applier {
         }
         Err(self.io(path, e))
     }
-}
-
-fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))
-}
-
-fn timespec(t: Timestamp) -> libc::timespec {
-    libc::timespec {
-        tv_sec: t.secs as libc::time_t,
-        tv_nsec: t.nanos as _,
-    }
-}
-
-pub fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: a NUL-terminated path.
-    if unsafe { libc::mkdir(c.as_ptr(), mode as libc::mode_t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // The umask must not narrow what the layer says.
-    chmod(path, mode)
-}
-
-pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: a NUL-terminated path.
-    if unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn mknod(path: &Path, mode: u32, dev: libc::dev_t) -> io::Result<()> {
-    let c = cpath(path)?;
-    // SAFETY: a NUL-terminated path.
-    if unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, dev) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Sets access and modification times (of the link itself when `nofollow`); times before
-/// 1970 become 1970 as in containers/storage's `Chtimes`.
-pub fn set_times(
-    path: &Path,
-    atime: Timestamp,
-    mtime: Timestamp,
-    nofollow: bool,
-) -> io::Result<()> {
-    let c = cpath(path)?;
-    let clamp = |t: Timestamp| if t.secs < 0 { Timestamp::default() } else { t };
-    let times = [timespec(clamp(atime)), timespec(clamp(mtime))];
-    let flags = if nofollow {
-        libc::AT_SYMLINK_NOFOLLOW
-    } else {
-        0
-    };
-    // SAFETY: a NUL-terminated path and two timespecs.
-    if unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), flags) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-pub fn lsetxattr(path: &Path, name: &str, value: &[u8]) -> io::Result<()> {
-    let c = cpath(path)?;
-    let n = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an xattr name with NUL"))?;
-    // SAFETY: NUL-terminated path and name, a buffer of the given length.
-    let rc = unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn fsetxattr(fd: i32, name: &[u8], value: &[u8]) -> io::Result<()> {
-    let n = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an xattr name with NUL"))?;
-    // SAFETY: a valid descriptor, a NUL-terminated name, a buffer of the given length.
-    let rc = unsafe { libc::fsetxattr(fd, n.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Opens `rel` under the directory `root_fd` without following any symbolic link and
-/// without leaving it (openat2 `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`).
-pub fn open_beneath(root_fd: &File, root: &Path, rel: &[u8]) -> io::Result<File> {
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    const RESOLVE_BENEATH: u64 = 0x08;
-    let c = CString::new(rel)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
-    let how = OpenHow {
-        flags: (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: a valid directory descriptor, a NUL-terminated path and an open_how of the
-    // size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root_fd.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd >= 0 {
-        // SAFETY: the kernel returned a new descriptor that nothing else owns.
-        return Ok(unsafe { File::from_raw_fd(fd as i32) });
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENOSYS) {
-        // Kernels before 5.6: no link in the last component at least.
-        use std::os::unix::fs::OpenOptionsExt;
-        return std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(root.join(std::ffi::OsStr::from_bytes(rel)));
-    }
-    Err(e)
 }
 
 #[cfg(test)]

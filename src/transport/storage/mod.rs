@@ -4,8 +4,8 @@
 //!
 //! - `config`: which store a name means (storage.conf); `lock`: the lock-file protocol;
 //! - `records`, `layers`, `images`: `layers.json`, `images.json` and big-data items;
-//! - `drivers`: overlay and vfs on disk; `apply`, `tarstream`, `tarsplit`: a layer's tar
-//!   stream into a driver's directory and back, bit for bit;
+//! - `drivers`: overlay and vfs on disk; `staging`, `apply`, `tarstream`, `tarsplit`,
+//!   `sys`: a layer's tar stream into a driver's directory and back, bit for bit;
 //! - `source`, `destination`: the transport; `delete` for `skiff delete`.
 
 mod apply;
@@ -18,6 +18,8 @@ mod layers;
 mod lock;
 mod records;
 mod source;
+mod staging;
+mod sys;
 mod tarsplit;
 mod tarstream;
 
