@@ -604,7 +604,7 @@ fn a_copy_killed_midway_leaves_a_store_podman_and_a_rerun_use() {
     // Kill once the first layer is in and the second is being written.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let staged = |s: &Store| {
-        walkdir(&s.graph_root().join("tmp"))
+        walkdir(&s.graph_root().join("overlay"))
             .iter()
             .any(|p| p.ends_with("big.bin") && fs::metadata(p).is_ok_and(|m| m.len() > 0))
     };

@@ -146,9 +146,18 @@ impl Store {
         }
     }
 
-    /// What skiff and podman leave in the store's tmp directory (nothing, after a copy).
+    /// What skiff stages in the store (in the driver's directory, beside `layers.json`)
+    /// and anything in its tmp directory: nothing, after a copy.
     pub fn tmp_leftovers(&self) -> Vec<String> {
-        list_dir(&self.graph_root().join("tmp"))
+        let mut out = list_dir(&self.graph_root().join("tmp"));
+        for dir in [self.driver.to_string(), format!("{}-layers", self.driver)] {
+            out.extend(
+                list_dir(&self.graph_root().join(dir))
+                    .into_iter()
+                    .filter(|n| n.contains("skiff-")),
+            );
+        }
+        out
     }
 }
 

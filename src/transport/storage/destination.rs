@@ -1,8 +1,10 @@
 //! Writing an image into the store (containers/image's `storageImageDestination`).
 //!
-//! Each layer streams straight from the copy into a staging directory of its own under
-//! `GRAPHROOT/tmp` (decompressed, its diff ID computed, files written, tar-split recorded,
-//! the digest checked) while other layers stream too. Staged layers are added to the store
+//! Each layer streams straight from the copy into a staging directory of its own in the
+//! driver's directory (`GRAPHROOT/overlay/.skiff-stage-…`: podman bind-mounts that
+//! directory onto itself, and a layer must move into place within one mount), decompressed,
+//! its diff ID computed, files written, tar-split recorded, the digest checked, while other
+//! layers stream too. Staged layers are added to the store
 //! in order, each as soon as its parent is in (a layer's ID depends on its parent's), and
 //! each in one short hold of the layers lock; the image record, its manifests, config and
 //! signatures are written in one hold of the images lock at `commit`. A copy that fails or
@@ -58,6 +60,8 @@ struct State {
     signatures: Option<(Vec<u8>, Vec<usize>)>,
     instance_signatures: BTreeMap<String, (Vec<u8>, Vec<usize>)>,
     next_stage: usize,
+    /// Temp files of tar-split metadata (moved into place as layers are added).
+    tar_splits: Vec<PathBuf>,
 }
 
 pub struct StorageDestination {
@@ -69,6 +73,15 @@ pub struct StorageDestination {
     added: tokio::sync::watch::Sender<usize>,
     /// One task adds layers at a time, in order.
     adding: tokio::sync::Mutex<()>,
+}
+
+impl Drop for StorageDestination {
+    fn drop(&mut self) {
+        // Layers added moved theirs; what is left belongs to layers never added.
+        for f in &lock_state(&self.state).tar_splits {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }
 
 fn lock_state(m: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
@@ -93,7 +106,7 @@ impl StorageDestination {
             Ok(store)
         })
         .await?;
-        let stage = crate::transport::fsutil::temp_dir_in(&store.tmp_dir(), "", "stage")?;
+        let stage = crate::transport::fsutil::temp_dir_in(store.driver.home(), ".", "stage")?;
         Ok(StorageDestination {
             store,
             reference: r.clone(),
@@ -104,17 +117,21 @@ impl StorageDestination {
         })
     }
 
-    fn new_stage_paths(&self) -> (PathBuf, PathBuf) {
+    /// A layer's staging directory, and a temp file beside `layers.json` for its tar-split
+    /// metadata (moves into place must stay on one mount: podman bind-mounts the driver's
+    /// directory onto itself).
+    fn new_stage_paths(&self) -> Result<(PathBuf, PathBuf)> {
         let n = {
             let mut s = lock_state(&self.state);
             s.next_stage += 1;
             s.next_stage
         };
-        let base = self.stage.path();
-        (
-            base.join(format!("layer-{n}")),
-            base.join(format!("layer-{n}.tar-split.gz")),
-        )
+        let split = crate::transport::fsutil::temp_file_in(&self.store.layers_dir(), "tmp")?;
+        let (_, split) = split
+            .keep()
+            .map_err(|e| TransportError::io("creating a tar-split temp file", e.error))?;
+        lock_state(&self.state).tar_splits.push(split.clone());
+        Ok((self.stage.path().join(format!("layer-{n}")), split))
     }
 
     /// The store's top layer below layer `index`, once it is in.
@@ -172,7 +189,7 @@ impl StorageDestination {
                     return Ok(Some(id));
                 }
                 // The same content on another parent: rebuild it from the layer we have.
-                let (dir, tar_split) = self.new_stage_paths();
+                let (dir, tar_split) = self.new_stage_paths()?;
                 let staged = blocking(move || {
                     restage_known(&store, &diff, compressed, parent.clone(), &dir, &tar_split)
                 })
@@ -190,7 +207,7 @@ impl StorageDestination {
         index: usize,
         verified: Option<&BlobInfo>,
     ) -> Result<BlobInfo> {
-        let (dir, tar_split) = self.new_stage_paths();
+        let (dir, tar_split) = self.new_stage_paths()?;
         let parent = if self.store.driver.needs_parent_content() && index > 0 {
             // A vfs layer is a copy of its parent's tree: wait for the parent, with the
             // blob spooled meanwhile so its download does not stall.

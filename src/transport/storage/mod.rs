@@ -221,8 +221,7 @@ impl Store {
         self.layers_dir().join(format!("{id}.tar-split.gz"))
     }
 
-    /// Where skiff stages layers: the store's own `tmp`, on the same filesystem as the
-    /// driver's directory (layers are moved into place, not copied).
+    /// The store's `tmp` (containers/storage's; skiff's staging was here once).
     pub fn tmp_dir(&self) -> PathBuf {
         self.config.graph_root.join("tmp")
     }
@@ -239,10 +238,17 @@ impl Store {
         lock_at(&self.containers_dir().join("containers.lock"), mode)
     }
 
-    /// Removes what killed processes left: skiff's staging directories whose owner is
-    /// gone, and layers still marked incomplete (as containers/storage does on load).
+    /// Removes what killed processes left: skiff's staging directories (in the driver's
+    /// directory) and tar-split temp files (beside `layers.json`) whose owner is gone,
+    /// and layers still marked incomplete (as containers/storage does on load).
     pub fn recover(&self) -> Result<()> {
-        super::fsutil::sweep_stale(&self.tmp_dir());
+        for dir in [
+            self.driver.home().to_path_buf(),
+            self.layers_dir(),
+            self.tmp_dir(),
+        ] {
+            super::fsutil::sweep_stale(&dir);
+        }
         layers::delete_incomplete(self)
     }
 }
