@@ -169,3 +169,8 @@ bench_case "registry->containers-storage (overlay)" "$BIG" \
   "containers-storage:[overlay@$WORK/out@N@/root+$WORK/out@N@/run]bench/big:latest" $PLAIN
 bench_case "containers-storage (overlay)->registry" "containers-storage:[overlay@$CS/root+$CS/run]bench/big:latest" \
   "docker://$R1/bench/fromcs@N@:latest" $PLAIN
+# Named after the registry it was pulled from (as `podman pull` names it): skiff mounts the
+# pulled blobs; skopeo would too with its blob-info cache, which each run deletes.
+"$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "containers-storage:[overlay@$CS/root+$CS/run]$R1/bench/big:latest"
+bench_case "containers-storage (overlay)->registry, pulled from it" \
+  "containers-storage:[overlay@$CS/root+$CS/run]$R1/bench/big:latest" "docker://$R1/bench/back@N@:latest" $PLAIN
