@@ -163,6 +163,81 @@ fn fault_415_on_manifest_put_falls_back_to_the_next_format() {
     );
 }
 
+/// One retry budget per blob (src/transport/retry.rs): a registry that fails every request
+/// for a blob, or cuts every download short, gets at most 5 of them (requests, resumes
+/// and restarts together), and `--retry-times 1` runs the whole copy twice: 10. (Before the
+/// budget, request retries x5, resumes x5 and blob restarts x3 multiplied: 15 and 18.)
+#[test]
+fn a_persistently_failing_registry_costs_at_most_the_budget() {
+    let cx = Ctx::new();
+    let reg = cx.plain_registry_with_hello();
+    let blob_path = format!("/v2/skiff/hello/blobs/{BIG_HELLO_LAYER}");
+    let unavailable = || Fault::status(503).retry_after(Some(0));
+    for (fault, retry_times, budget) in [
+        (unavailable(), "0", 5),
+        (Fault::truncate_blob(1000), "0", 5),
+        (unavailable(), "1", 10),
+    ] {
+        let proxy = FaultProxy::start(&reg.host(), vec![fault.on("GET", &blob_path).times(1000)]);
+        let out = cx.copy(
+            &["--src-tls-verify=false", "--retry-times", retry_times],
+            &proxy.docker_ref("skiff/hello:v1"),
+            &cx.oci("back", "v1"),
+        );
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stderr.contains(&BIG_HELLO_LAYER[7..]), "{out:?}");
+        assert_eq!(
+            proxy.count("GET", &blob_path),
+            budget,
+            "{:#?}\n{out:?}",
+            proxy.requests()
+        );
+        assert!(!cx.path("back").join("index.json").exists());
+    }
+}
+
+/// A registry that refuses the tag list (403, as ECR does) still gets inspected, as skopeo
+/// does it: a warning and `"RepoTags": null`; any other refusal fails. (skiff also skips
+/// on a 401, where skopeo 1.9.3 fails with "invalid username/password".)
+#[test]
+fn inspect_skips_a_refused_tag_list_like_skopeo() {
+    let cx = Ctx::new();
+    let reg = cx.plain_registry_with_hello();
+    for (code, ok, compare) in [(403, true, true), (401, true, false), (404, false, true)] {
+        let proxy = FaultProxy::start(
+            &reg.host(),
+            vec![
+                Fault::status(code)
+                    .on("GET", "/v2/skiff/hello/tags/list")
+                    .times(2),
+            ],
+        );
+        let args = [
+            "inspect",
+            "--tls-verify=false",
+            &proxy.docker_ref("skiff/hello:v1"),
+        ];
+        let ours = cx.run(env!("CARGO_BIN_EXE_skiff"), &args, &[]);
+        assert_eq!(ours.ok(), ok, "{ours:?}");
+        let expected = if ok {
+            "Registry disallows tag list retrieval; skipping"
+        } else {
+            "Error determining repository tags"
+        };
+        assert!(ours.stderr.contains(expected), "{ours:?}");
+        if ok {
+            let json: Value = serde_json::from_str(&ours.stdout).unwrap();
+            assert_eq!(json["RepoTags"], Value::Null, "{ours:?}");
+        }
+        if compare {
+            let theirs = cx.skopeo(&args);
+            assert_eq!(theirs.ok(), ok, "{theirs:?}");
+            assert!(theirs.stderr.contains(expected), "{theirs:?}");
+            assert_eq!(ours.stdout, theirs.stdout);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Clean failures, registries.conf
 // ---------------------------------------------------------------------------------------
