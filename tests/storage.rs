@@ -905,3 +905,45 @@ fn pushing_to_the_registry_an_image_came_from_mounts_its_pulled_blobs() {
         serde_json::json!(source.diff_ids())
     );
 }
+
+#[test]
+fn an_image_from_a_list_is_found_by_the_list_digest_too() {
+    let store = Store::new("vfs");
+    let multi = example_ref("multiarch-oci");
+    let list_digest = skopeo_inspect_digest(&multi);
+    store
+        .skiff_copy(&["--override-arch", "arm64", &multi, &store.name("multi:1")])
+        .assert_success();
+    let ours = store.images_json();
+    let theirs = Store::new("vfs");
+    theirs
+        .skopeo_copy(&["--override-arch", "arm64", &multi, &theirs.name("multi:1")])
+        .assert_success();
+    assert_eq!(image_facts(&ours), image_facts(&theirs.images_json()));
+    // Both tools find the image by the list's digest.
+    let by_list = store.name(&format!("multi@{list_digest}"));
+    let inspect = [
+        "--override-arch",
+        "arm64",
+        "inspect",
+        "--format",
+        "{{.Architecture}}",
+    ];
+    let skiff_sees = {
+        let mut c = store.skiff();
+        c.args(inspect).arg(&by_list);
+        run(&mut c)
+    };
+    skiff_sees.assert_success();
+    assert_eq!(skiff_sees.stdout.trim(), "arm64");
+    let mut args = inspect.to_vec();
+    args.push(&by_list);
+    let skopeo_sees = store.skopeo(&args);
+    assert_eq!(skopeo_sees.stdout, skiff_sees.stdout);
+    // For another platform, whose image is not stored, both say so.
+    let mut c = store.skiff();
+    c.args(["inspect", &by_list]);
+    run(&mut c).assert_exit1().assert_stderr_contains(
+        "(consider removing the image to resolve the issue): file does not exist",
+    );
+}

@@ -184,7 +184,8 @@ impl ImageSource for StorageSource {
                 return match self.big_data(&images::manifest_key(d))? {
                     Some(m) => Ok((m, None)),
                     None => Err(TransportError::NotFound(format!(
-                        "reading manifest for image instance \"{d}\": no manifest with that digest in image {}",
+                        "reading manifest for image instance \"{d}\": locating item named \"{}\" for image with ID \"{}\" (consider removing the image to resolve the issue): file does not exist",
+                        images::manifest_key(d),
                         self.id
                     ))),
                 };
