@@ -75,6 +75,12 @@ pub fn stage(
         .prepare(dir, parent.as_deref())
         .map_err(|e| StorageError::io(format!("preparing {}", dir.display()), e))?;
     let split_file = File::create(tar_split)
+        .and_then(|f| {
+            use std::os::unix::fs::PermissionsExt;
+            // containers/storage writes it 0600.
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(f)
+        })
         .map_err(|e| StorageError::io(format!("creating {}", tar_split.display()), e))?;
     let mut split = TarSplitWriter::new(io::BufWriter::new(split_file));
     let opts = ApplyOptions {
