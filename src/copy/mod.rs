@@ -146,8 +146,11 @@ pub struct CopyOptions {
     pub platform: WantedPlatform,
     /// `--format`, as a manifest media type.
     pub format: Option<crate::manifest::convert::Target>,
-    /// Layers copied at once (skopeo: 6).
+    /// Layers copied at once (skopeo: 6; `--image-parallel-copies`).
     pub parallel: usize,
+    /// `--dest-force-compress-format`: a layer is reused from the destination only when it
+    /// has `compress_format` (containers/image's requireCompressionFormatMatch).
+    pub force_compress_format: bool,
 }
 
 /// The parts of a copy every step needs.

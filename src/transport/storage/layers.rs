@@ -131,7 +131,7 @@ fn record_of(new: &NewLayer) -> Record {
         Some(Compression::Bzip2) => 1,
         Some(Compression::Gzip) => 2,
         Some(Compression::Xz) => 3,
-        Some(Compression::Zstd) => 4,
+        Some(Compression::Zstd | Compression::ZstdChunked) => 4,
     };
     if compression != 0 {
         r.insert("compression".into(), json!(compression));
