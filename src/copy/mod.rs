@@ -170,19 +170,38 @@ pub(crate) struct AdmittedImage {
 }
 
 /// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
-/// the policy about them (`PolicyContext.IsRunningImageAllowed`).
+/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures are read only
+/// when the policy or the copy needs them (not for `--remove-signatures` under a policy
+/// that checks none); when the policy needs them, failing to read them rejects the image,
+/// in skopeo's words.
 async fn admit(
     src: &SourceImage,
     src_name: &ImageName,
     policy: &Policy,
     manifest: Manifest,
     instance: Option<&Digest>,
+    remove_signatures: bool,
 ) -> Result<AdmittedImage, CopyError> {
-    let signatures = src.signatures(instance).await?;
+    let identity = src_name.policy_configuration_identity();
     let namespaces = src_name.policy_configuration_namespaces();
+    let policy_reads = policy.needs_signatures(src_name.transport_name(), &identity, &namespaces);
+    let signatures = if policy_reads || !remove_signatures {
+        match src.signatures(instance).await {
+            Ok(s) => s,
+            Err(ImageError::ReadSignatures { source, .. }) if policy_reads => {
+                return Err(PolicyError::Rejected {
+                    reason: source.to_string(),
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        Vec::new()
+    };
     let proof = policy.evaluate(&PolicyImage {
         transport: src_name.transport_name(),
-        identity: &src_name.policy_configuration_identity(),
+        identity: &identity,
         namespaces: &namespaces,
         display_name: src.label(),
         docker_reference: src_name.docker_reference(),
@@ -191,7 +210,11 @@ async fn admit(
     })?;
     Ok(AdmittedImage {
         manifest,
-        signatures,
+        signatures: if remove_signatures {
+            Vec::new()
+        } else {
+            signatures
+        },
         proof,
     })
 }
@@ -209,6 +232,7 @@ impl Ctx<'_> {
             self.policy,
             manifest,
             Some(instance),
+            self.opts.remove_signatures,
         )
         .await
     }
@@ -231,6 +255,7 @@ pub async fn copy_image(
         })?;
     let top = src.top().await?;
     report.step("Getting image source signatures");
+    let remove = opts.remove_signatures;
     // The first admission: the single image to copy, or the list as a whole.
     let first = match (&top.kind, opts.selection) {
         (Kind::List { .. }, ListSelection::System) => {
@@ -238,9 +263,9 @@ pub async fn copy_image(
             if let Some(d) = &digest {
                 report.debug(|| format!("chose {d} for {}", opts.platform));
             }
-            admit(&src, src_name, policy, instance, digest.as_ref()).await?
+            admit(&src, src_name, policy, instance, digest.as_ref(), remove).await?
         }
-        _ => admit(&src, src_name, policy, top, None).await?,
+        _ => admit(&src, src_name, policy, top, None, remove).await?,
     };
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.

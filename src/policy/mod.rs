@@ -13,10 +13,12 @@
 //! `Error loading trust policy: open /nonexist: no such file or directory`.
 
 mod eval;
+mod identity;
 pub(crate) mod json;
 mod lookup;
 mod model;
 mod scope;
+mod signed_by;
 mod syntax;
 
 #[cfg(test)]
