@@ -11,6 +11,7 @@ mod formats;
 mod layer;
 mod list;
 mod rewrite;
+mod sign;
 mod single;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ use crate::signature::Signature;
 use crate::transport::{self, ImageDestination, OpenOptions, TransportError};
 
 pub use layer::LayerOutcome;
+pub use sign::SignOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -69,8 +71,15 @@ pub enum CopyError {
     WriteSignatures(#[source] TransportError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("Can not copy signatures to {image}: {reason}")]
+    #[error(
+        "Can not copy signatures to {image}: {reason} (use --remove-signatures to copy the image without them)"
+    )]
     Signatures { image: String, reason: String },
+    /// `--sign-by` with a destination that cannot store signatures.
+    #[error("writing signatures: {0} (the --sign-by signature cannot be stored there)")]
+    CannotSign(String),
+    #[error("creating signature: {0}")]
+    Sign(#[source] crate::signature::gpg::GpgError),
     #[error("committing the destination image {image}: {source}")]
     Commit {
         image: String,
@@ -146,6 +155,8 @@ pub struct CopyOptions {
     pub format: Option<crate::manifest::convert::Target>,
     /// Layers copied at once (skopeo: 6).
     pub parallel: usize,
+    /// `--sign-by`: sign every manifest written.
+    pub sign: Option<SignOptions>,
 }
 
 /// The parts of a copy every step needs.
@@ -159,6 +170,8 @@ pub(crate) struct Ctx<'a> {
     pub dest_label: &'a str,
     /// Repository path and tag of a registry destination (schema 1 manifests embed them).
     pub dest_repo_tag: Option<(String, String)>,
+    /// The identity new signatures claim (when signing).
+    pub sign_identity: Option<String>,
 }
 
 /// An image instance read from the source and admitted by the policy, with the
@@ -267,6 +280,10 @@ pub async fn copy_image(
         }
         _ => admit(&src, src_name, policy, top, None, remove).await?,
     };
+    let sign_identity = match &opts.sign {
+        Some(s) => Some(sign::identity_for(s, dest_name)?),
+        None => None,
+    };
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.
     let dest_label = dest_name.to_string();
@@ -276,6 +293,12 @@ pub async fn copy_image(
             image: dest_label.clone(),
             source,
         })?;
+    // skopeo finds this out after writing the image; nothing is written here.
+    if let (Some(_), transport::SignatureSupport::Refused(reason)) =
+        (&opts.sign, dest.caps().signatures)
+    {
+        return Err(CopyError::CannotSign(reason.to_string()));
+    }
     let ctx = Ctx {
         src: &src,
         src_name,
@@ -291,6 +314,7 @@ pub async fn copy_image(
             )),
             _ => None,
         },
+        sign_identity,
     };
     let written = if first.manifest.is_list() {
         list::copy_list(&ctx, &first, false).await?
