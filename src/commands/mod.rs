@@ -118,6 +118,7 @@ pub fn registry_options(
         // The deprecated global --tls-verify counts only when the image's flag is absent.
         tls_verify: side.tls_verify.or(shared_tls_verify).or(global.tls_verify),
         registries_conf: global.registries_conf.clone(),
+        registries_d: global.registries_d.clone(),
         precompute_digests: false,
         report: report.clone(),
     }
