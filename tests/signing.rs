@@ -966,3 +966,96 @@ fn signatures_are_never_dropped_silently() {
         .assert_stderr_contains("Writing directly to a http lookaside http://127.0.0.1:9/x/test/hello is not supported. Configure a lookaside-staging: location");
     assert!(reg.tags("test/hello").is_empty());
 }
+
+#[test]
+fn registry_signature_extension_api_both_ways() {
+    let w = World::new();
+    let reg = Registry::start(RegistryOpts::plain());
+    let proxy = FaultProxy::with_signature_api(&reg.host());
+    // The lookaside is never used when the registry has the API.
+    w.lookaside(&format!(
+        "docker:\n  {}:\n    lookaside: file://{}\n",
+        proxy.host(),
+        p(&w.path("look"))
+    ));
+    let rsa = w.gpg.keys.rsa.clone();
+    let img = proxy.docker_ref("test/hello:v1");
+    w.skiff(
+        None,
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--sign-by",
+            &rsa,
+            &example_ref("hello-oci"),
+            &img,
+        ],
+    )
+    .assert_success();
+    let api = format!("/extensions/v2/test/hello/signatures/{HELLO_MANIFEST}");
+    let stored = proxy.extension_signatures(&api);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["schemaVersion"], 2);
+    assert_eq!(stored[0]["type"], "atomic");
+    assert!(
+        stored[0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{HELLO_MANIFEST}@"))
+    );
+    assert!(!w.path("look").exists());
+    // skopeo reads it through the API and admits the image.
+    let pol = w.policy(
+        "p.json",
+        "docker",
+        &w.key_path(&rsa, false),
+        r#"{"type":"matchExact"}"#,
+    );
+    let out = w.path("out");
+    w.skopeo(
+        Some(&pol),
+        &["copy", "--src-tls-verify=false", &img, &dir_ref(&out)],
+    )
+    .assert_success();
+    // skopeo adds its signature of v2 (same manifest); skiff reads both, under the policy.
+    let img2 = proxy.docker_ref("test/hello:v2");
+    w.skopeo(
+        None,
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--sign-by",
+            &rsa,
+            &dir_ref(&out),
+            &img2,
+        ],
+    )
+    .assert_success();
+    assert_eq!(proxy.extension_signatures(&api).len(), 2);
+    let pol = w.policy(
+        "repo.json",
+        "docker",
+        &w.key_path(&rsa, false),
+        r#"{"type":"matchRepository"}"#,
+    );
+    let back = w.path("back");
+    w.skiff(
+        Some(&pol),
+        &["copy", "--src-tls-verify=false", &img2, &dir_ref(&back)],
+    )
+    .assert_success();
+    assert!(back.join("signature-2").exists() && !back.join("signature-3").exists());
+    // Copying again adds nothing the registry already has.
+    w.skiff(
+        None,
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &img2,
+            &proxy.docker_ref("test/hello:v3"),
+        ],
+    )
+    .assert_success();
+    assert_eq!(proxy.extension_signatures(&api).len(), 2);
+}
