@@ -135,6 +135,42 @@ impl SignatureStore {
     }
 }
 
+impl SignatureStore {
+    /// Removes the lookaside signatures of a deleted manifest (`skopeo delete`), from the
+    /// first up to the first missing one. Only a `file://` store can be changed.
+    pub fn delete_lookaside(&self, manifest: &Digest) -> Result<()> {
+        for i in 0.. {
+            let url = lookaside_url(&self.lookaside, manifest, i);
+            let path = match url.scheme() {
+                "file" => url
+                    .to_file_path()
+                    .map_err(|_| invalid(format!("invalid lookaside location {url}")))?,
+                "http" | "https" => {
+                    return Err(invalid(format!(
+                        "Writing directly to a {} lookaside {} is not supported. Configure a lookaside-staging: location",
+                        url.scheme(),
+                        redacted(&url)
+                    )));
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "Unsupported scheme when deleting signature from {}",
+                        redacted(&url)
+                    )));
+                }
+            };
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => {
+                    return Err(TransportError::io(format!("remove {}", path.display()), e));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One lookaside signature; `None` when it does not exist (the end of the list).
 async fn read_one(http: &reqwest::Client, url: &Url) -> Result<Option<Signature>> {
     match url.scheme() {
