@@ -16,6 +16,8 @@ mod single;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::AtomicUsize;
+
 use crate::digest::Digest;
 use crate::image::{ImageError, SourceImage};
 use crate::manifest::{Kind, Manifest, ManifestError, platform::WantedPlatform};
@@ -170,6 +172,8 @@ pub(crate) struct Ctx<'a> {
     pub dest_label: &'a str,
     /// Repository path and tag of a registry destination (schema 1 manifests embed them).
     pub dest_repo_tag: Option<(String, String)>,
+    /// How many list members this copy has read, against `image::MAX_LIST_MANIFESTS`.
+    pub manifests_read: AtomicUsize,
     /// The identity new signatures claim (when signing).
     pub sign_identity: Option<String>,
 }
@@ -183,10 +187,9 @@ pub(crate) struct AdmittedImage {
 }
 
 /// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
-/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures are read only
-/// when the policy or the copy needs them (not for `--remove-signatures` under a policy
-/// that checks none); when the policy needs them, failing to read them rejects the image,
-/// in skopeo's words.
+/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures that will be
+/// removed and that no requirement looks at are not read at all; when a requirement needs
+/// them, failing to read them rejects the image, in skopeo's words.
 async fn admit(
     src: &SourceImage,
     src_name: &ImageName,
@@ -197,8 +200,11 @@ async fn admit(
 ) -> Result<AdmittedImage, CopyError> {
     let identity = src_name.policy_configuration_identity();
     let namespaces = src_name.policy_configuration_namespaces();
-    let policy_reads = policy.needs_signatures(src_name.transport_name(), &identity, &namespaces);
-    let signatures = if policy_reads || !remove_signatures {
+    let transport = src_name.transport_name();
+    let policy_reads = policy.needs_signatures(transport, &identity, &namespaces);
+    let signatures = if remove_signatures && !policy_reads {
+        Vec::new()
+    } else {
         match src.signatures(instance).await {
             Ok(s) => s,
             Err(ImageError::ReadSignatures { source, .. }) if policy_reads => {
@@ -209,11 +215,9 @@ async fn admit(
             }
             Err(e) => return Err(e.into()),
         }
-    } else {
-        Vec::new()
     };
     let proof = policy.evaluate(&PolicyImage {
-        transport: src_name.transport_name(),
+        transport,
         identity: &identity,
         namespaces: &namespaces,
         display_name: src.label(),
@@ -223,11 +227,7 @@ async fn admit(
     })?;
     Ok(AdmittedImage {
         manifest,
-        signatures: if remove_signatures {
-            Vec::new()
-        } else {
-            signatures
-        },
+        signatures,
         proof,
     })
 }
@@ -239,15 +239,9 @@ impl Ctx<'_> {
         manifest: Manifest,
         instance: &Digest,
     ) -> Result<AdmittedImage, CopyError> {
-        admit(
-            self.src,
-            self.src_name,
-            self.policy,
-            manifest,
-            Some(instance),
-            self.opts.remove_signatures,
-        )
-        .await
+        let remove = self.opts.remove_signatures;
+        let (src, name, policy) = (self.src, self.src_name, self.policy);
+        admit(src, name, policy, manifest, Some(instance), remove).await
     }
 }
 
@@ -266,20 +260,7 @@ pub async fn copy_image(
             image: src_name.to_string(),
             source,
         })?;
-    let top = src.top().await?;
-    report.step("Getting image source signatures");
-    let remove = opts.remove_signatures;
-    // The first admission: the single image to copy, or the list as a whole.
-    let first = match (&top.kind, opts.selection) {
-        (Kind::List { .. }, ListSelection::System) => {
-            let (instance, digest) = src.single(&top, &opts.platform).await?;
-            if let Some(d) = &digest {
-                report.debug(|| format!("chose {d} for {}", opts.platform));
-            }
-            admit(&src, src_name, policy, instance, digest.as_ref(), remove).await?
-        }
-        _ => admit(&src, src_name, policy, top, None, remove).await?,
-    };
+    let first = admit_first(&src, src_name, policy, opts, report).await?;
     let sign_identity = match &opts.sign {
         Some(s) => Some(sign::identity_for(s, dest_name)?),
         None => None,
@@ -314,16 +295,46 @@ pub async fn copy_image(
             )),
             _ => None,
         },
+        manifests_read: AtomicUsize::new(0),
         sign_identity,
     };
-    let written = if first.manifest.is_list() {
-        list::copy_list(&ctx, &first, false).await?
-    } else {
-        single::copy_single(&ctx, &first, single::Placement::default()).await?
-    };
+    let written = copy_admitted(&ctx, &first).await?;
     dest.commit().await.map_err(|source| CopyError::Commit {
         image: dest_label.clone(),
         source,
     })?;
     Ok(written.raw)
+}
+
+/// The first admission: the single image to copy (the platform's instance of a list
+/// unless every instance is asked for), or the list as a whole.
+async fn admit_first(
+    src: &SourceImage,
+    src_name: &ImageName,
+    policy: &Policy,
+    opts: &CopyOptions,
+    report: &Reporter,
+) -> Result<AdmittedImage, CopyError> {
+    let top = src.top().await?;
+    report.step("Getting image source signatures");
+    match (&top.kind, opts.selection) {
+        (Kind::List { .. }, ListSelection::System) => {
+            let (instance, digest) = src.single(&top, &opts.platform).await?;
+            if let Some(d) = &digest {
+                report.debug(|| format!("chose {d} for {}", opts.platform));
+            }
+            let remove = opts.remove_signatures;
+            admit(src, src_name, policy, instance, digest.as_ref(), remove).await
+        }
+        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await,
+    }
+}
+
+/// Copies what `admit_first` admitted; returns what was written at the top.
+async fn copy_admitted(ctx: &Ctx<'_>, first: &AdmittedImage) -> Result<single::Written, CopyError> {
+    if first.manifest.is_list() {
+        list::copy_list(ctx, first, 0).await
+    } else {
+        single::copy_single(ctx, first, single::Placement::default()).await
+    }
 }
