@@ -103,6 +103,38 @@ impl World {
         skiff_copy([example_ref("hello-oci"), format!("dir:{}", p(&dir))]).assert_success();
         dir
     }
+
+    /// skiff pushes hello-oci to `image` (a plain-HTTP registry), signed by `fpr` as the
+    /// destination's own reference.
+    fn push_signed(&self, image: &str, fpr: &str) {
+        let args = ["copy", "--dest-tls-verify=false", "--sign-by", fpr];
+        let hello = example_ref("hello-oci");
+        self.skiff(None, &[&args[..], &[&hello, image]].concat())
+            .assert_success();
+    }
+
+    /// A copy of `src` (a `dir:` image) with a signature by `fpr` as [`IDENTITY`], made
+    /// by skopeo or by skiff.
+    fn sign_dir(&self, src: &Path, name: &str, fpr: &str, by_skopeo: bool) -> PathBuf {
+        let dest = self.path(name);
+        let args = [
+            "copy",
+            "--sign-by",
+            fpr,
+            "--sign-identity",
+            IDENTITY,
+            &dir_ref(src),
+            &dir_ref(&dest),
+        ];
+        if by_skopeo {
+            self.skopeo(None, &args).assert_success();
+        } else {
+            self.skiff(None, &args)
+                .assert_success()
+                .assert_stderr_contains("Signing manifest using simple signing");
+        }
+        dest
+    }
 }
 
 fn exact(reference: &str) -> String {
@@ -137,21 +169,7 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
     let (rsa, ed) = (w.gpg.keys.rsa.clone(), w.gpg.keys.ed.clone());
     let pass = w.gpg.file("pass", &format!("{PASSPHRASE}\nsecond line\n"));
     // Two signatures: a key without a passphrase, then one with a passphrase file.
-    let signed = w.path("signed");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success()
-    .assert_stderr_contains("Signing manifest using simple signing");
+    let signed = w.sign_dir(&src, "signed", &rsa, false);
     let twice = w.path("twice");
     w.skiff(
         None,
@@ -217,20 +235,7 @@ fn skopeo_signs_and_skiff_verifies_in_dir() {
     let w = World::new();
     let src = w.unsigned_dir("src");
     let rsa = w.gpg.keys.rsa.clone();
-    let signed = w.path("signed");
-    w.skopeo(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success();
+    let signed = w.sign_dir(&src, "signed", &rsa, true);
     let pol = w.policy("p.json", "dir", &w.key_path(&rsa, false), &exact(IDENTITY));
     let out = w.path("out");
     w.skiff(Some(&pol), &["copy", &dir_ref(&signed), &dir_ref(&out)])
@@ -418,18 +423,7 @@ fn registry_with_a_file_lookaside_both_ways() {
     let img = reg.docker_ref("test/hello:v1");
     let id = img.trim_start_matches("docker://").to_string();
     // skiff pushes and signs (the identity is the destination's reference).
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &example_ref("hello-oci"),
-            &img,
-        ],
-    )
-    .assert_success();
+    w.push_signed(&img, &rsa);
     let sig = lookaside_file(&w, "test/hello", HELLO_MANIFEST, 1);
     assert!(sig.exists(), "no signature at {}", sig.display());
     // skopeo admits it from the registry and copies the signature to dir:.
@@ -506,18 +500,7 @@ fn registry_with_an_http_lookaside_and_a_failing_one() {
     let reg = registry_with_lookaside(&w, &proxy.url());
     let rsa = w.gpg.keys.rsa.clone();
     let img = reg.docker_ref("test/hello:v1");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &example_ref("hello-oci"),
-            &img,
-        ],
-    )
-    .assert_success();
+    w.push_signed(&img, &rsa);
     let pol = w.policy(
         "p.json",
         "docker",
@@ -700,20 +683,7 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
     let w = World::new();
     let src = w.unsigned_dir("src");
     let rsa = w.gpg.keys.rsa.clone();
-    let signed = w.path("signed");
-    w.skopeo(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success();
+    let signed = w.sign_dir(&src, "signed", &rsa, true);
     let pol = w.policy("p.json", "dir", &w.key_path(&rsa, false), &exact(IDENTITY));
     let copy = |s: &Path| vec!["copy".to_string(), dir_ref(s)];
     let run = |src: &Path, pol: &Path, common: &str, theirs: &str| {
@@ -917,20 +887,7 @@ fn signing_failures_match_skopeo_and_write_nothing() {
 fn signatures_are_never_dropped_silently() {
     let w = World::new();
     let src = w.unsigned_dir("src");
-    let signed = w.path("signed");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &w.gpg.keys.rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success();
+    let signed = w.sign_dir(&src, "signed", &w.gpg.keys.rsa, false);
     for (dest, reason) in [
         (
             format!("oci:{}:v1", p(&w.path("o"))),
@@ -985,18 +942,7 @@ fn registry_signature_extension_api_both_ways() {
     ));
     let rsa = w.gpg.keys.rsa.clone();
     let img = proxy.docker_ref("test/hello:v1");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &example_ref("hello-oci"),
-            &img,
-        ],
-    )
-    .assert_success();
+    w.push_signed(&img, &rsa);
     let api = format!("/extensions/v2/test/hello/signatures/{HELLO_MANIFEST}");
     let stored = proxy.extension_signatures(&api);
     assert_eq!(stored.len(), 1, "{stored:?}");
