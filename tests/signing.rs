@@ -186,7 +186,22 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
         ],
     )
     .assert_success();
-    assert!(twice.join("signature-1").exists() && twice.join("signature-2").exists());
+    // A passphrase file for a key that needs none: gpg takes the line, the payload is intact.
+    let thrice = w.path("thrice");
+    let args = [
+        "copy",
+        "--sign-by",
+        &rsa,
+        "--sign-passphrase-file",
+        &p(&pass),
+    ];
+    let to = [dir_ref(&twice), dir_ref(&thrice)];
+    w.skiff(
+        None,
+        &[&args[..], &["--sign-identity", IDENTITY, &to[0], &to[1]]].concat(),
+    )
+    .assert_success();
+    assert!(thrice.join("signature-3").exists());
     // The first signature came along unchanged.
     assert_eq!(
         std::fs::read(signed.join("signature-1")).unwrap(),
@@ -206,8 +221,12 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
     assert!(payload["optional"]["timestamp"].is_i64());
 
     // skopeo verifies both: standalone, and as a signedBy policy (binary and armored keys).
-    let manifest = p(&twice.join("manifest.json"));
-    for (fpr, sig) in [(&rsa, "signature-1"), (&ed, "signature-2")] {
+    let manifest = p(&thrice.join("manifest.json"));
+    for (fpr, sig) in [
+        (&rsa, "signature-1"),
+        (&ed, "signature-2"),
+        (&rsa, "signature-3"),
+    ] {
         w.skopeo(
             None,
             &[
@@ -215,7 +234,7 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
                 &manifest,
                 IDENTITY,
                 fpr,
-                &p(&twice.join(sig)),
+                &p(&thrice.join(sig)),
             ],
         )
         .assert_success()
