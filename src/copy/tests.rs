@@ -225,6 +225,7 @@ fn options() -> CopyOptions {
         format: None,
         parallel: 2,
         force_compress_format: false,
+        sign: None,
     }
 }
 
@@ -273,6 +274,7 @@ async fn copy(src: MemSource, dest: &MemDest, opts: &CopyOptions) -> Result<Vec<
         dest_label: "mem:dest",
         dest_repo_tag: None,
         manifests_read: Default::default(),
+        sign_identity: None,
     };
     let (first, _) = admit_first(&src, &name, &policy, opts, &report).await?;
     Ok(copy_admitted(&ctx, &first).await?.raw)
