@@ -13,7 +13,7 @@
 //! `Error loading trust policy: open /nonexist: no such file or directory`.
 
 mod eval;
-mod json;
+pub(crate) mod json;
 mod lookup;
 mod model;
 mod scope;

@@ -8,6 +8,8 @@
 //! with a zero byte); anything else is `\0` + a format name + `\n` + the format's bytes,
 //! and sigstore's format is `sigstore-json`.
 
+pub mod sigstore;
+
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
