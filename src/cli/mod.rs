@@ -30,6 +30,16 @@ pub enum Invocation {
     Login(GlobalSettings, Box<LoginSettings>),
     Logout(GlobalSettings, Box<LogoutSettings>),
     ManifestDigest(Vec<String>),
+    GenerateSigstoreKey(Box<GenerateKeySettings>),
+}
+
+/// `generate-sigstore-key`'s settings.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateKeySettings {
+    pub output_prefix: Option<String>,
+    pub passphrase_file: Option<std::path::PathBuf>,
+    /// Operands, which the command refuses.
+    pub args: Vec<String>,
 }
 
 /// A command line that cannot be run; `message` names the cause.
@@ -54,6 +64,7 @@ pub fn command(name: &str) -> Command {
         .subcommand(commands::login_command())
         .subcommand(commands::logout_command())
         .subcommand(commands::manifest_digest_command())
+        .subcommand(commands::generate_sigstore_key_command())
         .subcommand(commands::completion_command())
 }
 
@@ -124,6 +135,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
         Some(("manifest-digest", sub)) => {
             Ok(Invocation::ManifestDigest(settings::strings(sub, "args")))
         }
+        Some(("generate-sigstore-key", sub)) => Ok(Invocation::GenerateSigstoreKey(Box::new(
+            GenerateKeySettings {
+                output_prefix: settings::string(sub, "output-prefix"),
+                passphrase_file: settings::string(sub, "passphrase-file").map(Into::into),
+                args: settings::strings(sub, "args"),
+            },
+        ))),
         Some(("completion", sub)) => {
             let shell = settings::string(sub, "shell").unwrap_or_default();
             completion_script(&name, &shell).map(Invocation::Print)
@@ -184,6 +202,10 @@ pub const MAN_PAGES: &[(&str, &str)] = &[
     ("login", "Login to a container registry"),
     ("logout", "Logout of a container registry"),
     ("manifest-digest", "Compute a manifest digest of a file"),
+    (
+        "generate-sigstore-key",
+        "Generate a sigstore public/private key pair",
+    ),
 ];
 
 /// The man page of `skiff-NAME`, rendered from the same definitions the parser uses.

@@ -8,7 +8,9 @@ pub mod copy;
 pub mod image_info;
 pub mod inspect;
 pub mod login;
+pub mod passphrase;
 pub mod repo;
+pub mod sigstore_key;
 pub mod template;
 pub mod value;
 

@@ -11,7 +11,7 @@ use base64::Engine as _;
 
 use super::keys::{self, PrivateKey};
 use super::params::{FulcioParams, SigningParams};
-use super::payload::{Payload, creator};
+use super::payload::new_payload;
 use super::verify::{CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SET_ANNOTATION};
 use super::{SigstoreError, fulcio, oidc, rekor};
 use crate::policy::json::go_quote;
@@ -135,17 +135,7 @@ impl Signer {
         }
         let manifest_digest = crate::manifest::manifest_digest(manifest)
             .map_err(|e| SigstoreError::Sign(e.to_string()))?;
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let payload = Payload {
-            manifest_digest,
-            docker_reference: docker_reference.to_string(),
-            creator: Some(creator()),
-            timestamp: Some(timestamp),
-        }
-        .to_json();
+        let payload = new_payload(manifest_digest, docker_reference.to_string());
         let signature = self
             .key
             .sign(&payload)

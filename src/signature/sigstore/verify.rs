@@ -7,9 +7,10 @@
 use super::cert::{self, CertFields};
 use super::fulcio::FulcioTrustRoot;
 use super::keys::PublicKey;
-use super::payload::Payload;
+use super::payload;
 use super::rekor;
 use crate::digest::Digest;
+use crate::signature::simple::Payload;
 use crate::signature::{SIGSTORE_SIGNATURE_ANNOTATION, SigstoreSignature};
 
 /// The Fulcio certificate of a keyless signature (PEM).
@@ -194,8 +195,8 @@ fn verify_payload(
             failures.join(", ")
         ));
     }
-    let parsed = Payload::parse(payload)?;
-    (rules.manifest_digest)(&parsed.manifest_digest)?;
+    let parsed = payload::parse(payload)?;
+    (rules.manifest_digest)(&parsed.docker_manifest_digest)?;
     (rules.docker_reference)(&parsed.docker_reference)?;
     Ok(parsed)
 }
