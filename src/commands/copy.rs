@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{CommandError, invalid, with_retries, with_timeout};
 use crate::cli::flags::Side;
 use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
-use crate::copy::{CopyOptions, ListSelection, copy_image};
+use crate::copy::{CopyOptions, ListSelection, SignOptions, copy_image};
 use crate::manifest::convert::Target;
 use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
@@ -42,6 +42,7 @@ struct Request {
     format: Option<Target>,
     additional_tags: Vec<DockerRef>,
     selection: ListSelection,
+    sign: Option<SignOptions>,
 }
 
 /// Interprets the settings in the order skopeo 1.9.3 does, so the first error reported is
@@ -69,6 +70,7 @@ fn read_settings(
     let additional_tags = parse_additional_tags(&s.additional_tags)?;
     let selection = parse_selection(s)?;
     check_crypto_flags(s)?;
+    let sign = read_signing(s)?;
     check_level(compress_format, s.dest_only.compress_level)?;
     refuse_unbuilt(s)?;
     warn_without_effect(s, &src, &dest, report);
@@ -80,6 +82,7 @@ fn read_settings(
         format,
         additional_tags,
         selection,
+        sign,
     })
 }
 
@@ -132,6 +135,7 @@ fn copy_options(
         ),
         format: r.format,
         parallel: 6,
+        sign: r.sign.clone(),
     }
 }
 
@@ -204,11 +208,40 @@ fn check_crypto_flags(s: &CopySettings) -> Result<(), CommandError> {
             "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file",
         ));
     }
-    if let Some(identity) = &s.sign_identity {
-        DockerRef::parse_normalized(identity)
-            .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?;
-    }
     Ok(())
+}
+
+/// `--sign-by` with its passphrase (the file's first line, read now as skopeo reads it,
+/// so a missing file fails before anything is copied) and `--sign-identity` (which must
+/// be canonical: `docker.io/library/busybox:1`, not `busybox:1`).
+fn read_signing(s: &CopySettings) -> Result<Option<SignOptions>, CommandError> {
+    let passphrase = match s.sign_passphrase_file.as_deref() {
+        Some(path) if !path.as_os_str().is_empty() => Some(
+            crate::signature::gpg::read_passphrase_file(path).map_err(|e| {
+                invalid(format!(
+                    "open {}: {}",
+                    path.display(),
+                    crate::policy::go_io_cause(&e)
+                ))
+            })?,
+        ),
+        _ => None,
+    };
+    let identity = match s.sign_identity.as_deref() {
+        Some(i) if !i.is_empty() => Some(
+            DockerRef::parse_named(i)
+                .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(s.sign_by
+        .as_ref()
+        .filter(|k| !k.is_empty())
+        .map(|key| SignOptions {
+            key: key.clone(),
+            signer: crate::signature::gpg::GpgSigner::new(passphrase),
+            identity,
+        }))
 }
 
 /// One side's docker-daemon: settings (skopeo's dockerImageOptions).
@@ -280,7 +313,6 @@ fn refuse_unbuilt(s: &CopySettings) -> Result<(), CommandError> {
     let unbuilt = [
         (!s.encryption_keys.is_empty(), "--encryption-key"),
         (!s.decryption_keys.is_empty(), "--decryption-key"),
-        (s.sign_by.is_some(), "--sign-by"),
         (s.sign_by_sigstore.is_some(), "--sign-by-sigstore"),
         (
             s.sign_by_sigstore_private_key.is_some(),

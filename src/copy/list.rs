@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use super::single::{Placement, Written, copy_single, keeps_signatures};
+use super::single::{Placement, Written, copy_single, keeps_signatures, store_signatures};
 use super::{AdmittedImage, CopyError, Ctx, ListSelection};
 use crate::digest::Digest;
 use crate::manifest::convert::{self, Target};
@@ -67,6 +67,7 @@ pub fn copy_list<'a>(
                 }
             )));
         }
+        let new = super::sign::new_signature(ctx, &out.raw).await?;
         ctx.report
             .step("Writing manifest list to image destination");
         let instance = as_instance.then(|| out.digest());
@@ -75,12 +76,12 @@ pub fn copy_list<'a>(
             .await
             .map_err(CopyError::WriteManifest)?;
         ctx.report.step("Storing list signatures");
-        if keep_signatures {
-            ctx.dest
-                .put_signatures(&list.signatures, instance.as_ref())
-                .await
-                .map_err(CopyError::WriteSignatures)?;
-        }
+        let kept = if keep_signatures {
+            &list.signatures[..]
+        } else {
+            &[]
+        };
+        store_signatures(ctx, kept, new, instance.as_ref()).await?;
         Ok(Written {
             raw: out.raw,
             mime: out.mime,

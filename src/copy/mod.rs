@@ -11,6 +11,7 @@ mod formats;
 mod layer;
 mod list;
 mod rewrite;
+mod sign;
 mod single;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ use crate::signature::Signature;
 use crate::transport::{self, ImageDestination, OpenOptions, TransportError};
 
 pub use layer::LayerOutcome;
+pub use sign::SignOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -69,8 +71,15 @@ pub enum CopyError {
     WriteSignatures(#[source] TransportError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("Can not copy signatures to {image}: {reason}")]
+    #[error(
+        "Can not copy signatures to {image}: {reason} (use --remove-signatures to copy the image without them)"
+    )]
     Signatures { image: String, reason: String },
+    /// `--sign-by` with a destination that cannot store signatures.
+    #[error("writing signatures: {0} (the --sign-by signature cannot be stored there)")]
+    CannotSign(String),
+    #[error("creating signature: {0}")]
+    Sign(#[source] crate::signature::gpg::GpgError),
     #[error("committing the destination image {image}: {source}")]
     Commit {
         image: String,
@@ -146,6 +155,8 @@ pub struct CopyOptions {
     pub format: Option<crate::manifest::convert::Target>,
     /// Layers copied at once (skopeo: 6).
     pub parallel: usize,
+    /// `--sign-by`: sign every manifest written.
+    pub sign: Option<SignOptions>,
 }
 
 /// The parts of a copy every step needs.
@@ -159,6 +170,8 @@ pub(crate) struct Ctx<'a> {
     pub dest_label: &'a str,
     /// Repository path and tag of a registry destination (schema 1 manifests embed them).
     pub dest_repo_tag: Option<(String, String)>,
+    /// The identity new signatures claim (when signing).
+    pub sign_identity: Option<String>,
 }
 
 /// An image instance read from the source and admitted by the policy, with the
@@ -170,19 +183,38 @@ pub(crate) struct AdmittedImage {
 }
 
 /// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
-/// the policy about them (`PolicyContext.IsRunningImageAllowed`).
+/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures are read only
+/// when the policy or the copy needs them (not for `--remove-signatures` under a policy
+/// that checks none); when the policy needs them, failing to read them rejects the image,
+/// in skopeo's words.
 async fn admit(
     src: &SourceImage,
     src_name: &ImageName,
     policy: &Policy,
     manifest: Manifest,
     instance: Option<&Digest>,
+    remove_signatures: bool,
 ) -> Result<AdmittedImage, CopyError> {
-    let signatures = src.signatures(instance).await?;
+    let identity = src_name.policy_configuration_identity();
     let namespaces = src_name.policy_configuration_namespaces();
+    let policy_reads = policy.needs_signatures(src_name.transport_name(), &identity, &namespaces);
+    let signatures = if policy_reads || !remove_signatures {
+        match src.signatures(instance).await {
+            Ok(s) => s,
+            Err(ImageError::ReadSignatures { source, .. }) if policy_reads => {
+                return Err(PolicyError::Rejected {
+                    reason: source.to_string(),
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        Vec::new()
+    };
     let proof = policy.evaluate(&PolicyImage {
         transport: src_name.transport_name(),
-        identity: &src_name.policy_configuration_identity(),
+        identity: &identity,
         namespaces: &namespaces,
         display_name: src.label(),
         docker_reference: src_name.docker_reference(),
@@ -191,7 +223,11 @@ async fn admit(
     })?;
     Ok(AdmittedImage {
         manifest,
-        signatures,
+        signatures: if remove_signatures {
+            Vec::new()
+        } else {
+            signatures
+        },
         proof,
     })
 }
@@ -209,6 +245,7 @@ impl Ctx<'_> {
             self.policy,
             manifest,
             Some(instance),
+            self.opts.remove_signatures,
         )
         .await
     }
@@ -231,6 +268,7 @@ pub async fn copy_image(
         })?;
     let top = src.top().await?;
     report.step("Getting image source signatures");
+    let remove = opts.remove_signatures;
     // The first admission: the single image to copy, or the list as a whole.
     let first = match (&top.kind, opts.selection) {
         (Kind::List { .. }, ListSelection::System) => {
@@ -238,9 +276,13 @@ pub async fn copy_image(
             if let Some(d) = &digest {
                 report.debug(|| format!("chose {d} for {}", opts.platform));
             }
-            admit(&src, src_name, policy, instance, digest.as_ref()).await?
+            admit(&src, src_name, policy, instance, digest.as_ref(), remove).await?
         }
-        _ => admit(&src, src_name, policy, top, None).await?,
+        _ => admit(&src, src_name, policy, top, None, remove).await?,
+    };
+    let sign_identity = match &opts.sign {
+        Some(s) => Some(sign::identity_for(s, dest_name)?),
+        None => None,
     };
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.
@@ -251,6 +293,12 @@ pub async fn copy_image(
             image: dest_label.clone(),
             source,
         })?;
+    // skopeo finds this out after writing the image; nothing is written here.
+    if let (Some(_), transport::SignatureSupport::Refused(reason)) =
+        (&opts.sign, dest.caps().signatures)
+    {
+        return Err(CopyError::CannotSign(reason.to_string()));
+    }
     let ctx = Ctx {
         src: &src,
         src_name,
@@ -266,6 +314,7 @@ pub async fn copy_image(
             )),
             _ => None,
         },
+        sign_identity,
     };
     let written = if first.manifest.is_list() {
         list::copy_list(&ctx, &first, false).await?

@@ -50,7 +50,7 @@ pub async fn copy_single(
     let candidates = formats::candidates(manifest, &ctx.dest.caps(), &wanted)?;
     let parts = Parts::of(manifest)?;
     let (outcomes, early_config) = copy_blobs(ctx, manifest, &parts, &candidates, &wanted).await?;
-    let (written, instance) = write_manifest(
+    let (written, instance, new_signature) = write_manifest(
         ctx,
         manifest,
         parts,
@@ -64,9 +64,12 @@ pub async fn copy_single(
     )
     .await?;
     ctx.report.step("Storing signatures");
-    if keep_signatures {
-        store_signatures(ctx, &image.signatures, instance.as_ref()).await?;
-    }
+    let kept = if keep_signatures {
+        &image.signatures[..]
+    } else {
+        &[]
+    };
+    store_signatures(ctx, kept, new_signature, instance.as_ref()).await?;
     Ok(written)
 }
 
@@ -235,8 +238,12 @@ impl<'m> SourceInputs<'m> {
 }
 
 /// Builds and writes the first manifest type in `candidates` that can describe the
-/// copied layers and that the destination accepts; returns it and the instance digest it
-/// was stored under (for a list member).
+/// copied layers and that the destination accepts; returns it, the instance digest it
+/// was stored under (for a list member) and its new signature (`--sign-by`).
+///
+/// Signing a conversion signs the manifest that is written. The signature is made just
+/// before the manifest is stored (skopeo signs just after), so a signing failure leaves
+/// a registry's tag as it was.
 async fn write_manifest(
     ctx: &Ctx<'_>,
     manifest: &Manifest,
@@ -245,7 +252,7 @@ async fn write_manifest(
     copied: &Copied,
     wanted: &Wanted,
     place: Placement,
-) -> Result<(Written, Option<Digest>), CopyError> {
+) -> Result<(Written, Option<Digest>, Option<Signature>), CopyError> {
     let source_type = convert::normalized(&manifest.mime).to_string();
     let mut inputs = SourceInputs {
         parts,
@@ -276,8 +283,9 @@ async fn write_manifest(
             Err(e) => return Err(CopyError::Manifest(e)),
         };
         store_config(ctx, &mut inputs, &built, &mut early_config).await?;
-        ctx.report.step("Writing manifest to image destination");
         let out = built.manifest;
+        let signature = super::sign::new_signature(ctx, &out.raw).await?;
+        ctx.report.step("Writing manifest to image destination");
         let instance = place.as_instance.then(|| out.digest());
         match ctx
             .dest
@@ -289,7 +297,7 @@ async fn write_manifest(
                     raw: out.raw,
                     mime: out.mime,
                 };
-                return Ok((written, instance));
+                return Ok((written, instance, signature));
             }
             Err(e @ TransportError::ManifestRefused(_)) if may_fall_back => {
                 ctx.report.warn(&format!(
@@ -338,13 +346,20 @@ async fn store_config(
     Ok(())
 }
 
-async fn store_signatures(
+/// Stores the source's signatures that are kept, and the new one, with `instance`.
+pub async fn store_signatures(
     ctx: &Ctx<'_>,
-    signatures: &[Signature],
+    kept: &[Signature],
+    new: Option<Signature>,
     instance: Option<&Digest>,
 ) -> Result<(), CopyError> {
+    let mut all = kept.to_vec();
+    all.extend(new);
+    if all.is_empty() {
+        return Ok(());
+    }
     ctx.dest
-        .put_signatures(signatures, instance)
+        .put_signatures(&all, instance)
         .await
         .map_err(CopyError::WriteSignatures)
 }
