@@ -27,7 +27,7 @@ use crate::signature::Signature;
 use crate::transport::{self, ImageDestination, OpenOptions, TransportError};
 
 pub use layer::LayerOutcome;
-pub use sign::SignOptions;
+pub use sign::{SignOptions, SigstoreSigners};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -80,6 +80,8 @@ pub enum CopyError {
     CannotSign(String),
     #[error("creating signature: {0}")]
     Sign(#[source] crate::signature::gpg::GpgError),
+    #[error(transparent)]
+    SigstoreSign(crate::signature::sigstore::SigstoreError),
     #[error("committing the destination image {image}: {source}")]
     Commit {
         image: String,
@@ -157,6 +159,8 @@ pub struct CopyOptions {
     pub parallel: usize,
     /// `--sign-by`: sign every manifest written.
     pub sign: Option<SignOptions>,
+    /// `--sign-by-sigstore`, `--sign-by-sigstore-private-key`: the same, with sigstore.
+    pub sigstore: SigstoreSigners,
 }
 
 /// The parts of a copy every step needs.
@@ -280,9 +284,15 @@ pub async fn copy_image(
         }
         _ => admit(&src, src_name, policy, top, None, remove).await?,
     };
-    let sign_identity = match &opts.sign {
-        Some(s) => Some(sign::identity_for(s, dest_name)?),
-        None => None,
+    let signing = opts.sign.is_some() || !opts.sigstore.is_empty();
+    let sign_identity = if signing {
+        let flag = match &opts.sign {
+            Some(s) => s.identity.as_ref(),
+            None => opts.sigstore.identity.as_ref(),
+        };
+        Some(sign::identity_for(flag, dest_name)?)
+    } else {
+        None
     };
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.
@@ -294,8 +304,7 @@ pub async fn copy_image(
             source,
         })?;
     // skopeo finds this out after writing the image; nothing is written here.
-    if let (Some(_), transport::SignatureSupport::Refused(reason)) =
-        (&opts.sign, dest.caps().signatures)
+    if let (true, transport::SignatureSupport::Refused(reason)) = (signing, dest.caps().signatures)
     {
         return Err(CopyError::CannotSign(reason.to_string()));
     }

@@ -252,7 +252,7 @@ async fn write_manifest(
     copied: &Copied,
     wanted: &Wanted,
     place: Placement,
-) -> Result<(Written, Option<Digest>, Option<Signature>), CopyError> {
+) -> Result<(Written, Option<Digest>, Vec<Signature>), CopyError> {
     let source_type = convert::normalized(&manifest.mime).to_string();
     let mut inputs = SourceInputs {
         parts,
@@ -284,7 +284,7 @@ async fn write_manifest(
         };
         store_config(ctx, &mut inputs, &built, &mut early_config).await?;
         let out = built.manifest;
-        let signature = super::sign::new_signature(ctx, &out.raw).await?;
+        let signature = super::sign::new_signatures(ctx, &out.raw).await?;
         ctx.report.step("Writing manifest to image destination");
         let instance = place.as_instance.then(|| out.digest());
         match ctx
@@ -350,7 +350,7 @@ async fn store_config(
 pub async fn store_signatures(
     ctx: &Ctx<'_>,
     kept: &[Signature],
-    new: Option<Signature>,
+    new: Vec<Signature>,
     instance: Option<&Digest>,
 ) -> Result<(), CopyError> {
     let mut all = kept.to_vec();

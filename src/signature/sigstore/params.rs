@@ -1,44 +1,33 @@
 //! containers-sigstore-signing-params.yaml(5): what `--sign-by-sigstore PARAM-FILE` signs
-//! with (c/image `pkg/cli/sigstore/params`, decoded with known fields only).
+//! with (c/image `pkg/cli/sigstore/params`, decoded as yaml.v3 does with known fields
+//! only: an unknown key is an error, scalars are read as their text).
 
 use std::path::Path;
 
-use serde::Deserialize;
+use yaml_rust2::{Yaml, YamlLoader};
 
 /// The parameter file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SigningParams {
-    /// Sign with this (encrypted) private key.
-    #[serde(default)]
+    /// `privateKeyFile`: sign with this (encrypted) private key.
     pub private_key_file: String,
-    /// Its passphrase (first line); without it, a prompt on a terminal.
-    #[serde(default)]
+    /// `privateKeyPassphraseFile`: its passphrase (first line); without it, a prompt.
     pub private_key_passphrase_file: String,
-    /// Sign with a short-lived key and a certificate from Fulcio.
-    #[serde(default)]
+    /// `fulcio`: sign with a short-lived key and a certificate from Fulcio.
     pub fulcio: Option<FulcioParams>,
-    /// Upload the signature to this Rekor server and include its SET.
-    #[serde(default, rename = "rekorURL")]
+    /// `rekorURL`: upload the signature to this Rekor server and include its SET.
     pub rekor_url: String,
 }
 
 /// The `fulcio` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FulcioParams {
-    #[serde(default, rename = "fulcioURL")]
     pub fulcio_url: String,
     /// `staticToken`, `deviceGrant` or `interactive`.
-    #[serde(default, rename = "oidcMode")]
     pub oidc_mode: String,
-    #[serde(default, rename = "oidcIDToken")]
     pub oidc_id_token: String,
-    #[serde(default, rename = "oidcIssuerURL")]
     pub oidc_issuer_url: String,
-    #[serde(default, rename = "oidcClientID")]
     pub oidc_client_id: String,
-    #[serde(default, rename = "oidcClientSecret")]
     pub oidc_client_secret: String,
 }
 
@@ -51,11 +40,92 @@ impl SigningParams {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<SigningParams, String> {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            // yaml.v3 decodes an empty document as "nothing set".
-            return Ok(SigningParams::default());
+        let text = std::str::from_utf8(bytes).map_err(|e| format!("yaml: {e}"))?;
+        let docs = YamlLoader::load_from_str(text).map_err(|e| format!("yaml: {e}"))?;
+        let mut out = SigningParams::default();
+        // yaml.v3 decodes an empty document as "nothing set".
+        let Some(doc) = docs.first().filter(|d| !matches!(d, Yaml::Null)) else {
+            return Ok(out);
+        };
+        for (key, value) in mapping(doc, "params.SigningParameterFile")? {
+            match key.as_str() {
+                "privateKeyFile" => out.private_key_file = scalar(value, &key)?,
+                "privateKeyPassphraseFile" => {
+                    out.private_key_passphrase_file = scalar(value, &key)?
+                }
+                "rekorURL" => out.rekor_url = scalar(value, &key)?,
+                "fulcio" => out.fulcio = fulcio(value)?,
+                _ => return Err(unknown(&key, "params.SigningParameterFile")),
+            }
         }
-        serde_norway::from_slice(bytes).map_err(|e| format!("yaml: {e}"))
+        Ok(out)
+    }
+}
+
+fn fulcio(value: &Yaml) -> Result<Option<FulcioParams>, String> {
+    if matches!(value, Yaml::Null) {
+        return Ok(None);
+    }
+    let mut f = FulcioParams::default();
+    for (key, value) in mapping(value, "params.SigningParameterFileFulcio")? {
+        let slot = match key.as_str() {
+            "fulcioURL" => &mut f.fulcio_url,
+            "oidcMode" => &mut f.oidc_mode,
+            "oidcIDToken" => &mut f.oidc_id_token,
+            "oidcIssuerURL" => &mut f.oidc_issuer_url,
+            "oidcClientID" => &mut f.oidc_client_id,
+            "oidcClientSecret" => &mut f.oidc_client_secret,
+            _ => return Err(unknown(&key, "params.SigningParameterFileFulcio")),
+        };
+        *slot = scalar(value, &key)?;
+    }
+    Ok(Some(f))
+}
+
+fn unknown(key: &str, go_type: &str) -> String {
+    format!("yaml: unmarshal errors:\n  field {key} not found in type {go_type}")
+}
+
+/// The members of a mapping, keys as text.
+fn mapping<'a>(v: &'a Yaml, go_type: &str) -> Result<Vec<(String, &'a Yaml)>, String> {
+    let Yaml::Hash(h) = v else {
+        return Err(format!(
+            "yaml: unmarshal errors:\n  cannot unmarshal {} into {go_type}",
+            kind(v)
+        ));
+    };
+    h.iter()
+        .map(|(k, v)| Ok((text(k).ok_or("yaml: a key is not a scalar")?, v)))
+        .collect()
+}
+
+/// A scalar read into a Go string field; `null` leaves it empty.
+fn scalar(v: &Yaml, key: &str) -> Result<String, String> {
+    match v {
+        Yaml::Null => Ok(String::new()),
+        other => text(other).ok_or_else(|| {
+            format!(
+                "yaml: unmarshal errors:\n  cannot unmarshal {} into string (field {key})",
+                kind(other)
+            )
+        }),
+    }
+}
+
+fn text(v: &Yaml) -> Option<String> {
+    match v {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn kind(v: &Yaml) -> &'static str {
+    match v {
+        Yaml::Hash(_) => "!!map",
+        Yaml::Array(_) => "!!seq",
+        _ => "!!str",
     }
 }
 

@@ -227,28 +227,13 @@ async fn with_fulcio(
     })
 }
 
-/// c/image's `cli.ReadPassphraseFile`: the first line, without its `\n`.
+/// c/image's `cli.ReadPassphraseFile` (the first line), with Go's error text.
 pub fn read_passphrase_file(path: &Path) -> Result<String, String> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("open {}: {}", path.display(), go_error(&e)))?;
-    let mut line = Vec::new();
-    std::io::BufReader::new(file)
-        .read_until(b'\n', &mut line)
-        .map_err(|e| format!("reading passphrase file: {e}"))?;
-    if line.last() == Some(&b'\n') {
-        line.pop();
-    }
-    String::from_utf8(line).map_err(|_| "reading passphrase file: not UTF-8".to_string())
-}
-
-/// Go's lower-case rendering of an OS error ("no such file or directory").
-fn go_error(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text,
-    }
+    crate::signature::gpg::read_passphrase_file(path).map_err(|e| {
+        format!(
+            "open {}: {}",
+            path.display(),
+            crate::policy::go_io_cause(&e)
+        )
+    })
 }
