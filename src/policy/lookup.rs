@@ -41,7 +41,7 @@ impl Policy {
             .any(|r| {
                 matches!(
                     r,
-                    Requirement::SignedBy { .. } | Requirement::SigstoreSigned { .. }
+                    Requirement::SignedBy { .. } | Requirement::SigstoreSigned(_)
                 )
             })
     }

@@ -38,6 +38,24 @@ pub struct TrustRoot {
     pub pki: Option<PkiTrustRoot>,
 }
 
+/// Go's `CertPool.AppendCertsFromPEM`: the usable certificates of a PEM bundle, DER.
+pub fn cert_pool(pem_data: &[u8]) -> Vec<Vec<u8>> {
+    cert::cert_pool(pem_data)
+}
+
+/// cryptoutils' `UnmarshalCertificatesFromPEM`: every block must be a certificate.
+pub fn certificates(pem_data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let blocks = super::pem::decode_all(pem_data).ok_or("error during PEM decoding")?;
+    blocks
+        .into_iter()
+        .map(|b| {
+            CertFields::parse(&b.bytes)
+                .map(|_| b.bytes.clone())
+                .map_err(|e| format!("x509: {e}"))
+        })
+        .collect()
+}
+
 /// How the caller judges a payload whose signature verified.
 pub struct Rules<'a> {
     pub manifest_digest: &'a dyn Fn(&Digest) -> Result<(), String>,
