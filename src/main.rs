@@ -30,7 +30,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(invocation: Invocation) -> anyhow::Result<()> {
-    use skiff::commands::{inspect, login, repo, sigstore_key};
+    use skiff::commands::{inspect, login, repo, signing, sigstore_key};
     // Each error's message already names its cause; printing the chain would repeat it.
     let flat = |e: skiff::commands::CommandError| anyhow::anyhow!("{e}");
     match invocation {
@@ -42,6 +42,9 @@ async fn run(invocation: Invocation) -> anyhow::Result<()> {
         Invocation::Login(g, s) => login::login(&g, &s).await.map_err(flat),
         Invocation::Logout(g, s) => login::logout(&g, &s).await.map_err(flat),
         Invocation::ManifestDigest(args) => repo::manifest_digest(&args).map_err(flat),
+        Invocation::StandaloneSign(s) => signing::sign(&s).await.map_err(flat),
+        Invocation::StandaloneVerify(s) => signing::verify(&s).map_err(flat),
+        Invocation::UntrustedSignatureDump(args) => signing::dump(&args).map_err(flat),
         Invocation::GenerateSigstoreKey(s) => sigstore_key::run(&s).map_err(flat),
     }
 }

@@ -18,7 +18,7 @@ pub(crate) mod json;
 mod lookup;
 mod model;
 mod scope;
-mod signed_by;
+pub(crate) mod signed_by;
 mod sigstore_config;
 mod sigstore_signed;
 mod syntax;

@@ -12,6 +12,7 @@
 //! simple signing with public keys, `gpg` signs through the user's GnuPG.
 
 pub mod gpg;
+pub mod keybox;
 pub mod openpgp;
 pub mod simple;
 pub mod time;

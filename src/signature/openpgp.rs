@@ -49,6 +49,8 @@ pub struct Verified {
     pub payload: Vec<u8>,
     /// The primary key's fingerprint, upper-case hex.
     pub key_fingerprint: String,
+    /// The fingerprint of the key that made the signature (a subkey, or the primary).
+    pub signing_fingerprint: String,
 }
 
 /// Upper-case hex, as gpgme prints fingerprints and key IDs.
@@ -115,9 +117,10 @@ impl Keyring {
             Ok(payload)
         });
         match (read, outcome) {
-            (Ok(payload), Some(Ok(key_fingerprint))) => Ok(Verified {
+            (Ok(payload), Some(Ok((key_fingerprint, signing_fingerprint)))) => Ok(Verified {
                 payload,
                 key_fingerprint,
+                signing_fingerprint,
             }),
             (_, Some(Err(e))) => Err(e),
             (Err(e), Some(Ok(_))) => Err(VerifyError::Invalid(first_line(&e))),
@@ -149,7 +152,8 @@ struct Helper<'a> {
     certs: &'a [Cert],
     policy: &'a StandardPolicy<'a>,
     now: SystemTime,
-    outcome: &'a mut Option<Result<String, VerifyError>>,
+    /// (primary, signing key) fingerprints, or why the signature is not good.
+    outcome: &'a mut Option<Result<(String, String), VerifyError>>,
 }
 
 impl VerificationHelper for Helper<'_> {
@@ -192,8 +196,13 @@ impl VerificationHelper for Helper<'_> {
 
 impl Helper<'_> {
     /// gpg also refuses a signature whose key has expired or been revoked since: the key
-    /// must be usable now, not only when it signed. Returns the primary fingerprint.
-    fn still_valid(&self, cert: &Cert, signer: &pgp::Fingerprint) -> Result<String, VerifyError> {
+    /// must be usable now, not only when it signed. Returns the primary and the signing
+    /// key's fingerprints.
+    fn still_valid(
+        &self,
+        cert: &Cert,
+        signer: &pgp::Fingerprint,
+    ) -> Result<(String, String), VerifyError> {
         let primary = hex_upper(&cert.fingerprint());
         let invalid = |why: String| Err(VerifyError::Invalid(why));
         let vc = match cert.with_policy(self.policy, self.now) {
@@ -219,7 +228,7 @@ impl Helper<'_> {
         if key.alive().is_err() {
             return invalid(format!("signing key {signer:X} of {primary} has expired"));
         }
-        Ok(primary)
+        Ok((primary, hex_upper(signer)))
     }
 }
 

@@ -200,7 +200,7 @@ fn go_digest_error(e: &DigestError) -> &'static str {
 
 /// Appends `s` as Go's `encoding/json` writes a string: HTML-safe escapes for `<`, `>`,
 /// `&`, `\u2028` and `\u2029`, short escapes for `\n`, `\r`, `\t`.
-fn go_json_string(out: &mut String, s: &str) {
+pub(crate) fn go_json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

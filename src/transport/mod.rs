@@ -120,12 +120,19 @@ pub struct DestCaps {
 }
 
 /// Whether a destination stores signatures, and why not when it does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureSupport {
-    /// Signatures are stored with the image (both kinds).
+    /// Signatures are stored with the image.
     Stored,
     /// Signatures cannot be stored; the text is skopeo's refusal.
-    Refused(&'static str),
+    Refused(std::borrow::Cow<'static, str>),
+}
+
+impl SignatureSupport {
+    /// A fixed refusal text.
+    pub const fn refused(reason: &'static str) -> SignatureSupport {
+        SignatureSupport::Refused(std::borrow::Cow::Borrowed(reason))
+    }
 }
 
 /// Which blob of an image a `put_blob` or `try_reuse_blob` call is about. Destinations

@@ -9,6 +9,7 @@ mod auth;
 mod client;
 mod destination;
 mod endpoint;
+mod lookaside;
 mod source;
 
 use reqwest::{Response, StatusCode};

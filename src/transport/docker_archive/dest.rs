@@ -592,7 +592,7 @@ impl ImageDestination for ArchiveDestination {
             } else {
                 &[mime::DOCKER_V2S2]
             },
-            signatures: SignatureSupport::Refused(
+            signatures: SignatureSupport::refused(
                 "Storing signatures for docker tar files is not supported",
             ),
         }
