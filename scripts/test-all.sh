@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 need=()
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
@@ -13,9 +14,19 @@ command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+# The sigstore tests' independent peer (tests/support/sigstore_peer.py) needs Python's
+# cryptography and PyNaCl: Debian's packages for Debian's python3, else pip.
+if ! python3 -c 'import cryptography, nacl' >/dev/null 2>&1; then
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-cryptography python3-nacl
+  else
+    python3 -m pip install --quiet cryptography pynacl
+  fi
 fi
 
 # The example image must be exactly what its script builds.

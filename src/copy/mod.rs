@@ -76,7 +76,7 @@ pub enum CopyError {
     )]
     Signatures { image: String, reason: String },
     /// `--sign-by` with a destination that cannot store signatures.
-    #[error("writing signatures: {0} (the --sign-by signature cannot be stored there)")]
+    #[error("writing signatures: {0} (the new signature cannot be stored there)")]
     CannotSign(String),
     #[error("creating signature: {0}")]
     Sign(#[source] crate::signature::gpg::GpgError),
@@ -304,9 +304,12 @@ pub async fn copy_image(
             source,
         })?;
     // skopeo finds this out after writing the image; nothing is written here.
-    if let (true, transport::SignatureSupport::Refused(reason)) = (signing, dest.caps().signatures)
-    {
+    let caps = dest.caps();
+    if let (true, transport::SignatureSupport::Refused(reason)) = (signing, caps.signatures) {
         return Err(CopyError::CannotSign(reason.to_string()));
+    }
+    if let (false, Some(reason)) = (opts.sigstore.is_empty(), caps.sigstore_refusal) {
+        return Err(CopyError::CannotSign(reason));
     }
     let ctx = Ctx {
         src: &src,

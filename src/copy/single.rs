@@ -77,10 +77,18 @@ pub async fn copy_single(
 /// they would be and the destination cannot store them (skopeo's order).
 pub fn keeps_signatures(ctx: &Ctx<'_>, signatures: &[Signature]) -> Result<bool, CopyError> {
     let keep = !ctx.opts.remove_signatures && !signatures.is_empty();
-    match ctx.dest.caps().signatures {
-        SignatureSupport::Refused(reason) if keep => Err(CopyError::Signatures {
+    let caps = ctx.dest.caps();
+    let sigstore = signatures
+        .iter()
+        .any(|s| matches!(s, Signature::Sigstore(_)));
+    match (caps.signatures, caps.sigstore_refusal) {
+        (SignatureSupport::Refused(reason), _) if keep => Err(CopyError::Signatures {
             image: ctx.dest_label.to_string(),
             reason: reason.to_string(),
+        }),
+        (_, Some(reason)) if keep && sigstore => Err(CopyError::Signatures {
+            image: ctx.dest_label.to_string(),
+            reason,
         }),
         _ => Ok(keep),
     }

@@ -120,7 +120,8 @@ def verify(args):
 
 def check_chain(cert, chain_pem, ca_path):
     ca = x509.load_pem_x509_certificate(open(ca_path, "rb").read())
-    chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem else []
+    blocks = chain_pem.split("-----END CERTIFICATE-----")[:-1]
+    chain = [x509.load_pem_x509_certificate((b + "-----END CERTIFICATE-----\n").encode()) for b in blocks]
     issuers = chain[:-1] if len(chain) > 1 else []
     current = cert
     for issuer in issuers + [ca]:

@@ -5,6 +5,7 @@
 //! puts the manifest last, so a failed copy never publishes a tag.
 
 mod api;
+mod attachments;
 mod auth;
 mod client;
 mod destination;
