@@ -271,7 +271,6 @@ fn unbuilt_options_fail_with_not_supported_yet() {
             "--decryption-key",
             vec!["--decryption-key".into(), key.clone()],
         ),
-        ("--sign-by", vec!["--sign-by".into(), "X".into()]),
         (
             "--sign-by-sigstore",
             vec!["--sign-by-sigstore".into(), "f".into()],
