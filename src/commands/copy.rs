@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
     let request = read_settings(global, s, &report)?;
     let mut opts = copy_options(global, s, &request, &report);
     // Keys are decrypted and Fulcio certificates obtained once, before anything is copied.
-    opts.sigstore = read_sigstore_signing(s).await?;
+    opts.sigstore = read_sigstore_signing(s, &report).await?;
     let attempts = with_retries(s.retry_times, &report, || {
         copy_image(&request.src, &request.dest, &request.policy, &opts, &report)
     });
@@ -251,7 +251,10 @@ fn read_signing(s: &CopySettings) -> Result<Option<SignOptions>, CommandError> {
 /// order: the private key's passphrase (`--sign-passphrase-file`'s first line, else a
 /// prompt on the terminal), the parameter file's signer (which may sign in to Fulcio),
 /// then the private key.
-async fn read_sigstore_signing(s: &CopySettings) -> Result<SigstoreSigners, CommandError> {
+async fn read_sigstore_signing(
+    s: &CopySettings,
+    report: &Reporter,
+) -> Result<SigstoreSigners, CommandError> {
     use crate::signature::sigstore::Signer;
     use std::sync::Arc;
     let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
@@ -283,8 +286,16 @@ async fn read_sigstore_signing(s: &CopySettings) -> Result<SigstoreSigners, Comm
     let from_key = match &key {
         Some(key) => {
             let passphrase = passphrase.unwrap_or_default();
+            let started = std::time::Instant::now();
             let signer = Signer::with_private_key_file(key, passphrase.as_bytes())
                 .map_err(|e| invalid(e.to_string()))?;
+            report.debug(|| {
+                format!(
+                    "sigstore private key {} decrypted in {:.1} ms",
+                    key.display(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                )
+            });
             Some(Arc::new(signer))
         }
         None => None,
