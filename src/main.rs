@@ -76,8 +76,10 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// skopeo exits 1 on every failure; so does skiff.
+/// skopeo exits 1 on every failure; so does skiff. The message may quote what a server
+/// or a file said: control characters are escaped before it reaches the terminal.
 fn fail(message: &str) -> ExitCode {
+    let message = skiff::report::escape_controls(message);
     let _ = writeln!(std::io::stderr(), "Error: {message}");
     ExitCode::from(1)
 }

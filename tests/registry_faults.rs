@@ -90,8 +90,8 @@ fn fault_413_on_patch_falls_back_to_chunked_upload() {
     let reg = Registry::start(RegistryOpts::plain());
     // The config blob is pushed first (with a tiny image), so that the only blob the faulty
     // push uploads is the 10 MiB layer: the 413 necessarily hits its streaming PATCH.
-    let config =
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    // (Both images share it: one diff ID for their one layer.)
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}}"#;
     gzip_layout(&cx.path("tiny"), 100, 1, config);
     let (layer, config_digest) = gzip_layout(&cx.path("big"), 10 << 20, 2, config);
     let out = cx.copy(
@@ -161,6 +161,81 @@ fn fault_415_on_manifest_put_falls_back_to_the_next_format() {
         "{}",
         raw.stdout
     );
+}
+
+/// One retry budget per blob (src/transport/retry.rs): a registry that fails every request
+/// for a blob, or cuts every download short, gets at most 5 of them (requests, resumes
+/// and restarts together), and `--retry-times 1` runs the whole copy twice: 10. (Before the
+/// budget, request retries x5, resumes x5 and blob restarts x3 multiplied: 15 and 18.)
+#[test]
+fn a_persistently_failing_registry_costs_at_most_the_budget() {
+    let cx = Ctx::new();
+    let reg = cx.plain_registry_with_hello();
+    let blob_path = format!("/v2/skiff/hello/blobs/{BIG_HELLO_LAYER}");
+    let unavailable = || Fault::status(503).retry_after(Some(0));
+    for (fault, retry_times, budget) in [
+        (unavailable(), "0", 5),
+        (Fault::truncate_blob(1000), "0", 5),
+        (unavailable(), "1", 10),
+    ] {
+        let proxy = FaultProxy::start(&reg.host(), vec![fault.on("GET", &blob_path).times(1000)]);
+        let out = cx.copy(
+            &["--src-tls-verify=false", "--retry-times", retry_times],
+            &proxy.docker_ref("skiff/hello:v1"),
+            &cx.oci("back", "v1"),
+        );
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(out.stderr.contains(&BIG_HELLO_LAYER[7..]), "{out:?}");
+        assert_eq!(
+            proxy.count("GET", &blob_path),
+            budget,
+            "{:#?}\n{out:?}",
+            proxy.requests()
+        );
+        assert!(!cx.path("back").join("index.json").exists());
+    }
+}
+
+/// A registry that refuses the tag list (403, as ECR does) still gets inspected, as skopeo
+/// does it: a warning and `"RepoTags": null`; any other refusal fails. (skiff also skips
+/// on a 401, where skopeo 1.9.3 fails with "invalid username/password".)
+#[test]
+fn inspect_skips_a_refused_tag_list_like_skopeo() {
+    let cx = Ctx::new();
+    let reg = cx.plain_registry_with_hello();
+    for (code, ok, compare) in [(403, true, true), (401, true, false), (404, false, true)] {
+        let proxy = FaultProxy::start(
+            &reg.host(),
+            vec![
+                Fault::status(code)
+                    .on("GET", "/v2/skiff/hello/tags/list")
+                    .times(2),
+            ],
+        );
+        let args = [
+            "inspect",
+            "--tls-verify=false",
+            &proxy.docker_ref("skiff/hello:v1"),
+        ];
+        let ours = cx.run(env!("CARGO_BIN_EXE_skiff"), &args, &[]);
+        assert_eq!(ours.ok(), ok, "{ours:?}");
+        let expected = if ok {
+            "Registry disallows tag list retrieval; skipping"
+        } else {
+            "Error determining repository tags"
+        };
+        assert!(ours.stderr.contains(expected), "{ours:?}");
+        if ok {
+            let json: Value = serde_json::from_str(&ours.stdout).unwrap();
+            assert_eq!(json["RepoTags"], Value::Null, "{ours:?}");
+        }
+        if compare {
+            let theirs = cx.skopeo(&args);
+            assert_eq!(theirs.ok(), ok, "{theirs:?}");
+            assert!(theirs.stderr.contains(expected), "{theirs:?}");
+            assert_eq!(ours.stdout, theirs.stdout);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,6 +414,71 @@ fn corrupt_source_blob_never_publishes_the_tag() {
     assert!(
         out.stderr.contains(&BIG_HELLO_LAYER[7..19])
             || out.stderr.to_lowercase().contains("digest"),
+        "{out:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile answers
+// ---------------------------------------------------------------------------------------
+
+/// A registry that answers its ping and then every request with a 404 whose error message
+/// carries terminal control sequences (a title change, a colour, a carriage return, a bell).
+fn hostile_registry() -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let (status, body) = if request_line.starts_with("GET /v2/ ") {
+                ("200 OK", "{}".to_string())
+            } else {
+                (
+                    "404 Not Found",
+                    r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"gone\u001b]0;owned\u0007\u001b[31m red\rOVERWRITE"}]}"#
+                        .to_string(),
+                )
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (host, handle)
+}
+
+#[test]
+fn control_characters_from_a_registry_never_reach_the_terminal() {
+    let (host, _server) = hostile_registry();
+    let cx = Ctx::new();
+    let out = cx.copy(
+        &["--src-tls-verify=false"],
+        &format!("docker://{host}/evil/image:v1"),
+        &format!("dir:{}", cx.path("out").display()),
+    );
+    assert!(!out.ok(), "{out:?}");
+    assert!(
+        !out.stderr.contains(['\u{1b}', '\u{7}', '\r']),
+        "raw control characters on stderr: {:?}",
+        out.stderr
+    );
+    // What the registry said is still there, escaped.
+    assert!(
+        out.stderr
+            .contains("gone\\u{1b}]0;owned\\u{7}\\u{1b}[31m red\\u{d}OVERWRITE"),
         "{out:?}"
     );
 }

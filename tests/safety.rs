@@ -244,6 +244,35 @@ fn malformed_manifest_json_is_rejected() {
     }
 }
 
+/// skopeo 1.9.3 copies such an image (exit 0) though no runtime can unpack it; skiff refuses
+/// before anything is written and names both counts.
+#[test]
+fn an_image_with_more_layers_than_diff_ids_is_refused() {
+    let (_t, l) = damaged_copy();
+    let mut config = read_json(&oci_blob(&l, CONFIG));
+    let diff_ids = config["rootfs"]["diff_ids"].as_array_mut().unwrap();
+    let layers = diff_ids.len();
+    diff_ids.pop();
+    let config = serde_json::to_vec(&config).unwrap();
+    let config_digest = sha256_digest(&config);
+    fs::write(oci_blob(&l, &config_digest), &config).unwrap();
+    let mut manifest = read_json(&oci_blob(&l, HELLO_MANIFEST));
+    manifest["config"]["digest"] = config_digest.into();
+    manifest["config"]["size"] = config.len().into();
+    let manifest = serde_json::to_vec(&manifest).unwrap();
+    let manifest_digest = sha256_digest(&manifest);
+    fs::write(oci_blob(&l, &manifest_digest), &manifest).unwrap();
+    let mut idx = read_json(&l.join("index.json"));
+    idx["manifests"][0]["digest"] = manifest_digest.into();
+    idx["manifests"][0]["size"] = manifest.len().into();
+    fs::write(l.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+    let expected = format!(
+        "it has {layers} layers but its config lists {} (rootfs.diff_ids)",
+        layers - 1
+    );
+    assert_fails_cleanly_everywhere(&src_name(&l), &[&expected]);
+}
+
 /// Stricter than skopeo 1.9.3, which copies such a manifest without noticing: the manifest
 /// bytes must match the digest index.json gives for them, or the copy would silently carry a
 /// tampered manifest.
@@ -779,4 +808,58 @@ fn a_failed_commit_into_an_existing_layout_takes_its_blobs_back() {
     .assert_exit1()
     .assert_stderr_contains("index.json");
     before.assert_unchanged("failed commit");
+}
+
+/// A `dir:` copy of the example image, to add signature files to.
+fn dir_image() -> (tempfile::TempDir, PathBuf) {
+    let t = tempdir();
+    let d = t.path().join("img");
+    skiff_copy([example_ref("hello-oci"), format!("dir:{}", p(&d))]).assert_success();
+    (t, d)
+}
+
+#[test]
+fn signatures_are_read_within_bounds() {
+    // Hard links to one 4 MiB file: 5 of them are over the 16 MiB total.
+    let (t, d) = dir_image();
+    let big = t.path().join("big-signature");
+    let mut bytes = vec![0xa3u8; 4 << 20];
+    bytes[1] = 1;
+    fs::write(&big, &bytes).unwrap();
+    for i in 1..=5 {
+        fs::hard_link(&big, d.join(format!("signature-{i}"))).unwrap();
+    }
+    let out = skiff_copy([
+        format!("dir:{}", p(&d)),
+        format!("dir:{}", p(&t.path().join("out"))),
+    ]);
+    out.assert_exit1()
+        .assert_stderr_contains("signatures of one image total more than 16777216 bytes");
+    assert!(!t.path().join("out").exists());
+
+    // Too many small ones.
+    let (t, d) = dir_image();
+    for i in 1..=129 {
+        fs::write(d.join(format!("signature-{i}")), [0xa3, 1, 2]).unwrap();
+    }
+    let out = skiff_copy([
+        format!("dir:{}", p(&d)),
+        format!("dir:{}", p(&t.path().join("out"))),
+    ]);
+    out.assert_exit1()
+        .assert_stderr_contains("more than 128 signatures for one image");
+}
+
+#[test]
+fn removed_signatures_are_not_read() {
+    let (t, d) = dir_image();
+    // Not a signature in any format skiff or skopeo reads.
+    fs::write(d.join("signature-1"), b"\0garbage\n").unwrap();
+    let dest = |name: &str| format!("dir:{}", p(&t.path().join(name)));
+    let src = format!("dir:{}", p(&d));
+    skiff_copy([src.clone(), dest("kept")])
+        .assert_exit1()
+        .assert_stderr_contains("parsing signature");
+    skiff_copy(["--remove-signatures".to_string(), src, dest("removed")]).assert_success();
+    assert!(!t.path().join("removed/signature-1").exists());
 }

@@ -169,14 +169,14 @@ fn schema1_facts(raw: &[u8]) -> Result<ImageFacts, InfoError> {
 pub fn output(
     name: Option<String>,
     digest: &str,
-    repo_tags: Vec<String>,
+    repo_tags: Option<Vec<String>>,
     f: ImageFacts,
 ) -> GoValue {
     GoValue::Struct(vec![
         omitempty("Name", "Name", GoValue::Str(name.unwrap_or_default())),
         omitempty("Tag", "Tag", GoValue::Str(f.tag)),
         field("Digest", "Digest", GoValue::str(digest)),
-        field("RepoTags", "RepoTags", GoValue::strings(Some(repo_tags))),
+        field("RepoTags", "RepoTags", GoValue::strings(repo_tags)),
         field(
             "Created",
             "Created",
@@ -208,46 +208,7 @@ fn set_of(obj: &Value, name: &str) -> GoValue {
 /// struct (Docker-only fields dropped), ready to be re-encoded or templated.
 pub fn oci_config(config: &Value) -> Result<GoValue, InfoError> {
     let empty = Value::Object(Map::new());
-    let inner = get(config, "config").unwrap_or(&empty);
-    let rootfs = get(config, "rootfs").unwrap_or(&empty);
-    let history = match get(config, "history") {
-        None => None,
-        Some(Value::Array(entries)) => Some(
-            entries
-                .iter()
-                .map(|h| {
-                    Ok(GoValue::Struct(vec![
-                        omitempty(
-                            "Created",
-                            "created",
-                            time_of(h, "created")?.map_or(GoValue::Nil, GoValue::Time),
-                        ),
-                        omitempty(
-                            "CreatedBy",
-                            "created_by",
-                            GoValue::Str(string_of(h, "created_by")?),
-                        ),
-                        omitempty("Author", "author", GoValue::Str(string_of(h, "author")?)),
-                        omitempty("Comment", "comment", GoValue::Str(string_of(h, "comment")?)),
-                        omitempty(
-                            "EmptyLayer",
-                            "empty_layer",
-                            GoValue::Bool(
-                                get(h, "empty_layer")
-                                    .and_then(Value::as_bool)
-                                    .unwrap_or(false),
-                            ),
-                        ),
-                    ]))
-                })
-                .collect::<Result<Vec<_>, InfoError>>()?,
-        ),
-        Some(other) => {
-            return Err(InfoError(format!(
-                "config field \"history\" is {other}, not a list"
-            )));
-        }
-    };
+    let history = oci_history(config)?;
     Ok(GoValue::Struct(vec![
         omitempty(
             "Created",
@@ -283,51 +244,102 @@ pub fn oci_config(config: &Value) -> Result<GoValue, InfoError> {
         field(
             "Config",
             "config",
-            GoValue::Struct(vec![
-                omitempty("User", "User", GoValue::Str(string_of(inner, "User")?)),
-                omitempty(
-                    "ExposedPorts",
-                    "ExposedPorts",
-                    set_of(inner, "ExposedPorts"),
-                ),
-                omitempty("Env", "Env", GoValue::strings(strings_of(inner, "Env")?)),
-                omitempty(
-                    "Entrypoint",
-                    "Entrypoint",
-                    GoValue::strings(strings_of(inner, "Entrypoint")?),
-                ),
-                omitempty("Cmd", "Cmd", GoValue::strings(strings_of(inner, "Cmd")?)),
-                omitempty("Volumes", "Volumes", set_of(inner, "Volumes")),
-                omitempty(
-                    "WorkingDir",
-                    "WorkingDir",
-                    GoValue::Str(string_of(inner, "WorkingDir")?),
-                ),
-                omitempty(
-                    "Labels",
-                    "Labels",
-                    GoValue::string_map(string_map_of(inner, "Labels")?),
-                ),
-                omitempty(
-                    "StopSignal",
-                    "StopSignal",
-                    GoValue::Str(string_of(inner, "StopSignal")?),
-                ),
-            ]),
+            oci_runtime_config(get(config, "config").unwrap_or(&empty))?,
         ),
         field(
             "RootFS",
             "rootfs",
-            GoValue::Struct(vec![
-                field("Type", "type", GoValue::Str(string_of(rootfs, "type")?)),
-                field(
-                    "DiffIDs",
-                    "diff_ids",
-                    GoValue::strings(strings_of(rootfs, "diff_ids")?),
-                ),
-            ]),
+            oci_rootfs(get(config, "rootfs").unwrap_or(&empty))?,
         ),
         omitempty("History", "history", GoValue::List(history)),
+    ]))
+}
+
+/// `v1.ImageConfig`: what a container runs with.
+fn oci_runtime_config(inner: &Value) -> Result<GoValue, InfoError> {
+    Ok(GoValue::Struct(vec![
+        omitempty("User", "User", GoValue::Str(string_of(inner, "User")?)),
+        omitempty(
+            "ExposedPorts",
+            "ExposedPorts",
+            set_of(inner, "ExposedPorts"),
+        ),
+        omitempty("Env", "Env", GoValue::strings(strings_of(inner, "Env")?)),
+        omitempty(
+            "Entrypoint",
+            "Entrypoint",
+            GoValue::strings(strings_of(inner, "Entrypoint")?),
+        ),
+        omitempty("Cmd", "Cmd", GoValue::strings(strings_of(inner, "Cmd")?)),
+        omitempty("Volumes", "Volumes", set_of(inner, "Volumes")),
+        omitempty(
+            "WorkingDir",
+            "WorkingDir",
+            GoValue::Str(string_of(inner, "WorkingDir")?),
+        ),
+        omitempty(
+            "Labels",
+            "Labels",
+            GoValue::string_map(string_map_of(inner, "Labels")?),
+        ),
+        omitempty(
+            "StopSignal",
+            "StopSignal",
+            GoValue::Str(string_of(inner, "StopSignal")?),
+        ),
+    ]))
+}
+
+/// `v1.RootFS`: the layers' diff IDs.
+fn oci_rootfs(rootfs: &Value) -> Result<GoValue, InfoError> {
+    Ok(GoValue::Struct(vec![
+        field("Type", "type", GoValue::Str(string_of(rootfs, "type")?)),
+        field(
+            "DiffIDs",
+            "diff_ids",
+            GoValue::strings(strings_of(rootfs, "diff_ids")?),
+        ),
+    ]))
+}
+
+/// `[]v1.History`, or None when the config has no history.
+fn oci_history(config: &Value) -> Result<Option<Vec<GoValue>>, InfoError> {
+    match get(config, "history") {
+        None => Ok(None),
+        Some(Value::Array(entries)) => entries
+            .iter()
+            .map(oci_history_entry)
+            .collect::<Result<Vec<_>, InfoError>>()
+            .map(Some),
+        Some(other) => Err(InfoError(format!(
+            "config field \"history\" is {other}, not a list"
+        ))),
+    }
+}
+
+fn oci_history_entry(h: &Value) -> Result<GoValue, InfoError> {
+    Ok(GoValue::Struct(vec![
+        omitempty(
+            "Created",
+            "created",
+            time_of(h, "created")?.map_or(GoValue::Nil, GoValue::Time),
+        ),
+        omitempty(
+            "CreatedBy",
+            "created_by",
+            GoValue::Str(string_of(h, "created_by")?),
+        ),
+        omitempty("Author", "author", GoValue::Str(string_of(h, "author")?)),
+        omitempty("Comment", "comment", GoValue::Str(string_of(h, "comment")?)),
+        omitempty(
+            "EmptyLayer",
+            "empty_layer",
+            GoValue::Bool(
+                get(h, "empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            ),
+        ),
     ]))
 }
 

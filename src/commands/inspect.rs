@@ -9,7 +9,7 @@ use super::value::{GoValue, indented_json};
 use super::{CommandError, invalid, print, registry_options, tmpdir, with_retries, with_timeout};
 use crate::cli::{GlobalSettings, InspectSettings};
 use crate::image::{ImageError, SourceImage};
-use crate::manifest::{Kind, manifest_digest, platform::WantedPlatform};
+use crate::manifest::{Kind, Manifest, manifest_digest, platform::WantedPlatform};
 use crate::reference::ImageName;
 use crate::report::Reporter;
 use crate::transport::{self, OpenOptions};
@@ -37,21 +37,7 @@ pub async fn run(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
 
 async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), CommandError> {
     let report = Reporter::new(true, global.debug);
-    if s.args.len() != 1 {
-        return Err(invalid("Exactly one argument expected"));
-    }
-    let format = s.format.as_deref().unwrap_or("");
-    if s.raw && !format.is_empty() {
-        return Err(invalid("raw output does not support format option"));
-    }
-    let input = &s.args[0];
-    s.image.validate().map_err(CommandError::Invalid)?;
-    // Parse the template before any network traffic: a typo fails at once.
-    let template = if format.is_empty() || is_json_format(format) || s.raw {
-        None
-    } else {
-        Some(Template::parse(format)?)
-    };
+    let (input, template) = check_args(s)?;
     let name = ImageName::parse(input)
         .map_err(|e| invalid(format!("Error parsing image name {input:?}: {e}")))?;
     let opts = OpenOptions {
@@ -68,31 +54,13 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
         Ok::<_, CommandError>((src, raw, mime))
     })
     .await?;
-
     if s.raw && !s.config {
         return print(&top_raw);
     }
     let top = src
         .parse(top_raw.clone(), top_mime.as_deref())
         .map_err(manifest_error)?;
-    let wanted = WantedPlatform::host(
-        global.override_os.as_deref(),
-        global.override_arch.as_deref(),
-        global.override_variant.as_deref(),
-    );
-    let (image, _) = with_retries(s.retry_times, &report, || async {
-        src.single(&top, &wanted).await.map_err(manifest_error)
-    })
-    .await?;
-    let config_raw = match &image.kind {
-        Kind::Image { config, .. } => Some(
-            with_retries(s.retry_times, &report, || async {
-                src.config(config).await.map_err(reading_config_blob)
-            })
-            .await?,
-        ),
-        _ => None,
-    };
+    let (image, config_raw) = read_single(global, s, &report, &src, &top).await?;
     let config: Option<Value> = config_raw
         .as_deref()
         .map(serde_json::from_slice)
@@ -102,40 +70,13 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
                 "Error parsing manifest for image: config is not valid JSON: {e}"
             ))
         })?;
-
     if s.config {
-        let Some(config_raw) = config_raw else {
-            return Err(CommandError::NotSupportedYet(
-                "--config for a Docker schema 1 image".into(),
-            ));
-        };
-        if s.raw {
-            return print(&config_raw);
-        }
-        let oci = image_info::oci_config(config.as_ref().unwrap_or(&Value::Null))
-            .map_err(|e| reading_config(&e))?;
-        return print(render(&oci, template.as_ref())?.as_bytes());
+        return print_config(s, config_raw, config.as_ref(), template.as_ref());
     }
-
     let facts = image_info::facts(&image, config.as_ref()).map_err(|e| reading_config(&e))?;
     let digest = manifest_digest(&top_raw)
         .map_err(|e| invalid(format!("Error computing manifest digest: {e}")))?;
-    let mut repo_tags = Vec::new();
-    if let (ImageName::Docker(reference), false) = (&name, s.no_tags) {
-        match transport::docker::list_tags(reference, &opts.registry).await {
-            Ok(tags) => repo_tags = tags,
-            // Some registries refuse the tag list; skopeo goes on without it.
-            Err(e) if e.to_string().contains("401") || e.to_string().contains("403") => {
-                report.warn("Registry disallows tag list retrieval; skipping");
-            }
-            Err(e) => {
-                return Err(CommandError::transport(
-                    "Error determining repository tags",
-                    e,
-                ));
-            }
-        }
-    }
+    let repo_tags = repo_tags(&name, s.no_tags, &opts, &report).await?;
     let output = image_info::output(
         name.docker_reference().map(|r| r.name()),
         &digest.to_string(),
@@ -143,6 +84,103 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
         facts,
     );
     print(render(&output, template.as_ref())?.as_bytes())
+}
+
+/// skopeo's checks of the arguments, in its order, and the `--format` template, parsed
+/// before any network traffic so that a typo fails at once.
+fn check_args(s: &InspectSettings) -> Result<(&String, Option<Template>), CommandError> {
+    if s.args.len() != 1 {
+        return Err(invalid("Exactly one argument expected"));
+    }
+    let format = s.format.as_deref().unwrap_or("");
+    if s.raw && !format.is_empty() {
+        return Err(invalid("raw output does not support format option"));
+    }
+    s.image.validate().map_err(CommandError::Invalid)?;
+    let template = if format.is_empty() || is_json_format(format) || s.raw {
+        None
+    } else {
+        Some(Template::parse(format)?)
+    };
+    Ok((&s.args[0], template))
+}
+
+/// The image for this platform (the top manifest, or its instance) and its config
+/// blob (None for schema 1).
+async fn read_single(
+    global: &GlobalSettings,
+    s: &InspectSettings,
+    report: &Reporter,
+    src: &SourceImage,
+    top: &Manifest,
+) -> Result<(Manifest, Option<Vec<u8>>), CommandError> {
+    let wanted = WantedPlatform::host(
+        global.override_os.as_deref(),
+        global.override_arch.as_deref(),
+        global.override_variant.as_deref(),
+    );
+    let (image, _) = with_retries(s.retry_times, report, || async {
+        src.single(top, &wanted).await.map_err(manifest_error)
+    })
+    .await?;
+    let config_raw = match &image.kind {
+        Kind::Image { config, .. } => Some(
+            with_retries(s.retry_times, report, || async {
+                src.config(config).await.map_err(reading_config_blob)
+            })
+            .await?,
+        ),
+        _ => None,
+    };
+    Ok((image, config_raw))
+}
+
+/// `--config`: the config blob as stored (`--raw`), or as c/image's OCI config.
+fn print_config(
+    s: &InspectSettings,
+    config_raw: Option<Vec<u8>>,
+    config: Option<&Value>,
+    template: Option<&Template>,
+) -> Result<(), CommandError> {
+    let Some(config_raw) = config_raw else {
+        return Err(CommandError::NotSupportedYet(
+            "--config for a Docker schema 1 image".into(),
+        ));
+    };
+    if s.raw {
+        return print(&config_raw);
+    }
+    let oci =
+        image_info::oci_config(config.unwrap_or(&Value::Null)).map_err(|e| reading_config(&e))?;
+    print(render(&oci, template)?.as_bytes())
+}
+
+/// RepoTags: the repository's tags for `docker://` (unless `--no-tags`), empty for other
+/// transports, None (`null`) when the registry refuses the list, as skopeo goes on
+/// without it.
+async fn repo_tags(
+    name: &ImageName,
+    no_tags: bool,
+    opts: &OpenOptions,
+    report: &Reporter,
+) -> Result<Option<Vec<String>>, CommandError> {
+    let ImageName::Docker(reference) = name else {
+        return Ok(Some(Vec::new()));
+    };
+    if no_tags {
+        return Ok(Some(Vec::new()));
+    }
+    match transport::docker::list_tags(reference, &opts.registry).await {
+        Ok(tags) => Ok(Some(tags)),
+        Err(e) if matches!(e.registry().and_then(|r| r.status()), Some(401 | 403)) => {
+            report.warn("Registry disallows tag list retrieval; skipping");
+            Ok(None)
+        }
+        Err(e) => Err(CommandError::transport(
+            "Error determining repository tags",
+            e,
+        )),
+    }
 }
 
 fn reading_config(e: &InfoError) -> CommandError {

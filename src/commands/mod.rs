@@ -39,6 +39,9 @@ pub enum CommandError {
         #[source]
         source: TransportError,
     },
+    /// A transport error whose message is already the whole sentence skopeo prints.
+    #[error(transparent)]
+    Stated(TransportError),
     #[error("{context}: {source}")]
     Config {
         context: String,
@@ -77,7 +80,9 @@ impl CommandError {
 
     fn is_retryable(&self) -> bool {
         match self {
-            CommandError::Transport { source, .. } => source.is_retryable(),
+            CommandError::Transport { source, .. } | CommandError::Stated(source) => {
+                source.is_retryable()
+            }
             CommandError::Copy(e) => e.is_retryable(),
             CommandError::Image(e) => e.is_retryable(),
             _ => false,
@@ -154,7 +159,8 @@ impl Retryable for crate::copy::CopyError {
 }
 
 /// skopeo's `retry.IfNecessary`: runs `op` again (up to `times` more times, waiting 1 s,
-/// 2 s, 4 s... as skopeo does) while it fails with an error that may go away.
+/// 2 s, 4 s... as skopeo does) while it fails with an error that may go away. Each run
+/// gets fresh retry budgets below (`transport::retry`), so `times` multiplies them.
 pub async fn with_retries<T, E, F, Fut>(times: i64, report: &Reporter, mut op: F) -> Result<T, E>
 where
     E: Retryable,

@@ -126,11 +126,8 @@ async fn delete_inner(
             .await
             .map_err(|e| match e {
                 // skopeo's messages for these are complete sentences already.
-                TransportError::NotFound(m)
-                | TransportError::Remote {
-                    message: m,
-                    retryable: false,
-                } => CommandError::Invalid(m),
+                TransportError::NotFound(m) => CommandError::Invalid(m),
+                e @ TransportError::Registry(_) if !e.is_retryable() => CommandError::Stated(e),
                 e => CommandError::transport(format!("deleting {reference}"), e),
             })
     })

@@ -1,58 +1,21 @@
-//! Registry credentials: auth files (containers-auth.json(5), Docker's
-//! config.json and legacy .dockercfg) and `docker-credential-*` helpers, looked
-//! up in c/image v5.23.1 order.
+//! Looking up registry credentials: auth files (containers-auth.json(5), Docker's
+//! config.json and legacy .dockercfg, read by `authfile`) and `docker-credential-*`
+//! helpers (run by `helper`), in c/image v5.23.1 order. What a lookup yields is
+//! `credentials::Credentials`.
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
 
 use super::ConfigError;
-use super::authfile::{decode_entry, get_field, read_auth_file};
+use super::authfile::{decode_entry, read_auth_file};
+use super::credentials::Credentials;
+use super::helper;
 use super::paths::{AuthFilePath, Env};
 use super::registries::AUTH_FILE_HELPER;
 
 /// How long a credential helper may run before it is killed.
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
-
-const NOT_FOUND_MESSAGE: &str = "credentials not found in native keychain";
-
-/// Credentials for one registry. `Debug` never prints secrets.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// Username and password (HTTP basic, or the token-server request).
-    Basic { username: String, password: String },
-    /// An OAuth2 refresh token (`identitytoken` in an auth file, or a helper's
-    /// `"<token>"` username). Auth-file entries also carry the `auth` username
-    /// and password, which c/image still uses for `Basic` challenges.
-    IdentityToken {
-        username: Option<String>,
-        password: Option<String>,
-        token: String,
-    },
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::Basic { username, .. } => f
-                .debug_struct("Basic")
-                .field("username", username)
-                .field("password", &format_args!("<redacted>"))
-                .finish(),
-            Credentials::IdentityToken { username, .. } => f
-                .debug_struct("IdentityToken")
-                .field("username", username)
-                .field("password", &format_args!("<redacted>"))
-                .field("token", &format_args!("<redacted>"))
-                .finish(),
-        }
-    }
-}
 
 /// Credential lookup configured from an [`Env`] and `--authfile`.
 #[derive(Clone, Debug)]
@@ -132,7 +95,7 @@ impl AuthLookup {
             let result = if helper == AUTH_FILE_HELPER {
                 self.lookup_files(&key, &registry)
             } else {
-                run_helper(helper, &registry, self.path_var.as_deref(), self.timeout)
+                helper::run(helper, &registry, self.path_var.as_deref(), self.timeout)
                     .map(|c| c.map(|c| (c, format!("credential helper {helper}"))))
             };
             match result {
@@ -172,7 +135,7 @@ impl AuthLookup {
             return Ok(None);
         };
         if let Some((_, helper)) = parsed.cred_helpers.iter().find(|(k, _)| k == registry) {
-            let creds = run_helper(helper, registry, self.path_var.as_deref(), self.timeout)?;
+            let creds = helper::run(helper, registry, self.path_var.as_deref(), self.timeout)?;
             let desc = format!(
                 "credential helper {helper} (credHelpers entry in {})",
                 path.display()
@@ -180,7 +143,7 @@ impl AuthLookup {
             return Ok(creds.map(|c| (c, desc)));
         }
         if let Some(store) = &parsed.creds_store
-            && let Some(c) = run_helper(store, registry, self.path_var.as_deref(), self.timeout)?
+            && let Some(c) = helper::run(store, registry, self.path_var.as_deref(), self.timeout)?
         {
             let desc = format!(
                 "credential helper {store} (credsStore in {})",
@@ -257,7 +220,7 @@ fn normalize_auth_file_key(key: &str, legacy: bool) -> &str {
 /// `server` (`host[:port]`) on stdin. `Ok(None)` when the helper reports
 /// "credentials not found in native keychain" or returns empty credentials.
 pub fn credential_helper_get(name: &str, server: &str) -> Result<Option<Credentials>, ConfigError> {
-    run_helper(name, server, None, HELPER_TIMEOUT)
+    helper::run(name, server, None, HELPER_TIMEOUT)
 }
 
 /// [`credential_helper_get`] with an explicit `PATH` for finding and running
@@ -267,134 +230,5 @@ pub fn credential_helper_get_with_path(
     server: &str,
     path: Option<&OsStr>,
 ) -> Result<Option<Credentials>, ConfigError> {
-    run_helper(name, server, path, HELPER_TIMEOUT)
-}
-
-fn find_program(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let search = path
-        .map(OsStr::to_os_string)
-        .or_else(|| std::env::var_os("PATH"))?;
-    // Like Go's execabs: never run something found via a relative PATH entry.
-    std::env::split_paths(&search)
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(program))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
-fn run_helper(
-    name: &str,
-    server: &str,
-    path: Option<&OsStr>,
-    timeout: Duration,
-) -> Result<Option<Credentials>, ConfigError> {
-    let fail = |message: String| ConfigError::CredentialHelper {
-        helper: name.to_string(),
-        message,
-    };
-    let program = format!("docker-credential-{name}");
-    let exe = find_program(&program, path).ok_or_else(|| {
-        fail(format!(
-            "exec: {program:?}: executable file not found in $PATH"
-        ))
-    })?;
-    let mut cmd = Command::new(&exe);
-    cmd.arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(p) = path {
-        cmd.env("PATH", p);
-    }
-    // ETXTBSY can happen transiently if another thread of this process forked
-    // while the helper file was open for writing; retry briefly.
-    let mut attempts = 0;
-    let mut child = loop {
-        match cmd.spawn() {
-            Ok(c) => break c,
-            Err(e) if e.raw_os_error() == Some(26) && attempts < 50 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => return Err(fail(format!("starting {}: {e}", exe.display()))),
-        }
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading stdin is not an error here.
-        let _ = stdin.write_all(server.as_bytes());
-    }
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(out) = stdout.as_mut() {
-            let _ = out.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(format!("timed out after {}s", timeout.as_secs())));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(fail(format!("waiting for {}: {e}", exe.display()))),
-        }
-    };
-    let out = reader.join().unwrap_or_default();
-    let text = String::from_utf8_lossy(&out);
-    let trimmed = text.trim();
-    if !status.success() {
-        if trimmed == NOT_FOUND_MESSAGE {
-            return Ok(None);
-        }
-        // Helper output on failure is normally an error text; withhold it if it
-        // might carry a secret.
-        let shown = if trimmed.to_ascii_lowercase().contains("secret") {
-            "<output withheld>".to_string()
-        } else {
-            trimmed.chars().take(300).collect()
-        };
-        return Err(fail(format!(
-            "error getting credentials - err: {status}, out: `{shown}`"
-        )));
-    }
-    let value = serde_json::Deserializer::from_slice(&out)
-        .into_iter::<Value>()
-        .next()
-        .unwrap_or(Ok(Value::Null))
-        .map_err(|e| {
-            fail(format!(
-                "invalid JSON output at line {} column {}",
-                e.line(),
-                e.column()
-            ))
-        })?;
-    let Value::Object(obj) = value else {
-        return Err(fail("output is not a JSON object".into()));
-    };
-    let field = |n: &str| match get_field(&obj, n) {
-        Some(Value::String(s)) => Ok(s.clone()),
-        None => Ok(String::new()),
-        Some(_) => Err(fail(format!("{n:?} in output is not a string"))),
-    };
-    let (username, secret) = (field("Username")?, field("Secret")?);
-    Ok(match username.as_str() {
-        "<token>" if secret.is_empty() => None,
-        "<token>" => Some(Credentials::IdentityToken {
-            username: None,
-            password: None,
-            token: secret,
-        }),
-        _ if username.is_empty() && secret.is_empty() => None,
-        _ => Some(Credentials::Basic {
-            username,
-            password: secret,
-        }),
-    })
+    helper::run(name, server, path, HELPER_TIMEOUT)
 }

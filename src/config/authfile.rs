@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::ConfigError;
-use super::auth::Credentials;
+use super::credentials::Credentials;
 
 #[derive(Default)]
 pub(crate) struct AuthEntry {

@@ -1,5 +1,7 @@
 //! registries.conf (containers-registries.conf(5), v2 format; v1 converted as
-//! c/image v5.23.1 does).
+//! c/image v5.23.1 does): loading the files and drop-ins in skopeo's order, and the
+//! lookups (rewrites, mirrors, blocks, insecure). One file's parsing is in
+//! `registries_file`, the `[[registry]]` tables in `registries_model`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,42 +10,10 @@ use super::ConfigError;
 use super::names::{parse_canonical_name, strip_tag_and_digest};
 use super::paths::Env;
 use super::registries_file::{PartialConf, parse_file};
+use super::registries_model::{PullFromMirror, Registry};
 
 /// The reserved credential-helper name meaning "consult the auth files".
 pub const AUTH_FILE_HELPER: &str = "containers-auth.json";
-
-/// Which pulls a mirror is used for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PullFromMirror {
-    /// `all` (or unset): tag and digest pulls.
-    All,
-    /// `digest-only`.
-    DigestOnly,
-    /// `tag-only`.
-    TagOnly,
-}
-
-/// A `[[registry.mirror]]` table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mirror {
-    /// As written (c/image does not trim a trailing `/` from mirror locations).
-    pub location: String,
-    pub insecure: bool,
-    pub pull_from_mirror: PullFromMirror,
-}
-
-/// A `[[registry]]` table after c/image post-processing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Registry {
-    /// Defaults to `location`; may be `*.example.com`.
-    pub prefix: String,
-    /// Trailing `/` trimmed; empty only for wildcard prefixes (no rewrite).
-    pub location: String,
-    pub insecure: bool,
-    pub blocked: bool,
-    pub mirror_by_digest_only: bool,
-    pub mirrors: Vec<Mirror>,
-}
 
 /// One place to contact, with the repository name to use there.
 #[derive(Clone, Debug, PartialEq, Eq)]

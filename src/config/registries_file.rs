@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::ConfigError;
 use super::names::{is_valid_domain, split_registry, strip_tag_and_digest};
-use super::registries::{Mirror, PullFromMirror, Registry};
+use super::registries_model::{Mirror, PullFromMirror, Registry};
 
 #[derive(Deserialize, Default)]
 struct RawMirror {
@@ -218,83 +218,109 @@ fn convert_v1(path: &Path, v1: &RawV1) -> Result<Vec<RawRegistry>, ConfigError> 
     Ok(out)
 }
 
-/// c/image `postProcessRegistries` for the `[[registry]]` array.
+/// c/image `postProcessRegistries` for the `[[registry]]` array: each table checked,
+/// conflicting duplicates refused, the first table for a prefix kept, sorted by prefix.
 fn post_process(path: &Path, raw: Vec<RawRegistry>) -> Result<Vec<Registry>, ConfigError> {
-    let mut regs = Vec::with_capacity(raw.len());
-    for r in raw {
-        let location = parse_location(path, r.location.as_deref().unwrap_or(""))?;
-        let prefix = match r.prefix.as_deref().unwrap_or("") {
-            "" if location.is_empty() => {
-                return Err(invalid(
-                    path,
-                    "invalid condition: both location and prefix are unset",
-                ));
-            }
-            "" => location.clone(),
-            p => {
-                let p = parse_location(path, p)?;
-                if !p.starts_with("*.") && location.is_empty() {
-                    return Err(invalid(
-                        path,
-                        "invalid condition: location is unset and prefix is not in the format: *.example.com",
-                    ));
-                }
-                p
-            }
-        };
-        if r.pull_from_mirror.as_deref().is_some_and(|p| !p.is_empty()) {
+    let regs = raw
+        .into_iter()
+        .map(|r| registry(path, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_conflicts(path, &regs)?;
+    let mut unique: BTreeMap<String, Registry> = BTreeMap::new();
+    for r in regs {
+        unique.entry(r.prefix.clone()).or_insert(r);
+    }
+    Ok(unique.into_values().collect())
+}
+
+/// One `[[registry]]` table: its location, prefix (defaulting to the location) and
+/// mirrors.
+fn registry(path: &Path, r: RawRegistry) -> Result<Registry, ConfigError> {
+    let location = parse_location(path, r.location.as_deref().unwrap_or(""))?;
+    let prefix = match r.prefix.as_deref().unwrap_or("") {
+        "" if location.is_empty() => {
             return Err(invalid(
                 path,
-                format!("pull-from-mirror must not be set for a non-mirror registry {prefix:?}"),
+                "invalid condition: both location and prefix are unset",
             ));
         }
-        let by_digest_only = r.mirror_by_digest_only.unwrap_or(false);
-        let mut mirrors = Vec::new();
-        for m in r.mirror.unwrap_or_default() {
-            // c/image validates the trimmed location but (by accident) keeps the
-            // untrimmed one, so a trailing "/" later breaks the rewrite.
-            let raw_loc = m.location.unwrap_or_default();
-            if parse_location(path, &raw_loc)?.is_empty() {
-                return Err(invalid(path, "invalid condition: mirror location is unset"));
-            }
-            let pfm = m.pull_from_mirror.unwrap_or_default();
-            if by_digest_only && !pfm.is_empty() {
+        "" => location.clone(),
+        p => {
+            let p = parse_location(path, p)?;
+            if !p.starts_with("*.") && location.is_empty() {
                 return Err(invalid(
                     path,
-                    format!(
-                        "cannot set mirror usage mirror-by-digest-only for the registry ({prefix:?}) and pull-from-mirror for per-mirror ({raw_loc:?}) at the same time"
-                    ),
+                    "invalid condition: location is unset and prefix is not in the format: *.example.com",
                 ));
             }
-            let pull_from_mirror = match pfm.as_str() {
-                "" | "all" => PullFromMirror::All,
-                "digest-only" => PullFromMirror::DigestOnly,
-                "tag-only" => PullFromMirror::TagOnly,
-                other => {
-                    return Err(invalid(
-                        path,
-                        format!(
-                            "unsupported pull-from-mirror value {other:?} for mirror {raw_loc:?}"
-                        ),
-                    ));
-                }
-            };
-            mirrors.push(Mirror {
-                location: raw_loc,
-                insecure: m.insecure.unwrap_or(false),
-                pull_from_mirror,
-            });
+            p
         }
-        regs.push(Registry {
-            prefix,
-            location,
-            insecure: r.insecure.unwrap_or(false),
-            blocked: r.blocked.unwrap_or(false),
-            mirror_by_digest_only: by_digest_only,
-            mirrors,
-        });
+    };
+    if r.pull_from_mirror.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Err(invalid(
+            path,
+            format!("pull-from-mirror must not be set for a non-mirror registry {prefix:?}"),
+        ));
     }
-    // Entries sharing a location (or a wildcard prefix) must agree on insecure/blocked.
+    let by_digest_only = r.mirror_by_digest_only.unwrap_or(false);
+    let mirrors = r
+        .mirror
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| mirror(path, &prefix, by_digest_only, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Registry {
+        prefix,
+        location,
+        insecure: r.insecure.unwrap_or(false),
+        blocked: r.blocked.unwrap_or(false),
+        mirror_by_digest_only: by_digest_only,
+        mirrors,
+    })
+}
+
+/// One `[[registry.mirror]]` table of the registry `prefix`.
+fn mirror(
+    path: &Path,
+    prefix: &str,
+    by_digest_only: bool,
+    m: RawMirror,
+) -> Result<Mirror, ConfigError> {
+    // c/image validates the trimmed location but (by accident) keeps the
+    // untrimmed one, so a trailing "/" later breaks the rewrite.
+    let raw_loc = m.location.unwrap_or_default();
+    if parse_location(path, &raw_loc)?.is_empty() {
+        return Err(invalid(path, "invalid condition: mirror location is unset"));
+    }
+    let pfm = m.pull_from_mirror.unwrap_or_default();
+    if by_digest_only && !pfm.is_empty() {
+        return Err(invalid(
+            path,
+            format!(
+                "cannot set mirror usage mirror-by-digest-only for the registry ({prefix:?}) and pull-from-mirror for per-mirror ({raw_loc:?}) at the same time"
+            ),
+        ));
+    }
+    let pull_from_mirror = match pfm.as_str() {
+        "" | "all" => PullFromMirror::All,
+        "digest-only" => PullFromMirror::DigestOnly,
+        "tag-only" => PullFromMirror::TagOnly,
+        other => {
+            return Err(invalid(
+                path,
+                format!("unsupported pull-from-mirror value {other:?} for mirror {raw_loc:?}"),
+            ));
+        }
+    };
+    Ok(Mirror {
+        location: raw_loc,
+        insecure: m.insecure.unwrap_or(false),
+        pull_from_mirror,
+    })
+}
+
+/// Entries sharing a location (or a wildcard prefix) must agree on insecure/blocked.
+fn check_conflicts(path: &Path, regs: &[Registry]) -> Result<(), ConfigError> {
     let key = |r: &Registry| {
         if r.location.is_empty() {
             r.prefix.clone()
@@ -320,12 +346,7 @@ fn post_process(path: &Path, raw: Vec<RawRegistry>) -> Result<Vec<Registry>, Con
             }
         }
     }
-    // The first entry for a prefix wins; the result is sorted by prefix.
-    let mut unique: BTreeMap<String, Registry> = BTreeMap::new();
-    for r in regs {
-        unique.entry(r.prefix.clone()).or_insert(r);
-    }
-    Ok(unique.into_values().collect())
+    Ok(())
 }
 
 /// c/image `validateShortName` + `parseShortNameValue` (simplified grammar).

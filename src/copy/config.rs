@@ -17,7 +17,11 @@ pub struct EarlyConfig {
 /// Copies the config unchanged unless the destination has it, reporting nothing yet: it
 /// travels alongside the layers, so its requests (or its fsync) are off the critical path,
 /// and is reported after them, where skopeo reports it.
-pub async fn copy_quietly(ctx: &Ctx<'_>, c: &Descriptor) -> Result<EarlyConfig, CopyError> {
+pub async fn copy_quietly(
+    ctx: &Ctx<'_>,
+    c: &Descriptor,
+    read_already: Option<&[u8]>,
+) -> Result<EarlyConfig, CopyError> {
     let options = BlobOptions {
         original: Some(c),
         ..BlobOptions::small(BlobRole::Config)
@@ -33,7 +37,10 @@ pub async fn copy_quietly(ctx: &Ctx<'_>, c: &Descriptor) -> Result<EarlyConfig, 
             stored: None,
         });
     }
-    let bytes = ctx.src.config(c).await?;
+    let bytes = match read_already {
+        Some(b) => b.to_vec(),
+        None => ctx.src.config(c).await?,
+    };
     let size = bytes.len() as u64;
     put_small_blob(ctx, BlobRole::Config, &c.digest, bytes).await?;
     Ok(EarlyConfig {

@@ -9,6 +9,7 @@ use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{self, BlobReader, Compression, Transform, VerifyingReader};
 use crate::report::Reporter;
+use crate::transport::retry::{self, RetryBudget};
 use crate::transport::{
     BlobInfo, BlobOptions, BlobRole, ImageDestination, ImageSource, LayerCompression,
 };
@@ -135,25 +136,18 @@ pub async fn copy_layer(
         });
     }
     // A dropped connection or a registry asking to retry restarts the blob from the
-    // source; anything else (a digest mismatch, a full disk) fails at once.
-    let mut attempt = 1;
-    loop {
-        match stream_layer(src, dest, job, report).await {
-            Err(e) if attempt < MAX_BLOB_ATTEMPTS && e.is_retryable() => {
-                report.warn(&format!(
-                    "{e}; copying the blob again (attempt {} of {MAX_BLOB_ATTEMPTS})",
-                    attempt + 1
-                ));
-                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    // source; anything else (a digest mismatch, a full disk) fails at once. The restarts,
+    // and every retry the transports make for this blob, share one budget.
+    let budget = RetryBudget::new();
+    retry::restarting(
+        &budget,
+        report,
+        "copying the blob again",
+        CopyError::is_retryable,
+        || stream_layer(src, dest, job, report),
+    )
+    .await
 }
-
-/// Times one blob is copied before a transient failure is reported.
-const MAX_BLOB_ATTEMPTS: u32 = 3;
 
 async fn stream_layer(
     src: &dyn ImageSource,

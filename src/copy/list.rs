@@ -4,10 +4,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 
 use super::single::{Placement, Written, copy_single, keeps_signatures, store_signatures};
 use super::{AdmittedImage, CopyError, Ctx, ListSelection};
 use crate::digest::Digest;
+use crate::image::{MAX_LIST_DEPTH, MAX_LIST_MANIFESTS};
 use crate::manifest::convert::{self, Target};
 use crate::manifest::{Descriptor, Kind, mime};
 
@@ -16,12 +18,17 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// A member whose manifest changed: (old digest, new digest, new size, new media type).
 type Update = (Digest, Digest, usize, String);
 
+/// Copies `list` (the top-level list when `depth` is 0, else a member of its parent).
 pub fn copy_list<'a>(
     ctx: &'a Ctx<'a>,
     list: &'a AdmittedImage,
-    as_instance: bool,
+    depth: usize,
 ) -> Boxed<'a, Result<Written, CopyError>> {
     Box::pin(async move {
+        if depth > MAX_LIST_DEPTH {
+            return Err(ctx.src.too_deep().into());
+        }
+        let as_instance = depth > 0;
         let manifest = &list.manifest;
         let Kind::List { manifests } = &manifest.kind else {
             return Err(CopyError::Internal("copy_list on an image".into()));
@@ -47,7 +54,7 @@ pub fn copy_list<'a>(
             ctx.opts.format
         };
         let updates = if ctx.opts.selection == ListSelection::All {
-            copy_members(ctx, manifests, member_format).await?
+            copy_members(ctx, manifests, member_format, depth).await?
         } else {
             ctx.report
                 .step(&format!("Copying 0 of {} images in list", manifests.len()));
@@ -95,7 +102,17 @@ async fn copy_members(
     ctx: &Ctx<'_>,
     manifests: &[Descriptor],
     member_format: Option<Target>,
+    depth: usize,
 ) -> Result<Vec<Update>, CopyError> {
+    let seen = ctx
+        .manifests_read
+        .fetch_add(manifests.len(), Ordering::Relaxed);
+    if seen + manifests.len() > MAX_LIST_MANIFESTS {
+        return Err(CopyError::Refused(format!(
+            "{}: the manifest lists name more than {MAX_LIST_MANIFESTS} manifests in all; refusing to copy them",
+            ctx.src.label()
+        )));
+    }
     let total = manifests.len();
     ctx.report
         .step(&format!("Copying {total} of {total} images in list"));
@@ -109,7 +126,7 @@ async fn copy_members(
         let instance = ctx.src.instance(entry).await?;
         let admitted = ctx.admit_instance(instance, &entry.digest).await?;
         let written = if admitted.manifest.is_list() {
-            copy_list(ctx, &admitted, true).await?
+            copy_list(ctx, &admitted, depth + 1).await?
         } else {
             let place = Placement {
                 as_instance: true,

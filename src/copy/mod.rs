@@ -16,6 +16,8 @@ mod single;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::AtomicUsize;
+
 use crate::digest::Digest;
 use crate::image::{ImageError, SourceImage};
 use crate::manifest::{Kind, Manifest, ManifestError, platform::WantedPlatform};
@@ -176,6 +178,8 @@ pub(crate) struct Ctx<'a> {
     pub dest_repo_tag: Option<(String, String)>,
     /// The identity new signatures claim (when signing).
     pub sign_identity: Option<String>,
+    /// How many list members this copy has read, against `image::MAX_LIST_MANIFESTS`.
+    pub manifests_read: AtomicUsize,
 }
 
 /// An image instance read from the source and admitted by the policy, with the
@@ -201,7 +205,8 @@ async fn admit(
 ) -> Result<AdmittedImage, CopyError> {
     let identity = src_name.policy_configuration_identity();
     let namespaces = src_name.policy_configuration_namespaces();
-    let policy_reads = policy.needs_signatures(src_name.transport_name(), &identity, &namespaces);
+    let transport = src_name.transport_name();
+    let policy_reads = policy.needs_signatures(transport, &identity, &namespaces);
     let signatures = if policy_reads || !remove_signatures {
         match src.signatures(instance).await {
             Ok(s) => s,
@@ -217,7 +222,7 @@ async fn admit(
         Vec::new()
     };
     let proof = policy.evaluate(&PolicyImage {
-        transport: src_name.transport_name(),
+        transport,
         identity: &identity,
         namespaces: &namespaces,
         display_name: src.label(),
@@ -243,15 +248,9 @@ impl Ctx<'_> {
         manifest: Manifest,
         instance: &Digest,
     ) -> Result<AdmittedImage, CopyError> {
-        admit(
-            self.src,
-            self.src_name,
-            self.policy,
-            manifest,
-            Some(instance),
-            self.opts.remove_signatures,
-        )
-        .await
+        let remove = self.opts.remove_signatures;
+        let (src, name, policy) = (self.src, self.src_name, self.policy);
+        admit(src, name, policy, manifest, Some(instance), remove).await
     }
 }
 
@@ -270,20 +269,7 @@ pub async fn copy_image(
             image: src_name.to_string(),
             source,
         })?;
-    let top = src.top().await?;
-    report.step("Getting image source signatures");
-    let remove = opts.remove_signatures;
-    // The first admission: the single image to copy, or the list as a whole.
-    let first = match (&top.kind, opts.selection) {
-        (Kind::List { .. }, ListSelection::System) => {
-            let (instance, digest) = src.single(&top, &opts.platform).await?;
-            if let Some(d) = &digest {
-                report.debug(|| format!("chose {d} for {}", opts.platform));
-            }
-            admit(&src, src_name, policy, instance, digest.as_ref(), remove).await?
-        }
-        _ => admit(&src, src_name, policy, top, None, remove).await?,
-    };
+    let first = admit_first(&src, src_name, policy, opts, report).await?;
     let signing = opts.sign.is_some() || !opts.sigstore.is_empty();
     let sign_identity = if signing {
         let flag = match &opts.sign {
@@ -327,15 +313,45 @@ pub async fn copy_image(
             _ => None,
         },
         sign_identity,
+        manifests_read: AtomicUsize::new(0),
     };
-    let written = if first.manifest.is_list() {
-        list::copy_list(&ctx, &first, false).await?
-    } else {
-        single::copy_single(&ctx, &first, single::Placement::default()).await?
-    };
+    let written = copy_admitted(&ctx, &first).await?;
     dest.commit().await.map_err(|source| CopyError::Commit {
         image: dest_label.clone(),
         source,
     })?;
     Ok(written.raw)
+}
+
+/// The first admission: the single image to copy (the platform's instance of a list
+/// unless every instance is asked for), or the list as a whole.
+async fn admit_first(
+    src: &SourceImage,
+    src_name: &ImageName,
+    policy: &Policy,
+    opts: &CopyOptions,
+    report: &Reporter,
+) -> Result<AdmittedImage, CopyError> {
+    let top = src.top().await?;
+    report.step("Getting image source signatures");
+    match (&top.kind, opts.selection) {
+        (Kind::List { .. }, ListSelection::System) => {
+            let (instance, digest) = src.single(&top, &opts.platform).await?;
+            if let Some(d) = &digest {
+                report.debug(|| format!("chose {d} for {}", opts.platform));
+            }
+            let remove = opts.remove_signatures;
+            admit(src, src_name, policy, instance, digest.as_ref(), remove).await
+        }
+        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await,
+    }
+}
+
+/// Copies what `admit_first` admitted; returns what was written at the top.
+async fn copy_admitted(ctx: &Ctx<'_>, first: &AdmittedImage) -> Result<single::Written, CopyError> {
+    if first.manifest.is_list() {
+        list::copy_list(ctx, first, 0).await
+    } else {
+        single::copy_single(ctx, first, single::Placement::default()).await
+    }
 }

@@ -49,11 +49,12 @@ pub async fn copy_single(
     };
     let candidates = formats::candidates(manifest, &ctx.dest.caps(), &wanted)?;
     let parts = Parts::of(manifest)?;
-    let (outcomes, early_config) = copy_blobs(ctx, manifest, &parts, &candidates, &wanted).await?;
+    let mut inputs = SourceInputs::read(ctx, manifest, parts).await?;
+    let (outcomes, early_config) = copy_blobs(ctx, manifest, &inputs, &candidates, &wanted).await?;
     let (written, instance, new_signature) = write_manifest(
         ctx,
         manifest,
-        parts,
+        &mut inputs,
         &candidates,
         &Copied {
             outcomes,
@@ -141,23 +142,30 @@ struct Copied {
 async fn copy_blobs(
     ctx: &Ctx<'_>,
     manifest: &Manifest,
-    parts: &Parts<'_>,
+    inputs: &SourceInputs<'_>,
     candidates: &[String],
     wanted: &Wanted,
 ) -> Result<(Vec<LayerOutcome>, Option<EarlyConfig>), CopyError> {
-    let unchanged_config = parts
+    let unchanged_config = inputs
+        .parts
         .config
         .filter(|_| formats::config_unchanged(manifest, candidates, wanted));
     let (outcomes, early_config) = tokio::join!(
-        copy_layers(ctx, manifest, parts.layers, wanted.frozen.is_none()),
+        copy_layers(ctx, manifest, inputs.parts.layers, wanted.frozen.is_none()),
         async {
             match unchanged_config {
-                Some(c) => Some(config::copy_quietly(ctx, c).await),
+                Some(c) => Some(config::copy_quietly(ctx, c, inputs.config.as_deref()).await),
                 None => None,
             }
         }
     );
     Ok((outcomes?, early_config.transpose()?))
+}
+
+/// Whether the manifest's config is an image config (not an artifact's).
+fn is_image_config(manifest: &Manifest) -> bool {
+    matches!(&manifest.kind, Kind::Image { config, .. }
+        if config.media_type == mime::OCI_CONFIG || config.media_type == mime::DOCKER_CONFIG)
 }
 
 async fn copy_layers(
@@ -167,8 +175,7 @@ async fn copy_layers(
     may_modify: bool,
 ) -> Result<Vec<LayerOutcome>, CopyError> {
     let caps = ctx.dest.caps();
-    let is_image_config = matches!(&manifest.kind, Kind::Image { config, .. }
-        if config.media_type == mime::OCI_CONFIG || config.media_type == mime::DOCKER_CONFIG);
+    let is_image_config = is_image_config(manifest);
     let src = ctx.src.transport();
     futures_util::stream::iter(layers.iter().enumerate().map(|(index, l)| {
         let policy = LayerPolicy {
@@ -192,9 +199,9 @@ async fn copy_layers(
     .await
 }
 
-/// What conversions need from the source, read only when a conversion needs it: a
-/// registry that can mount the config should not make us download it, and schema 1's
-/// diff IDs cost a pass over every layer.
+/// What the copy reads from the source besides the layers: an image's config, read first
+/// to check it matches the layers (before anything is written), and what conversions
+/// need, read only when one needs it (schema 1's diff IDs cost a pass over every layer).
 struct SourceInputs<'m> {
     parts: Parts<'m>,
     config: Option<Vec<u8>>,
@@ -202,6 +209,28 @@ struct SourceInputs<'m> {
 }
 
 impl<'m> SourceInputs<'m> {
+    /// Reads and checks an image config (one diff ID per layer); artifacts' configs and
+    /// schema 1 (no config) are left for later.
+    async fn read(
+        ctx: &Ctx<'_>,
+        manifest: &Manifest,
+        parts: Parts<'m>,
+    ) -> Result<SourceInputs<'m>, CopyError> {
+        let config = match parts.config {
+            Some(c) if is_image_config(manifest) => {
+                let bytes = ctx.src.config(c).await?;
+                ctx.src.check_diff_ids(&bytes, parts.layers.len())?;
+                Some(bytes)
+            }
+            _ => None,
+        };
+        Ok(SourceInputs {
+            parts,
+            config,
+            diff_ids: None,
+        })
+    }
+
     /// Reads what converting to `target_type` needs.
     async fn prepare(
         &mut self,
@@ -255,18 +284,13 @@ impl<'m> SourceInputs<'m> {
 async fn write_manifest(
     ctx: &Ctx<'_>,
     manifest: &Manifest,
-    parts: Parts<'_>,
+    inputs: &mut SourceInputs<'_>,
     candidates: &[String],
     copied: &Copied,
     wanted: &Wanted,
     place: Placement,
 ) -> Result<(Written, Option<Digest>, Vec<Signature>), CopyError> {
     let source_type = convert::normalized(&manifest.mime).to_string();
-    let mut inputs = SourceInputs {
-        parts,
-        config: None,
-        diff_ids: None,
-    };
     let mut early_config = copied.early_config.as_ref();
     let mut last_err = None;
     for (i, target_type) in candidates.iter().enumerate() {
@@ -290,7 +314,7 @@ async fn write_manifest(
             }
             Err(e) => return Err(CopyError::Manifest(e)),
         };
-        store_config(ctx, &mut inputs, &built, &mut early_config).await?;
+        store_config(ctx, inputs, &built, &mut early_config).await?;
         let out = built.manifest;
         let signature = super::sign::new_signatures(ctx, &out.raw).await?;
         ctx.report.step("Writing manifest to image destination");

@@ -13,6 +13,13 @@ use crate::reference::ImageName;
 use crate::signature::Signature;
 use crate::transport::{self, ImageSource, OpenOptions, TransportError};
 
+/// How deep manifest lists may nest (a list of lists is legal OCI, if rare; a deep chain
+/// is an attack on the stack and the network).
+pub const MAX_LIST_DEPTH: usize = 8;
+
+/// How many manifests a copy of a list may read in all, nested lists included.
+pub const MAX_LIST_MANIFESTS: usize = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("reading manifest of {image}: {source}")]
@@ -45,6 +52,20 @@ pub enum ImageError {
         digest: Digest,
         #[source]
         source: std::io::Error,
+    },
+    #[error(
+        "invalid image {image}: it has {layers} layers but its config lists {diff_ids} (rootfs.diff_ids); no runtime could unpack it"
+    )]
+    LayerCount {
+        image: String,
+        layers: usize,
+        diff_ids: usize,
+    },
+    #[error("invalid image {image}: its config is not valid JSON: {source}")]
+    ConfigJson {
+        image: String,
+        #[source]
+        source: serde_json::Error,
     },
     #[error("reading signatures of {image}: {source}")]
     ReadSignatures {
@@ -80,6 +101,11 @@ impl SourceImage {
             label: name.to_string(),
             inner: transport::open_source(name, opts).await?,
         })
+    }
+
+    /// A source opened some other way (tests' in-memory doubles).
+    pub fn from_transport(label: String, inner: Box<dyn ImageSource>) -> SourceImage {
+        SourceImage { label, inner }
     }
 
     /// The transport-level source, for streaming blobs.
@@ -142,19 +168,35 @@ impl SourceImage {
         self.parse(raw, declared.as_deref())
     }
 
-    /// The single image `top` stands for on `platform`: `top` itself, or the instance of
-    /// the list chosen for the platform (with its digest).
+    /// The single image `top` stands for on `platform`: `top` itself, or the instance
+    /// chosen for the platform (with its digest), through nested lists up to
+    /// `MAX_LIST_DEPTH` deep.
     pub async fn single(
         &self,
         top: &Manifest,
         platform: &WantedPlatform,
     ) -> Result<(Manifest, Option<Digest>), ImageError> {
-        match &top.kind {
-            Kind::List { manifests } => {
-                let chosen = choose_instance(manifests, platform, &self.label)?;
-                Ok((self.instance(chosen).await?, Some(chosen.digest.clone())))
-            }
-            _ => Ok((top.clone(), None)),
+        let mut current = top.clone();
+        let mut digest = None;
+        for _ in 0..=MAX_LIST_DEPTH {
+            let Kind::List { manifests } = &current.kind else {
+                return Ok((current, digest));
+            };
+            let chosen = choose_instance(manifests, platform, &self.label)?;
+            let next = self.instance(chosen).await?;
+            digest = Some(chosen.digest.clone());
+            current = next;
+        }
+        Err(self.too_deep())
+    }
+
+    /// The error for lists nested deeper than `MAX_LIST_DEPTH`.
+    pub fn too_deep(&self) -> ImageError {
+        ImageError::ParseManifest {
+            image: self.label.clone(),
+            source: ManifestError::Unsupported(format!(
+                "manifest lists nested more than {MAX_LIST_DEPTH} deep"
+            )),
         }
     }
 
@@ -194,6 +236,36 @@ impl SourceImage {
             source,
         })?;
         Ok(bytes)
+    }
+
+    /// Checks that an image config lists one diff ID per layer (an empty layer in the
+    /// history has no layer and no diff ID, so the counts always match in a sound image).
+    pub fn check_diff_ids(&self, config: &[u8], layers: usize) -> Result<(), ImageError> {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            rootfs: Option<RootFs>,
+        }
+        #[derive(serde::Deserialize)]
+        struct RootFs {
+            diff_ids: Option<Vec<serde::de::IgnoredAny>>,
+        }
+        let parsed: Config =
+            serde_json::from_slice(config).map_err(|source| ImageError::ConfigJson {
+                image: self.label.clone(),
+                source,
+            })?;
+        let diff_ids = parsed
+            .rootfs
+            .and_then(|r| r.diff_ids)
+            .map_or(0, |ids| ids.len());
+        if diff_ids != layers {
+            return Err(ImageError::LayerCount {
+                image: self.label.clone(),
+                layers,
+                diff_ids,
+            });
+        }
+        Ok(())
     }
 
     /// The signatures of the top-level manifest (`instance` None) or of a list member.

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::digest::Digest;
-use crate::pipeline::Compression;
 
 /// Manifests, configs and indexes are read into memory; this caps what a source can make
 /// us allocate (containers/image uses the same 4 MiB limit).
@@ -51,6 +50,9 @@ pub struct Descriptor {
     #[serde(rename = "mediaType", default)]
     pub media_type: String,
     pub digest: Digest,
+    /// Never negative when read from outside: a negative size would lift the bound on
+    /// how much a blob may stream (skiff uses -1 only for schema 1 layers, which have none).
+    #[serde(deserialize_with = "non_negative_size")]
     pub size: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
@@ -58,6 +60,16 @@ pub struct Descriptor {
     pub annotations: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
+}
+
+fn non_negative_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let size = i64::deserialize(d)?;
+    if size < 0 {
+        return Err(serde::de::Error::custom(format!(
+            "descriptor size {size} is negative"
+        )));
+    }
+    Ok(size)
 }
 
 /// A parsed manifest, with its original bytes.
@@ -314,24 +326,6 @@ fn schema1_layers(value: &Value) -> Result<Vec<Descriptor>, ManifestError> {
     Ok(out)
 }
 
-/// The layer descriptor after its bytes were changed to `compression`.
-pub fn relabel_layer(
-    manifest_mime: &str,
-    layer: &Descriptor,
-    compression: Option<Compression>,
-    digest: Digest,
-    size: u64,
-) -> Result<Descriptor, ManifestError> {
-    let media_type = mime::layer_variant(manifest_mime, &layer.media_type, compression)
-        .map_err(|e| ManifestError::Update(format!("layer {}: {e}", layer.digest)))?;
-    Ok(Descriptor {
-        media_type,
-        digest,
-        size: i64::try_from(size).unwrap_or(i64::MAX),
-        ..layer.clone()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,6 +373,27 @@ mod tests {
     }
 
     #[test]
+    fn refuses_negative_sizes() {
+        for (what, raw) in [
+            (
+                "layer",
+                OCI.replacen(
+                    "\"size\":0,\"annotations\"",
+                    "\"size\":-1,\"annotations\"",
+                    1,
+                ),
+            ),
+            ("config", OCI.replacen("\"size\":0}", "\"size\":-5}", 1)),
+        ] {
+            assert_ne!(raw, OCI, "{what}");
+            let err = Manifest::parse(raw.into_bytes(), None).unwrap_err();
+            assert!(err.to_string().contains("is negative"), "{what}: {err}");
+        }
+        let index = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":-1}]}"#;
+        assert!(Manifest::parse(index.as_bytes().to_vec(), None).is_err());
+    }
+
+    #[test]
     fn refuses_a_declared_type_that_contradicts_the_bytes() {
         let err = Manifest::parse(OCI.as_bytes().to_vec(), Some(mime::OCI_INDEX)).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
@@ -390,14 +405,12 @@ mod tests {
         let Kind::Image { layers, .. } = &m.kind else {
             panic!()
         };
-        let new = relabel_layer(
-            &m.mime,
-            &layers[0],
-            Some(Compression::Gzip),
-            Digest::sha256_of(b"x"),
-            21,
-        )
-        .unwrap();
+        let new = Descriptor {
+            media_type: mime::OCI_LAYER_GZIP.into(),
+            digest: Digest::sha256_of(b"x"),
+            size: 21,
+            ..layers[0].clone()
+        };
         let updated = m.with_layers(&[new]).unwrap();
         let text = String::from_utf8(updated.raw.clone()).unwrap();
         assert!(text.contains(mime::OCI_LAYER_GZIP));

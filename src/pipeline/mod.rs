@@ -36,10 +36,10 @@ pub fn is_transient(e: &std::io::Error) -> bool {
         .is_some_and(|inner| inner.downcast_ref::<TransientError>().is_some())
 }
 
-/// Marks an io::Error raised by a network stage as worth a retry.
+/// Marks an io::Error raised by a network stage as worth a retry; the cause stays typed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TransientError(pub String);
+#[error(transparent)]
+pub struct TransientError(pub Box<dyn std::error::Error + Send + Sync>);
 
 /// Buffer size for copies: large enough that hashing and syscalls, not call overhead, dominate.
 pub const BUFFER_SIZE: usize = 256 * 1024;

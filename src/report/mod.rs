@@ -63,6 +63,7 @@ impl Reporter {
     }
 
     fn print(&self, line: &str) {
+        let line = &*escape_controls(line);
         match &self.inner.bars {
             Some(bars) => {
                 let _ = bars.println(line);
@@ -173,7 +174,26 @@ pub fn output(bytes: &[u8]) -> std::io::Result<()> {
 /// stderr, never stdout.
 pub fn status(line: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
+    let _ = writeln!(err, "{}", escape_controls(line));
+}
+
+/// `text` with control characters (other than newline and tab) written as escapes, so
+/// nothing that came from outside (a registry's error body, a file name) can drive the
+/// terminal: ESC sequences, carriage returns that overwrite a line, bells.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A prompt ("Username: "), on stderr without a newline so the answer follows it.
@@ -181,4 +201,21 @@ pub fn prompt(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = write!(err, "{text}");
     let _ = err.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_escaped_but_lines_kept() {
+        assert_eq!(
+            escape_controls("bad\x1b[31mred\r\x07\u{9b}x\nnext\tline"),
+            "bad\\u{1b}[31mred\\u{d}\\u{7}\\u{9b}x\nnext\tline"
+        );
+        assert!(matches!(
+            escape_controls("plain text"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

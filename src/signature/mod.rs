@@ -33,6 +33,35 @@ pub const SIGSTORE_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signat
 const SIGSTORE_FORMAT: &str = "sigstore-json";
 const SIMPLE_SIGNING_FORMAT: &str = "simple-signing";
 
+/// The most signatures read for one manifest, and the most bytes in one and in all of
+/// them: signatures are read into memory, and a source must not make that unbounded.
+pub const MAX_SIGNATURES: usize = 128;
+pub const MAX_SIGNATURE_SIZE: u64 = 4 * 1024 * 1024;
+pub const MAX_SIGNATURES_TOTAL_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Counts signatures as a source reads them (each read capped at `MAX_SIGNATURE_SIZE`),
+/// against the limits above.
+#[derive(Debug, Default)]
+pub struct ReadBudget {
+    count: usize,
+    bytes: u64,
+}
+
+impl ReadBudget {
+    /// Records a signature of `len` bytes; an error once there are too many or too much.
+    pub fn add(&mut self, len: usize) -> Result<(), SignatureError> {
+        self.count += 1;
+        self.bytes += len as u64;
+        if self.count > MAX_SIGNATURES {
+            return Err(SignatureError::TooMany(MAX_SIGNATURES));
+        }
+        if self.bytes > MAX_SIGNATURES_TOTAL_SIZE {
+            return Err(SignatureError::TooLarge(MAX_SIGNATURES_TOTAL_SIZE));
+        }
+        Ok(())
+    }
+}
+
 /// Why a stored signature cannot be read; the texts are containers/image's.
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
@@ -48,6 +77,10 @@ pub enum SignatureError {
     UnknownStart(u8),
     #[error("invalid sigstore signature: {0}")]
     Sigstore(#[source] serde_json::Error),
+    #[error("more than {0} signatures for one image")]
+    TooMany(usize),
+    #[error("signatures of one image total more than {0} bytes")]
+    TooLarge(u64),
 }
 
 /// Whether `first` can start an OpenPGP signed message as containers/image recognises

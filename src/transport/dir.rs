@@ -18,10 +18,9 @@ use super::{
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::pipeline::BlobReader;
-use crate::signature::Signature;
+use crate::signature::{MAX_SIGNATURE_SIZE, ReadBudget, Signature};
 
 const VERSION: &str = "Directory Transport Version: 1.1\n";
-const MAX_SIGNATURE_SIZE: u64 = 4 * 1024 * 1024;
 
 fn manifest_name(instance: Option<&Digest>) -> String {
     match instance {
@@ -72,17 +71,20 @@ impl ImageSource for DirSource {
 
     async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>> {
         let mut out = Vec::new();
+        let mut budget = ReadBudget::default();
         loop {
             let path = self.path.join(signature_name(instance, out.len()));
             match tokio::fs::metadata(&path).await {
                 Ok(_) => {
                     let blob = fsutil::read_limited(&path, MAX_SIGNATURE_SIZE, "signature").await?;
-                    out.push(Signature::from_blob(&blob).map_err(|e| {
+                    let invalid = |e| {
                         TransportError::Invalid(format!(
                             "parsing signature {:?}: {e}",
                             path.display()
                         ))
-                    })?);
+                    };
+                    budget.add(blob.len()).map_err(invalid)?;
+                    out.push(Signature::from_blob(&blob).map_err(invalid)?);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
                 Err(e) => {

@@ -3,6 +3,11 @@
 //!
 //! Destination contract: nothing a destination writes is visible as an image until
 //! `commit` succeeds; dropping a destination without committing rolls back.
+//!
+//! Errors: `TransportError` carries each transport's own error (`RegistryError`,
+//! `DaemonError`, `ArchiveError`) as its typed cause, so callers decide by type (status,
+//! retryable) and print the cause's words unchanged. Retries: one budget per operation,
+//! shared by every layer that retries (`retry`).
 
 pub mod daemon;
 mod dir;
@@ -10,6 +15,7 @@ pub mod docker;
 pub mod docker_archive;
 pub(crate) mod fsutil;
 mod oci;
+pub mod retry;
 
 use std::io;
 use std::path::PathBuf;
@@ -38,11 +44,19 @@ pub enum TransportError {
     NotSupportedYet(String),
     #[error("{0}")]
     Unsupported(String),
-    /// A failure reported by, or on the way to, a remote peer (registry, daemon).
-    #[error("{message}")]
-    Remote { message: String, retryable: bool },
+    /// A registry's answer, or a failure on the way to it (`docker://`), with its
+    /// configuration (registries.conf, auth files, certs.d).
+    #[error(transparent)]
+    Registry(#[from] docker::RegistryError),
+    /// The Docker Engine API (`docker-daemon:`).
+    #[error(transparent)]
+    Daemon(#[from] daemon::DaemonError),
+    /// A docker archive (`docker-archive:`, and what a daemon sends).
+    #[error(transparent)]
+    Archive(#[from] docker_archive::ArchiveError),
     /// The destination refused the manifest's type (HTTP 400/415, MANIFEST_INVALID): the
-    /// copy may try another format.
+    /// copy may try another format. The variant is the classification; the text is the
+    /// destination's answer.
     #[error("{0}")]
     ManifestRefused(String),
 }
@@ -55,12 +69,23 @@ impl TransportError {
         }
     }
 
-    /// Whether trying the same operation again may succeed (network trouble, 429, 5xx).
+    /// Whether trying the same operation again may succeed (network trouble, 429, 5xx):
+    /// the typed cause decides.
     pub fn is_retryable(&self) -> bool {
         match self {
-            TransportError::Remote { retryable, .. } => *retryable,
+            TransportError::Registry(e) => e.retryable(),
+            TransportError::Daemon(e) => e.retryable(),
+            TransportError::Archive(e) => e.retryable(),
             TransportError::Io { source, .. } => crate::pipeline::is_transient(source),
             _ => false,
+        }
+    }
+
+    /// The registry error behind this one, if a registry caused it.
+    pub fn registry(&self) -> Option<&docker::RegistryError> {
+        match self {
+            TransportError::Registry(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -187,131 +187,169 @@ fn struct_name(v: &GoValue) -> &'static str {
     }
 }
 
-fn call(name: &str, args: &[Option<GoValue>], at: &str) -> Result<GoValue, TemplateError> {
-    let value = |i: usize| -> Result<GoValue, TemplateError> {
-        args.get(i)
+/// A builtin function's arguments, with Go's arity errors.
+struct Args<'a> {
+    name: &'a str,
+    args: &'a [Option<GoValue>],
+    at: &'a str,
+}
+
+impl Args<'_> {
+    fn value(&self, i: usize) -> Result<GoValue, TemplateError> {
+        self.args
+            .get(i)
             .cloned()
-            .ok_or_else(|| exec_err(at, format!("wrong number of args for {name}")))
+            .ok_or_else(|| exec_err(self.at, format!("wrong number of args for {}", self.name)))
             .map(|v| v.unwrap_or(GoValue::Nil))
-    };
-    let arity = |n: usize| -> Result<(), TemplateError> {
-        if args.len() == n {
+    }
+
+    /// The values from argument `start` on.
+    fn values_from(&self, start: usize) -> Result<Vec<GoValue>, TemplateError> {
+        (start..self.args.len()).map(|i| self.value(i)).collect()
+    }
+
+    fn arity(&self, n: usize) -> Result<(), TemplateError> {
+        if self.args.len() == n {
             Ok(())
         } else {
             Err(exec_err(
-                at,
+                self.at,
                 format!(
-                    "wrong number of args for {name}: want {n} got {}",
-                    args.len()
+                    "wrong number of args for {}: want {n} got {}",
+                    self.name,
+                    self.args.len()
                 ),
             ))
         }
-    };
+    }
+}
+
+/// Calls one of text/template's builtin functions.
+fn call(name: &str, args: &[Option<GoValue>], at: &str) -> Result<GoValue, TemplateError> {
+    let a = Args { name, args, at };
     Ok(match name {
         "json" => {
-            arity(1)?;
-            GoValue::Str(serde_json::to_string(&value(0)?.to_json()).unwrap_or_default())
+            a.arity(1)?;
+            GoValue::Str(serde_json::to_string(&a.value(0)?.to_json()).unwrap_or_default())
         }
         "len" => {
-            arity(1)?;
-            GoValue::Int(match value(0)? {
-                GoValue::Str(s) => s.len() as i64,
-                GoValue::List(l) => l.map_or(0, |l| l.len() as i64),
-                GoValue::Map(m) => m.map_or(0, |m| m.len() as i64),
-                other => {
-                    return Err(exec_err(at, format!("len of type {}", other.type_name())));
-                }
-            })
+            a.arity(1)?;
+            len_of(a.value(0)?, at)?
         }
-        "index" => {
-            let mut current = value(0)?;
-            for i in 1..args.len() {
-                current = match (&current, value(i)?) {
-                    (GoValue::Map(m), GoValue::Str(k)) => m
-                        .as_ref()
-                        .and_then(|m| m.get(&k))
-                        .cloned()
-                        .unwrap_or_else(|| zero_of(m.as_ref())),
-                    (GoValue::List(l), GoValue::Int(n)) => {
-                        let items = l.as_deref().unwrap_or_default();
-                        usize::try_from(n)
-                            .ok()
-                            .and_then(|n| items.get(n))
-                            .cloned()
-                            .ok_or_else(|| {
-                                exec_err(
-                                    at,
-                                    format!("error calling index: index out of range: {n}"),
-                                )
-                            })?
-                    }
-                    (c, k) => {
-                        return Err(exec_err(
-                            at,
-                            format!(
-                                "error calling index: can't index item of type {} with {}",
-                                c.type_name(),
-                                k.type_name()
-                            ),
-                        ));
-                    }
-                };
-            }
-            current
-        }
-        "print" | "println" => {
-            let parts: Vec<GoValue> = (0..args.len()).map(value).collect::<Result<_, _>>()?;
-            let mut s = String::new();
-            for (i, p) in parts.iter().enumerate() {
-                let both_strings = i > 0
-                    && matches!(p, GoValue::Str(_))
-                    && matches!(parts[i - 1], GoValue::Str(_));
-                if i > 0 && (name == "println" || !both_strings) {
-                    s.push(' ');
-                }
-                s.push_str(&p.to_text());
-            }
-            if name == "println" {
-                s.push('\n');
-            }
-            GoValue::Str(s)
-        }
+        "index" => index(&a)?,
+        "print" | "println" => GoValue::Str(print(&a.values_from(0)?, name == "println")),
         "printf" => {
-            let GoValue::Str(format) = value(0)? else {
+            let GoValue::Str(format) = a.value(0)? else {
                 return Err(exec_err(at, "printf needs a format string"));
             };
-            let rest: Vec<GoValue> = (1..args.len()).map(value).collect::<Result<_, _>>()?;
-            GoValue::Str(sprintf(&format, &rest, at)?)
+            GoValue::Str(sprintf(&format, &a.values_from(1)?, at)?)
         }
         "eq" | "ne" => {
-            if args.len() < 2 {
-                return Err(exec_err(at, format!("wrong number of args for {name}")));
-            }
-            let first = value(0)?;
-            let any_equal = (1..args.len())
-                .map(value)
-                .collect::<Result<Vec<_>, _>>()?
-                .iter()
-                .any(|v| v.to_text() == first.to_text() && v.type_name() == first.type_name());
+            let any_equal = eq(&a)?;
             GoValue::Bool(if name == "eq" { any_equal } else { !any_equal })
         }
         "not" => {
-            arity(1)?;
-            GoValue::Bool(!truthy(Some(&value(0)?)))
+            a.arity(1)?;
+            GoValue::Bool(!truthy(Some(&a.value(0)?)))
         }
-        "and" | "or" => {
-            let mut last = GoValue::Nil;
-            for i in 0..args.len() {
-                last = value(i)?;
-                let t = truthy(Some(&last));
-                if (name == "and" && !t) || (name == "or" && t) {
-                    return Ok(last);
-                }
-            }
-            last
-        }
+        "and" | "or" => and_or(a.values_from(0)?, name == "and"),
         other => return Err(exec_err(at, format!("function {other:?} not defined"))),
     })
+}
+
+/// `len`: of a string (bytes), a list or a map.
+fn len_of(v: GoValue, at: &str) -> Result<GoValue, TemplateError> {
+    Ok(GoValue::Int(match v {
+        GoValue::Str(s) => s.len() as i64,
+        GoValue::List(l) => l.map_or(0, |l| l.len() as i64),
+        GoValue::Map(m) => m.map_or(0, |m| m.len() as i64),
+        other => {
+            return Err(exec_err(at, format!("len of type {}", other.type_name())));
+        }
+    }))
+}
+
+/// `index x k1 k2...`: map keys and list positions, one after the other.
+fn index(a: &Args) -> Result<GoValue, TemplateError> {
+    let mut current = a.value(0)?;
+    for i in 1..a.args.len() {
+        current = match (&current, a.value(i)?) {
+            (GoValue::Map(m), GoValue::Str(k)) => m
+                .as_ref()
+                .and_then(|m| m.get(&k))
+                .cloned()
+                .unwrap_or_else(|| zero_of(m.as_ref())),
+            (GoValue::List(l), GoValue::Int(n)) => {
+                let items = l.as_deref().unwrap_or_default();
+                usize::try_from(n)
+                    .ok()
+                    .and_then(|n| items.get(n))
+                    .cloned()
+                    .ok_or_else(|| {
+                        exec_err(
+                            a.at,
+                            format!("error calling index: index out of range: {n}"),
+                        )
+                    })?
+            }
+            (c, k) => {
+                return Err(exec_err(
+                    a.at,
+                    format!(
+                        "error calling index: can't index item of type {} with {}",
+                        c.type_name(),
+                        k.type_name()
+                    ),
+                ));
+            }
+        };
+    }
+    Ok(current)
+}
+
+/// `print` (a space between operands when neither is a string) and `println` (always a
+/// space, and a newline).
+fn print(parts: &[GoValue], line: bool) -> String {
+    let mut s = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        let both_strings =
+            i > 0 && matches!(p, GoValue::Str(_)) && matches!(parts[i - 1], GoValue::Str(_));
+        if i > 0 && (line || !both_strings) {
+            s.push(' ');
+        }
+        s.push_str(&p.to_text());
+    }
+    if line {
+        s.push('\n');
+    }
+    s
+}
+
+/// `eq a b c...`: whether `a` equals any of the others.
+fn eq(a: &Args) -> Result<bool, TemplateError> {
+    if a.args.len() < 2 {
+        return Err(exec_err(
+            a.at,
+            format!("wrong number of args for {}", a.name),
+        ));
+    }
+    let first = a.value(0)?;
+    Ok(a.values_from(1)?
+        .iter()
+        .any(|v| v.to_text() == first.to_text() && v.type_name() == first.type_name()))
+}
+
+/// `and` gives the first false operand, `or` the first true one, else the last.
+fn and_or(values: Vec<GoValue>, and: bool) -> GoValue {
+    let mut last = GoValue::Nil;
+    for v in values {
+        let t = truthy(Some(&v));
+        if and != t {
+            return v;
+        }
+        last = v;
+    }
+    last
 }
 
 /// The zero value of a map's element type (skopeo's maps hold strings).

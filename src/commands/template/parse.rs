@@ -281,49 +281,19 @@ fn tokenize(s: &str) -> Result<Vec<Token>, TemplateError> {
                 i = j;
             }
             '"' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    let Some(&c) = chars.get(i) else {
-                        return Err(parse_err("unterminated quoted string"));
-                    };
-                    i += 1;
-                    match c {
-                        '"' => break,
-                        '\\' => {
-                            let e = chars.get(i).copied().unwrap_or('\\');
-                            i += 1;
-                            s.push(match e {
-                                'n' => '\n',
-                                't' => '\t',
-                                'r' => '\r',
-                                other => other,
-                            });
-                        }
-                        c => s.push(c),
-                    }
-                }
-                out.push(Token::Str(s));
+                let (token, next) = quoted(&chars, i + 1)?;
+                out.push(token);
+                i = next;
             }
             '`' => {
-                let end = chars[i + 1..]
-                    .iter()
-                    .position(|c| *c == '`')
-                    .ok_or_else(|| parse_err("unterminated raw quoted string"))?;
-                out.push(Token::Str(chars[i + 1..i + 1 + end].iter().collect()));
-                i += end + 2;
+                let (token, next) = raw_quoted(&chars, i + 1)?;
+                out.push(token);
+                i = next;
             }
             c if c.is_ascii_digit() || c == '-' => {
-                let mut j = i + 1;
-                while j < chars.len() && chars[j].is_ascii_digit() {
-                    j += 1;
-                }
-                let w: String = chars[i..j].iter().collect();
-                let n = w
-                    .parse()
-                    .map_err(|_| parse_err(format!("bad number syntax: {w:?}")))?;
-                out.push(Token::Int(n));
-                i = j;
+                let (token, next) = number(&chars, i)?;
+                out.push(token);
+                i = next;
             }
             c if c.is_alphabetic() || c == '_' => {
                 let j = word_end(i);
@@ -336,6 +306,57 @@ fn tokenize(s: &str) -> Result<Vec<Token>, TemplateError> {
         }
     }
     Ok(out)
+}
+
+/// A `"..."` string starting after its opening quote (Go's escapes `\n`, `\t`, `\r`; any
+/// other escaped character stands for itself). Returns it and the index after it.
+fn quoted(chars: &[char], mut i: usize) -> Result<(Token, usize), TemplateError> {
+    let mut s = String::new();
+    loop {
+        let Some(&c) = chars.get(i) else {
+            return Err(parse_err("unterminated quoted string"));
+        };
+        i += 1;
+        match c {
+            '"' => return Ok((Token::Str(s), i)),
+            '\\' => {
+                let e = chars.get(i).copied().unwrap_or('\\');
+                i += 1;
+                s.push(match e {
+                    'n' => '\n',
+                    't' => '\t',
+                    'r' => '\r',
+                    other => other,
+                });
+            }
+            c => s.push(c),
+        }
+    }
+}
+
+/// A `` `...` `` string starting after its opening backquote, taken as it is.
+fn raw_quoted(chars: &[char], start: usize) -> Result<(Token, usize), TemplateError> {
+    let end = chars[start..]
+        .iter()
+        .position(|c| *c == '`')
+        .ok_or_else(|| parse_err("unterminated raw quoted string"))?;
+    Ok((
+        Token::Str(chars[start..start + end].iter().collect()),
+        start + end + 1,
+    ))
+}
+
+/// An integer (optionally negative) starting at `start`.
+fn number(chars: &[char], start: usize) -> Result<(Token, usize), TemplateError> {
+    let mut j = start + 1;
+    while j < chars.len() && chars[j].is_ascii_digit() {
+        j += 1;
+    }
+    let w: String = chars[start..j].iter().collect();
+    let n = w
+        .parse()
+        .map_err(|_| parse_err(format!("bad number syntax: {w:?}")))?;
+    Ok((Token::Int(n), j))
 }
 
 fn parse_pipeline(text: &str) -> Result<Pipeline, TemplateError> {

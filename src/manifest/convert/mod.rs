@@ -5,9 +5,9 @@
 //! computes the layers' diffIDs), and uploads what comes back (`new_config`, `extra_blobs`).
 //!
 //! Order of operations matches c/image: convert the *source* manifest, with `Inputs::layers`
-//! telling which digest and size each source layer got at the destination. Compression
-//! changes are applied afterwards by the caller with `relabel_layer` + `with_layers` on the
-//! converted manifest (its media type decides the layer types, as in c/image).
+//! telling which digest and size each source layer got at the destination. Layer changes
+//! (compression, encryption) are applied afterwards by the copy engine (`copy::rewrite`)
+//! on the converted manifest (its media type decides the layer types, as in c/image).
 
 mod config;
 pub(crate) mod gojson;

@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use super::config::docker_image;
+use super::config::{DockerHistory, docker_image};
 use super::gojson::{self, get_bool, get_string, get_strings, get_time};
 use super::schema2_oci::{check_config, copied, schema2_descriptor, schema2_manifest};
-use super::{Inputs, Schema1Signer};
+use super::{Inputs, LayerBlob, Schema1Signer};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Kind, Manifest, ManifestError, mime};
 
@@ -39,26 +39,63 @@ pub fn schema2_to_schema1(
     })?;
     check_config(config, config_blob)?;
     let image = docker_image(config_blob)?;
-    let n = image.history.len();
-    if n == 0 {
+    if image.history.is_empty() {
         return Err(ManifestError::Unsupported(format!(
             "Cannot convert an image with 0 history entries to {}",
             mime::DOCKER_V2S1_SIGNED
         )));
     }
+    let mut chain = v1_chain(&image.history, layers, inputs.layers)?;
+    chain.history[0] = top_compat(&chain, &image.history, config_blob)?;
+    let unsigned = schema1_json(
+        inputs.destination_reference.unwrap_or(("", "")),
+        image.architecture,
+        chain.fs_layers,
+        chain.history,
+    );
+    let signed = super::jws::sign(unsigned.as_bytes(), signer)?;
+    Ok((
+        Manifest::parse(signed, Some(mime::DOCKER_V2S1_SIGNED))?,
+        chain.uses_empty,
+    ))
+}
+
+/// The v1 image chain, one entry per history entry, top first as schema 1 lists them.
+struct V1Chain {
+    /// `blobSum`s: what the copy wrote for each entry (the empty layer for throwaways).
+    fs_layers: Vec<String>,
+    /// `v1Compatibility` strings; the top one is replaced by `top_compat`.
+    history: Vec<String>,
+    /// Whether a throwaway entry needs the gzipped empty layer.
+    uses_empty: bool,
+    /// The ID of the entry below the top one, and the top entry's source blob.
+    parent: String,
+    top_blob: Digest,
+}
+
+/// Builds the chain from the config's history, base first: each entry's v1 ID hashes
+/// its source blob and its parent's ID, as c/image does.
+fn v1_chain(
+    history: &[DockerHistory],
+    layers: &[Descriptor],
+    copied_layers: Option<&[LayerBlob]>,
+) -> Result<V1Chain, ManifestError> {
+    let n = history.len();
     let empty_digest = Digest::sha256_of(&GZIPPED_EMPTY_LAYER);
-    let mut fs_layers = vec![String::new(); n];
-    let mut history = vec![String::new(); n];
+    let mut chain = V1Chain {
+        fs_layers: vec![String::new(); n],
+        history: vec![String::new(); n],
+        uses_empty: false,
+        parent: String::new(),
+        top_blob: empty_digest.clone(),
+    };
     let mut non_empty = 0usize;
-    let mut uses_empty = false;
-    let mut parent = String::new();
     let mut id = String::new();
-    let mut top_blob = empty_digest.clone();
-    for (v2, h) in image.history.iter().enumerate() {
-        parent = id.clone();
+    for (v2, h) in history.iter().enumerate() {
+        chain.parent = id.clone();
         let v1 = n - 1 - v2;
         let (blob, dest_blob) = if h.empty_layer {
-            uses_empty = true;
+            chain.uses_empty = true;
             (empty_digest.clone(), empty_digest.clone())
         } else {
             let l: &Descriptor = layers.get(non_empty).ok_or_else(|| {
@@ -68,38 +105,56 @@ pub fn schema2_to_schema1(
                 ))
             })?;
             non_empty += 1;
-            (l.digest.clone(), copied(l, inputs.layers).0)
+            (l.digest.clone(), copied(l, copied_layers).0)
         };
-        id = v1_id(&[blob.hex().as_bytes(), parent.as_bytes()]);
-        let mut c = Map::new();
-        c.insert("id".into(), Value::String(id.clone()));
-        if !parent.is_empty() {
-            c.insert("parent".into(), Value::String(parent.clone()));
-        }
-        if !h.comment.is_empty() {
-            c.insert("comment".into(), Value::String(h.comment.clone()));
-        }
-        c.insert("created".into(), Value::String(h.created.clone()));
-        let mut cc = Map::new();
-        cc.insert(
-            "Cmd".into(),
-            Value::Array(vec![Value::String(h.created_by.clone())]),
-        );
-        c.insert("container_config".into(), Value::Object(cc));
-        if !h.author.is_empty() {
-            c.insert("author".into(), Value::String(h.author.clone()));
-        }
-        if h.empty_layer {
-            c.insert("throwaway".into(), Value::Bool(true));
-        }
+        id = v1_id(&[blob.hex().as_bytes(), chain.parent.as_bytes()]);
         // The v1 IDs use the source digests; blobSum is what the copy wrote (c/image applies
         // the layer edits after converting and does not recompute the IDs).
-        fs_layers[v1] = format!("{}:{}", dest_blob.algorithm().name(), dest_blob.hex());
-        history[v1] = gojson::encode(&Value::Object(c));
-        top_blob = blob;
+        chain.fs_layers[v1] = format!("{}:{}", dest_blob.algorithm().name(), dest_blob.hex());
+        chain.history[v1] = v1_compat(&id, &chain.parent, h);
+        chain.top_blob = blob;
     }
-    // The top entry carries the real config.
-    let top_id = v1_id(&[top_blob.hex().as_bytes(), parent.as_bytes(), config_blob]);
+    Ok(chain)
+}
+
+/// One entry's `v1Compatibility`: its ID, parent and history fields.
+fn v1_compat(id: &str, parent: &str, h: &DockerHistory) -> String {
+    let mut c = Map::new();
+    c.insert("id".into(), Value::String(id.to_string()));
+    if !parent.is_empty() {
+        c.insert("parent".into(), Value::String(parent.to_string()));
+    }
+    if !h.comment.is_empty() {
+        c.insert("comment".into(), Value::String(h.comment.clone()));
+    }
+    c.insert("created".into(), Value::String(h.created.clone()));
+    let mut cc = Map::new();
+    cc.insert(
+        "Cmd".into(),
+        Value::Array(vec![Value::String(h.created_by.clone())]),
+    );
+    c.insert("container_config".into(), Value::Object(cc));
+    if !h.author.is_empty() {
+        c.insert("author".into(), Value::String(h.author.clone()));
+    }
+    if h.empty_layer {
+        c.insert("throwaway".into(), Value::Bool(true));
+    }
+    gojson::encode(&Value::Object(c))
+}
+
+/// The top entry's `v1Compatibility`: the real config (without rootfs and history) with
+/// the top ID, which also hashes the config.
+fn top_compat(
+    chain: &V1Chain,
+    history: &[DockerHistory],
+    config_blob: &[u8],
+) -> Result<String, ManifestError> {
+    let top_id = v1_id(&[
+        chain.top_blob.hex().as_bytes(),
+        chain.parent.as_bytes(),
+        config_blob,
+    ]);
     let mut members = gojson::raw_members(config_blob)?;
     members.retain(|(k, _)| k != "rootfs" && k != "history");
     let mut set = |k: &str, v: String| {
@@ -110,19 +165,29 @@ pub fn schema2_to_schema1(
         }
     };
     set("id", gojson::encode(&Value::String(top_id)));
-    if !parent.is_empty() {
-        set("parent", gojson::encode(&Value::String(parent.clone())));
+    if !chain.parent.is_empty() {
+        set(
+            "parent",
+            gojson::encode(&Value::String(chain.parent.clone())),
+        );
     }
-    if image.history[n - 1].empty_layer {
+    if history.last().is_some_and(|h| h.empty_layer) {
         set("throwaway", "true".into());
     }
-    history[0] = gojson::encode_raw_map(members);
+    Ok(gojson::encode_raw_map(members))
+}
 
-    let (name, tag) = inputs.destination_reference.unwrap_or(("", ""));
+/// The unsigned schema 1 manifest, in c/image's field order.
+fn schema1_json(
+    (name, tag): (&str, &str),
+    architecture: String,
+    fs_layers: Vec<String>,
+    history: Vec<String>,
+) -> String {
     let mut o = Map::new();
     o.insert("name".into(), Value::String(name.into()));
     o.insert("tag".into(), Value::String(tag.into()));
-    o.insert("architecture".into(), Value::String(image.architecture));
+    o.insert("architecture".into(), Value::String(architecture));
     o.insert(
         "fsLayers".into(),
         fs_layers
@@ -146,12 +211,7 @@ pub fn schema2_to_schema1(
             .collect(),
     );
     o.insert("schemaVersion".into(), Value::from(1));
-    let unsigned = gojson::encode(&Value::Object(o));
-    let signed = super::jws::sign(unsigned.as_bytes(), signer)?;
-    Ok((
-        Manifest::parse(signed, Some(mime::DOCKER_V2S1_SIGNED))?,
-        uses_empty,
-    ))
+    gojson::encode(&Value::Object(o))
 }
 
 /// A schema 1 manifest as containers/image reads it (`Schema1FromManifest`).

@@ -10,9 +10,6 @@ use crate::digest::Digest;
 use crate::manifest::{Descriptor, mime};
 use crate::signature::SigstoreSignature;
 
-/// The largest payload read from an attachment layer (c/image's MaxSignatureBodySize).
-pub const MAX_PAYLOAD_SIZE: u64 = 4 * 1024 * 1024;
-
 #[derive(Debug, thiserror::Error)]
 pub enum AttachmentError {
     #[error("unexpected MIME type for sigstore attachment manifest {tag}: {mime:?}")]

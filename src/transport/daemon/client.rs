@@ -140,7 +140,7 @@ impl DaemonClient {
     pub fn unreachable(&self, e: reqwest::Error) -> DaemonError {
         DaemonError::Unreachable {
             host: self.host.clone(),
-            message: innermost(&e),
+            source: e,
         }
     }
 

@@ -36,9 +36,14 @@ pub enum DaemonError {
     #[error("docker daemon host {host:?}: {message}")]
     Host { host: String, message: String },
     #[error(
-        "cannot connect to the docker daemon at {host}: {message} (is it running? --src-daemon-host, --dest-daemon-host or DOCKER_HOST choose another)"
+        "cannot connect to the docker daemon at {host}: {} (is it running? --src-daemon-host, --dest-daemon-host or DOCKER_HOST choose another)",
+        client::innermost(.source)
     )]
-    Unreachable { host: String, message: String },
+    Unreachable {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("image {image:?} is not known to the docker daemon at {host}: {message}")]
     NotFound {
         host: String,
@@ -53,27 +58,28 @@ pub enum DaemonError {
         status: u16,
         message: String,
     },
-    #[error("the docker daemon at {host} hung up {when}: {message}")]
+    #[error("the docker daemon at {host} hung up {when}: {}", client::innermost(.source))]
     HungUp {
         host: String,
         when: String,
-        message: String,
+        #[source]
+        source: reqwest::Error,
     },
     #[error("the docker daemon at {host} reported: {message}")]
     Load { host: String, message: String },
+    #[error("the image {image} the docker daemon at {host} sent: {source}")]
+    BadArchive {
+        host: String,
+        image: String,
+        #[source]
+        source: Box<TransportError>,
+    },
 }
 
-impl From<DaemonError> for TransportError {
-    fn from(e: DaemonError) -> TransportError {
-        let retryable = matches!(e, DaemonError::HungUp { .. });
-        match e {
-            e @ DaemonError::NotFound { .. } => TransportError::NotFound(e.to_string()),
-            e @ DaemonError::Host { .. } => TransportError::Invalid(e.to_string()),
-            e => TransportError::Remote {
-                message: e.to_string(),
-                retryable,
-            },
-        }
+impl DaemonError {
+    /// Whether trying again may succeed: only a daemon that hung up mid-transfer.
+    pub fn retryable(&self) -> bool {
+        matches!(self, DaemonError::HungUp { .. })
     }
 }
 
@@ -138,7 +144,7 @@ impl DaemonSource {
             let chunk = chunk.map_err(|e| DaemonError::HungUp {
                 host: client.host.clone(),
                 when: format!("after sending {received} bytes of {name}"),
-                message: client::innermost(&e),
+                source: e,
             })?;
             received += chunk.len() as u64;
             file.write_all(&chunk).await.map_err(|e| {
@@ -152,12 +158,14 @@ impl DaemonSource {
             .await
             .map_err(|e| TransportError::io("spooling the daemon's image", e))?;
         drop(file);
-        let inner = ArchiveSource::open(spool.path(), None).await.map_err(|e| {
-            TransportError::Invalid(format!(
-                "the image {name} the docker daemon at {} sent: {e}",
-                client.host
-            ))
-        })?;
+        let inner =
+            ArchiveSource::open(spool.path(), None)
+                .await
+                .map_err(|e| DaemonError::BadArchive {
+                    host: client.host.clone(),
+                    image: name.clone(),
+                    source: Box::new(e),
+                })?;
         Ok(DaemonSource {
             inner,
             _spool: spool,
@@ -278,7 +286,7 @@ impl ImageDestination for DaemonDestination {
                 return Err(DaemonError::HungUp {
                     host: self.client.host.clone(),
                     when: format!("while loading {}", self.label),
-                    message: client::innermost(&e),
+                    source: e,
                 }
                 .into());
             }
@@ -291,7 +299,7 @@ impl ImageDestination for DaemonDestination {
         let body = resp.text().await.map_err(|e| DaemonError::HungUp {
             host: self.client.host.clone(),
             when: format!("after loading {}", self.label),
-            message: client::innermost(&e),
+            source: e,
         })?;
         let stream = serde_json::Deserializer::from_str(&body).into_iter::<serde_json::Value>();
         for msg in stream {

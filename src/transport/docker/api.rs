@@ -59,7 +59,7 @@ pub async fn check_auth(
                 .await
                 .into(),
         ),
-        Err(RegistryError::Unauthorized(m)) => Ok(AuthCheck::Invalid(m)),
+        Err(RegistryError::Unauthorized { message, .. }) => Ok(AuthCheck::Invalid(message)),
         Err(e) => Err(e.into()),
     }
 }
@@ -180,11 +180,12 @@ pub async fn delete_image(reference: &DockerRef, opts: &RegistryOptions) -> Resu
 
 /// skopeo's `Failed to delete WHAT: BODY (STATUS)`.
 fn failed(what: &str, body: &[u8], status: StatusCode) -> TransportError {
-    let body = String::from_utf8_lossy(body);
-    TransportError::Remote {
-        message: format!("Failed to delete {what}: {} ({status})", body.trim_end()),
-        retryable: super::is_retryable_status(status.as_u16()),
+    RegistryError::DeleteFailed {
+        what: what.to_string(),
+        body: String::from_utf8_lossy(body).trim_end().to_string(),
+        status,
     }
+    .into()
 }
 
 #[cfg(test)]

@@ -15,10 +15,8 @@ use super::client::{RegistryClient, Request, read_small};
 use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
 use crate::digest::Digest;
 use crate::manifest::mime;
-use crate::signature::sigstore::attachments::{
-    self, AttachmentManifest, MAX_PAYLOAD_SIZE, signature_of,
-};
-use crate::signature::{Signature, SigstoreSignature};
+use crate::signature::sigstore::attachments::{self, AttachmentManifest, signature_of};
+use crate::signature::{MAX_SIGNATURE_SIZE, ReadBudget, Signature, SigstoreSignature};
 use crate::transport::{Result, TransportError};
 
 fn invalid(msg: String) -> TransportError {
@@ -70,7 +68,7 @@ async fn fetch_blob(
     size: i64,
     what: &str,
 ) -> Result<Vec<u8>> {
-    let limit = MAX_PAYLOAD_SIZE as i64;
+    let limit = MAX_SIGNATURE_SIZE as i64;
     if size > limit {
         return Err(invalid(format!(
             "{what} {digest} is {size} bytes, more than the {limit}-byte limit"
@@ -97,11 +95,12 @@ async fn fetch_blob(
 }
 
 /// Every attachment of `manifest`, as signatures (`appendSignaturesFromSigstoreAttachments`:
-/// all layers, whatever their type; the policy decides what counts).
+/// all layers, whatever their type; the policy decides what counts), within `budget`.
 pub async fn read(
     client: &RegistryClient,
     repository: &str,
     manifest: &Digest,
+    budget: &mut ReadBudget,
 ) -> Result<Vec<Signature>> {
     let scopes = [pull_scope(repository)];
     let Some(m) = fetch_manifest(client, repository, &scopes, manifest).await? else {
@@ -111,6 +110,14 @@ pub async fn read(
     let mut out = Vec::with_capacity(layers.len());
     for layer in &layers {
         let d = &layer.descriptor;
+        // Counted before the download: a manifest naming thousands of layers stops here.
+        budget
+            .add(usize::try_from(d.size.max(0)).unwrap_or(usize::MAX))
+            .map_err(|e| {
+                invalid(format!(
+                    "reading the sigstore attachments of {manifest}: {e}"
+                ))
+            })?;
         let payload = fetch_blob(
             client,
             repository,

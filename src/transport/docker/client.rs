@@ -1,5 +1,6 @@
 //! An HTTP client for one registry: scheme detection (HTTPS first, plain HTTP only when
-//! TLS verification is off), authentication, and retries of what is safe to retry.
+//! TLS verification is off), authentication, and retries of what is safe to retry (a
+//! replayable request), spent from the operation's budget (`transport::retry`).
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -12,11 +13,8 @@ use reqwest::{Method, Response, StatusCode};
 use super::RegistryError;
 use super::auth::{Challenge, Credentials, TokenCache, TokenResponse, parse_challenges};
 use crate::report::Reporter;
+use crate::transport::retry::RetryBudget;
 
-/// Attempts for one request whose failure is transient (network, 408, 429, 5xx).
-const MAX_ATTEMPTS: u32 = 5;
-/// Cap on a server's Retry-After, so a hostile value cannot stall a copy for hours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Token answers and error bodies are read into memory; this caps them.
 const MAX_SMALL_BODY: usize = 1024 * 1024;
 
@@ -107,8 +105,7 @@ impl RegistryClient {
         };
         client.supports_signatures = result.map_err(|e| RegistryError::Ping {
             host: cfg.host.clone(),
-            detail: e.to_string(),
-            retryable: e.retryable(),
+            source: Box::new(e),
         })?;
         Ok(client)
     }
@@ -176,12 +173,23 @@ impl RegistryClient {
     }
 
     /// Sends a replayable request with authentication for `scopes`, retrying transient
-    /// failures and re-authenticating once if the registry refuses the token.
+    /// failures within the current operation's budget (`transport::retry`) and
+    /// re-authenticating once if the registry refuses the token.
     pub async fn send(&self, req: &Request, scopes: &[String]) -> Result<Response, RegistryError> {
-        let mut attempt = 0;
+        self.send_within(req, scopes, &RetryBudget::current_or_new())
+            .await
+    }
+
+    /// `send`, spending retries from `budget`.
+    pub async fn send_within(
+        &self,
+        req: &Request,
+        scopes: &[String],
+        budget: &RetryBudget,
+    ) -> Result<Response, RegistryError> {
         let mut reauthenticated = false;
+        let context = format!("{} {}", req.method, req.url);
         loop {
-            attempt += 1;
             let auth = self.authorization(scopes).await?;
             let mut builder = self
                 .http
@@ -193,14 +201,15 @@ impl RegistryClient {
             if let Some(body) = &req.body {
                 builder = builder.body(body.clone());
             }
-            let context = format!("{} {}", req.method, req.url);
-            let outcome = builder.send().await;
-            let resp = match outcome {
+            let resp = match builder.send().await {
                 Ok(r) => r,
                 Err(e) => {
                     let err = RegistryError::network(&context, e);
-                    if err.retryable() && attempt < MAX_ATTEMPTS {
-                        self.pause(&context, &err.to_string(), attempt, None).await;
+                    if err.retryable()
+                        && budget
+                            .wait(&self.report, &context, &err.to_string(), None)
+                            .await
+                    {
                         continue;
                     }
                     return Err(err);
@@ -216,10 +225,16 @@ impl RegistryClient {
                 reauthenticated = true;
                 continue;
             }
-            if is_retryable_status(status) && attempt < MAX_ATTEMPTS {
-                let after = retry_after(&resp);
-                self.pause(&context, &format!("HTTP {status}"), attempt, after)
-                    .await;
+            if is_retryable_status(status)
+                && budget
+                    .wait(
+                        &self.report,
+                        &context,
+                        &format!("HTTP {status}"),
+                        retry_after(&resp),
+                    )
+                    .await
+            {
                 continue;
             }
             return Ok(resp);
@@ -227,7 +242,8 @@ impl RegistryClient {
     }
 
     /// Sends a request whose body streams (a blob upload): one attempt, since the body
-    /// cannot be replayed; the caller restarts the whole blob on a transient failure.
+    /// cannot be replayed; the engine restarts the whole blob on a transient failure,
+    /// within the same budget.
     pub async fn send_stream(
         &self,
         method: Method,
@@ -252,16 +268,6 @@ impl RegistryClient {
         self.report
             .debug(|| format!("{method} {} -> {}", self.url(url), resp.status()));
         Ok(resp)
-    }
-
-    async fn pause(&self, context: &str, why: &str, attempt: u32, after: Option<Duration>) {
-        let delay =
-            after.unwrap_or_else(|| Duration::from_millis(500 * (1 << (attempt - 1).min(5))));
-        self.report.warn(&format!(
-            "{context}: {why}; retrying in {delay:?} (attempt {} of {MAX_ATTEMPTS})",
-            attempt + 1
-        ));
-        tokio::time::sleep(delay).await;
     }
 
     /// On a 401, decides whether a fresh token could help (and drops the cached one).
@@ -372,11 +378,14 @@ impl RegistryClient {
         self.report
             .debug(|| format!("token request to {realm} -> {}", resp.status()));
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
-            return Err(RegistryError::Unauthorized(format!(
-                "authenticating to {}: the token server {realm} refused the credentials (HTTP {}): invalid username/password?",
-                self.host,
-                resp.status().as_u16()
-            )));
+            let status = resp.status().as_u16();
+            return Err(RegistryError::Unauthorized {
+                message: format!(
+                    "authenticating to {}: the token server {realm} refused the credentials (HTTP {status}): invalid username/password?",
+                    self.host,
+                ),
+                status,
+            });
         }
         if !resp.status().is_success() {
             return Err(RegistryError::from_response(
@@ -410,10 +419,10 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     let mut roots = Vec::new();
     for ca in &cfg.ca_certs {
         let pem = std::fs::read(ca).map_err(|e| {
-            RegistryError::Tls(format!("reading CA certificate {}: {e}", ca.display()))
+            RegistryError::tls(format!("reading CA certificate {}", ca.display()), e)
         })?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::Tls(format!("parsing CA certificate {}: {e}", ca.display()))
+            RegistryError::tls(format!("parsing CA certificate {}", ca.display()), e)
         })?;
         roots.extend(certs);
     }
@@ -422,20 +431,16 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     }
     if let Some((cert, key)) = &cfg.client_cert {
         let mut pem = std::fs::read(cert).map_err(|e| {
-            RegistryError::Tls(format!(
-                "reading client certificate {}: {e}",
-                cert.display()
-            ))
+            RegistryError::tls(format!("reading client certificate {}", cert.display()), e)
         })?;
         pem.push(b'\n');
-        pem.extend(std::fs::read(key).map_err(|e| {
-            RegistryError::Tls(format!("reading client key {}: {e}", key.display()))
-        })?);
+        pem.extend(
+            std::fs::read(key).map_err(|e| {
+                RegistryError::tls(format!("reading client key {}", key.display()), e)
+            })?,
+        );
         let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            RegistryError::Tls(format!(
-                "loading client certificate {}: {e}",
-                cert.display()
-            ))
+            RegistryError::tls(format!("loading client certificate {}", cert.display()), e)
         })?;
         b = b.identity(identity);
     }
@@ -443,7 +448,7 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
         b = b.tls_danger_accept_invalid_certs(true);
     }
     b.build()
-        .map_err(|e| RegistryError::Tls(format!("setting up TLS for {}: {e}", cfg.host)))
+        .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", cfg.host), e))
 }
 
 fn challenges_of(resp: &Response) -> Vec<Challenge> {
@@ -459,11 +464,11 @@ fn is_retryable_status(s: StatusCode) -> bool {
     super::is_retryable_status(s.as_u16())
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is treated as "soon").
+/// `Retry-After` in seconds (the HTTP-date form is treated as "soon"); the budget caps it.
 fn retry_after(resp: &Response) -> Option<Duration> {
     let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
     let secs: u64 = v.trim().parse().unwrap_or(1);
-    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+    Some(Duration::from_secs(secs))
 }
 
 /// Reads a small response body, refusing more than a fixed cap.

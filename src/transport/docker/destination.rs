@@ -240,13 +240,11 @@ impl DockerDestination {
             }
             StatusCode::PAYLOAD_TOO_LARGE => {
                 self.chunk_size.store(DEFAULT_CHUNK, Ordering::Relaxed);
-                Err(TransportError::Remote {
-                    message: format!(
-                        "{context}: the registry refused a single-request upload (HTTP 413); retrying in {} MiB chunks",
-                        DEFAULT_CHUNK >> 20
-                    ),
-                    retryable: true,
-                })
+                Err(RegistryError::UploadTooLarge {
+                    context: context.to_string(),
+                    chunk: DEFAULT_CHUNK,
+                }
+                .into())
             }
             _ => Err(RegistryError::from_response(context, resp).await.into()),
         }
@@ -437,7 +435,7 @@ impl ImageDestination for DockerDestination {
             let refused = matches!(
                 status,
                 StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE
-            ) || e.to_string().contains("manifest invalid");
+            ) || e.has_code("MANIFEST_INVALID");
             return Err(if refused {
                 TransportError::ManifestRefused(e.to_string())
             } else {

@@ -49,8 +49,8 @@ fn api_host(host: &str) -> &str {
     }
 }
 
-fn config_err(e: impl std::fmt::Display) -> TransportError {
-    TransportError::from(RegistryError::Config(e.to_string()))
+fn config_err(e: config::ConfigError) -> TransportError {
+    TransportError::from(RegistryError::Config(e))
 }
 
 /// The configuration one side of a copy consults, loaded once: registries.conf, auth files
@@ -113,8 +113,7 @@ impl RegistryContext {
             Some(c) => c.clone(),
             None => self.stored_credentials(target)?,
         };
-        let tls = tls_files_for(&self.env, &target.host, opts.cert_dir.as_deref())
-            .map_err(|e| RegistryError::Tls(e.to_string()))?;
+        let tls = tls_files_for(&self.env, &target.host, opts.cert_dir.as_deref())?;
         let insecure = match opts.tls_verify {
             Some(verify) => !verify,
             None => target.insecure,
@@ -165,9 +164,7 @@ impl RegistryContext {
     ) -> std::result::Result<Credentials, RegistryError> {
         let lookup = AuthLookup::new(&self.env, self.opts.authfile.as_deref())
             .with_credential_helpers(self.credential_helpers());
-        let found = lookup
-            .lookup(&target.host, &target.repository)
-            .map_err(|e| RegistryError::Config(e.to_string()))?;
+        let found = lookup.lookup(&target.host, &target.repository)?;
         Ok(match found {
             Some((c, from)) => {
                 self.opts

@@ -24,7 +24,7 @@ use super::RegistryError;
 use super::client::{RegistryClient, Request};
 use crate::config::registries_d::lookaside_url;
 use crate::digest::Digest;
-use crate::signature::Signature;
+use crate::signature::{ReadBudget, Signature};
 use crate::transport::{Result, TransportError};
 
 /// containers/image's cap on one signature and on a signature list.
@@ -65,6 +65,8 @@ impl SignatureStore {
         repository: &str,
         manifest: &Digest,
     ) -> Result<Vec<Signature>> {
+        // Every signature of the image, whatever its store, counts against one budget.
+        let mut budget = ReadBudget::default();
         let mut out = if self.extension {
             read_extension(client, repository, manifest).await?
         } else {
@@ -72,13 +74,20 @@ impl SignatureStore {
             loop {
                 let url = lookaside_url(&self.lookaside, manifest, out.len());
                 match read_one(client.http(), &url).await? {
-                    Some(sig) => out.push(sig),
+                    Some(sig) => {
+                        budget.add(sig.to_blob().len()).map_err(|e| {
+                            invalid(format!("reading signatures of {manifest}: {e}"))
+                        })?;
+                        out.push(sig);
+                    }
                     None => break out,
                 }
             }
         };
         if self.sigstore_attachments {
-            out.extend(super::attachments::read(client, repository, manifest).await?);
+            let attached =
+                super::attachments::read(client, repository, manifest, &mut budget).await?;
+            out.extend(attached);
         }
         Ok(out)
     }
@@ -174,15 +183,11 @@ async fn read_one(http: &reqwest::Client, url: &Url) -> Result<Option<Signature>
                 return Ok(None);
             }
             if status != StatusCode::OK {
-                return Err(TransportError::Remote {
-                    message: format!(
-                        "reading signature from {}: status {} ({})",
-                        redacted(url),
-                        status.as_u16(),
-                        status.canonical_reason().unwrap_or("")
-                    ),
-                    retryable: super::is_retryable_status(status.as_u16()),
-                });
+                return Err(RegistryError::LookasideStatus {
+                    url: redacted(url),
+                    status,
+                }
+                .into());
             }
             let blob = read_capped(resp, &format!("signature {}", redacted(url))).await?;
             parse(&blob, || redacted(url)).map(Some)

@@ -1,5 +1,5 @@
 //! Reading an image from a registry. Blob downloads resume with `Range` when a
-//! connection drops mid-blob.
+//! connection drops mid-blob, within the blob's retry budget (`transport::retry`).
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,10 +17,8 @@ use crate::manifest::Descriptor;
 use crate::pipeline::{BlobReader, TransientError};
 use crate::reference::DockerRef;
 use crate::signature::Signature;
+use crate::transport::retry::{self, RetryBudget};
 use crate::transport::{ImageSource, Result, TransportError};
-
-/// How often one blob download may resume after a dropped connection.
-const MAX_RESUMES: u32 = 5;
 
 pub struct DockerSource {
     client: std::sync::Arc<RegistryClient>,
@@ -174,14 +172,9 @@ impl ImageSource for DockerSource {
 
     async fn blob(&self, desc: &Descriptor) -> Result<BlobReader> {
         let url = format!("/v2/{}/blobs/{}", self.repository, desc.digest);
-        let first = open_blob(&self.client, &self.repository, &url, 0).await?;
-        Ok(spawn_download(
-            self.client.clone(),
-            self.repository.clone(),
-            url,
-            first,
-            desc.digest.clone(),
-        ))
+        // The blob's budget: the engine's when it copies the blob, else one of its own.
+        let budget = RetryBudget::current_or_new();
+        Ok(open_download(self.client.clone(), &self.repository, &url, budget).await?)
     }
 
     async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>> {
@@ -204,12 +197,15 @@ async fn open_blob(
     repo: &str,
     url: &str,
     offset: u64,
+    budget: &RetryBudget,
 ) -> std::result::Result<reqwest::Response, RegistryError> {
     let mut req = Request::new(Method::GET, url);
     if offset > 0 {
         req = req.header(RANGE, &format!("bytes={offset}-"));
     }
-    let resp = client.send(&req, &[pull_scope(repo)]).await?;
+    let resp = client
+        .send_within(&req, &[pull_scope(repo)], budget)
+        .await?;
     let ok = if offset > 0 {
         resp.status() == StatusCode::PARTIAL_CONTENT
     } else {
@@ -227,14 +223,36 @@ async fn open_blob(
     Ok(resp)
 }
 
-/// Streams a blob through a bounded channel from a task that resumes dropped downloads.
-fn spawn_download(
+/// One blob download: where from, and the budget its requests and resumes spend.
+struct Download {
     client: std::sync::Arc<RegistryClient>,
     repo: String,
     url: String,
-    first: reqwest::Response,
-    digest: Digest,
-) -> BlobReader {
+    budget: std::sync::Arc<RetryBudget>,
+}
+
+/// Starts downloading the blob at `url` (`/v2/REPO/blobs/DIGEST`); the stream resumes
+/// dropped connections within `budget`.
+pub(super) async fn open_download(
+    client: std::sync::Arc<RegistryClient>,
+    repo: &str,
+    url: &str,
+    budget: std::sync::Arc<RetryBudget>,
+) -> std::result::Result<BlobReader, RegistryError> {
+    let first = open_blob(&client, repo, url, 0, &budget).await?;
+    Ok(spawn_download(
+        Download {
+            client,
+            repo: repo.to_string(),
+            url: url.to_string(),
+            budget,
+        },
+        first,
+    ))
+}
+
+/// Streams a blob through a bounded channel from a task that resumes dropped downloads.
+fn spawn_download(d: Download, first: reqwest::Response) -> BlobReader {
     // One chunk of read-ahead per blob. A chunk is a slice of hyper's read buffer (up to
     // 400 KiB) and pins all of it while queued, so each queued chunk makes hyper allocate
     // a new buffer: a deeper queue only adds memory (2 MB more with 5 layers), and copying
@@ -242,19 +260,19 @@ fn spawn_download(
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(1);
     tokio::spawn(async move {
         let mut offset: u64 = 0;
-        let mut resumes = 0;
         let mut response = Some(first);
         loop {
             let resp = match response.take() {
                 Some(r) => r,
-                None => match open_blob(&client, &repo, &url, offset).await {
+                None => match open_blob(&d.client, &d.repo, &d.url, offset, &d.budget).await {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = tx.send(Err(std::io::Error::other(e))).await;
+                        let _ = tx.send(Err(download_error(e))).await;
                         return;
                     }
                 },
             };
+            let started_at = offset;
             let mut body = resp.bytes_stream();
             let failure = loop {
                 match body.next().await {
@@ -268,20 +286,36 @@ fn spawn_download(
                     None => return,
                 }
             };
-            resumes += 1;
-            if resumes > MAX_RESUMES {
-                let msg = format!(
-                    "downloading blob {digest}: {failure} (gave up after {MAX_RESUMES} resumes)"
-                );
+            let digest = d.url.rsplit('/').next().unwrap_or_default();
+            let context = format!("downloading blob {digest}");
+            let Some(attempt) = d.budget.take() else {
+                let e = RegistryError::network(&context, failure);
+                let gave_up = format!("{e} (gave up after {} attempts)", d.budget.attempts_made());
                 let _ = tx
-                    .send(Err(std::io::Error::other(TransientError(msg))))
+                    .send(Err(std::io::Error::other(TransientError(gave_up.into()))))
                     .await;
                 return;
-            }
-            client.report().warn(&format!(
-                "downloading blob {digest}: {failure}; resuming at byte {offset}"
+            };
+            d.client.report().warn(&format!(
+                "{context}: {failure}; resuming at byte {offset} (attempt {attempt} of {})",
+                d.budget.max_attempts()
             ));
+            // A connection that delivered bytes is resumed at once; one that broke before
+            // any waits like any other retry.
+            if offset == started_at {
+                tokio::time::sleep(retry::delay_before(attempt, None)).await;
+            }
         }
     });
     crate::pipeline::channel_reader(rx)
+}
+
+/// A resume that failed: worth another try of the whole copy (`--retry-times`) if the
+/// registry's answer was a transient one.
+fn download_error(e: RegistryError) -> std::io::Error {
+    if e.retryable() {
+        std::io::Error::other(TransientError(Box::new(e)))
+    } else {
+        std::io::Error::other(e)
+    }
 }

@@ -74,14 +74,16 @@ struct Written {
     oci_manifest: Option<Vec<u8>>,
 }
 
+/// Spooled blobs: digest -> (spool path, size).
+type Spooled = HashMap<Digest, (PathBuf, u64)>;
+
 pub struct ArchiveDestination {
     delivery: Delivery,
     label: PathBuf,
     spool: tempfile::TempDir,
     opts: DestOptions,
     existing: Option<Existing>,
-    /// Spooled blobs: digest -> (spool path, size).
-    blobs: Mutex<HashMap<Digest, (PathBuf, u64)>>,
+    blobs: Mutex<Spooled>,
     written: Mutex<Option<Written>>,
 }
 
@@ -161,8 +163,27 @@ impl ArchiveDestination {
         .map_err(|e| ArchiveError::io(&self.label, "writing", e).into())
     }
 
-    /// Every entry of the new archive, in order.
+    /// Every entry of the new archive, in order: what survives of the archive being
+    /// extended, the new image's blobs, its layout (legacy directories or Docker 25+'s OCI
+    /// layout), then manifest.json and repositories.
     fn plan(&self) -> Result<Vec<Entry>> {
+        let (written, blobs) = self.take_written()?;
+        let new_tags: Vec<String> = self.opts.tags.iter().map(format::repo_tag).collect();
+        let mut plan = Plan::default();
+        if let Some(ex) = &self.existing {
+            keep_survivors(ex, &new_tags, &mut plan)?;
+        }
+        let image = self.plan_blobs(&written, &blobs, &mut plan)?;
+        if self.opts.oci_layout {
+            self.plan_oci_layout(&written, &mut plan)?;
+        } else {
+            self.plan_legacy_dirs(&written, &image, &mut plan)?;
+        }
+        self.plan_manifest(&image, &new_tags, plan)
+    }
+
+    /// What `put_manifest` recorded and the spooled blobs, for the one commit.
+    fn take_written(&self) -> Result<(Written, Spooled)> {
         let written = self
             .written
             .lock()
@@ -176,66 +197,13 @@ impl ArchiveDestination {
             .lock()
             .map_err(|_| TransportError::Invalid("internal: blob table poisoned".into()))?
             .clone();
-        let new_tags: Vec<String> = self.opts.tags.iter().map(format::repo_tag).collect();
+        Ok((written, blobs))
+    }
+
+    /// The new image's layer and config files: spooled ones are added, ones the extended
+    /// archive already holds are referred to by their old names.
+    fn plan_blobs(&self, written: &Written, blobs: &Spooled, plan: &mut Plan) -> Result<NewImage> {
         let layout = self.opts.oci_layout;
-        let mut entries: Vec<Entry> = Vec::new();
-        let mut names: HashSet<String> = HashSet::new();
-        let mut push = |entries: &mut Vec<Entry>, name: String, content: Content| {
-            if names.insert(name.clone()) {
-                entries.push(Entry { name, content });
-            }
-        };
-
-        // What survives of the archive being extended.
-        let mut items: Vec<Value> = Vec::new();
-        let mut repositories = Repositories::new();
-        if let Some(ex) = &self.existing {
-            let (keep, drop_files, drop_dirs) = survivors(ex, &new_tags)?;
-            for (raw, _, tags) in &keep {
-                let mut raw = (*raw).clone();
-                if let Some(o) = raw.as_object_mut() {
-                    o.insert(
-                        "RepoTags".into(),
-                        Value::Array(tags.iter().map(|t| Value::from(t.as_str())).collect()),
-                    );
-                }
-                items.push(raw);
-            }
-            for name in ex.index.names() {
-                if name == "manifest.json" || name == "repositories" {
-                    continue;
-                }
-                let top = name.split('/').next().unwrap_or_default();
-                if drop_dirs.contains(top) {
-                    continue;
-                }
-                if let Ok((real, span)) = ex.index.resolve(name) {
-                    if drop_files.contains(&real) {
-                        continue;
-                    }
-                    let content = match ex.index.link_target(name) {
-                        Some(_) if ex.index.is_link(name) => {
-                            Content::Symlink(relative_link(name, &real))
-                        }
-                        _ => Content::Old(span),
-                    };
-                    push(&mut entries, name.clone(), content);
-                }
-            }
-            for (repo, tags) in &ex.repositories {
-                for (tag, id) in tags {
-                    let full = format!("{repo}:{tag}");
-                    if !new_tags.contains(&full) && !drop_dirs.contains(id.as_str()) {
-                        repositories
-                            .entry(repo.clone())
-                            .or_default()
-                            .insert(tag.clone(), id.clone());
-                    }
-                }
-            }
-        }
-
-        // The new image's files.
         let blob_name = |d: &Digest, ext: &str| {
             if layout {
                 format!("blobs/{}/{}", d.algorithm().name(), d.hex())
@@ -254,7 +222,7 @@ impl ArchiveDestination {
             let name = match (blobs.get(d), reused(d)) {
                 (Some((path, _)), _) => {
                     let name = blob_name(d, ".tar");
-                    push(&mut entries, name.clone(), Content::File(path.clone()));
+                    plan.push(name.clone(), Content::File(path.clone()));
                     name
                 }
                 (None, Some(old)) => old,
@@ -269,7 +237,7 @@ impl ArchiveDestination {
                 (Some((path, _)), _) => {
                     let name = blob_name(&written.config, ".json");
                     let bytes = read_spooled(path, &self.label)?;
-                    push(&mut entries, name.clone(), Content::File(path.clone()));
+                    plan.push(name.clone(), Content::File(path.clone()));
                     (name, bytes)
                 }
                 (None, Some(old)) => {
@@ -288,83 +256,171 @@ impl ArchiveDestination {
                     .into());
                 }
             };
-        if layout {
-            let oci = written.oci_manifest.clone().ok_or_else(|| {
-                werr(
-                    &self.label,
-                    "the OCI layout needs an OCI manifest (--format oci)",
-                )
-            })?;
-            let digest = Digest::sha256_of(&oci);
-            push(
-                &mut entries,
-                format!("blobs/sha256/{}", digest.hex()),
-                Content::Bytes(oci.clone()),
+        Ok(NewImage {
+            layer_names,
+            config_name,
+            config_bytes,
+        })
+    }
+
+    /// Docker 25+'s OCI layout (`--format oci`): the OCI manifest, index.json, oci-layout.
+    fn plan_oci_layout(&self, written: &Written, plan: &mut Plan) -> Result<()> {
+        let oci = written.oci_manifest.clone().ok_or_else(|| {
+            werr(
+                &self.label,
+                "the OCI layout needs an OCI manifest (--format oci)",
+            )
+        })?;
+        let digest = Digest::sha256_of(&oci);
+        plan.push(
+            format!("blobs/sha256/{}", digest.hex()),
+            Content::Bytes(oci.clone()),
+        );
+        plan.push(
+            "index.json".into(),
+            Content::Bytes(oci_index(&digest, oci.len(), &self.opts.tags)?),
+        );
+        plan.push(
+            "oci-layout".into(),
+            Content::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        );
+        // Docker 25+ maps tags to the image ID (the config digest) here.
+        format::add_repositories(
+            &mut plan.repositories,
+            &self.opts.tags,
+            written.config.hex(),
+        );
+        Ok(())
+    }
+
+    /// The legacy per-layer directories (`<id>/layer.tar`, `VERSION`, `json`).
+    fn plan_legacy_dirs(&self, written: &Written, image: &NewImage, plan: &mut Plan) -> Result<()> {
+        let legacy = format::legacy_layers(&written.layers, &image.config_bytes)
+            .map_err(|e| werr(&self.label, e.to_string()))?;
+        for (l, name) in legacy.iter().zip(&image.layer_names) {
+            plan.push(
+                format!("{}/layer.tar", l.id),
+                Content::Symlink(format!("../{name}")),
             );
-            push(
-                &mut entries,
-                "index.json".into(),
-                Content::Bytes(oci_index(&digest, oci.len(), &self.opts.tags)?),
-            );
-            push(
-                &mut entries,
-                "oci-layout".into(),
-                Content::Bytes(br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
-            );
-            // Docker 25+ maps tags to the image ID (the config digest) here.
-            format::add_repositories(&mut repositories, &self.opts.tags, written.config.hex());
-        } else {
-            let legacy = format::legacy_layers(&written.layers, &config_bytes)
-                .map_err(|e| werr(&self.label, e.to_string()))?;
-            for (l, name) in legacy.iter().zip(&layer_names) {
-                push(
-                    &mut entries,
-                    format!("{}/layer.tar", l.id),
-                    Content::Symlink(format!("../{name}")),
-                );
-                push(
-                    &mut entries,
-                    format!("{}/VERSION", l.id),
-                    Content::Bytes(b"1.0".to_vec()),
-                );
-                push(
-                    &mut entries,
-                    format!("{}/json", l.id),
-                    Content::Bytes(l.json.clone()),
-                );
-            }
-            if let Some(top) = legacy.last() {
-                format::add_repositories(&mut repositories, &self.opts.tags, &top.id);
-            }
+            plan.push(format!("{}/VERSION", l.id), Content::Bytes(b"1.0".to_vec()));
+            plan.push(format!("{}/json", l.id), Content::Bytes(l.json.clone()));
         }
-        // The same image already in the archive gets the new tags (no second entry).
-        let same = items
+        if let Some(top) = legacy.last() {
+            format::add_repositories(&mut plan.repositories, &self.opts.tags, &top.id);
+        }
+        Ok(())
+    }
+
+    /// manifest.json (the new image's item, or the new tags on the same image already
+    /// there) and repositories, last.
+    fn plan_manifest(
+        &self,
+        image: &NewImage,
+        new_tags: &[String],
+        mut plan: Plan,
+    ) -> Result<Vec<Entry>> {
+        let same = plan
+            .items
             .iter_mut()
-            .find(|v| v.get("Config").and_then(Value::as_str) == Some(config_name.as_str()));
+            .find(|v| v.get("Config").and_then(Value::as_str) == Some(image.config_name.as_str()));
         match same {
             Some(v) => {
                 if let Some(tags) = v.get_mut("RepoTags").and_then(Value::as_array_mut) {
-                    for t in &new_tags {
+                    for t in new_tags {
                         if !tags.iter().any(|x| x.as_str() == Some(t)) {
                             tags.push(Value::from(t.as_str()));
                         }
                     }
                 }
             }
-            None => items.push(format::manifest_item(&config_name, &new_tags, &layer_names)),
+            None => plan.items.push(format::manifest_item(
+                &image.config_name,
+                new_tags,
+                &image.layer_names,
+            )),
         }
-        let manifest_json = manifest::go_json(&Value::Array(items));
-        push(
-            &mut entries,
-            "manifest.json".into(),
-            Content::Bytes(manifest_json),
-        );
+        let manifest_json = manifest::go_json(&Value::Array(std::mem::take(&mut plan.items)));
+        plan.push("manifest.json".into(), Content::Bytes(manifest_json));
         let repos = manifest::go_json(
-            &serde_json::to_value(&repositories).map_err(|e| werr(&self.label, e.to_string()))?,
+            &serde_json::to_value(&plan.repositories)
+                .map_err(|e| werr(&self.label, e.to_string()))?,
         );
-        push(&mut entries, "repositories".into(), Content::Bytes(repos));
-        Ok(entries)
+        plan.push("repositories".into(), Content::Bytes(repos));
+        Ok(plan.entries)
     }
+}
+
+/// The archive being planned: its entries (each name once, the first wins), and
+/// manifest.json's items and the repositories file as they grow.
+#[derive(Default)]
+struct Plan {
+    entries: Vec<Entry>,
+    names: HashSet<String>,
+    items: Vec<Value>,
+    repositories: Repositories,
+}
+
+impl Plan {
+    fn push(&mut self, name: String, content: Content) {
+        if self.names.insert(name.clone()) {
+            self.entries.push(Entry { name, content });
+        }
+    }
+}
+
+/// Where the new image's files are in the archive.
+struct NewImage {
+    layer_names: Vec<String>,
+    config_name: String,
+    config_bytes: Vec<u8>,
+}
+
+/// What survives of the archive being extended: the images that keep a tag (their files,
+/// manifest.json items and repositories entries), without the tags that move to the new
+/// image.
+fn keep_survivors(ex: &Existing, new_tags: &[String], plan: &mut Plan) -> Result<()> {
+    let (keep, drop_files, drop_dirs) = survivors(ex, new_tags)?;
+    for (raw, _, tags) in &keep {
+        let mut raw = (*raw).clone();
+        if let Some(o) = raw.as_object_mut() {
+            o.insert(
+                "RepoTags".into(),
+                Value::Array(tags.iter().map(|t| Value::from(t.as_str())).collect()),
+            );
+        }
+        plan.items.push(raw);
+    }
+    for name in ex.index.names() {
+        if name == "manifest.json" || name == "repositories" {
+            continue;
+        }
+        let top = name.split('/').next().unwrap_or_default();
+        if drop_dirs.contains(top) {
+            continue;
+        }
+        if let Ok((real, span)) = ex.index.resolve(name) {
+            if drop_files.contains(&real) {
+                continue;
+            }
+            let content = match ex.index.link_target(name) {
+                Some(_) if ex.index.is_link(name) => Content::Symlink(relative_link(name, &real)),
+                _ => Content::Old(span),
+            };
+            plan.push(name.clone(), content);
+        }
+    }
+    for (repo, tags) in &ex.repositories {
+        for (tag, id) in tags {
+            let full = format!("{repo}:{tag}");
+            if !new_tags.contains(&full) && !drop_dirs.contains(id.as_str()) {
+                plan.repositories
+                    .entry(repo.clone())
+                    .or_default()
+                    .insert(tag.clone(), id.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`: always written in place, never renamed.

@@ -24,8 +24,6 @@ pub use source::{ArchiveSource, list_tags};
 pub(crate) use source::scan;
 pub(crate) use writer::append_from;
 
-use crate::transport::TransportError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     #[error("{action} archive {}: {source}", archive.display())]
@@ -55,19 +53,12 @@ impl ArchiveError {
     }
 }
 
-impl From<ArchiveError> for TransportError {
-    fn from(e: ArchiveError) -> TransportError {
-        match e {
-            ArchiveError::Io {
-                archive,
-                action,
-                source,
-            } => TransportError::Io {
-                context: format!("{action} archive {}", archive.display()),
-                source,
-            },
-            e @ ArchiveError::Missing { .. } => TransportError::NotFound(e.to_string()),
-            other => TransportError::Invalid(other.to_string()),
+impl ArchiveError {
+    /// Whether reading again may succeed (an interrupted read of the archive).
+    pub fn retryable(&self) -> bool {
+        match self {
+            ArchiveError::Io { source, .. } => crate::pipeline::is_transient(source),
+            _ => false,
         }
     }
 }
