@@ -201,6 +201,56 @@ fn generate_sigstore_key_writes_a_pair_the_peer_decrypts() {
 }
 
 #[test]
+fn passphrases_are_asked_on_the_terminal_without_echo() {
+    let cx = Ctx::new();
+    let prefix = cx.path("tty").display().to_string();
+    let out = peer(&[
+        "answer-prompt",
+        "Passphrase for key",
+        "typed-secret",
+        skiff_bin(),
+        "generate-sigstore-key",
+        "--output-prefix",
+        &prefix,
+    ]);
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        out.stdout
+            .contains(&format!("Passphrase for key {prefix}.private: ")),
+        "{out:?}"
+    );
+    assert!(
+        !out.stdout.contains("typed-secret"),
+        "the passphrase was echoed: {out:?}"
+    );
+    let public = peer(&["public-of", &format!("{prefix}.private"), "typed-secret"]);
+    assert!(public.ok(), "{public:?}");
+    // copy asks for the private key's passphrase the same way.
+    let dest = cx.path("signed").display().to_string();
+    let out = peer(&[
+        "answer-prompt",
+        "Passphrase for key",
+        "typed-secret",
+        skiff_bin(),
+        "--insecure-policy",
+        "copy",
+        "-q",
+        "--sign-identity",
+        IDENTITY,
+        "--sign-by-sigstore-private-key",
+        &format!("{prefix}.private"),
+        &hello_src(),
+        &format!("dir:{dest}"),
+    ]);
+    assert!(out.ok(), "{out:?}");
+    assert!(
+        !out.stdout.contains("typed-secret"),
+        "the passphrase was echoed: {out:?}"
+    );
+    peer_verifies(&cx.path("signed"), 1, &cx.path("tty.pub"), IDENTITY);
+}
+
+#[test]
 fn signatures_made_with_a_generated_key_verify_independently_and_under_the_policy() {
     let cx = Ctx::new();
     let (key, public) = cx.generate_key("k", "pw");
@@ -295,6 +345,75 @@ fn a_cosign_format_key_signs_and_bad_passphrases_or_keys_fail_cleanly() {
         "{out:?}"
     );
     assert!(!cx.path("no").exists());
+}
+
+#[test]
+fn all_signs_every_instance_and_the_list() {
+    let cx = Ctx::new();
+    let (key, public) = cx.generate_key("k", "pw");
+    let reg = Registry::start(RegistryOpts::plain());
+    let regd = cx.attachments_for(&[&reg.host()]);
+    let multi = format!(
+        "oci:{}:latest",
+        repo_root().join("examples/multiarch-oci").display()
+    );
+    let key = key.display().to_string();
+    let pw = cx.path("k.pw").display().to_string();
+    let signing = [
+        "--all",
+        "--sign-by-sigstore-private-key",
+        key.as_str(),
+        "--sign-passphrase-file",
+        pw.as_str(),
+    ];
+    let dest = cx.path("multi");
+    let mut flags = signing.to_vec();
+    flags.extend(["--sign-identity", IDENTITY]);
+    let out = cx.copy(&flags, &multi, &format!("dir:{}", dest.display()));
+    assert!(out.ok(), "{out:?}");
+    let mut checked = 0;
+    for entry in fs::read_dir(&dest).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(hex) = name.strip_suffix(".manifest.json") else {
+            continue;
+        };
+        let args = [
+            "verify".to_string(),
+            "--pub".into(),
+            public.display().to_string(),
+            "--manifest".into(),
+            dest.join(&name).display().to_string(),
+            "--reference".into(),
+            IDENTITY.into(),
+            "--sig".into(),
+            dest.join(format!("{hex}.signature-1"))
+                .display()
+                .to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = peer(&args);
+        assert!(out.ok(), "{name}: {out:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "one signature per instance");
+    peer_verifies(&dest, 1, &public, IDENTITY);
+    // In a registry: one .sig tag per instance and one for the list.
+    let out = cx.copy(
+        &[
+            &["--dest-tls-verify=false", "--registries.d", regd.as_str()][..],
+            &signing[..],
+        ]
+        .concat(),
+        &multi,
+        &reg.docker_ref("test/multi:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    let tags = reg.tags("test/multi");
+    assert_eq!(
+        tags.iter().filter(|t| t.ends_with(".sig")).count(),
+        4,
+        "{tags:?}"
+    );
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

@@ -14,6 +14,9 @@ OIDC issuer on loopback with a CA and log key made on the fly.
       PREFIX.pub: its public key.
   public-of PRIVATE PASSPHRASE
       Decrypts a key file and prints its public key PEM.
+  answer-prompt PROMPT ANSWER COMMAND...
+      Runs COMMAND on a pseudo-terminal, types ANSWER once PROMPT appears, and prints
+      everything the terminal showed (so a test sees whether the answer was echoed).
   serve DIR [--expired] [--bad-set] [--issuer-name NAME]
       Runs the servers; writes DIR/info.json (URLs, CA and Rekor key paths, a static token)
       once listening. --expired: certificates valid only until an hour ago; --bad-set: SETs
@@ -395,6 +398,31 @@ def serve(args):
     server.serve_forever()
 
 
+def answer_prompt(prompt, answer, command):
+    import pty, select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(command[0], command)
+    shown, answered = b"", False
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if fd in ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        if not answered and prompt.encode() in shown:
+            os.write(fd, answer.encode() + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    sys.stdout.write(shown.decode(errors="replace"))
+    sys.exit(os.waitstatus_to_exitcode(status))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "verify":
@@ -403,6 +431,8 @@ def main():
         make_key(*args)
     elif cmd == "public-of":
         public_of(*args)
+    elif cmd == "answer-prompt":
+        answer_prompt(args[0], args[1], args[2:])
     elif cmd == "serve":
         serve(args)
     else:
