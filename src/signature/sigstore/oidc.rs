@@ -338,27 +338,37 @@ pub async fn device_grant(flow: Flow<'_>) -> Result<IdToken, String> {
         flow.out,
         format!("Code will be valid for {} seconds", device.expires_in),
     );
-    let mut interval = device.interval.max(1);
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", flow.client_id),
+        ("device_code", device.device_code.as_str()),
+        ("scope", "openid email"),
+        ("code_verifier", pkce.verifier.as_str()),
+        ("client_secret", flow.client_secret),
+    ];
+    // The secret only when there is one (sigstore's issuer has none).
+    let form = &form[..if flow.client_secret.is_empty() { 5 } else { 6 }];
+    let id_token = poll_device_token(&client, &provider, form, device.interval).await?;
+    say(flow.out, "Token received!".into());
+    let claims = verify_id_token(&client, &provider, flow.client_id, &id_token).await?;
+    Ok(IdToken {
+        raw: id_token,
+        subject: subject_of(&claims)?,
+    })
+}
+
+/// Asks the token endpoint until the user has approved the device (RFC 8628 3.4-3.5).
+async fn poll_device_token(
+    client: &reqwest::Client,
+    provider: &Provider,
+    form: &[(&str, &str)],
+    interval: u64,
+) -> Result<String, String> {
+    let mut interval = interval.max(1);
     loop {
-        let mut form = vec![
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("client_id", flow.client_id),
-            ("device_code", &device.device_code),
-            ("scope", "openid email"),
-            ("code_verifier", &pkce.verifier),
-        ];
-        if !flow.client_secret.is_empty() {
-            form.push(("client_secret", flow.client_secret));
-        }
-        let answer = token_request(&client, &provider.token_endpoint, &form).await?;
+        let answer = token_request(client, &provider.token_endpoint, form).await?;
         if !answer.id_token.is_empty() {
-            say(flow.out, "Token received!".into());
-            let claims =
-                verify_id_token(&client, &provider, flow.client_id, &answer.id_token).await?;
-            return Ok(IdToken {
-                raw: answer.id_token,
-                subject: subject_of(&claims)?,
-            });
+            return Ok(answer.id_token);
         }
         match answer.error.as_str() {
             "access_denied" | "expired_token" => {
