@@ -394,7 +394,7 @@ fn standalone_commands_interoperate() {
 /// A registry, and a registries.d that puts its signatures in `look` (read over `read`,
 /// written to the file:// staging location).
 fn registry_with_lookaside(w: &World, read: &str) -> Registry {
-    let reg = Registry::start(RegistryOpts::plain());
+    let reg = Registry::start(RegistryOpts::plain().with_delete());
     w.lookaside(&format!(
         "docker:\n  {}:\n    lookaside: {read}\n    lookaside-staging: file://{}\n",
         reg.host(),
@@ -489,6 +489,11 @@ fn registry_with_a_file_lookaside_both_ways() {
         );
     }
     assert!(!back.join("signature-3").exists());
+    // Deleting the image deletes its signatures, as skopeo does.
+    w.skiff(None, &["delete", "--tls-verify=false", &img2])
+        .assert_success();
+    assert!(!lookaside_file(&w, "test/hello", HELLO_MANIFEST, 1).exists());
+    assert!(!lookaside_file(&w, "test/hello", HELLO_MANIFEST, 2).exists());
 }
 
 #[test]

@@ -176,10 +176,10 @@ pub(crate) struct Ctx<'a> {
     pub dest_label: &'a str,
     /// Repository path and tag of a registry destination (schema 1 manifests embed them).
     pub dest_repo_tag: Option<(String, String)>,
-    /// The identity new signatures claim (when signing).
-    pub sign_identity: Option<String>,
     /// How many list members this copy has read, against `image::MAX_LIST_MANIFESTS`.
     pub manifests_read: AtomicUsize,
+    /// The identity new signatures claim (when signing).
+    pub sign_identity: Option<String>,
 }
 
 /// An image instance read from the source and admitted by the policy, with the
@@ -191,10 +191,9 @@ pub(crate) struct AdmittedImage {
 }
 
 /// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
-/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures are read only
-/// when the policy or the copy needs them (not for `--remove-signatures` under a policy
-/// that checks none); when the policy needs them, failing to read them rejects the image,
-/// in skopeo's words.
+/// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures that will be
+/// removed and that no requirement looks at are not read at all; when a requirement needs
+/// them, failing to read them rejects the image, in skopeo's words.
 async fn admit(
     src: &SourceImage,
     src_name: &ImageName,
@@ -207,7 +206,9 @@ async fn admit(
     let namespaces = src_name.policy_configuration_namespaces();
     let transport = src_name.transport_name();
     let policy_reads = policy.needs_signatures(transport, &identity, &namespaces);
-    let signatures = if policy_reads || !remove_signatures {
+    let signatures = if remove_signatures && !policy_reads {
+        Vec::new()
+    } else {
         match src.signatures(instance).await {
             Ok(s) => s,
             Err(ImageError::ReadSignatures { source, .. }) if policy_reads => {
@@ -218,8 +219,6 @@ async fn admit(
             }
             Err(e) => return Err(e.into()),
         }
-    } else {
-        Vec::new()
     };
     let proof = policy.evaluate(&PolicyImage {
         transport,
@@ -232,11 +231,7 @@ async fn admit(
     })?;
     Ok(AdmittedImage {
         manifest,
-        signatures: if remove_signatures {
-            Vec::new()
-        } else {
-            signatures
-        },
+        signatures,
         proof,
     })
 }
@@ -312,8 +307,8 @@ pub async fn copy_image(
             )),
             _ => None,
         },
-        sign_identity,
         manifests_read: AtomicUsize::new(0),
+        sign_identity,
     };
     let written = copy_admitted(&ctx, &first).await?;
     dest.commit().await.map_err(|source| CopyError::Commit {

@@ -29,12 +29,10 @@ impl Policy {
         }
         &self.default
     }
-}
 
-impl Policy {
-    /// Whether evaluating an image of this scope reads its signatures (a `signedBy` or
-    /// `sigstoreSigned` requirement applies). When not, an unreadable signature store does
-    /// not concern the policy (only the copy of the signatures, if any).
+    /// Whether judging an image in this scope needs its signatures (c/image reads them
+    /// only for requirements that look at them). When not, an unreadable signature store
+    /// does not concern the policy (only the copy of the signatures, if any).
     pub fn needs_signatures(&self, transport: &str, identity: &str, namespaces: &[String]) -> bool {
         self.requirements_for(transport, identity, namespaces)
             .iter()

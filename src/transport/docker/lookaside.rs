@@ -27,8 +27,8 @@ use crate::digest::Digest;
 use crate::signature::{ReadBudget, Signature};
 use crate::transport::{Result, TransportError};
 
-/// containers/image's cap on one signature and on a signature list.
-const MAX_SIGNATURE_SIZE: usize = 4 * 1024 * 1024;
+/// The cap on one signature and on the extension API's list (as containers/image's).
+const MAX_SIGNATURE_SIZE: usize = crate::signature::MAX_SIGNATURE_SIZE as usize;
 const EXTENSION_SCHEMA_VERSION: i64 = 2;
 const EXTENSION_TYPE_ATOMIC: &str = "atomic";
 
@@ -74,9 +74,9 @@ impl SignatureStore {
             loop {
                 let url = lookaside_url(&self.lookaside, manifest, out.len());
                 match read_one(client.http(), &url).await? {
-                    Some(sig) => {
-                        budget.add(sig.to_blob().len()).map_err(|e| {
-                            invalid(format!("reading signatures of {manifest}: {e}"))
+                    Some((sig, len)) => {
+                        budget.add(len).map_err(|e| {
+                            invalid(format!("reading signatures from {}: {e}", redacted(&url)))
                         })?;
                         out.push(sig);
                     }
@@ -155,21 +155,67 @@ impl SignatureStore {
     }
 }
 
-/// One lookaside signature; `None` when it does not exist (the end of the list).
-async fn read_one(http: &reqwest::Client, url: &Url) -> Result<Option<Signature>> {
+impl SignatureStore {
+    /// Removes the lookaside signatures of a deleted manifest (`skopeo delete`), from the
+    /// first up to the first missing one. Only a `file://` store can be changed.
+    pub fn delete_lookaside(&self, manifest: &Digest) -> Result<()> {
+        for i in 0.. {
+            let url = lookaside_url(&self.lookaside, manifest, i);
+            let path = match url.scheme() {
+                "file" => url
+                    .to_file_path()
+                    .map_err(|_| invalid(format!("invalid lookaside location {url}")))?,
+                "http" | "https" => {
+                    return Err(invalid(format!(
+                        "Writing directly to a {} lookaside {} is not supported. Configure a lookaside-staging: location",
+                        url.scheme(),
+                        redacted(&url)
+                    )));
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "Unsupported scheme when deleting signature from {}",
+                        redacted(&url)
+                    )));
+                }
+            };
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => {
+                    return Err(TransportError::io(format!("remove {}", path.display()), e));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One lookaside signature and its size; `None` when it does not exist (the end of the
+/// list).
+async fn read_one(http: &reqwest::Client, url: &Url) -> Result<Option<(Signature, usize)>> {
     match url.scheme() {
         "file" => {
             let path = url
                 .to_file_path()
                 .map_err(|_| invalid(format!("invalid lookaside location {url}")))?;
-            let blob = match tokio::fs::read(&path).await {
+            let blob = match crate::transport::fsutil::read_limited(
+                &path,
+                MAX_SIGNATURE_SIZE as u64,
+                "signature",
+            )
+            .await
+            {
                 Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => {
-                    return Err(TransportError::io(format!("open {}", path.display()), e));
+                Err(TransportError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    return Ok(None);
                 }
+                Err(e) => return Err(e),
             };
-            parse(&blob, || format!("{:?}", path.display())).map(Some)
+            let sig = parse(&blob, || format!("{:?}", path.display()))?;
+            Ok(Some((sig, blob.len())))
         }
         "http" | "https" => {
             let resp = http.get(url.as_str()).send().await.map_err(|e| {
@@ -190,7 +236,8 @@ async fn read_one(http: &reqwest::Client, url: &Url) -> Result<Option<Signature>
                 .into());
             }
             let blob = read_capped(resp, &format!("signature {}", redacted(url))).await?;
-            parse(&blob, || redacted(url)).map(Some)
+            let sig = parse(&blob, || redacted(url))?;
+            Ok(Some((sig, blob.len())))
         }
         _ => Err(invalid(format!(
             "Unsupported scheme when reading signature from {}",
@@ -330,11 +377,20 @@ async fn read_extension(
 ) -> Result<Vec<Signature>> {
     let scopes = [super::pull_scope(repository)];
     let list = get_extension_list(client, repository, &scopes, manifest).await?;
-    Ok(list
-        .into_iter()
-        .filter(|s| s.version == EXTENSION_SCHEMA_VERSION && s.kind == EXTENSION_TYPE_ATOMIC)
-        .map(|s| Signature::SimpleSigning(s.content))
-        .collect())
+    let mut budget = ReadBudget::default();
+    let mut out = Vec::new();
+    for s in list {
+        if s.version == EXTENSION_SCHEMA_VERSION && s.kind == EXTENSION_TYPE_ATOMIC {
+            budget.add(s.content.len()).map_err(|e| {
+                invalid(format!(
+                    "reading signatures of {manifest} from {}: {e}",
+                    client.host()
+                ))
+            })?;
+            out.push(Signature::SimpleSigning(s.content));
+        }
+    }
+    Ok(out)
 }
 
 /// Adds the signatures the registry does not have yet, each under a new random name

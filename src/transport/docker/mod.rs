@@ -85,9 +85,12 @@ pub enum RegistryError {
         chunk >> 20
     )]
     UploadTooLarge { context: String, chunk: usize },
-    /// A lookaside signature store answered something other than 200 or 404
-    /// (containers/image's words).
-    #[error("reading signature from {url}: status {} ({})", status.as_u16(), status.canonical_reason().unwrap_or(""))]
+    /// A lookaside signature store answered other than 200 or 404 (c/image's text).
+    #[error(
+        "reading signature from {url}: status {} ({})",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )]
     LookasideStatus { url: String, status: StatusCode },
     /// skopeo's `Failed to delete WHAT: BODY (STATUS)`.
     #[error("Failed to delete {what}: {body} ({status})")]
