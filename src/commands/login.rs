@@ -226,8 +226,7 @@ fn ask_missing(
                 "getting username and password: no --password given and stdin is not a terminal to ask for it (use --password-stdin)",
             ));
         }
-        report::prompt("Password: ");
-        let p = super::passphrase::read_hidden_line().map_err(io_err("password"))?;
+        let p = super::passphrase::read_hidden_line("Password: ").map_err(io_err("password"))?;
         report::status("");
         p
     } else {

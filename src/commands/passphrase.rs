@@ -23,14 +23,15 @@ pub fn prompt_for_passphrase(key_file: &Path) -> Result<String, String> {
             key_file.display()
         ));
     }
-    report::prompt(&format!("Passphrase for key {}: ", key_file.display()));
-    let line = read_hidden_line().map_err(|e| format!("Error reading password: {e}"))?;
+    let prompt = format!("Passphrase for key {}: ", key_file.display());
+    let line = read_hidden_line(&prompt).map_err(|e| format!("Error reading password: {e}"))?;
     report::status("");
     Ok(line)
 }
 
-/// Reads one line from the terminal on stdin with echo off.
-pub(crate) fn read_hidden_line() -> std::io::Result<String> {
+/// Shows `prompt` and reads one line from the terminal on stdin with echo off. Echo goes
+/// off before the prompt appears, so an answer typed at once is not shown either.
+pub(crate) fn read_hidden_line(prompt: &str) -> std::io::Result<String> {
     // SAFETY: tcgetattr/tcsetattr on fd 0 with a zeroed, then filled, termios struct.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
     if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
@@ -41,6 +42,7 @@ pub(crate) fn read_hidden_line() -> std::io::Result<String> {
     quiet.c_lflag |= libc::ECHONL;
     // SAFETY: as above.
     unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) };
+    report::prompt(prompt);
     let mut line = String::new();
     let result = std::io::stdin().lock().read_line(&mut line);
     // SAFETY: restores the saved settings.
