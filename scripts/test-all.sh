@@ -16,6 +16,13 @@ command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Signing tests: gpg makes the keys, gpg-agent holds them, gpgconf stops the agents.
 command -v gpg >/dev/null 2>&1 && command -v gpg-agent >/dev/null 2>&1 \
   && command -v gpgconf >/dev/null 2>&1 || need+=(gnupg)
+# Compressors for the compressed-archive tests.
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+# sif: sources (as containers/image: unsquashfs under fakeroot) and their tests (mksquashfs).
+command -v unsquashfs >/dev/null 2>&1 || need+=(squashfs-tools)
+command -v fakeroot >/dev/null 2>&1 || need+=(fakeroot)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"

@@ -13,9 +13,9 @@ use crate::pipeline::Compression;
 use crate::policy::{self, Policy};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
-use crate::transport::OpenOptions;
 use crate::transport::daemon::DaemonOptions;
 use crate::transport::docker::RegistryOptions;
+use crate::transport::{self, OpenOptions};
 
 /// Runs `skiff copy`.
 pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), CommandError> {
@@ -24,7 +24,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
     let mut opts = copy_options(global, s, &request, &report);
     // Keys are decrypted and Fulcio certificates obtained once, before anything is copied.
     opts.sigstore = read_sigstore_signing(s, &report).await?;
-    let attempts = with_retries(s.retry_times, &report, || {
+    let attempts = with_retries(s.retry_times, s.retry_delay, &report, || {
         copy_image(&request.src, &request.dest, &request.policy, &opts, &report)
     });
     let written =
@@ -60,10 +60,18 @@ fn read_settings(
             s.images.len()
         )));
     }
+    if s.tls_verify.is_some() {
+        report
+            .warn("'--tls-verify' is deprecated, instead use: --src-tls-verify, --dest-tls-verify");
+    }
     let policy = load_policy(global)?;
     let src = ImageName::parse(&s.images[0])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[0]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid source name {}: {e}", s.images[0])))?;
     let dest = ImageName::parse(&s.images[1])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[1]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid destination name {}: {e}", s.images[1])))?;
     s.src.validate().map_err(CommandError::Invalid)?;
     s.dest.validate().map_err(CommandError::Invalid)?;
@@ -74,6 +82,12 @@ fn read_settings(
     check_crypto_flags(s)?;
     let sign = read_signing(s)?;
     check_level(compress_format, s.dest_only.compress_level)?;
+    if s.dest_only.force_compress_format && compress_format.is_none() {
+        // containers/image's copy.Options check, worded as it words it.
+        return Err(invalid(
+            "cannot use ForceCompressionFormat with undefined default compression format",
+        ));
+    }
     refuse_unbuilt(s)?;
     warn_without_effect(s, &src, &dest, report);
     Ok(Request {
@@ -116,6 +130,9 @@ fn copy_options(
             },
             mount_source: match &r.src {
                 ImageName::Docker(d) => Some(d.clone()),
+                // A stored image's name says where it was pulled from; its layers' blobs
+                // may be mounted from there.
+                ImageName::ContainersStorage(s) => s.reference.clone(),
                 _ => None,
             },
             additional_tags: r.additional_tags.clone(),
@@ -136,11 +153,20 @@ fn copy_options(
             global.override_variant.as_deref(),
         ),
         format: r.format,
-        parallel: 6,
         sign: r.sign.clone(),
         sigstore: SigstoreSigners::default(),
+        force_compress_format: s.dest_only.force_compress_format,
+        // skopeo passes 0 (unset) on to containers/image, which then copies 6 at once.
+        parallel: match s.image_parallel_copies {
+            None | Some(0) => DEFAULT_PARALLEL_COPIES,
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        },
     }
 }
+
+/// Layers copied at once without `--image-parallel-copies` (containers/image's
+/// maxParallelDownloads).
+const DEFAULT_PARALLEL_COPIES: usize = 6;
 
 /// `--digestfile`: the digest of the manifest written at the top.
 fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
@@ -156,9 +182,6 @@ fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
 fn parse_compress_format(name: Option<&str>) -> Result<Option<Compression>, CommandError> {
     match name {
         None | Some("") => Ok(None),
-        Some("zstd:chunked") => Err(CommandError::NotSupportedYet(
-            "--dest-compress-format zstd:chunked".into(),
-        )),
         Some(name) => Compression::from_name(name)
             .map(Some)
             .ok_or_else(|| invalid(format!("cannot find compressor for {name:?}"))),
@@ -371,9 +394,9 @@ fn check_level(format: Option<Compression>, level: Option<i32>) -> Result<(), Co
         Compression::Gzip if !(-2..=9).contains(&level) => {
             Err(invalid(format!("gzip: invalid compression level: {level}")))
         }
-        Compression::Zstd if !(1..=22).contains(&level) => Err(invalid(format!(
-            "zstd: invalid compression level: {level} (1-22)"
-        ))),
+        Compression::Zstd | Compression::ZstdChunked if !(1..=22).contains(&level) => Err(invalid(
+            format!("zstd: invalid compression level: {level} (1-22)"),
+        )),
         _ => Ok(()),
     }
 }

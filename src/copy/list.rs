@@ -39,6 +39,17 @@ pub fn copy_list<'a>(
             ));
         }
         let caps = ctx.dest.caps();
+        let takes_lists = caps.manifest_types.is_empty()
+            || caps
+                .manifest_types
+                .iter()
+                .any(|t| *t == mime::OCI_INDEX || *t == mime::DOCKER_LIST);
+        if !takes_lists {
+            let transport = ctx.dest_label.split(':').next().unwrap_or_default();
+            return Err(CopyError::Refused(format!(
+                "copying multiple images: destination transport {transport:?} does not support copying multiple images as a group"
+            )));
+        }
         let keep_signatures = keeps_signatures(ctx, &list.signatures)?;
         let (list_type, _) =
             convert::plan_types(&manifest.mime, caps.manifest_types, ctx.opts.format)?;

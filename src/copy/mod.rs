@@ -33,13 +33,13 @@ pub use sign::{SignOptions, SigstoreSigners};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("reading the source image {image}: {source}")]
+    #[error("initializing source {image}: {source}")]
     OpenSource {
         image: String,
         #[source]
         source: TransportError,
     },
-    #[error("opening the destination image {image}: {source}")]
+    #[error("initializing destination {image}: {source}")]
     OpenDestination {
         image: String,
         #[source]
@@ -157,12 +157,15 @@ pub struct CopyOptions {
     pub platform: WantedPlatform,
     /// `--format`, as a manifest media type.
     pub format: Option<crate::manifest::convert::Target>,
-    /// Layers copied at once (skopeo: 6).
+    /// Layers copied at once (skopeo: 6; `--image-parallel-copies`).
     pub parallel: usize,
     /// `--sign-by`: sign every manifest written.
     pub sign: Option<SignOptions>,
     /// `--sign-by-sigstore`, `--sign-by-sigstore-private-key`: the same, with sigstore.
     pub sigstore: SigstoreSigners,
+    /// `--dest-force-compress-format`: a layer is reused from the destination only when it
+    /// has `compress_format` (containers/image's requireCompressionFormatMatch).
+    pub force_compress_format: bool,
 }
 
 /// The parts of a copy every step needs.
@@ -264,7 +267,7 @@ pub async fn copy_image(
             image: src_name.to_string(),
             source,
         })?;
-    let first = admit_first(&src, src_name, policy, opts, report).await?;
+    let (first, top_raw) = admit_first(&src, src_name, policy, opts, report).await?;
     let signing = opts.sign.is_some() || !opts.sigstore.is_empty();
     let sign_identity = if signing {
         let flag = match &opts.sign {
@@ -292,6 +295,7 @@ pub async fn copy_image(
     if let (false, Some(reason)) = (opts.sigstore.is_empty(), caps.sigstore_refusal) {
         return Err(CopyError::CannotSign(reason));
     }
+    dest.set_source_toplevel(&top_raw);
     let ctx = Ctx {
         src: &src,
         src_name,
@@ -326,20 +330,22 @@ async fn admit_first(
     policy: &Policy,
     opts: &CopyOptions,
     report: &Reporter,
-) -> Result<AdmittedImage, CopyError> {
+) -> Result<(AdmittedImage, Vec<u8>), CopyError> {
     let top = src.top().await?;
+    let top_raw = top.raw.clone();
     report.step("Getting image source signatures");
-    match (&top.kind, opts.selection) {
+    let first = match (&top.kind, opts.selection) {
         (Kind::List { .. }, ListSelection::System) => {
             let (instance, digest) = src.single(&top, &opts.platform).await?;
             if let Some(d) = &digest {
                 report.debug(|| format!("chose {d} for {}", opts.platform));
             }
             let remove = opts.remove_signatures;
-            admit(src, src_name, policy, instance, digest.as_ref(), remove).await
+            admit(src, src_name, policy, instance, digest.as_ref(), remove).await?
         }
-        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await,
-    }
+        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await?,
+    };
+    Ok((first, top_raw))
 }
 
 /// Copies what `admit_first` admitted; returns what was written at the top.

@@ -42,6 +42,9 @@ pub async fn copy_single(
         ));
     }
     let keep_signatures = keeps_signatures(ctx, &image.signatures)?;
+    let (substituted, known) =
+        layers_for_copy(ctx, manifest, frozen_reason(ctx, keep_signatures)).await?;
+    let manifest = substituted.as_ref().unwrap_or(manifest);
     let wanted = Wanted {
         forced: place.forced.or(ctx.opts.format),
         compression: ctx.opts.compress_format,
@@ -50,7 +53,8 @@ pub async fn copy_single(
     let candidates = formats::candidates(manifest, &ctx.dest.caps(), &wanted)?;
     let parts = Parts::of(manifest)?;
     let mut inputs = SourceInputs::read(ctx, manifest, parts).await?;
-    let (outcomes, early_config) = copy_blobs(ctx, manifest, &inputs, &candidates, &wanted).await?;
+    let (outcomes, early_config) =
+        copy_blobs(ctx, manifest, &inputs, &candidates, &wanted, &known).await?;
     let (written, instance, new_signature) = write_manifest(
         ctx,
         manifest,
@@ -93,6 +97,46 @@ pub fn keeps_signatures(ctx: &Ctx<'_>, signatures: &[Signature]) -> Result<bool,
         }),
         _ => Ok(keep),
     }
+}
+
+/// The manifest with the layers the source can actually give (containers-storage's
+/// uncompressed layers), when they differ from what it says; the copy goes on from that
+/// manifest, so the layers' change is recorded like any other (c/image's
+/// `LayerInfosForCopy`).
+async fn layers_for_copy(
+    ctx: &Ctx<'_>,
+    manifest: &Manifest,
+    frozen: Option<&'static str>,
+) -> Result<(Option<Manifest>, Vec<Option<Descriptor>>), CopyError> {
+    let Some(given) = ctx
+        .src
+        .transport()
+        .layer_infos_for_copy(manifest)
+        .await
+        .map_err(|source| CopyError::OpenSource {
+            image: ctx.src.label().to_string(),
+            source,
+        })?
+    else {
+        return Ok((None, Vec::new()));
+    };
+    let Kind::Image {
+        layers: current, ..
+    } = &manifest.kind
+    else {
+        return Ok((None, Vec::new()));
+    };
+    let layers: Vec<Descriptor> = given.iter().map(|l| l.layer.clone()).collect();
+    if *current == layers {
+        return Ok((None, Vec::new()));
+    }
+    if let Some(reason) = frozen {
+        return Err(CopyError::Refused(format!(
+            "Copying this image would require changing layer representation, which we cannot do: {reason:?}"
+        )));
+    }
+    let known = given.into_iter().map(|l| l.compressed).collect();
+    Ok((Some(manifest.with_layers(&layers)?), known))
 }
 
 /// Why a destination's manifest may not change; `None` when it may.
@@ -145,13 +189,20 @@ async fn copy_blobs(
     inputs: &SourceInputs<'_>,
     candidates: &[String],
     wanted: &Wanted,
+    known: &[Option<Descriptor>],
 ) -> Result<(Vec<LayerOutcome>, Option<EarlyConfig>), CopyError> {
     let unchanged_config = inputs
         .parts
         .config
         .filter(|_| formats::config_unchanged(manifest, candidates, wanted));
     let (outcomes, early_config) = tokio::join!(
-        copy_layers(ctx, manifest, inputs.parts.layers, wanted.frozen.is_none()),
+        copy_layers(
+            ctx,
+            manifest,
+            inputs.parts.layers,
+            wanted.frozen.is_none(),
+            known
+        ),
         async {
             match unchanged_config {
                 Some(c) => Some(config::copy_quietly(ctx, c, inputs.config.as_deref()).await),
@@ -173,6 +224,7 @@ async fn copy_layers(
     manifest: &Manifest,
     layers: &[Descriptor],
     may_modify: bool,
+    known: &[Option<Descriptor>],
 ) -> Result<Vec<LayerOutcome>, CopyError> {
     let caps = ctx.dest.caps();
     let is_image_config = is_image_config(manifest);
@@ -186,11 +238,13 @@ async fn copy_layers(
             can_modify: may_modify
                 && is_image_config
                 && mime::declared_compression(&l.media_type).is_some(),
+            force_format: ctx.opts.force_compress_format,
         };
         let job = LayerJob {
             layer: l,
             index,
             policy,
+            known_compressed: known.get(index).and_then(Option::as_ref),
         };
         layer::copy_layer(src, ctx.dest, job, ctx.report)
     }))

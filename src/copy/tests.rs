@@ -227,6 +227,7 @@ fn options() -> CopyOptions {
         parallel: 2,
         sign: None,
         sigstore: Default::default(),
+        force_compress_format: false,
     }
 }
 
@@ -277,7 +278,7 @@ async fn copy(src: MemSource, dest: &MemDest, opts: &CopyOptions) -> Result<Vec<
         manifests_read: Default::default(),
         sign_identity: None,
     };
-    let first = admit_first(&src, &name, &policy, opts, &report).await?;
+    let (first, _) = admit_first(&src, &name, &policy, opts, &report).await?;
     Ok(copy_admitted(&ctx, &first).await?.raw)
 }
 

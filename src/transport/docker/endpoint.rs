@@ -27,6 +27,8 @@ pub struct RegistryOptions {
     /// `--registries.d`: where lookaside signature stores are configured.
     pub registries_d: Option<PathBuf>,
     pub precompute_digests: bool,
+    /// `--user-agent-prefix`, put before skiff's own User-Agent.
+    pub user_agent_prefix: Option<String>,
     pub report: Reporter,
 }
 
@@ -124,6 +126,7 @@ impl RegistryContext {
             ca_certs: tls.ca_certs,
             client_cert: tls.client_cert,
             credentials,
+            user_agent: super::client::user_agent(opts.user_agent_prefix.as_deref()),
             report: opts.report.clone(),
         })
         .await
