@@ -103,6 +103,38 @@ impl World {
         skiff_copy([example_ref("hello-oci"), format!("dir:{}", p(&dir))]).assert_success();
         dir
     }
+
+    /// skiff pushes hello-oci to `image` (a plain-HTTP registry), signed by `fpr` as the
+    /// destination's own reference.
+    fn push_signed(&self, image: &str, fpr: &str) {
+        let args = ["copy", "--dest-tls-verify=false", "--sign-by", fpr];
+        let hello = example_ref("hello-oci");
+        self.skiff(None, &[&args[..], &[&hello, image]].concat())
+            .assert_success();
+    }
+
+    /// A copy of `src` (a `dir:` image) with a signature by `fpr` as [`IDENTITY`], made
+    /// by skopeo or by skiff.
+    fn sign_dir(&self, src: &Path, name: &str, fpr: &str, by_skopeo: bool) -> PathBuf {
+        let dest = self.path(name);
+        let args = [
+            "copy",
+            "--sign-by",
+            fpr,
+            "--sign-identity",
+            IDENTITY,
+            &dir_ref(src),
+            &dir_ref(&dest),
+        ];
+        if by_skopeo {
+            self.skopeo(None, &args).assert_success();
+        } else {
+            self.skiff(None, &args)
+                .assert_success()
+                .assert_stderr_contains("Signing manifest using simple signing");
+        }
+        dest
+    }
 }
 
 fn exact(reference: &str) -> String {
@@ -137,21 +169,7 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
     let (rsa, ed) = (w.gpg.keys.rsa.clone(), w.gpg.keys.ed.clone());
     let pass = w.gpg.file("pass", &format!("{PASSPHRASE}\nsecond line\n"));
     // Two signatures: a key without a passphrase, then one with a passphrase file.
-    let signed = w.path("signed");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success()
-    .assert_stderr_contains("Signing manifest using simple signing");
+    let signed = w.sign_dir(&src, "signed", &rsa, false);
     let twice = w.path("twice");
     w.skiff(
         None,
@@ -168,7 +186,22 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
         ],
     )
     .assert_success();
-    assert!(twice.join("signature-1").exists() && twice.join("signature-2").exists());
+    // A passphrase file for a key that needs none: gpg takes the line, the payload is intact.
+    let thrice = w.path("thrice");
+    let args = [
+        "copy",
+        "--sign-by",
+        &rsa,
+        "--sign-passphrase-file",
+        &p(&pass),
+    ];
+    let to = [dir_ref(&twice), dir_ref(&thrice)];
+    w.skiff(
+        None,
+        &[&args[..], &["--sign-identity", IDENTITY, &to[0], &to[1]]].concat(),
+    )
+    .assert_success();
+    assert!(thrice.join("signature-3").exists());
     // The first signature came along unchanged.
     assert_eq!(
         std::fs::read(signed.join("signature-1")).unwrap(),
@@ -188,8 +221,12 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
     assert!(payload["optional"]["timestamp"].is_i64());
 
     // skopeo verifies both: standalone, and as a signedBy policy (binary and armored keys).
-    let manifest = p(&twice.join("manifest.json"));
-    for (fpr, sig) in [(&rsa, "signature-1"), (&ed, "signature-2")] {
+    let manifest = p(&thrice.join("manifest.json"));
+    for (fpr, sig) in [
+        (&rsa, "signature-1"),
+        (&ed, "signature-2"),
+        (&rsa, "signature-3"),
+    ] {
         w.skopeo(
             None,
             &[
@@ -197,7 +234,7 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
                 &manifest,
                 IDENTITY,
                 fpr,
-                &p(&twice.join(sig)),
+                &p(&thrice.join(sig)),
             ],
         )
         .assert_success()
@@ -217,20 +254,7 @@ fn skopeo_signs_and_skiff_verifies_in_dir() {
     let w = World::new();
     let src = w.unsigned_dir("src");
     let rsa = w.gpg.keys.rsa.clone();
-    let signed = w.path("signed");
-    w.skopeo(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success();
+    let signed = w.sign_dir(&src, "signed", &rsa, true);
     let pol = w.policy("p.json", "dir", &w.key_path(&rsa, false), &exact(IDENTITY));
     let out = w.path("out");
     w.skiff(Some(&pol), &["copy", &dir_ref(&signed), &dir_ref(&out)])
@@ -283,112 +307,86 @@ fn skopeo_signs_and_skiff_verifies_in_dir() {
     assert!(!w.path("no").exists());
 }
 
+/// hello-oci's manifest and a `standalone-sign` signature of it by the RSA key, made by
+/// skopeo.
+fn skopeo_standalone_signature(w: &World) -> (String, String) {
+    let manifest = p(&w.unsigned_dir("src").join("manifest.json"));
+    let sig = p(&w.path("theirs.sig"));
+    let rsa = &w.gpg.keys.rsa;
+    let args = ["standalone-sign", &manifest, IDENTITY, rsa, "-o", &sig];
+    w.skopeo(None, &args).assert_success();
+    (manifest, sig)
+}
+
 #[test]
-fn standalone_commands_interoperate() {
+fn standalone_sign_verify_and_dump_interoperate() {
     let w = World::new();
-    let src = w.unsigned_dir("src");
-    let manifest = p(&src.join("manifest.json"));
-    let (rsa, ed) = (w.gpg.keys.rsa.clone(), w.gpg.keys.ed.clone());
+    let (manifest, theirs) = skopeo_standalone_signature(&w);
+    let (rsa, ed) = (w.gpg.keys.rsa.as_str(), w.gpg.keys.ed.as_str());
     let pass = p(&w.gpg.file("pass", PASSPHRASE));
     let ours = p(&w.path("ours.sig"));
-    let theirs = p(&w.path("theirs.sig"));
-    w.skiff(
-        None,
-        &[
-            "standalone-sign",
-            &manifest,
-            IDENTITY,
-            &ed,
-            "-o",
-            &ours,
-            "--passphrase-file",
-            &pass,
-        ],
-    )
-    .assert_success();
-    w.skopeo(
-        None,
-        &["standalone-sign", &manifest, IDENTITY, &rsa, "-o", &theirs],
-    )
-    .assert_success();
+    let sign = ["standalone-sign", &manifest, IDENTITY, ed, "-o", &ours];
+    w.skiff(None, &[&sign[..], &["--passphrase-file", &pass]].concat())
+        .assert_success();
     let verified = format!("Signature verified, digest {HELLO_MANIFEST}\n");
-    for (fpr, sig) in [(&ed, &ours), (&rsa, &theirs)] {
-        for out in [
-            w.skopeo(None, &["standalone-verify", &manifest, IDENTITY, fpr, sig]),
-            w.skiff(None, &["standalone-verify", &manifest, IDENTITY, fpr, sig]),
-        ] {
+    for (fpr, sig) in [(ed, &ours), (rsa, &theirs)] {
+        let verify = ["standalone-verify", &manifest, IDENTITY, fpr, sig];
+        for out in [w.skopeo(None, &verify), w.skiff(None, &verify)] {
             out.assert_success();
             assert_eq!(out.stdout, verified);
         }
     }
-    // Newer skopeo's --public-key-file, with "any" or a list of fingerprints.
-    let keys = p(&w.gpg.export(&rsa, true));
-    w.skiff(
-        None,
-        &[
-            "standalone-verify",
-            "--public-key-file",
-            &keys,
-            &manifest,
-            IDENTITY,
-            "any",
-            &theirs,
-        ],
-    )
-    .assert_success()
-    .assert_stdout_contains(&format!(
-        "Signature verified using fingerprint {rsa}, digest {HELLO_MANIFEST}"
-    ));
-    w.skiff(
-        None,
-        &[
-            "standalone-verify",
-            "--public-key-file",
-            &keys,
-            &manifest,
-            IDENTITY,
-            &format!("0000,{rsa}"),
-            &theirs,
-        ],
-    )
-    .assert_success();
-    // The wrong key and the wrong identity, as skopeo says them.
-    let wrong_key = w.skiff(
-        None,
-        &["standalone-verify", &manifest, IDENTITY, &ed, &theirs],
-    );
-    wrong_key.assert_error().assert_stderr_contains(&format!(
-        "Error verifying signature: signature by key {rsa} is not accepted"
-    ));
-    w.skopeo(
-        None,
-        &["standalone-verify", &manifest, IDENTITY, &ed, &theirs],
-    )
-    .assert_exit1()
-    .assert_skopeo_message_contains("Error verifying signature: Signature by");
-    w.skiff(None, &["standalone-verify", &manifest, "registry.example.com/test/hello:v2", &rsa, &theirs])
-        .assert_error()
-        .assert_stderr_contains("Error verifying signature: Docker reference \"registry.example.com/test/hello:v1\" does not match");
-    w.skiff(
-        None,
-        &["standalone-verify", &manifest, IDENTITY, "any", &theirs],
-    )
-    .assert_error()
-    .assert_stderr_contains("Cannot use any fingerprint without a public key file");
     // The untrusted dump: what skopeo prints, byte for byte.
     for sig in [&ours, &theirs] {
-        let a = w.skiff(
-            None,
-            &["untrusted-signature-dump-without-verification", sig],
-        );
-        let b = w.skopeo(
-            None,
-            &["untrusted-signature-dump-without-verification", sig],
-        );
+        let dump = ["untrusted-signature-dump-without-verification", sig];
+        let (a, b) = (w.skiff(None, &dump), w.skopeo(None, &dump));
         a.assert_success();
         b.assert_success();
         assert_eq!(a.stdout, b.stdout);
     }
+}
+
+#[test]
+fn standalone_verify_with_key_files_and_its_refusals() {
+    let w = World::new();
+    let (manifest, sig) = skopeo_standalone_signature(&w);
+    let (rsa, ed) = (w.gpg.keys.rsa.as_str(), w.gpg.keys.ed.as_str());
+    let verify = |id: &str, fprs: &str| {
+        vec!["standalone-verify", &manifest, id, fprs, &sig]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let run =
+        |args: Vec<String>| w.skiff(None, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Newer skopeo's --public-key-file, with "any" or a list of fingerprints.
+    let keys = p(&w.gpg.export(rsa, true));
+    for fprs in ["any".to_string(), format!("0000,{rsa}")] {
+        let mut args = verify(IDENTITY, &fprs);
+        args.insert(1, "--public-key-file".into());
+        args.insert(2, keys.clone());
+        run(args).assert_success().assert_stdout_contains(&format!(
+            "Signature verified using fingerprint {rsa}, digest {HELLO_MANIFEST}"
+        ));
+    }
+    // The wrong key, the wrong identity, "any" without keys, as skopeo says them.
+    run(verify(IDENTITY, ed))
+        .assert_error()
+        .assert_stderr_contains(&format!(
+            "Error verifying signature: signature by key {rsa} is not accepted"
+        ));
+    let theirs = w.skopeo(None, &["standalone-verify", &manifest, IDENTITY, ed, &sig]);
+    theirs
+        .assert_exit1()
+        .assert_skopeo_message_contains("Error verifying signature: Signature by");
+    run(verify("registry.example.com/test/hello:v2", rsa))
+        .assert_error()
+        .assert_stderr_contains(
+            "Error verifying signature: Docker reference \"registry.example.com/test/hello:v1\" does not match",
+        );
+    run(verify(IDENTITY, "any"))
+        .assert_error()
+        .assert_stderr_contains("Cannot use any fingerprint without a public key file");
 }
 
 /// A registry, and a registries.d that puts its signatures in `look` (read over `read`,
@@ -418,18 +416,7 @@ fn registry_with_a_file_lookaside_both_ways() {
     let img = reg.docker_ref("test/hello:v1");
     let id = img.trim_start_matches("docker://").to_string();
     // skiff pushes and signs (the identity is the destination's reference).
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &example_ref("hello-oci"),
-            &img,
-        ],
-    )
-    .assert_success();
+    w.push_signed(&img, &rsa);
     let sig = lookaside_file(&w, "test/hello", HELLO_MANIFEST, 1);
     assert!(sig.exists(), "no signature at {}", sig.display());
     // skopeo admits it from the registry and copies the signature to dir:.
@@ -506,18 +493,7 @@ fn registry_with_an_http_lookaside_and_a_failing_one() {
     let reg = registry_with_lookaside(&w, &proxy.url());
     let rsa = w.gpg.keys.rsa.clone();
     let img = reg.docker_ref("test/hello:v1");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &example_ref("hello-oci"),
-            &img,
-        ],
-    )
-    .assert_success();
+    w.push_signed(&img, &rsa);
     let pol = w.policy(
         "p.json",
         "docker",
@@ -700,20 +676,7 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
     let w = World::new();
     let src = w.unsigned_dir("src");
     let rsa = w.gpg.keys.rsa.clone();
-    let signed = w.path("signed");
-    w.skopeo(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success();
+    let signed = w.sign_dir(&src, "signed", &rsa, true);
     let pol = w.policy("p.json", "dir", &w.key_path(&rsa, false), &exact(IDENTITY));
     let copy = |s: &Path| vec!["copy".to_string(), dir_ref(s)];
     let run = |src: &Path, pol: &Path, common: &str, theirs: &str| {
@@ -794,122 +757,61 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
 #[test]
 fn signing_failures_match_skopeo_and_write_nothing() {
     let w = World::new();
-    let src = w.unsigned_dir("src");
-    let s = dir_ref(&src);
-    let (rsa, ed) = (w.gpg.keys.rsa.clone(), w.gpg.keys.ed.clone());
-    let id = ["--sign-identity", IDENTITY];
+    let src = dir_ref(&w.unsigned_dir("src"));
+    let (rsa, ed) = (w.gpg.keys.rsa.as_str(), w.gpg.keys.ed.as_str());
     let unknown = "0000000000000000000000000000000000000000";
-    let text = format!("creating signature: key \"{unknown}\" not found");
-    both_reject(
-        &w,
-        None,
-        &["copy", "--sign-by", unknown, id[0], id[1], &s],
-        &text,
-        &text,
-    );
     let bad = p(&w.gpg.file("bad", &format!("{PASSPHRASE}\r\n")));
-    let text = "creating signature: Bad passphrase";
-    both_reject(
-        &w,
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &ed,
-            "--sign-passphrase-file",
-            &bad,
-            id[0],
-            id[1],
-            &s,
-        ],
-        text,
-        text,
-    );
-    let text = "creating signature: Unusable secret key";
-    both_reject(
-        &w,
-        None,
-        &["copy", "--sign-by", &w.gpg.keys.expired, id[0], id[1], &s],
-        text,
-        text,
-    );
-    // No passphrase and no terminal: the agent cannot ask.
-    both_reject(
-        &w,
-        None,
-        &["copy", "--sign-by", &ed, id[0], id[1], &s],
-        "creating signature: ",
-        "creating signature: ",
-    );
-    let text = "open /nonexistent/pass: no such file or directory";
-    both_reject(
-        &w,
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-passphrase-file",
-            "/nonexistent/pass",
-            &s,
-        ],
-        text,
-        text,
-    );
-    let text = "Could not parse --sign-identity: repository name must be canonical";
-    both_reject(
-        &w,
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            "busybox:1",
-            &s,
-        ],
-        text,
-        text,
-    );
-    let text = "Sign identity must be a fully specified reference docker.io/library/busybox";
-    both_reject(
-        &w,
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            "--sign-identity",
-            "docker.io/library/busybox",
-            &s,
-        ],
-        text,
-        text,
-    );
-    let text = "Cannot determine canonical Docker reference for destination dir:";
-    both_reject(&w, None, &["copy", "--sign-by", &rsa, &s], text, text);
+    let not_found = format!("creating signature: key \"{unknown}\" not found");
+    // (what to sign with, the flags after `--sign-by KEY`, the message both print)
+    let cases: [(&str, &[&str], &str); 8] = [
+        (unknown, &["--sign-identity", IDENTITY], &not_found),
+        (
+            ed,
+            &["--sign-passphrase-file", &bad, "--sign-identity", IDENTITY],
+            "creating signature: Bad passphrase",
+        ),
+        (
+            &w.gpg.keys.expired,
+            &["--sign-identity", IDENTITY],
+            "creating signature: Unusable secret key",
+        ),
+        // No passphrase and no terminal: the agent cannot ask.
+        (ed, &["--sign-identity", IDENTITY], "creating signature: "),
+        (
+            rsa,
+            &["--sign-passphrase-file", "/nonexistent/pass"],
+            "open /nonexistent/pass: no such file or directory",
+        ),
+        (
+            rsa,
+            &["--sign-identity", "busybox:1"],
+            "Could not parse --sign-identity: repository name must be canonical",
+        ),
+        (
+            rsa,
+            &["--sign-identity", "docker.io/library/busybox"],
+            "Sign identity must be a fully specified reference docker.io/library/busybox",
+        ),
+        (
+            rsa,
+            &[],
+            "Cannot determine canonical Docker reference for destination dir:",
+        ),
+    ];
+    for (key, flags, text) in cases {
+        let args = [&["copy", "--sign-by", key][..], flags, &[&src]].concat();
+        both_reject(&w, None, &args, text, text);
+    }
     // Destinations that cannot store signatures: skopeo's text and the way out.
-    let oci = format!("oci:{}:v1", p(&w.path("oci")));
-    let out = w.skiff(None, &["copy", "--sign-by", &rsa, id[0], id[1], &s, &oci]);
-    out.assert_error().assert_stderr_contains(
-        "writing signatures: Pushing signatures for OCI images is not supported",
-    );
-    w.skopeo(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &rsa,
-            id[0],
-            id[1],
-            &s,
-            &format!("oci:{}:v1", p(&w.path("oci2"))),
-        ],
-    )
-    .assert_exit1()
-    .assert_skopeo_message_contains(
-        "writing signatures: Pushing signatures for OCI images is not supported",
-    );
+    let text = "writing signatures: Pushing signatures for OCI images is not supported";
+    let oci = |name: &str| format!("oci:{}:v1", p(&w.path(name)));
+    let args = ["copy", "--sign-by", rsa, "--sign-identity", IDENTITY, &src];
+    w.skiff(None, &[&args[..], &[&oci("oci")]].concat())
+        .assert_error()
+        .assert_stderr_contains(text);
+    w.skopeo(None, &[&args[..], &[&oci("oci2")]].concat())
+        .assert_exit1()
+        .assert_skopeo_message_contains(text);
     assert!(!w.path("oci").exists());
 }
 
@@ -917,20 +819,7 @@ fn signing_failures_match_skopeo_and_write_nothing() {
 fn signatures_are_never_dropped_silently() {
     let w = World::new();
     let src = w.unsigned_dir("src");
-    let signed = w.path("signed");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--sign-by",
-            &w.gpg.keys.rsa,
-            "--sign-identity",
-            IDENTITY,
-            &dir_ref(&src),
-            &dir_ref(&signed),
-        ],
-    )
-    .assert_success();
+    let signed = w.sign_dir(&src, "signed", &w.gpg.keys.rsa, false);
     for (dest, reason) in [
         (
             format!("oci:{}:v1", p(&w.path("o"))),
@@ -985,18 +874,7 @@ fn registry_signature_extension_api_both_ways() {
     ));
     let rsa = w.gpg.keys.rsa.clone();
     let img = proxy.docker_ref("test/hello:v1");
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &example_ref("hello-oci"),
-            &img,
-        ],
-    )
-    .assert_success();
+    w.push_signed(&img, &rsa);
     let api = format!("/extensions/v2/test/hello/signatures/{HELLO_MANIFEST}");
     let stored = proxy.extension_signatures(&api);
     assert_eq!(stored.len(), 1, "{stored:?}");

@@ -6,12 +6,13 @@ use std::path::Path;
 
 use super::{CommandError, invalid, print};
 use crate::cli::{StandaloneSignSettings, StandaloneVerifySettings};
+use crate::manifest::convert::gojson::write_str as go_json_string;
 use crate::policy::go_io_cause;
 use crate::policy::signed_by::manifest_matches;
 use crate::reference::DockerRef;
 use crate::signature::gpg::{GpgSigner, read_passphrase_file};
 use crate::signature::openpgp::{Keyring, untrusted_contents};
-use crate::signature::simple::{Payload, go_json_string};
+use crate::signature::simple::Payload;
 use crate::signature::{keybox, time};
 
 /// Go's `os.ReadFile` error text: `open PATH: no such file or directory`.

@@ -9,6 +9,7 @@
 //! there `optional` may be `null` (cosign writes that).
 
 use crate::digest::{Digest, DigestError};
+use crate::manifest::convert::gojson::write_str as go_json_string;
 use crate::policy::json::{JValue, exact_fields, go_string, paranoid_object, parse_document};
 
 /// `critical.type` of every simple-signing payload.
@@ -198,27 +199,6 @@ fn go_digest_error(e: &DigestError) -> &'static str {
     }
 }
 
-/// Appends `s` as Go's `encoding/json` writes a string: HTML-safe escapes for `<`, `>`,
-/// `&`, `\u2028` and `\u2029`, short escapes for `\n`, `\r`, `\t`.
-pub(crate) fn go_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,13 +238,6 @@ mod tests {
         let ours = Payload::new(Digest::parse(DIGEST).unwrap(), "a.example/b:c".into());
         assert_eq!(Payload::parse(&ours.to_json()).unwrap(), ours);
         assert_eq!(ours.creator.as_deref(), Some(creator().as_str()));
-    }
-
-    #[test]
-    fn escapes_as_go_does() {
-        let mut s = String::new();
-        go_json_string(&mut s, "a<b>&\"\\\n\u{1}\u{2028}é");
-        assert_eq!(s, "\"a\\u003cb\\u003e\\u0026\\\"\\\\\\n\\u0001\\u2028é\"");
     }
 
     fn err(json: &str) -> String {

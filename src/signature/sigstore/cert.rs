@@ -9,7 +9,6 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use super::der::{self, Reader, oids};
 use super::keys::PublicKey;
 use super::pem;
-use crate::manifest::convert::signer::rfc3339;
 use crate::policy::json::go_quote;
 
 /// Go's `CertPool.AppendCertsFromPEM`: every usable `CERTIFICATE` block, DER.
@@ -102,6 +101,11 @@ pub fn parse_leaf(cert_pem: &[u8]) -> Result<Vec<u8>, String> {
             Err("unexpected multiple certificates present in signature certificate data".into())
         }
     }
+}
+
+/// `time.Unix(secs, 0).UTC().Format(time.RFC3339)`.
+fn rfc3339(secs: u64) -> String {
+    crate::signature::time::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX), 0)
 }
 
 /// Go's x509 wording for webpki's findings, where there is an equivalent.

@@ -13,7 +13,7 @@
 //! registries.d says `use-sigstore-attachments` (`attachments.rs`); after the simple
 //! signatures when reading, as containers/image.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use reqwest::StatusCode;
@@ -103,18 +103,7 @@ impl SignatureStore {
         if self.extension {
             return None;
         }
-        match self.lookaside.scheme() {
-            "file" => None,
-            "http" | "https" => Some(format!(
-                "Writing directly to a {} lookaside {} is not supported. Configure a lookaside-staging: location",
-                self.lookaside.scheme(),
-                redacted(&self.lookaside)
-            )),
-            _ => Some(format!(
-                "Unsupported scheme when writing signature to {}",
-                redacted(&self.lookaside)
-            )),
-        }
+        scheme_refusal(&self.lookaside, "writing signature to")
     }
 
     /// Stores `signatures` as the signatures of `manifest`: through the extension API
@@ -159,36 +148,48 @@ impl SignatureStore {
     /// Removes the lookaside signatures of a deleted manifest (`skopeo delete`), from the
     /// first up to the first missing one. Only a `file://` store can be changed.
     pub fn delete_lookaside(&self, manifest: &Digest) -> Result<()> {
-        for i in 0.. {
-            let url = lookaside_url(&self.lookaside, manifest, i);
-            let path = match url.scheme() {
-                "file" => url
-                    .to_file_path()
-                    .map_err(|_| invalid(format!("invalid lookaside location {url}")))?,
-                "http" | "https" => {
-                    return Err(invalid(format!(
-                        "Writing directly to a {} lookaside {} is not supported. Configure a lookaside-staging: location",
-                        url.scheme(),
-                        redacted(&url)
-                    )));
-                }
-                _ => {
-                    return Err(invalid(format!(
-                        "Unsupported scheme when deleting signature from {}",
-                        redacted(&url)
-                    )));
-                }
-            };
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                Err(e) => {
-                    return Err(TransportError::io(format!("remove {}", path.display()), e));
-                }
+        remove_from(&self.lookaside, manifest, 0, "deleting signature from")
+    }
+}
+
+/// Why the store at `url` cannot be changed: only `file://` stores can (c/image's texts;
+/// `doing` words the refusal of an unknown scheme).
+fn scheme_refusal(url: &Url, doing: &str) -> Option<String> {
+    match url.scheme() {
+        "file" => None,
+        "http" | "https" => Some(format!(
+            "Writing directly to a {} lookaside {} is not supported. Configure a lookaside-staging: location",
+            url.scheme(),
+            redacted(url)
+        )),
+        _ => Some(format!("Unsupported scheme when {doing} {}", redacted(url))),
+    }
+}
+
+/// The file of signature `index` in a `file://` store.
+fn writable_path(base: &Url, manifest: &Digest, index: usize, doing: &str) -> Result<PathBuf> {
+    let url = lookaside_url(base, manifest, index);
+    if let Some(refusal) = scheme_refusal(&url, doing) {
+        return Err(invalid(refusal));
+    }
+    url.to_file_path()
+        .map_err(|_| invalid(format!("invalid lookaside location {url}")))
+}
+
+/// Removes signatures `start`, `start + 1`, … up to the first missing one (what readers
+/// stop at anyway).
+fn remove_from(base: &Url, manifest: &Digest, start: usize, doing: &str) -> Result<()> {
+    for i in start.. {
+        let path = writable_path(base, manifest, i, doing)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => {
+                return Err(TransportError::io(format!("remove {}", path.display()), e));
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// One lookaside signature and its size; `None` when it does not exist (the end of the
@@ -271,34 +272,19 @@ async fn read_capped(resp: reqwest::Response, what: &str) -> Result<Vec<u8>> {
 }
 
 /// Writes `signature-1..N` (each atomically), then removes any later ones left from an
-/// earlier, longer list, up to the first missing one (what readers stop at anyway).
+/// earlier, longer list.
 fn write_lookaside(base: &Url, manifest: &Digest, signatures: &[&[u8]]) -> Result<()> {
-    let path_of = |i: usize| {
-        lookaside_url(base, manifest, i)
-            .to_file_path()
-            .map_err(|_| invalid(format!("invalid lookaside location {base}")))
-    };
+    const DOING: &str = "writing signature to";
     for (i, sig) in signatures.iter().enumerate() {
-        let path = path_of(i)?;
-        let dir = path.parent().unwrap_or(Path::new("/"));
-        create_dirs(dir)?;
+        let path = writable_path(base, manifest, i, DOING)?;
+        create_dirs(path.parent().unwrap_or(Path::new("/")))?;
         crate::transport::fsutil::write_atomically(
             &path,
             sig,
             crate::transport::fsutil::Durability::Synced,
         )?;
     }
-    for i in signatures.len().. {
-        let path = path_of(i)?;
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-            Err(e) => {
-                return Err(TransportError::io(format!("remove {}", path.display()), e));
-            }
-        }
-    }
-    Ok(())
+    remove_from(base, manifest, signatures.len(), DOING)
 }
 
 /// `mkdir -p` with mode 0755 (as c/image), for the lookaside tree.
