@@ -878,3 +878,30 @@ fn encrypted_der_and_sec1_private_keys_decrypt() {
     .assert_stderr_contains("Wrong password: could not decrypt private key");
     assert!(!d.join("no").exists());
 }
+
+#[test]
+fn every_instance_of_a_list_encrypts_and_decrypts_back_to_the_same_index() {
+    let e = Env::new();
+    let key = format!("jwe:{}", e.path("ec.pub.pem"));
+    let ec = e.path("ec.pem");
+    let src = example_ref("multiarch-oci");
+    e.skiff(&["--all", "--encryption-key", &key, &src, &e.oci("enc")])
+        .assert_success();
+    let index = oci_index_entry(&e.dir.path().join("enc"), Some("latest"));
+    assert_ne!(index["digest"], MULTI_INDEX, "the instances changed");
+    for (tool, name) in [(Skopeo, "by-skopeo"), (Skiff, "by-skiff")] {
+        e.tool(
+            tool,
+            &[
+                "--all",
+                "--decryption-key",
+                &ec,
+                &e.oci("enc"),
+                &e.oci(name),
+            ],
+        )
+        .assert_success();
+        let back = oci_index_entry(&e.dir.path().join(name), Some("latest"));
+        assert_eq!(back["digest"], MULTI_INDEX, "{tool:?} decrypted the list");
+    }
+}
