@@ -158,7 +158,11 @@ pub fn append(
             Vec::new(),
         ),
     };
-    let mut payloads = Vec::new();
+    // A layer is the same signature only if its type, payload and annotations (the
+    // signature itself) all match: two keys signing one payload make two layers.
+    let mut present = present;
+    let mut payloads: Vec<(Digest, Vec<u8>)> = Vec::new();
+    let mut added = 0;
     for sig in signatures {
         let digest = Digest::sha256_of(&sig.payload);
         let already = present.iter().any(|a| {
@@ -166,9 +170,7 @@ pub fn append(
                 && a.descriptor.size == sig.payload.len() as i64
                 && a.descriptor.digest == digest
                 && a.annotations == sig.annotations
-        }) || payloads
-            .iter()
-            .any(|(d, _): &(Digest, Vec<u8>)| *d == digest);
+        });
         if already {
             continue;
         }
@@ -192,9 +194,24 @@ pub fn append(
                 serde_json::Value::String(digest.to_string()),
             );
         }
-        payloads.push((digest, sig.payload.clone()));
+        present.push(Attachment {
+            descriptor: Descriptor {
+                media_type: sig.mime_type.clone(),
+                digest: digest.clone(),
+                size: sig.payload.len() as i64,
+                urls: Vec::new(),
+                annotations: None,
+                platform: None,
+            },
+            annotations: sig.annotations.clone(),
+        });
+        added += 1;
+        // The blob is uploaded once however many signatures share the payload.
+        if !payloads.iter().any(|(d, _)| *d == digest) {
+            payloads.push((digest, sig.payload.clone()));
+        }
     }
-    if payloads.is_empty() {
+    if added == 0 {
         return Ok(None);
     }
     let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
@@ -304,6 +321,19 @@ mod tests {
         let config: serde_json::Value = serde_json::from_slice(&second.config).unwrap();
         assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
         assert_eq!(second.payloads.len(), 1);
+    }
+
+    #[test]
+    fn two_signatures_of_one_payload_are_two_layers_and_one_blob() {
+        let update = append(None, &[sig("{}", "c2ln"), sig("{}", "b3RoZXI=")])
+            .unwrap()
+            .unwrap();
+        let parsed =
+            AttachmentManifest::parse("t", Some(mime::OCI_MANIFEST), &update.manifest).unwrap();
+        assert_eq!(parsed.attachments().unwrap().len(), 2);
+        assert_eq!(update.payloads.len(), 1);
+        let again = append(Some((&parsed, &update.config)), &[sig("{}", "b3RoZXI=")]).unwrap();
+        assert!(again.is_none());
     }
 
     #[test]
