@@ -674,6 +674,10 @@ fn kill_test(kind: Kind, state: State, opts: &[&str]) {
     let stderr = kill_mid_copy(&case, &img.oci_ref(), opts, Duration::from_millis(50));
     assert_as_before_after_kill(&case, &stderr);
 
+    // What the killed copy left is swept once it is older than the sweep's threshold.
+    for root in [&case.parent, &case.tmpdir] {
+        age_skiff_leftovers(root);
+    }
     let mut c = skiff();
     c.env("TMPDIR", &case.tmpdir);
     c.args(["--insecure-policy", "copy", "-q"])
@@ -691,7 +695,7 @@ fn kill_test(kind: Kind, state: State, opts: &[&str]) {
         })
         .cloned()
         .collect();
-    // The retry swept what the killed process (now dead) left behind.
+    // The retry swept what the killed process left behind.
     assert!(
         left.is_empty(),
         "[{}] leftovers of the killed copy survived a successful retry: {left:?}",
@@ -740,6 +744,52 @@ fn sigkill_during_copy_over_existing_oci_archive_keeps_it_intact() {
 #[test]
 fn sigkill_during_copy_over_existing_dir_keeps_it_intact() {
     kill_test(Kind::Dir, State::Existing, &["--dest-compress"]);
+}
+
+/// The sweep of a killed copy's leftovers trusts locks, not PIDs. A staging directory whose
+/// recorded PID is not alive here, but whose lock a live process holds (a copy in another
+/// PID namespace, or on another NFS host, sharing the directory), survives a copy beside
+/// it; once that process is gone, the next copy sweeps it.
+#[test]
+fn a_temporary_locked_by_a_live_process_is_not_swept() {
+    let t = tempdir();
+    let dest = t.path().join("img");
+    // PID 2147483632 is above Linux's pid_max: never alive here.
+    let busy = t.path().join(".img.skiff-stage-2147483632-Ab12Cd");
+    fs::create_dir_all(&busy).unwrap();
+    fs::write(busy.join("partial-blob"), b"being written elsewhere").unwrap();
+    age_skiff_leftovers(t.path());
+    // One process that takes the lock and keeps it until it is killed (flock(1) from
+    // util-linux on an inherited descriptor, then sleep in its place).
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "exec 9<\"$1\" && flock 9 && exec sleep 120", "sh"])
+        .arg(&busy)
+        .spawn()
+        .unwrap();
+    // Wait until flock(1) holds the lock (a second open file description cannot take it).
+    let probe = fs::File::open(&busy).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe.try_lock().is_ok() {
+        probe.unlock().unwrap();
+        assert!(Instant::now() < deadline, "flock(1) never took the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let copy = || {
+        skiff_copy([
+            "-q",
+            &example_ref("hello-oci"),
+            &format!("dir:{}", p(&dest)),
+        ])
+    };
+    copy().assert_success();
+    assert!(
+        busy.join("partial-blob").exists(),
+        "a live process's temporary was swept because its PID is not alive here"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    copy().assert_success();
+    assert!(!busy.exists(), "an abandoned temporary was not swept");
 }
 
 // ------------------------------------------------------------------------------------------

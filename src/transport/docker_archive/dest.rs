@@ -80,7 +80,7 @@ type Spooled = HashMap<Digest, (PathBuf, u64)>;
 pub struct ArchiveDestination {
     delivery: Delivery,
     label: PathBuf,
-    spool: tempfile::TempDir,
+    spool: fsutil::TempDir,
     opts: DestOptions,
     existing: Option<Existing>,
     blobs: Mutex<Spooled>,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::io::{Read, Write};
 
 pub use staging::Staging;
-pub use temp::{sweep_stale, temp_dir_in, temp_file_in, visible_entries};
+pub use temp::{TempDir, sweep_stale, temp_dir_in, temp_file_in, visible_entries};
 
 use super::{BlobInfo, Result, TransportError};
 use crate::pipeline::{BUFFER_SIZE, BlobReader};

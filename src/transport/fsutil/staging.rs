@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::{keep_mode_and_owner, parent_of, sweep_stale, sync_dir, temp_dir_in};
+use super::{TempDir, keep_mode_and_owner, parent_of, sweep_stale, sync_dir, temp_dir_in};
 use crate::transport::{Result, TransportError};
 
 /// A directory built beside its final location and moved into place on commit.
@@ -15,7 +15,7 @@ use crate::transport::{Result, TransportError};
 /// or swapped: the image is then built in a hidden directory inside it, and commit replaces
 /// the target's contents with the staged files, one rename each.
 pub struct Staging {
-    dir: Option<tempfile::TempDir>,
+    dir: Option<TempDir>,
     target: PathBuf,
     inside: bool,
 }
@@ -52,7 +52,7 @@ impl Staging {
         let Some(dir) = self.dir.take() else {
             return Ok(());
         };
-        let staged = dir.keep();
+        let (staged, _hold) = dir.keep();
         sync_dir(&staged)?;
         let result = if self.inside {
             replace_contents(&staged, &self.target).map_err(|e| {

@@ -1,9 +1,11 @@
 //! skiff's temporary files and directories: named so that they are recognisable, and swept
 //! when a killed copy left them behind.
 
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::transport::{Result, TransportError};
 
@@ -15,27 +17,56 @@ const TEMP_DIRS: &[&str] = &["stage", "ociarchive", "dockerarchive", "precompute
 /// The random part tempfile appends.
 const RANDOM_LEN: usize = 6;
 
-/// Temp names carry the writer's PID (`.skiff-blob-PID-XXXXXX`), so a later run can tell
-/// the leftovers of a killed copy from the work of a copy still running.
+/// How long a temporary must have been left unmodified before a sweep may remove it. The
+/// lock is what proves a temporary abandoned; the age covers the instant between creating
+/// one and locking it, with room for clocks of hosts sharing a filesystem to disagree.
+pub const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Temp names carry the writer's PID (`.skiff-blob-PID-XXXXXX`): for people reading a
+/// directory, and so a sweep never removes what a process still running here may own.
 fn temp_prefix(hidden: &str, label: &str) -> String {
     debug_assert!(TEMP_FILES.contains(&label) || TEMP_DIRS.contains(&label));
     format!("{hidden}skiff-{label}-{}-", std::process::id())
 }
 
-/// A temp file in `dir`, mode 0644 (less the umask) like the files skopeo writes.
+/// A temp file in `dir`, mode 0644 (less the umask) like the files skopeo writes, locked
+/// for as long as it is open (see `sweep_stale`).
 pub fn temp_file_in(dir: &Path, label: &str) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
+    let file = tempfile::Builder::new()
         .prefix(&temp_prefix(".", label))
         .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(|e| {
             TransportError::io(format!("creating a temporary file in {}", dir.display()), e)
-        })
+        })?;
+    hold(file.as_file());
+    Ok(file)
 }
 
+/// A temp directory that is deleted when dropped, locked while it exists.
+pub struct TempDir {
+    // Declared first, so dropped first: the directory is removed before the lock goes.
+    dir: tempfile::TempDir,
+    lock: Option<File>,
+}
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Keeps the directory; it stays locked as long as the returned `DirHold` lives.
+    pub fn keep(self) -> (PathBuf, DirHold) {
+        (self.dir.keep(), DirHold(self.lock))
+    }
+}
+
+/// The lock of a kept temp directory: the sweep leaves the directory alone while it lives.
+pub struct DirHold(#[allow(dead_code)] Option<File>);
+
 /// A temp directory in `dir`, mode 0755 (less the umask); `hidden` is a name prefix.
-pub fn temp_dir_in(dir: &Path, hidden: &str, label: &str) -> Result<tempfile::TempDir> {
-    tempfile::Builder::new()
+pub fn temp_dir_in(dir: &Path, hidden: &str, label: &str) -> Result<TempDir> {
+    let made = tempfile::Builder::new()
         .prefix(&temp_prefix(hidden, label))
         .permissions(std::fs::Permissions::from_mode(0o755))
         .tempdir_in(dir)
@@ -44,11 +75,36 @@ pub fn temp_dir_in(dir: &Path, hidden: &str, label: &str) -> Result<tempfile::Te
                 format!("creating a temporary directory in {}", dir.display()),
                 e,
             )
-        })
+        })?;
+    let lock = open_nofollow(made.path(), true).ok();
+    if let Some(f) = &lock {
+        hold(f);
+    }
+    Ok(TempDir { dir: made, lock })
 }
 
-/// Removes temp files and directories in `dir` left by skiff processes that no longer run
-/// (a copy killed with SIGKILL cannot clean up after itself).
+/// Takes the lock that marks a temporary as in use. Where the filesystem has no locks
+/// (some NFS setups) nothing is held; a sweep cannot lock it either and keeps it.
+fn hold(file: &File) {
+    let _ = file.try_lock();
+}
+
+fn open_nofollow(path: &Path, dir: bool) -> io::Result<File> {
+    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC | if dir { libc::O_DIRECTORY } else { 0 };
+    std::fs::OpenOptions::new()
+        .read(true)
+        // A write lock over NFS needs a descriptor open for writing; directories cannot be.
+        .write(!dir)
+        .custom_flags(flags)
+        .open(path)
+}
+
+/// Removes temp files and directories in `dir` that are provably abandoned: a copy killed
+/// with SIGKILL cannot clean up after itself. A temporary is abandoned when nobody holds
+/// its lock (every skiff holds it while the temporary exists; the kernel drops it when
+/// the process dies, wherever it ran), it has not changed for `STALE_AFTER`, and its
+/// recorded PID is not a live process here. A dead PID alone proves nothing: the owner may
+/// be in another PID namespace (a container sharing the volume) or on another NFS host.
 pub fn sweep_stale(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -59,19 +115,41 @@ pub fn sweep_stale(dir: &Path) {
             continue;
         };
         // The type skiff would have made, not following links.
-        let Ok(kind) = entry.file_type() else {
+        let Ok(meta) = entry.metadata() else {
             continue;
         };
-        if kind.is_dir() != is_dir || kind.is_symlink() || process_alive(pid) {
+        if meta.is_dir() != is_dir || meta.file_type().is_symlink() {
+            continue;
+        }
+        let unchanged_for = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok());
+        if unchanged_for.is_none_or(|age| age < STALE_AFTER) || process_alive(pid) {
             continue;
         }
         let path = entry.path();
+        let Some(_lock) = lock_abandoned(&path, is_dir) else {
+            continue;
+        };
+        // Removed while locked, so a second sweep waits or finds nothing.
         let _ = if is_dir {
             std::fs::remove_dir_all(&path)
         } else {
             std::fs::remove_file(&path)
         };
     }
+}
+
+/// The lock of a temporary nobody holds, taken, if `path` still names what was locked.
+fn lock_abandoned(path: &Path, is_dir: bool) -> Option<File> {
+    use std::os::unix::fs::MetadataExt;
+    let file = open_nofollow(path, is_dir).ok()?;
+    // Busy: its owner lives. Any other error (no locks on this filesystem): not provable.
+    file.try_lock().ok()?;
+    let locked = file.metadata().ok()?;
+    let now = std::fs::symlink_metadata(path).ok()?;
+    (locked.dev() == now.dev() && locked.ino() == now.ino()).then_some(file)
 }
 
 /// For a name made by `temp_prefix` plus tempfile's random part: the PID, and whether it
@@ -148,15 +226,39 @@ mod tests {
         assert!(process_alive(std::process::id()));
     }
 
+    /// Sets `path`'s modification time `STALE_AFTER` plus a minute into the past.
+    fn age(path: &Path) {
+        let then = SystemTime::now() - STALE_AFTER - Duration::from_secs(60);
+        File::open(path).unwrap().set_modified(then).unwrap();
+    }
+
     #[test]
-    fn sweep_removes_only_dead_owners() {
+    fn sweep_removes_only_abandoned_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         let mine = temp_file_in(dir.path(), "blob").unwrap();
-        // PID 0x7fff_fff0 is above pid_max on Linux, so it cannot be running.
+        age(mine.path());
+        // PID 0x7fff_fff0 is above pid_max on Linux, so it cannot be running here.
         let dead = dir.path().join(".skiff-blob-2147483632-abcdef");
         std::fs::write(&dead, b"partial").unwrap();
+        age(&dead);
         let dead_stage = dir.path().join(".img.skiff-stage-2147483632-Ab12Cd");
         std::fs::create_dir_all(dead_stage.join("blobs")).unwrap();
+        age(&dead_stage);
+        // Left just now: maybe by a writer that has yet to lock it.
+        let fresh = dir.path().join(".skiff-blob-2147483632-fresh1");
+        std::fs::write(&fresh, b"partial").unwrap();
+        // The PID is dead here, but the owner (in another PID namespace, on another host)
+        // holds the locks: another open file description stands in for that process.
+        let busy_file = dir.path().join(".skiff-tmp-2147483632-busy01");
+        std::fs::write(&busy_file, b"being written").unwrap();
+        age(&busy_file);
+        let owner_file = File::open(&busy_file).unwrap();
+        owner_file.try_lock().unwrap();
+        let busy_dir = dir.path().join(".img.skiff-stage-2147483632-busy02");
+        std::fs::create_dir_all(busy_dir.join("blobs")).unwrap();
+        age(&busy_dir);
+        let owner_dir = File::open(&busy_dir).unwrap();
+        owner_dir.try_lock().unwrap();
         let keep = dir.path().join("sha-looking-file");
         std::fs::write(&keep, b"x").unwrap();
         // A user's directory that merely looks like a temp name, and a directory where
@@ -164,14 +266,43 @@ mod tests {
         let user = dir.path().join("skiff-release-2019-notes");
         std::fs::create_dir_all(&user).unwrap();
         std::fs::write(user.join("todo.txt"), b"precious").unwrap();
+        age(&user);
         let wrong_type = dir.path().join(".skiff-blob-2147483632-zzzzzz");
         std::fs::create_dir_all(&wrong_type).unwrap();
+        age(&wrong_type);
         sweep_stale(dir.path());
-        assert!(mine.path().exists());
-        assert!(!dead.exists());
-        assert!(!dead_stage.exists());
+        assert!(mine.path().exists(), "a live temporary of this process");
+        assert!(!dead.exists(), "an abandoned file");
+        assert!(!dead_stage.exists(), "an abandoned directory");
+        assert!(fresh.exists(), "a temporary younger than STALE_AFTER");
+        assert!(busy_file.exists(), "a file whose owner holds its lock");
+        assert!(
+            busy_dir.join("blobs").exists(),
+            "a directory whose owner holds its lock"
+        );
         assert!(keep.exists());
         assert!(user.join("todo.txt").exists());
         assert!(wrong_type.exists());
+        // Once the owners are gone, the same entries are abandoned.
+        drop((owner_file, owner_dir));
+        sweep_stale(dir.path());
+        assert!(!busy_file.exists() && !busy_dir.exists());
+    }
+
+    #[test]
+    fn temporaries_are_locked_while_they_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = temp_file_in(dir.path(), "blob").unwrap();
+        let other = File::open(file.path()).unwrap();
+        assert!(other.try_lock().is_err(), "a live temp file is locked");
+        let temp = temp_dir_in(dir.path(), ".", "stage").unwrap();
+        let path = temp.path().to_path_buf();
+        let other = File::open(&path).unwrap();
+        assert!(other.try_lock().is_err(), "a live temp directory is locked");
+        let (kept, hold) = temp.keep();
+        assert!(other.try_lock().is_err(), "still locked once kept");
+        drop(hold);
+        assert!(other.try_lock().is_ok(), "free once its hold is dropped");
+        assert_eq!(kept, path);
     }
 }

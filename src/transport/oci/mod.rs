@@ -197,7 +197,7 @@ enum Finish {
     ExistingLayout,
     /// A tar written from the temp layout.
     Archive {
-        temp: tempfile::TempDir,
+        temp: fsutil::TempDir,
         target: PathBuf,
     },
 }
