@@ -1,6 +1,7 @@
 //! Crash-safe file writing shared by the local transports: temp file in the target
 //! directory, fsync, rename; staging directories that vanish unless committed.
 
+mod lock;
 mod staging;
 mod temp;
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use std::io::{Read, Write};
 
+pub use lock::{DirLock, lock_dir};
 pub use staging::Staging;
 pub use temp::{TempDir, sweep_stale, temp_dir_in, temp_file_in, visible_entries};
 

@@ -197,11 +197,17 @@ fn process_alive(pid: u32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Entries of `dir` that are not skiff's own temporaries (which a killed copy may leave).
+/// Whether a name is skiff's bookkeeping: a temporary (of this copy, another, or a killed
+/// one) or the lock file of a directory that cannot be locked itself.
+pub fn is_temporary(name: &str) -> bool {
+    stale_owner(name).is_some() || name == super::lock::LOCK_FILE
+}
+
+/// Entries of `dir` that are not skiff's bookkeeping (`is_temporary`).
 pub fn visible_entries(dir: &Path) -> io::Result<usize> {
     Ok(std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
-        .filter(|e| stale_owner(&e.file_name().to_string_lossy()).is_none())
+        .filter(|e| !is_temporary(&e.file_name().to_string_lossy()))
         .count())
 }
 

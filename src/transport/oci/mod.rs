@@ -1,12 +1,15 @@
 //! `oci:PATH[:REF]` (OCI image layout 1.0) and `oci-archive:PATH[:REF]` (a tar of one).
 //!
-//! A new layout is built in a staging directory and moved into place on commit. Into an
-//! existing layout, blobs are added one by one (content-addressed, each renamed into
-//! place) and index.json is rewritten last, under a lock, so concurrent copies into one
-//! layout do not lose each other's tags; blobs added by a copy that fails are removed.
+//! A new layout is built in a staging directory and moved into place on commit (merged
+//! into the layout another copy put there meanwhile, if one did). Into an existing layout,
+//! blobs are added one by one (content-addressed, each renamed into place) and index.json
+//! is rewritten last, under the layout directory's lock, so concurrent copies into one
+//! layout do not lose each other's tags; blobs added by a copy that fails are removed
+//! unless another copy's image uses them by then (`layout`).
 
 mod archive;
 mod index;
+mod layout;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -212,6 +215,10 @@ pub struct OciDestination {
     top: Mutex<Option<Descriptor>>,
     /// Blobs this copy created in an existing layout, removed unless it commits.
     created: Mutex<Vec<PathBuf>>,
+    /// Every blob this copy reused or stored, checked to be still there at commit.
+    relied: Mutex<Vec<PathBuf>>,
+    /// Blobs go to a shared blob directory, which other layouts use too.
+    shared_blobs: bool,
     /// Writing into an existing layout (kept apart from `finish`, which commit consumes
     /// before it can fail).
     existing: bool,
@@ -309,6 +316,8 @@ impl OciDestination {
             finish: Mutex::new(Some(finish)),
             top: Mutex::new(None),
             created: Mutex::new(Vec::new()),
+            relied: Mutex::new(Vec::new()),
+            shared_blobs: opts.shared_blob_dir.is_some(),
             existing,
             compression,
             durability,
@@ -320,8 +329,19 @@ impl OciDestination {
     }
 
     fn note_created(&self, path: PathBuf) {
-        if let Ok(mut c) = self.created.lock() {
+        self.note_relied(path.clone());
+        // Blobs in a shared blob directory may belong to another layout's images by the
+        // time this copy fails: never taken back.
+        if !self.shared_blobs
+            && let Ok(mut c) = self.created.lock()
+        {
             c.push(path);
+        }
+    }
+
+    fn note_relied(&self, path: PathBuf) {
+        if let Ok(mut r) = self.relied.lock() {
+            r.push(path);
         }
     }
 
@@ -329,6 +349,7 @@ impl OciDestination {
     fn put_small_blob(&self, d: &Digest, raw: &[u8]) -> Result<()> {
         let path = self.blob_path(d);
         if path.exists() {
+            self.note_relied(path);
             return Ok(());
         }
         let dir = fsutil::parent_of(&path);
@@ -337,45 +358,6 @@ impl OciDestination {
         fsutil::write_atomically(&path, raw, self.durability)?;
         self.note_created(path);
         Ok(())
-    }
-
-    /// Writes oci-layout and adds the image to index.json, under a lock on the layout.
-    fn write_index(&self, top: &Descriptor) -> Result<()> {
-        let lock_path = self.root.join(".skiff-index.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
-        lock.lock()
-            .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
-        let result = self.update_index(top);
-        drop(lock);
-        // Gone on failure too: skopeo leaves no such file in a layout.
-        let _ = std::fs::remove_file(&lock_path);
-        result
-    }
-
-    fn update_index(&self, top: &Descriptor) -> Result<()> {
-        let layout = self.root.join(index::LAYOUT_FILE);
-        if !layout.exists() {
-            fsutil::write_atomically(&layout, index::LAYOUT_CONTENT, self.durability)?;
-        }
-        let index_path = self.root.join("index.json");
-        let existing = match std::fs::read(&index_path) {
-            Ok(raw) => Some(raw),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(TransportError::io(
-                    format!("reading {}", index_path.display()),
-                    e,
-                ));
-            }
-        };
-        let updated =
-            index::add_manifest(existing.as_deref(), top, &index_path.display().to_string())?;
-        fsutil::write_atomically(&index_path, &updated, self.durability)
     }
 }
 
@@ -396,11 +378,15 @@ impl ImageDestination for OciDestination {
         digest: &Digest,
         _opts: &BlobOptions<'_>,
     ) -> Result<Option<BlobInfo>> {
-        match tokio::fs::metadata(self.blob_path(digest)).await {
-            Ok(m) if m.is_file() => Ok(Some(BlobInfo {
-                digest: digest.clone(),
-                size: m.len(),
-            })),
+        let path = self.blob_path(digest);
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => {
+                self.note_relied(path);
+                Ok(Some(BlobInfo {
+                    digest: digest.clone(),
+                    size: m.len(),
+                }))
+            }
             _ => Ok(None),
         }
     }
@@ -420,8 +406,11 @@ impl ImageDestination for OciDestination {
         )
         .await?;
         // A blob that was there already belongs to other images: never ours to remove.
+        let path = self.blob_path(&stored.info.digest);
         if stored.created {
-            self.note_created(self.blob_path(&stored.info.digest));
+            self.note_created(path);
+        } else {
+            self.note_relied(path);
         }
         Ok(stored.info)
     }
@@ -462,18 +451,25 @@ impl ImageDestination for OciDestination {
             .and_then(|t| t.clone())
             .ok_or_else(|| TransportError::Invalid("commit without a manifest".into()))?;
         let finish = self.finish.lock().ok().and_then(|mut f| f.take());
-        tokio::task::block_in_place(|| {
-            self.write_index(&top)?;
-            match finish {
-                Some(Finish::NewLayout(staging)) => staging.commit(),
-                Some(Finish::ExistingLayout) => fsutil::sync_dir(&self.root),
-                Some(Finish::Archive { temp, target }) => {
-                    let result = archive::write_archive(temp.path(), &target);
-                    drop(temp);
-                    result
-                }
-                None => Ok(()),
+        tokio::task::block_in_place(|| match finish {
+            Some(Finish::NewLayout(staging)) => {
+                layout::add_to_index(&self.root, &top, self.durability)?;
+                staging.commit_or_merge(&mut |staged, target| layout::merge(staged, target, &top))
             }
+            Some(Finish::ExistingLayout) => {
+                let _lock = layout::lock(&self.root)?;
+                let relied = self.relied.lock().map(|r| r.clone()).unwrap_or_default();
+                layout::check_present(&relied, &self.root)?;
+                layout::add_to_index(&self.root, &top, self.durability)?;
+                fsutil::sync_dir(&self.root)
+            }
+            Some(Finish::Archive { temp, target }) => {
+                layout::add_to_index(&self.root, &top, self.durability)?;
+                let result = archive::write_archive(temp.path(), &target);
+                drop(temp);
+                result
+            }
+            None => Ok(()),
         })?;
         if let Ok(mut c) = self.created.lock() {
             c.clear();
@@ -489,9 +485,7 @@ impl Drop for OciDestination {
         if self.existing
             && let Ok(created) = self.created.lock()
         {
-            for path in created.iter() {
-                let _ = std::fs::remove_file(path);
-            }
+            layout::take_back(&self.root, &self.blob_root, &created);
         }
     }
 }
