@@ -538,6 +538,111 @@ fn existing_dir_image_is_replaced_by_a_good_copy() {
 }
 
 // ------------------------------------------------------------------------------------------
+// Files already at the destination are checked before they are reused
+// ------------------------------------------------------------------------------------------
+
+/// Flips a byte in the middle of a file, keeping its size (a name-and-size check passes).
+fn tamper(path: &Path) {
+    let mut b = fs::read(path).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x20;
+    fs::write(path, &b).unwrap();
+}
+
+/// An `oci:` layout whose blob files (a layer, the config, the manifest) were changed after
+/// they were written: copying the same image to another tag must not reuse them by name.
+/// Each is written anew, so both tags read back correctly; a blob that is a symlink is
+/// replaced by a file, never written through.
+#[test]
+fn tampered_blobs_in_an_oci_layout_are_not_reused() {
+    let t = tempdir();
+    let layout = t.path().join("layout");
+    let dest = |tag: &str| format!("oci:{}:{tag}", p(&layout));
+    skiff_copy(["-q", &example_ref("hello-oci"), &dest("a")]).assert_success();
+    let image = load_oci(&layout, Some("a"));
+    let layer = image.manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = image.manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tamper(&oci_blob(&layout, &layer));
+    tamper(&oci_blob(&layout, &config));
+    tamper(&oci_blob(&layout, HELLO_MANIFEST));
+    // A second layer file replaced by a symlink to a file outside the layout.
+    let outside = t.path().join("precious");
+    fs::write(&outside, b"not a blob").unwrap();
+    let second = image.manifest["layers"][1]["digest"]
+        .as_str()
+        .map(str::to_string);
+    if let Some(second) = &second {
+        fs::remove_file(oci_blob(&layout, second)).unwrap();
+        std::os::unix::fs::symlink(&outside, oci_blob(&layout, second)).unwrap();
+    }
+    let out = skiff_copy([&example_ref("hello-oci"), &dest("b")]);
+    out.assert_success();
+    for tampered in [Some(&layer), Some(&config), second.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        assert!(
+            !out.stderr.contains(&format!("{tampered} skipped")),
+            "tampered blob {tampered} was reused: {out}"
+        );
+    }
+    for tag in ["a", "b"] {
+        load_oci(&layout, Some(tag)).assert_consistent(&format!("tag {tag} after the re-copy"));
+        skopeo_inspect_config(&dest(tag));
+    }
+    // Every blob file (the manifest's too) holds the content its name says.
+    for name in list_dir(&layout.join("blobs/sha256")) {
+        let path = layout.join("blobs/sha256").join(&name);
+        assert_eq!(
+            sha256_file(&path),
+            format!("sha256:{name}"),
+            "blob file {name}"
+        );
+    }
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        b"not a blob",
+        "written through a symlink"
+    );
+    if let Some(second) = &second {
+        assert!(
+            !fs::symlink_metadata(oci_blob(&layout, second))
+                .unwrap()
+                .is_symlink()
+        );
+    }
+    // Untouched blobs are reused, once checked.
+    skiff_copy([&example_ref("hello-oci"), &dest("c")])
+        .assert_success()
+        .assert_stderr_contains("skipped: already exists");
+}
+
+/// `dir:` replacing an image links the old image's blobs into the new one only when their
+/// content checks out: a tampered layer is copied again.
+#[test]
+fn a_tampered_blob_of_a_replaced_dir_image_is_not_linked() {
+    let t = tempdir();
+    let dir = t.path().join("img");
+    let dest = format!("dir:{}", p(&dir));
+    skiff_copy(["-q", &example_ref("hello-oci"), &dest]).assert_success();
+    let image = load_dir(&dir);
+    let layer = image.manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tamper(&dir_blob(&dir, &layer));
+    skiff_copy(["-q", &example_ref("hello-oci"), &dest]).assert_success();
+    load_dir(&dir).assert_consistent("dir: image after the re-copy");
+    assert_skopeo_sees_diff_ids(&dest, &image.diff_ids());
+}
+
+// ------------------------------------------------------------------------------------------
 // SIGKILL in the middle of a copy
 // ------------------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ mod staging;
 mod temp;
 
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use std::io::{Read, Write};
@@ -15,6 +16,7 @@ pub use staging::Staging;
 pub use temp::{TempDir, sweep_stale, temp_dir_in, temp_file_in, visible_entries};
 
 use super::{BlobInfo, Result, TransportError};
+use crate::digest::Digest;
 use crate::pipeline::{BUFFER_SIZE, BlobReader};
 
 /// Whether a file must survive a crash once written, or is scratch space (a spool that is
@@ -25,8 +27,8 @@ pub enum Durability {
     Scratch,
 }
 
-/// What `store_blob` stored; `created` is false when a file of that name (the same digest)
-/// was there already and was kept.
+/// What `store_blob` stored; `created` is false when a file of that name was there already
+/// (it was replaced: this copy's bytes are verified, the old file's were not).
 #[derive(Debug)]
 pub struct Stored {
     pub info: BlobInfo,
@@ -34,9 +36,8 @@ pub struct Stored {
 }
 
 /// Streams `reader` into a temp file in `dir`, then renames it to `name_for(digest)`,
-/// unless that file exists: names are digests, so it holds the same bytes, and replacing
-/// it would make it look like this copy's to clean up. On any error the temp file is
-/// removed.
+/// replacing a file of that name (a name is no proof of content; renaming over it costs
+/// nothing). On any error the temp file is removed.
 pub async fn store_blob(
     reader: BlobReader,
     dir: &Path,
@@ -100,21 +101,42 @@ pub async fn store_blob(
     .map_err(|e| TransportError::Invalid(format!("blob writer for {dir_label} failed: {e}")))?
     .map_err(|e| TransportError::io(format!("writing blob into {dir_label}"), e))?;
     let target = name_for(&digest);
+    let rename_err = |e| TransportError::io(format!("renaming blob into {}", target.display()), e);
     let created = match temp.persist_noclobber(&target) {
         Ok(_) => true,
-        // The temp file goes with the error.
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => false,
-        Err(e) => {
-            return Err(TransportError::io(
-                format!("renaming blob into {}", target.display()),
-                e.error,
-            ));
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+            e.file.persist(&target).map_err(|e| rename_err(e.error))?;
+            false
         }
+        Err(e) => return Err(rename_err(e.error)),
     };
     Ok(Stored {
         info: BlobInfo { digest, size },
         created,
     })
+}
+
+/// The size of the file at `path` if it is a regular file (not a link) of `size` bytes
+/// (when given) whose content has `digest`: what a destination checks before it reuses a
+/// blob file it finds by name. Hashing a file is cheaper than copying it again.
+pub async fn verify_existing(path: &Path, digest: &Digest, size: Option<u64>) -> Option<u64> {
+    let meta = tokio::fs::symlink_metadata(path).await.ok()?;
+    if !meta.is_file() || size.is_some_and(|s| s != meta.len()) {
+        return None;
+    }
+    let path = path.to_path_buf();
+    let algorithm = digest.algorithm();
+    let actual = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)?;
+        algorithm.digest_reader(file)
+    })
+    .await
+    .ok()?
+    .ok()?;
+    (actual.0 == *digest).then_some(actual.1)
 }
 
 /// How often a blob being written asks the kernel to start writing it back.
@@ -254,22 +276,30 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "only the first blob remains: {names:?}");
-        // The same blob again keeps the file that is there, and says so.
-        let before = std::fs::metadata(d.join(digest.hex()))
-            .unwrap()
-            .modified()
-            .unwrap();
+        // A file already there under the blob's name is no proof of its content: it is
+        // replaced (and not claimed as created, so never this copy's to take back).
+        let path = d.join(digest.hex());
+        std::fs::write(&path, b"tampered").unwrap();
+        assert_eq!(verify_existing(&path, &digest, None).await, None);
         let reader: BlobReader = Box::pin(std::io::Cursor::new(data.clone()));
         let again = store_blob(reader, &d, |x| d.join(x.hex()), None, Durability::Synced)
             .await
             .unwrap();
         assert!(!again.created);
         assert_eq!(again.info.digest, digest);
-        let after = std::fs::metadata(d.join(digest.hex()))
-            .unwrap()
-            .modified()
-            .unwrap();
-        assert_eq!(before, after);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        let size = Some(data.len() as u64);
+        assert_eq!(verify_existing(&path, &digest, size).await, size);
+        assert_eq!(
+            verify_existing(&path, &digest, Some(3)).await,
+            None,
+            "size first"
+        );
+        // A link to the right content is not a blob file.
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert_eq!(verify_existing(&link, &digest, None).await, None);
+        std::fs::remove_file(&link).unwrap();
         assert_eq!(
             std::fs::read_dir(&d).unwrap().count(),
             1,

@@ -11,6 +11,7 @@ mod archive;
 mod index;
 mod layout;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -219,6 +220,8 @@ pub struct OciDestination {
     relied: Mutex<Vec<PathBuf>>,
     /// Blobs go to a shared blob directory, which other layouts use too.
     shared_blobs: bool,
+    /// Blobs this copy stored or checked: reused again without hashing them again.
+    checked: Mutex<HashSet<Digest>>,
     /// Writing into an existing layout (kept apart from `finish`, which commit consumes
     /// before it can fail).
     existing: bool,
@@ -318,6 +321,7 @@ impl OciDestination {
             created: Mutex::new(Vec::new()),
             relied: Mutex::new(Vec::new()),
             shared_blobs: opts.shared_blob_dir.is_some(),
+            checked: Mutex::new(HashSet::new()),
             existing,
             compression,
             durability,
@@ -345,18 +349,36 @@ impl OciDestination {
         }
     }
 
-    /// Writes a small blob (manifest) if it is not there yet.
+    fn is_checked(&self, d: &Digest) -> bool {
+        self.checked.lock().is_ok_and(|c| c.contains(d))
+    }
+
+    fn note_checked(&self, d: &Digest) {
+        if let Ok(mut c) = self.checked.lock() {
+            c.insert(d.clone());
+        }
+    }
+
+    /// Writes a small blob (manifest) unless a file with exactly these bytes is there.
     fn put_small_blob(&self, d: &Digest, raw: &[u8]) -> Result<()> {
         let path = self.blob_path(d);
-        if path.exists() {
+        if std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_file() && m.len() == raw.len() as u64)
+            && std::fs::read(&path).is_ok_and(|there| there == raw)
+        {
             self.note_relied(path);
             return Ok(());
         }
+        let existed = std::fs::symlink_metadata(&path).is_ok();
         let dir = fsutil::parent_of(&path);
         std::fs::create_dir_all(&dir)
             .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
         fsutil::write_atomically(&path, raw, self.durability)?;
-        self.note_created(path);
+        if existed {
+            self.note_relied(path);
+        } else {
+            self.note_created(path);
+        }
         Ok(())
     }
 }
@@ -376,19 +398,27 @@ impl ImageDestination for OciDestination {
     async fn try_reuse_blob(
         &self,
         digest: &Digest,
-        _opts: &BlobOptions<'_>,
+        opts: &BlobOptions<'_>,
     ) -> Result<Option<BlobInfo>> {
         let path = self.blob_path(digest);
-        match tokio::fs::metadata(&path).await {
-            Ok(m) if m.is_file() => {
-                self.note_relied(path);
-                Ok(Some(BlobInfo {
-                    digest: digest.clone(),
-                    size: m.len(),
-                }))
-            }
-            _ => Ok(None),
-        }
+        let size = if self.is_checked(digest) {
+            tokio::fs::symlink_metadata(&path)
+                .await
+                .ok()
+                .map(|m| m.len())
+        } else {
+            // A file's name proves nothing about its content: check it first.
+            fsutil::verify_existing(&path, digest, opts.expected_size(digest)).await
+        };
+        let Some(size) = size else {
+            return Ok(None);
+        };
+        self.note_checked(digest);
+        self.note_relied(path);
+        Ok(Some(BlobInfo {
+            digest: digest.clone(),
+            size,
+        }))
     }
 
     async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
@@ -406,6 +436,7 @@ impl ImageDestination for OciDestination {
         )
         .await?;
         // A blob that was there already belongs to other images: never ours to remove.
+        self.note_checked(&stored.info.digest);
         let path = self.blob_path(&stored.info.digest);
         if stored.created {
             self.note_created(path);
