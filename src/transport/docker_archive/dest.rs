@@ -201,18 +201,14 @@ impl ArchiveDestination {
                 format!("{}{ext}", d.hex())
             }
         };
-        let reused = |d: &Digest| {
-            self.existing
-                .as_ref()
-                .and_then(|e| e.reusable.get(d))
-                .map(|(n, _)| n.clone())
-        };
+        let reused = |d: &Digest| self.existing.as_ref().and_then(|e| e.confirmed(d));
         let mut layer_names = Vec::new();
+        let mut added = HashSet::new();
         for d in &written.layers {
             let name = match (blobs.get(d), reused(d)) {
                 (Some((path, _)), _) => {
                     let name = blob_name(d, ".tar");
-                    plan.push(name.clone(), Content::File(path.clone()));
+                    self.add_new_blob(plan, &mut added, &name, path, d)?;
                     name
                 }
                 (None, Some(old)) => old,
@@ -227,7 +223,7 @@ impl ArchiveDestination {
                 (Some((path, _)), _) => {
                     let name = blob_name(&written.config, ".json");
                     let bytes = read_spooled(path, &self.label)?;
-                    plan.push(name.clone(), Content::File(path.clone()));
+                    self.add_new_blob(plan, &mut added, &name, path, &written.config)?;
                     (name, bytes)
                 }
                 (None, Some(old)) => {
@@ -251,6 +247,36 @@ impl ArchiveDestination {
             config_name,
             config_bytes,
         })
+    }
+
+    /// Adds a spooled file of the new image, named for its digest. A file of the old archive
+    /// by that name is kept when it holds the same bytes; otherwise the copy fails: its name
+    /// promised this content, and replacing it would change the old images that use it.
+    fn add_new_blob(
+        &self,
+        plan: &mut Plan,
+        added: &mut HashSet<String>,
+        name: &str,
+        spooled: &Path,
+        digest: &Digest,
+    ) -> Result<()> {
+        if !added.insert(name.to_string()) {
+            return Ok(());
+        }
+        if !plan.contains(name) {
+            plan.push(name.to_string(), Content::File(spooled.to_path_buf()));
+            return Ok(());
+        }
+        match &self.existing {
+            Some(ex) if ex.holds(name, digest)? => Ok(()),
+            _ => Err(werr(
+                &self.label,
+                format!(
+                    "the archive already has a file {name} that does not hold {digest}, the content its name stands for; the archive is damaged: write the image to another file"
+                ),
+            )
+            .into()),
+        }
     }
 
     /// Docker 25+'s OCI layout (`--format oci`): the OCI manifest, index.json, oci-layout.
@@ -315,6 +341,11 @@ impl ArchiveDestination {
             .find(|v| v.get("Config").and_then(Value::as_str) == Some(image.config_name.as_str()));
         match same {
             Some(v) => {
+                // The same config, so the same diff IDs: the new image's layers, checked
+                // while they were copied, are what the old item's should be too.
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("Layers".into(), Value::from(image.layer_names.clone()));
+                }
                 if let Some(tags) = v.get_mut("RepoTags").and_then(Value::as_array_mut) {
                     for t in new_tags {
                         if !tags.iter().any(|x| x.as_str() == Some(t)) {
@@ -351,6 +382,10 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
     pub fn push(&mut self, name: String, content: Content) {
         if self.names.insert(name.clone()) {
             self.entries.push(Entry { name, content });
@@ -440,14 +475,13 @@ impl ImageDestination for ArchiveDestination {
                 size: *size,
             }));
         }
-        Ok(self
-            .existing
-            .as_ref()
-            .and_then(|e| e.reusable.get(digest))
-            .map(|(_, size)| BlobInfo {
-                digest: digest.clone(),
-                size: *size,
-            }))
+        let Some(existing) = &self.existing else {
+            return Ok(None);
+        };
+        Ok(existing.reuse(digest).await?.map(|(_, size)| BlobInfo {
+            digest: digest.clone(),
+            size,
+        }))
     }
 
     async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {

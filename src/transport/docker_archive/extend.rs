@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -24,8 +25,63 @@ pub(super) struct Existing {
     /// manifest.json items (raw, to keep fields skiff does not know) and parsed.
     items: Vec<(Value, ManifestItem)>,
     repositories: Repositories,
-    /// Blobs of surviving images that can be reused: digest -> (file name, size).
-    pub reusable: HashMap<Digest, (String, u64)>,
+    /// Files of surviving images offered for reuse: digest -> (file name, size). A config
+    /// is offered on its own hash; a layer on the diff ID its image's config claims, which
+    /// proves nothing until the layer's bytes are hashed (`reuse`).
+    offered: HashMap<Digest, (String, u64)>,
+    /// What hashing showed: digest -> whether the offered file holds it.
+    checked: Mutex<HashMap<Digest, bool>>,
+}
+
+impl Existing {
+    /// The old archive's file for blob `digest` (name, size), when one is offered and its
+    /// bytes hash to `digest`.
+    pub async fn reuse(&self, digest: &Digest) -> Result<Option<(String, u64)>> {
+        let Some((name, size)) = self.offered.get(digest) else {
+            return Ok(None);
+        };
+        let known = self
+            .checked
+            .lock()
+            .ok()
+            .and_then(|c| c.get(digest).copied());
+        let holds = match known {
+            Some(h) => h,
+            None => {
+                let (_, span) = self.index.resolve(name)?;
+                let reader = self.read_err(self.index.open_blocking(span))?;
+                let algorithm = digest.algorithm();
+                let hashed = tokio::task::spawn_blocking(move || algorithm.digest_reader(reader))
+                    .await
+                    .map_err(|e| TransportError::Invalid(format!("hashing {name}: {e}")))?;
+                let holds = self.read_err(hashed)?.0 == *digest;
+                if let Ok(mut c) = self.checked.lock() {
+                    c.insert(digest.clone(), holds);
+                }
+                holds
+            }
+        };
+        Ok(holds.then(|| (name.clone(), *size)))
+    }
+
+    /// The file `reuse` confirmed for `digest`.
+    pub fn confirmed(&self, digest: &Digest) -> Option<String> {
+        let holds = self.checked.lock().ok()?.get(digest).copied()?;
+        holds
+            .then(|| self.offered.get(digest).map(|(n, _)| n.clone()))
+            .flatten()
+    }
+
+    /// Whether the old archive's file `name` holds exactly the blob `digest` (blocking).
+    pub fn holds(&self, name: &str, digest: &Digest) -> Result<bool> {
+        let (_, span) = self.index.resolve(name)?;
+        let reader = self.read_err(self.index.open_blocking(span))?;
+        Ok(self.read_err(digest.algorithm().digest_reader(reader))?.0 == *digest)
+    }
+
+    fn read_err<T>(&self, r: std::io::Result<T>) -> Result<T> {
+        r.map_err(|e| ArchiveError::io(self.index.path(), "reading", e).into())
+    }
 }
 
 /// What survives of the archive being extended: the images that keep a tag (their files,
@@ -150,20 +206,21 @@ pub(super) async fn open_existing(target: &Path, opts: &DestOptions) -> Result<O
         index,
         items,
         repositories,
-        reusable: HashMap::new(),
+        offered: HashMap::new(),
+        checked: Mutex::new(HashMap::new()),
     };
     // Blobs of the images that stay can be reused instead of written twice.
     let (keep, _, _) = survivors(&existing, &new_tags)?;
-    let mut reusable = HashMap::new();
+    let mut offered = HashMap::new();
+    let mut checked = HashMap::new();
     for (_, item, _) in keep {
         let config = existing
             .index
             .read_small(&item.config, MAX_CONFIG_SIZE)
             .await?;
-        reusable.insert(
-            Digest::sha256_of(&config),
-            (item.config.clone(), config.len() as u64),
-        );
+        let config_digest = Digest::sha256_of(&config);
+        checked.insert(config_digest.clone(), true);
+        offered.insert(config_digest, (item.config.clone(), config.len() as u64));
         let diff_ids: Vec<Digest> = serde_json::from_slice::<Value>(&config)
             .ok()
             .and_then(|v| v.pointer("/rootfs/diff_ids").cloned())
@@ -180,11 +237,12 @@ pub(super) async fn open_existing(target: &Path, opts: &DestOptions) -> Result<O
                 .map_err(|e| ArchiveError::io(existing.index.path(), "reading", e))?;
             // Only plain layers are named by their diff ID.
             if pipeline::detect(&head[..n]).is_none() {
-                reusable.insert(d.clone(), (name.clone(), span.size));
+                offered.insert(d.clone(), (name.clone(), span.size));
             }
         }
     }
-    existing.reusable = reusable;
+    existing.offered = offered;
+    existing.checked = Mutex::new(checked);
     Ok(Some(existing))
 }
 
