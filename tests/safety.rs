@@ -5,6 +5,7 @@
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::*;
@@ -767,6 +768,12 @@ fn assert_as_before_after_kill(case: &Case, stderr: &[String]) {
             "[{}] after SIGKILL: leftover in $TMPDIR: {name}",
             case.label()
         );
+        // Scratch space in a --tmpdir others may share is private to the user.
+        let mode = fs::symlink_metadata(case.tmpdir.join(&name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{ctx}: {name} in $TMPDIR is mode {mode:o}");
     }
 }
 

@@ -121,7 +121,7 @@ impl ArchiveDestination {
             })?;
         }
         fsutil::sweep_stale(&spool_parent);
-        let spool = fsutil::temp_dir_in(&spool_parent, ".", "dockerarchive")?;
+        let spool = fsutil::scratch_dir_in(&spool_parent, ".", "dockerarchive")?;
         let existing = match &delivery {
             Delivery::Replace(target) => open_existing(target, &opts).await?,
             _ => None,

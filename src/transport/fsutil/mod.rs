@@ -13,7 +13,10 @@ use std::io::{Read, Write};
 
 pub use lock::{DirLock, lock_dir};
 pub use staging::Staging;
-pub use temp::{TempDir, sweep_stale, temp_dir_in, temp_file_in, visible_entries};
+pub use temp::{
+    TempDir, scratch_dir_in, scratch_file_in, sweep_stale, temp_dir_in, temp_file_in,
+    visible_entries,
+};
 
 use super::{BlobInfo, Result, TransportError};
 use crate::digest::Digest;

@@ -29,12 +29,21 @@ fn temp_prefix(hidden: &str, label: &str) -> String {
     format!("{hidden}skiff-{label}-{}-", std::process::id())
 }
 
-/// A temp file in `dir`, mode 0644 (less the umask) like the files skopeo writes, locked
-/// for as long as it is open (see `sweep_stale`).
+/// A temp file in `dir` that becomes a destination's file, mode 0644 (less the umask) like
+/// the files skopeo writes, locked for as long as it is open (see `sweep_stale`).
 pub fn temp_file_in(dir: &Path, label: &str) -> Result<tempfile::NamedTempFile> {
+    file_in(dir, label, 0o644)
+}
+
+/// A scratch file (deleted once used) in `dir`, perhaps a `--tmpdir` others share: 0600.
+pub fn scratch_file_in(dir: &Path, label: &str) -> Result<tempfile::NamedTempFile> {
+    file_in(dir, label, 0o600)
+}
+
+fn file_in(dir: &Path, label: &str, mode: u32) -> Result<tempfile::NamedTempFile> {
     let file = tempfile::Builder::new()
         .prefix(&temp_prefix(".", label))
-        .permissions(std::fs::Permissions::from_mode(0o644))
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(|e| {
             TransportError::io(format!("creating a temporary file in {}", dir.display()), e)
@@ -64,11 +73,22 @@ impl TempDir {
 /// The lock of a kept temp directory: the sweep leaves the directory alone while it lives.
 pub struct DirHold(#[allow(dead_code)] Option<File>);
 
-/// A temp directory in `dir`, mode 0755 (less the umask); `hidden` is a name prefix.
+/// A temp directory in `dir` that becomes a destination (a staged image), mode 0755 (less
+/// the umask); `hidden` is a name prefix.
 pub fn temp_dir_in(dir: &Path, hidden: &str, label: &str) -> Result<TempDir> {
+    dir_in(dir, hidden, label, 0o755)
+}
+
+/// A scratch directory (a spool, an archive's layout before it is tarred) in `dir`,
+/// perhaps a `--tmpdir` others share: 0700, so nobody else reads what is in it.
+pub fn scratch_dir_in(dir: &Path, hidden: &str, label: &str) -> Result<TempDir> {
+    dir_in(dir, hidden, label, 0o700)
+}
+
+fn dir_in(dir: &Path, hidden: &str, label: &str, mode: u32) -> Result<TempDir> {
     let made = tempfile::Builder::new()
         .prefix(&temp_prefix(hidden, label))
-        .permissions(std::fs::Permissions::from_mode(0o755))
+        .permissions(std::fs::Permissions::from_mode(mode))
         .tempdir_in(dir)
         .map_err(|e| {
             TransportError::io(
@@ -293,6 +313,36 @@ mod tests {
         drop((owner_file, owner_dir));
         sweep_stale(dir.path());
         assert!(!busy_file.exists() && !busy_dir.exists());
+    }
+
+    #[test]
+    fn scratch_is_private_and_staging_is_not() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(scratch_file_in(dir.path(), "daemon").unwrap().path()),
+            0o600
+        );
+        assert_eq!(
+            mode(scratch_dir_in(dir.path(), "", "ociarchive").unwrap().path()),
+            0o700
+        );
+        // What becomes a destination follows the umask, as skopeo's files do.
+        let umask = {
+            // SAFETY: reads the umask by setting it and putting it back at once.
+            let old = unsafe { libc::umask(0o022) };
+            unsafe { libc::umask(old) };
+            old as u32
+        };
+        assert_eq!(
+            mode(temp_file_in(dir.path(), "blob").unwrap().path()),
+            0o644 & !umask
+        );
+        assert_eq!(
+            mode(temp_dir_in(dir.path(), ".", "stage").unwrap().path()),
+            0o755 & !umask
+        );
     }
 
     #[test]

@@ -277,7 +277,7 @@ impl OciDestination {
             )
         })?;
         fsutil::sweep_stale(&opts.tmpdir);
-        let temp = fsutil::temp_dir_in(&opts.tmpdir, "", "ociarchive")?;
+        let temp = fsutil::scratch_dir_in(&opts.tmpdir, "", "ociarchive")?;
         let root = temp.path().to_path_buf();
         // Archives never share blobs with anything.
         let opts = OpenOptions {
