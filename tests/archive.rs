@@ -267,6 +267,52 @@ fn several_images_in_one_archive() {
     assert!(skiff_temp_leftovers(t.path()).is_empty());
 }
 
+/// Whether a destination is written in place or built aside and renamed is decided by
+/// what is there, not by where: a path under /dev/shm (a tmpfs) is an ordinary file that
+/// is created, extended with a second image and read back; a FIFO anywhere is streamed.
+#[test]
+fn a_docker_archive_under_dev_shm_is_a_file_and_a_fifo_a_stream() {
+    let t = tempfile::Builder::new()
+        .prefix("skiff-it-")
+        .tempdir_in("/dev/shm")
+        .expect("/dev/shm");
+    let a = t.path().join("x.tar");
+    skiff_copy(["-q", &hello(), &da(&a, "hello:latest")]).assert_success();
+    let multi = format!("oci:{}", p(&example("multiarch-oci")));
+    skiff_copy([
+        "-q",
+        "--override-arch",
+        "arm64",
+        &multi,
+        &da(&a, "multi:arm"),
+    ])
+    .assert_success();
+    let items: Value = serde_json::from_slice(&extract_member(&a, "manifest.json")).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 2, "{items}");
+    skopeo_copy([
+        da(&a, "hello:latest"),
+        format!("dir:{}", p(&t.path().join("d"))),
+    ])
+    .assert_success();
+
+    let fifo = t.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let copied = t.path().join("from-fifo.tar");
+    let mut reader = Command::new("sh")
+        .args(["-c", "cat \"$1\" > \"$2\"", "sh"])
+        .args([&fifo, &copied])
+        .spawn()
+        .unwrap();
+    skiff_copy(["-q", &hello(), &da(&fifo, "hello:latest")]).assert_success();
+    assert!(reader.wait().unwrap().success());
+    skopeo_copy([
+        da(&copied, "hello:latest"),
+        format!("dir:{}", p(&t.path().join("e"))),
+    ])
+    .assert_success();
+}
+
 fn extract_member(archive: &Path, name: &str) -> Vec<u8> {
     files_of(archive)
         .into_iter()

@@ -93,7 +93,7 @@ impl ArchiveDestination {
                 opts.tmpdir.clone(),
             ),
             Sink::Path(path) => {
-                if is_stream_path(&path) {
+                if is_descriptor_path(&path) {
                     (Delivery::Stream(path.clone()), path, opts.tmpdir.clone())
                 } else {
                     let target = fsutil::absolute(&path)?;
@@ -400,9 +400,25 @@ struct NewImage {
     config_bytes: Vec<u8>,
 }
 
-/// `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`: always written in place, never renamed.
-fn is_stream_path(p: &Path) -> bool {
-    p.starts_with("/dev/") || p.starts_with("/proc/")
+/// A name for a descriptor the process already has open (`/dev/stdout`, `/dev/fd/N`,
+/// `/proc/self/fd/N`): written in place, whatever it refers to (a pipe, or a file the
+/// shell opened). Any other path is judged by what is there, never by where it is:
+/// `/dev/shm` is an ordinary filesystem.
+fn is_descriptor_path(p: &Path) -> bool {
+    let Some(s) = p.to_str() else {
+        return false;
+    };
+    let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    if matches!(s, "/dev/stdout" | "/dev/stderr") {
+        return true;
+    }
+    if let Some(n) = s.strip_prefix("/dev/fd/") {
+        return number(n);
+    }
+    match s.strip_prefix("/proc/").and_then(|r| r.split_once("/fd/")) {
+        Some((owner, n)) => (owner == "self" || number(owner)) && number(n),
+        None => false,
+    }
 }
 
 fn read_spooled(path: &Path, label: &Path) -> Result<Vec<u8>> {
@@ -561,5 +577,33 @@ impl ImageDestination for ArchiveDestination {
                 "internal: a caller-delivered archive is finished by its caller".into(),
             )),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_descriptor_names_are_written_in_place_by_name() {
+        for p in [
+            "/dev/stdout",
+            "/dev/stderr",
+            "/dev/fd/1",
+            "/proc/self/fd/3",
+            "/proc/42/fd/1",
+        ] {
+            assert!(is_descriptor_path(Path::new(p)), "{p}");
+        }
+        for p in [
+            "/dev/shm/x.tar",
+            "/proc/x.tar",
+            "/dev/fd/",
+            "/dev/fd/1/x",
+            "/proc/self/fd/x",
+            "/tmp/a.tar",
+        ] {
+            assert!(!is_descriptor_path(Path::new(p)), "{p}");
+        }
     }
 }
