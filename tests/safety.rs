@@ -214,6 +214,41 @@ fn missing_layer_file_is_rejected() {
     assert_fails_cleanly_everywhere(&src_name(&l), &[LAYER2, &p(&blob)]);
 }
 
+/// A layout's files are regular files inside it: a layer that is a symlink to a host file
+/// is refused by name, before its bytes (or its size) are read, and so is a symlinked
+/// index.json. skopeo follows such links.
+#[test]
+fn symlinked_files_in_a_layout_source_are_refused() {
+    let (t, l) = damaged_copy();
+    let host = t.path().join("host-secret");
+    fs::write(&host, vec![b's'; 12_345]).unwrap();
+    let blob = oci_blob(&l, LAYER2);
+    fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink(&host, &blob).unwrap();
+    let case = Case::new(Kind::Dir, State::Absent);
+    let out = assert_fails_cleanly(
+        &case,
+        &["--insecure-policy"],
+        &src_name(&l),
+        &[],
+        &[LAYER2, "is a symbolic link"],
+    );
+    out.assert_stderr_not_contains("12345");
+
+    let (t, l) = damaged_copy();
+    let index = t.path().join("index-elsewhere.json");
+    fs::rename(l.join("index.json"), &index).unwrap();
+    std::os::unix::fs::symlink(&index, l.join("index.json")).unwrap();
+    let case = Case::new(Kind::Oci, State::Existing);
+    assert_fails_cleanly(
+        &case,
+        &["--insecure-policy"],
+        &src_name(&l),
+        &[],
+        &["index.json is a symbolic link"],
+    );
+}
+
 #[test]
 fn config_that_does_not_match_its_digest_is_rejected() {
     let (_t, l) = damaged_copy();

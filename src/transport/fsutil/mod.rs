@@ -1,6 +1,7 @@
 //! Crash-safe file writing shared by the local transports: temp file in the target
 //! directory, fsync, rename; staging directories that vanish unless committed.
 
+mod beneath;
 mod lock;
 mod staging;
 mod temp;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use std::io::{Read, Write};
 
+pub use beneath::{open_beneath, read_beneath};
 pub use lock::{DirLock, lock_dir};
 pub use staging::Staging;
 pub use temp::{

@@ -48,7 +48,8 @@ impl Store {
 
     async fn read_small(&self, rel: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
         match self {
-            Store::Dir(root) => fsutil::read_limited(&root.join(rel), limit, what).await,
+            // No link inside the layout is followed (`fsutil::open_beneath`).
+            Store::Dir(root) => fsutil::read_beneath(root, rel, limit, what).await,
             // The archive index names the archive and entry in its own errors.
             Store::Archive(a) => Ok(a.read_small(rel, limit).await?),
         }
@@ -58,10 +59,14 @@ impl Store {
         match self {
             Store::Dir(root) => {
                 let path = root.join(rel);
-                let f = tokio::fs::File::open(&path).await.map_err(|e| {
-                    TransportError::io(format!("opening {what} at {}", path.display()), e)
-                })?;
-                Ok(Box::pin(f))
+                let (root, rel) = (root.clone(), rel.to_string());
+                let f = tokio::task::spawn_blocking(move || fsutil::open_beneath(&root, &rel))
+                    .await
+                    .map_err(|e| TransportError::Invalid(format!("opening {what}: {e}")))?
+                    .map_err(|e| {
+                        TransportError::io(format!("opening {what} at {}", path.display()), e)
+                    })?;
+                Ok(Box::pin(tokio::fs::File::from_std(f)))
             }
             Store::Archive(a) => Ok(a.open(rel).await?.0),
         }
@@ -126,8 +131,9 @@ impl OciSource {
     async fn read_blob_small(&self, d: &Digest, what: &str) -> Result<Vec<u8>> {
         match &self.shared_blob_dir {
             Some(shared) => {
-                fsutil::read_limited(
-                    &shared.join(d.algorithm().name()).join(d.hex()),
+                fsutil::read_beneath(
+                    shared,
+                    &format!("{}/{}", d.algorithm().name(), d.hex()),
                     MAX_MANIFEST_SIZE,
                     what,
                 )
