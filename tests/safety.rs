@@ -678,6 +678,46 @@ fn a_tampered_blob_of_a_replaced_dir_image_is_not_linked() {
     assert_skopeo_sees_diff_ids(&dest, &image.diff_ids());
 }
 
+/// An `oci-archive:` destination that is a symlink is followed, as skopeo 1.9.3 follows it
+/// (containers/image resolves the path first): the link stays, its target gets the
+/// archive. A dangling link fails, as in skopeo.
+#[test]
+fn an_oci_archive_destination_symlink_is_followed_as_skopeo_does() {
+    let t = tempdir();
+    for tool in ["skiff", "skopeo"] {
+        let dir = t.path().join(tool);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("real.tar"), b"old contents").unwrap();
+        std::os::unix::fs::symlink("real.tar", dir.join("link.tar")).unwrap();
+        let dest = format!("oci-archive:{}:latest", p(&dir.join("link.tar")));
+        let args = ["-q", &example_ref("hello-oci"), &dest];
+        match tool {
+            "skiff" => skiff_copy(args),
+            _ => skopeo_copy(args),
+        }
+        .assert_success();
+        assert!(
+            fs::symlink_metadata(dir.join("link.tar"))
+                .unwrap()
+                .is_symlink(),
+            "{tool}"
+        );
+        assert!(
+            fs::read(dir.join("real.tar")).unwrap().len() > 1024,
+            "{tool}"
+        );
+        assert_eq!(list_dir(&dir), vec!["link.tar", "real.tar"], "{tool}");
+        skopeo_inspect_config(&dest);
+        fs::remove_file(dir.join("real.tar")).unwrap();
+        let out = match tool {
+            "skiff" => skiff_copy(args),
+            _ => skopeo_copy(args),
+        };
+        assert_eq!(out.code, Some(1), "{tool}: a dangling link: {out}");
+        assert_eq!(list_dir(&dir), vec!["link.tar"], "{tool}: dangling link");
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // SIGKILL in the middle of a copy
 // ------------------------------------------------------------------------------------------
