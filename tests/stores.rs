@@ -1,12 +1,19 @@
-//! Local stores shared by many copies at once: real concurrent skiff processes writing one
-//! `oci:` layout, starting from a missing, an empty and an existing layout. Every tag a
-//! successful copy wrote must survive, and the layout must stay one that skopeo reads.
+//! Local stores shared by many copies at once, and copies killed at any point.
+//!
+//! Real concurrent skiff processes write one `oci:` layout, starting from a missing, an
+//! empty and an existing layout: every tag a successful copy wrote must survive, and the
+//! layout must stay one that skopeo reads. Copies SIGKILLed at random points (an `--all`
+//! copy into a shared layout, an image added to a docker archive) must leave the previous
+//! content intact, and a copy run afterwards must succeed.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 use support::*;
 
 /// Small images with different layers, so that concurrent copies add different blobs.
@@ -148,4 +155,334 @@ fn concurrent_copies_into_an_empty_directory_keep_every_tag() {
 #[test]
 fn concurrent_copies_into_an_existing_layout_keep_every_tag() {
     concurrent_copies_keep_every_tag(Start::Existing);
+}
+
+// ------------------------------------------------------------------------------------------
+// SIGKILL at random points
+// ------------------------------------------------------------------------------------------
+
+/// xorshift64*: kill points that differ from run to run. The seed is printed; set
+/// SKIFF_TEST_SEED to replay a failure.
+struct Rng(u64);
+
+impl Rng {
+    fn new(label: &str) -> Rng {
+        let seed = std::env::var("SKIFF_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("{label}: SKIFF_TEST_SEED={seed}");
+        Rng(seed)
+    }
+
+    /// Uniform in [0, max).
+    fn below(&mut self, max: Duration) -> Duration {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let r = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        max.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64)
+    }
+}
+
+const KILLS: usize = 20;
+
+/// How long `copy` takes uninterrupted (the span kill points are drawn from).
+fn time_one(copy: &[String]) -> Duration {
+    let started = Instant::now();
+    skiff_copy(copy).assert_success();
+    started.elapsed()
+}
+
+/// Starts `skiff copy ARGS`, SIGKILLs it after `delay` unless it finished first. Returns
+/// whether it was killed.
+fn run_and_kill(copy: &[String], delay: Duration) -> bool {
+    let mut c = skiff();
+    c.args(["--insecure-policy", "copy"])
+        .args(copy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().expect("spawn skiff");
+    std::thread::sleep(delay);
+    let killed = match child.try_wait().unwrap() {
+        Some(status) => {
+            assert!(status.success(), "{copy:?} failed without being killed");
+            false
+        }
+        None => child.kill().is_ok(), // Child::kill sends SIGKILL
+    };
+    child.wait().unwrap();
+    killed
+}
+
+/// Every blob a tag's image uses (through lists too) is in the layout with the right bytes;
+/// returns the digest the tag names.
+fn check_oci_tag(layout: &Path, tag: &str) -> String {
+    let entry = oci_index_entry(layout, Some(tag));
+    let digest = entry["digest"].as_str().unwrap().to_string();
+    let mut pending = vec![digest.clone()];
+    while let Some(d) = pending.pop() {
+        let blob = oci_blob(layout, &d);
+        assert_eq!(sha256_file(&blob), d, "tag {tag}: manifest {d}");
+        let m = read_json(&blob);
+        if let Some(list) = m["manifests"].as_array() {
+            pending.extend(
+                list.iter()
+                    .map(|x| x["digest"].as_str().unwrap().to_string()),
+            );
+            continue;
+        }
+        let config = m["config"]["digest"].as_str().unwrap();
+        assert_eq!(
+            sha256_file(&oci_blob(layout, config)),
+            config,
+            "tag {tag}: config"
+        );
+        for l in m["layers"].as_array().unwrap() {
+            let l = l["digest"].as_str().unwrap();
+            assert_eq!(sha256_file(&oci_blob(layout, l)), l, "tag {tag}: layer {l}");
+        }
+    }
+    digest
+}
+
+/// A killed copy into a layout leaves every file that was there as it was, index.json
+/// naming the old tags as before and the new tag either not at all or as a complete image,
+/// and new files only that are complete blobs or skiff's hidden temporaries.
+fn assert_layout_survived(
+    layout: &Path,
+    before: &Snapshot,
+    old_tags: &[(String, String)],
+    new_tag: &str,
+    ctx: &str,
+) {
+    let now = snapshot(layout);
+    for (k, v) in &before.entries {
+        if k != "index.json" {
+            assert_eq!(
+                now.entries.get(k),
+                Some(v),
+                "{ctx}: {k} changed or vanished"
+            );
+        }
+    }
+    for (k, v) in &now.entries {
+        if before.entries.contains_key(k)
+            || k.split('/')
+                .any(|c| c.starts_with('.') && c.contains("skiff"))
+        {
+            continue;
+        }
+        let name = k.rsplit('/').next().unwrap();
+        match v {
+            Entry::File { sha256, .. } if k.starts_with("blobs/sha256/") => {
+                assert_eq!(
+                    sha256,
+                    &format!("sha256:{name}"),
+                    "{ctx}: incomplete blob {k}"
+                );
+            }
+            Entry::Dir => {}
+            _ => panic!("{ctx}: unexpected new entry {k} ({v:?})"),
+        }
+    }
+    for (tag, digest) in old_tags {
+        assert_eq!(&check_oci_tag(layout, tag), digest, "{ctx}: tag {tag}");
+    }
+    if tags(layout).iter().any(|t| t == new_tag) {
+        check_oci_tag(layout, new_tag);
+    }
+}
+
+/// `--all` copies of a 3-platform index into a layout that holds two other images, each
+/// SIGKILLed at a random point: the layout survives every kill, and a copy run afterwards
+/// completes. Each round starts from the same layout, so kills land all along the copy.
+#[test]
+fn sigkill_at_random_points_of_an_all_copy_into_a_shared_layout() {
+    let t = tempdir();
+    let pristine = t.path().join("pristine");
+    let other = build_oci_image(
+        &t.path().join("other"),
+        "latest",
+        &[layer(30_000, Comp::Gzip)],
+        9,
+    );
+    skiff_copy([
+        "-q",
+        &example_ref("hello-oci"),
+        &format!("oci:{}:hello", p(&pristine)),
+    ])
+    .assert_success();
+    skiff_copy([
+        "-q",
+        &other.oci_ref(),
+        &format!("oci:{}:other", p(&pristine)),
+    ])
+    .assert_success();
+    let old_tags: Vec<(String, String)> = ["hello", "other"]
+        .iter()
+        .map(|tag| (tag.to_string(), check_oci_tag(&pristine, tag)))
+        .collect();
+    let before = snapshot(&pristine);
+    let src = format!("oci:{}", p(&example("multiarch-oci")));
+    let copy = |layout: &Path| -> Vec<String> {
+        [
+            "--all".to_string(),
+            "-q".into(),
+            src.clone(),
+            format!("oci:{}:multi", p(layout)),
+        ]
+        .to_vec()
+    };
+    let calibration = t.path().join("calibration");
+    copy_tree(&pristine, &calibration);
+    let span = time_one(&copy(&calibration)).mul_f64(1.3);
+    let mut rng = Rng::new("oci --all");
+    let mut killed = 0;
+    for round in 0..KILLS {
+        let layout = t.path().join(format!("round{round}"));
+        copy_tree(&pristine, &layout);
+        let delay = rng.below(span);
+        killed += run_and_kill(&copy(&layout), delay) as usize;
+        let ctx = format!("round {round}, SIGKILL after {delay:?} of {span:?}");
+        assert_layout_survived(&layout, &before, &old_tags, "multi", &ctx);
+        skiff_copy(copy(&layout)).assert_success();
+        assert_layout_survived(
+            &layout,
+            &before,
+            &old_tags,
+            "multi",
+            &format!("{ctx}, re-run"),
+        );
+        assert_eq!(
+            check_oci_tag(&layout, "multi"),
+            MULTI_INDEX,
+            "{ctx}, re-run"
+        );
+        if round + 1 < KILLS {
+            fs::remove_dir_all(&layout).unwrap();
+        } else {
+            for tag in ["hello", "other", "multi"] {
+                skopeo_inspect_digest(&format!("oci:{}:{tag}", p(&layout)));
+            }
+        }
+    }
+    eprintln!("{killed} of {KILLS} copies were killed before they finished");
+    assert!(killed >= KILLS / 4, "too few kills landed: {killed}");
+}
+
+/// The images a docker archive holds, checked: tag -> config digest. Every layer file must
+/// hash to the diff ID its config lists.
+fn check_docker_archive(path: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let mut ar = tar::Archive::new(fs::File::open(path).unwrap());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.header().entry_type().is_file() {
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            files.insert(name, data);
+        }
+    }
+    let items: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let mut tags = BTreeMap::new();
+    for item in items.as_array().unwrap() {
+        let config = &files[item["Config"].as_str().unwrap()];
+        let config_json: serde_json::Value = serde_json::from_slice(config).unwrap();
+        let diff_ids = config_json["rootfs"]["diff_ids"].as_array().unwrap();
+        let layers = item["Layers"].as_array().unwrap();
+        assert_eq!(diff_ids.len(), layers.len());
+        for (l, d) in layers.iter().zip(diff_ids) {
+            let data = &files[l.as_str().unwrap()];
+            assert_eq!(&sha256_digest(data), d.as_str().unwrap(), "layer {l}");
+        }
+        for tag in item["RepoTags"].as_array().unwrap() {
+            tags.insert(tag.as_str().unwrap().to_string(), sha256_digest(config));
+        }
+    }
+    tags
+}
+
+/// Adding an image to a docker archive that holds two, SIGKILLed at a random point each
+/// time: the archive is byte for byte the old one or the complete new one, nothing but
+/// skiff's hidden temporaries appears beside it, and a copy run afterwards completes.
+#[test]
+fn sigkill_at_random_points_while_adding_to_a_docker_archive() {
+    let t = tempdir();
+    let pristine = t.path().join("pristine.tar");
+    let other = build_oci_image(
+        &t.path().join("other"),
+        "latest",
+        &[layer(30_000, Comp::None)],
+        9,
+    );
+    let da = |a: &Path, tag: &str| format!("docker-archive:{}:{tag}", p(a));
+    skiff_copy([
+        "-q",
+        &example_ref("hello-oci"),
+        &da(&pristine, "old/hello:1"),
+    ])
+    .assert_success();
+    skiff_copy(["-q", &other.oci_ref(), &da(&pristine, "old/other:1")]).assert_success();
+    let old = check_docker_archive(&pristine);
+    assert_eq!(old.len(), 2);
+    let before = sha256_file(&pristine);
+    let new = build_oci_image(
+        &t.path().join("new"),
+        "latest",
+        &[layer(200_000, Comp::Gzip), layer(100_000, Comp::Gzip)],
+        10,
+    );
+    let copy = |a: &Path| vec!["-q".to_string(), new.oci_ref(), da(a, "new/image:1")];
+    let calibration = t.path().join("calibration.tar");
+    fs::copy(&pristine, &calibration).unwrap();
+    let span = time_one(&copy(&calibration)).mul_f64(1.3);
+    let mut rng = Rng::new("docker-archive append");
+    let mut killed = 0;
+    for round in 0..KILLS {
+        let dir = t.path().join(format!("round{round}"));
+        fs::create_dir(&dir).unwrap();
+        let a = dir.join("a.tar");
+        fs::copy(&pristine, &a).unwrap();
+        let delay = rng.below(span);
+        killed += run_and_kill(&copy(&a), delay) as usize;
+        let ctx = format!("round {round}, SIGKILL after {delay:?} of {span:?}");
+        let now = check_docker_archive(&a);
+        if sha256_file(&a) != before {
+            for (tag, config) in &old {
+                assert_eq!(now.get(tag), Some(config), "{ctx}: old tag {tag}");
+            }
+            assert!(now.contains_key("docker.io/new/image:1"), "{ctx}: {now:?}");
+        }
+        for name in list_dir(&dir) {
+            assert!(
+                name == "a.tar" || name.starts_with(".skiff-"),
+                "{ctx}: {name} beside the archive"
+            );
+        }
+        skiff_copy(copy(&a)).assert_success();
+        let after = check_docker_archive(&a);
+        for (tag, config) in &old {
+            assert_eq!(after.get(tag), Some(config), "{ctx}, re-run: old tag {tag}");
+        }
+        assert_eq!(after.len(), 3, "{ctx}, re-run: {after:?}");
+        if round + 1 < KILLS {
+            fs::remove_dir_all(&dir).unwrap();
+        } else {
+            skopeo_copy([
+                da(&a, "new/image:1"),
+                format!("dir:{}", p(&t.path().join("out"))),
+            ])
+            .assert_success();
+        }
+    }
+    eprintln!("{killed} of {KILLS} copies were killed before they finished");
+    assert!(killed >= KILLS / 4, "too few kills landed: {killed}");
 }
