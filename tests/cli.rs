@@ -271,7 +271,6 @@ fn unbuilt_options_fail_with_not_supported_yet() {
             "--decryption-key",
             vec!["--decryption-key".into(), key.clone()],
         ),
-        ("--sign-by", vec!["--sign-by".into(), "X".into()]),
         (
             "--sign-by-sigstore",
             vec!["--sign-by-sigstore".into(), "f".into()],
@@ -314,13 +313,7 @@ fn unbuilt_transports_fail_with_not_supported_yet() {
             .assert_stderr_contains("pinging container registry localhost:1")
             .assert_stderr_not_contains("not supported yet");
     }
-    // containers-storage: is not built; docker-archive: and docker-daemon: are (their tests
-    // are tests/archive.rs and tests/daemon.rs).
-    let out = skiff_copy([hello(), "containers-storage:skiff/x:latest".to_string()]);
-    out.assert_error()
-        .assert_stderr_contains("not supported yet")
-        .assert_stdout_empty();
-    out.assert_stderr_not_contains("Copying blob");
+    // Every transport is built (containers-storage: is tested in tests/storage.rs).
     assert!(!t.path().join("d").exists());
     assert_eq!(
         list_dir(t.path()),
@@ -380,6 +373,50 @@ fn help_prints_to_stdout_and_exits_zero() {
         "--preserve-digests",
     ] {
         out.assert_stdout_contains(flag);
+    }
+}
+
+/// Global options are listed under their own heading, after the command's own options
+/// (newer skopeo's "Global Flags:"), never mixed into them.
+#[test]
+fn copy_help_lists_global_options_under_their_own_heading() {
+    let out = run(skiff().args(["copy", "--help"]));
+    out.assert_success();
+    let text = &out.stdout;
+    let own = text.find("\nOptions:\n").expect("an Options heading");
+    let global = text
+        .find("\nGlobal Options:\n")
+        .expect("a Global Options heading");
+    assert!(own < global, "{text}");
+    let (own_part, global_part) = text.split_at(global);
+    for flag in [
+        "--command-timeout",
+        "--debug",
+        "--insecure-policy",
+        "--policy ",
+        "--tmpdir",
+        "--override-arch",
+        "--registries.d",
+    ] {
+        assert!(
+            global_part.contains(flag),
+            "{flag} not under Global Options:\n{text}"
+        );
+        assert!(
+            !own_part.contains(flag),
+            "{flag} mixed into copy's options:\n{text}"
+        );
+    }
+    for flag in [
+        "--additional-tag",
+        "--src-tls-verify",
+        "--dest-compress-format",
+        "--retry-times",
+    ] {
+        assert!(
+            own_part.contains(flag),
+            "{flag} not among copy's options:\n{text}"
+        );
     }
 }
 

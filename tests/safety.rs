@@ -143,6 +143,19 @@ fn assert_fails_cleanly(
     copy_opts: &[&str],
     expect: &[&str],
 ) -> Out {
+    assert_fails_cleanly_with(case, global, src, copy_opts, expect, 1)
+}
+
+/// [`assert_fails_cleanly`] with the exit status skopeo gives (2: the image is not there).
+#[track_caller]
+fn assert_fails_cleanly_with(
+    case: &Case,
+    global: &[&str],
+    src: &str,
+    copy_opts: &[&str],
+    expect: &[&str],
+    code: i32,
+) -> Out {
     let mut c = skiff();
     c.env("TMPDIR", &case.tmpdir);
     c.args(global)
@@ -151,7 +164,12 @@ fn assert_fails_cleanly(
         .arg(src)
         .arg(case.dest_name());
     let out = run(&mut c);
-    out.assert_error().assert_stdout_empty();
+    if code == 2 {
+        out.assert_not_found();
+    } else {
+        out.assert_error();
+    }
+    out.assert_stdout_empty();
     for e in expect {
         out.assert_stderr_contains(e);
     }
@@ -344,7 +362,14 @@ fn index_json_pointing_to_a_missing_manifest_is_rejected() {
 #[test]
 fn missing_reference_is_rejected() {
     let (_t, l) = damaged_copy();
-    assert_fails_cleanly_everywhere(&format!("oci:{}:nope", p(&l)), &["nope"]);
+    let src = format!("oci:{}:nope", p(&l));
+    for kind in KINDS {
+        for state in [State::Absent, State::Existing] {
+            let case = Case::new(kind, state);
+            let expect = ["no descriptor found for reference \"nope\""];
+            assert_fails_cleanly_with(&case, &["--insecure-policy"], &src, &[], &expect, 2);
+        }
+    }
 }
 
 #[test]
@@ -429,8 +454,9 @@ fn reject_policy_fails_before_touching_the_destination() {
     }
 }
 
-/// `signedBy` can't be checked yet: an unsigned image fails like skopeo ("A signature was
-/// required, but no signature exists"), a signed one with `not supported yet`; never copied.
+/// `signedBy` with an unreadable key: an unsigned image fails like skopeo ("A signature was
+/// required, but no signature exists"), a signed one because the key cannot be read (the
+/// keys are read only to check a signature); never copied. (tests/signing.rs has the rest.)
 #[test]
 fn signed_by_policy_never_copies() {
     let t = tempdir();
@@ -455,7 +481,7 @@ fn signed_by_policy_never_copies() {
             out.assert_stderr_not_contains("Copying blob");
         }
     }
-    // A dir: image that carries a signature: skiff cannot verify it, so `not supported yet`.
+    // A dir: image that carries a signature: the key is read to check it, and cannot be.
     let signed = t.path().join("signed-src");
     skopeo_copy([
         "-q",
@@ -475,7 +501,7 @@ fn signed_by_policy_never_copies() {
             &["--policy", &p(&pol)],
             &format!("dir:{}", p(&signed)),
             &[],
-            &["not supported yet"],
+            &["Source image rejected: open /nonexistent/key.gpg: no such file or directory"],
         );
     }
 }

@@ -4,8 +4,8 @@
 use clap::{Arg, ArgAction, Command};
 
 use super::flags::{
-    Side, bool_flag, docker_image_args, image_args, retry_times_arg, shared_authfile_arg,
-    string_flag,
+    Side, bool_flag, docker_image_args, image_args, retry_delay_arg, retry_times_arg,
+    shared_authfile_arg, string_flag,
 };
 
 fn operands(value_name: &'static str, help: &'static str) -> Arg {
@@ -111,6 +111,7 @@ pub fn inspect_command() -> Command {
             shared_authfile_arg(),
         ])
         .args(image_args(Side::Single))
+        .arg(retry_delay_arg())
         .arg(retry_times_arg())
         .arg(operands("IMAGE-NAME", "TRANSPORT:DETAILS (see containers-transports(5))"))
 }
@@ -129,6 +130,7 @@ pub fn list_tags_command() -> Command {
         .after_help("Examples:\n  skiff list-tags docker://docker.io/fedora")
         .arg(shared_authfile_arg())
         .args(docker_image_args(Side::Single))
+        .arg(retry_delay_arg())
         .arg(retry_times_arg())
         .arg(operands(
             "SOURCE-IMAGE",
@@ -150,6 +152,7 @@ pub fn delete_command() -> Command {
         .after_help("Examples:\n  skiff delete docker://registry.example.com/example/pause:latest")
         .arg(shared_authfile_arg())
         .args(image_args(Side::Single))
+        .arg(retry_delay_arg())
         .arg(retry_times_arg())
         .arg(operands(
             "IMAGE-NAME",
@@ -178,4 +181,66 @@ pub fn completion_command() -> Command {
                 .value_parser(["bash", "zsh", "fish"])
                 .action(ArgAction::Set),
         )
+}
+
+pub fn standalone_sign_command() -> Command {
+    Command::new("standalone-sign")
+        .about("Create a signature using local files")
+        .long_about(
+            "Create a signature using local files\n\n\
+             A debugging tool: sign MANIFEST as DOCKER-REFERENCE with the GnuPG key\n\
+             KEY-FINGERPRINT ($GNUPGHOME, else ~/.gnupg) and write the signature to\n\
+             SIGNATURE. Use `copy --sign-by` to publish and sign an image in one step.",
+        )
+        .args_override_self(true)
+        .override_usage(
+            "skiff standalone-sign [command options] MANIFEST DOCKER-REFERENCE KEY-FINGERPRINT --output|-o SIGNATURE",
+        )
+        .after_help("Examples:\n  skiff standalone-sign busybox-manifest.json registry.example.com/example/busybox 1D8230F6CDB6A06716E414C1DB72F2188BB46CC8 --output busybox.signature")
+        .args([
+            string_flag("output", "SIGNATURE", "output the signature to SIGNATURE").short('o'),
+            string_flag(
+                "passphrase-file",
+                "PATH",
+                "file that contains a passphrase for the --sign-by key",
+            ),
+            operands(
+                "MANIFEST DOCKER-REFERENCE KEY-FINGERPRINT",
+                "the manifest file, the identity to sign it as, the key to sign with",
+            ),
+        ])
+}
+
+pub fn standalone_verify_command() -> Command {
+    Command::new("standalone-verify")
+        .about("Verify a signature using local files")
+        .long_about(
+            "Verify a signature using local files\n\n\
+             KEY-FINGERPRINTS can be a comma separated list of fingerprints, or \"any\" if you trust all the keys in the public key file.",
+        )
+        .args_override_self(true)
+        .override_usage(
+            "skiff standalone-verify [command options] MANIFEST DOCKER-REFERENCE KEY-FINGERPRINTS SIGNATURE",
+        )
+        .after_help("Examples:\n  skiff standalone-verify busybox-manifest.json registry.example.com/example/busybox 1D8230F6CDB6A06716E414C1DB72F2188BB46CC8 busybox.signature")
+        .args([
+            string_flag(
+                "public-key-file",
+                "PATH",
+                "File containing public keys. If not specified, will use local GPG keys.",
+            ),
+            operands(
+                "MANIFEST DOCKER-REFERENCE KEY-FINGERPRINTS SIGNATURE",
+                "the manifest file, the identity it must be signed as, the trusted keys, the signature file",
+            ),
+        ])
+}
+
+pub fn untrusted_signature_dump_command() -> Command {
+    Command::new("untrusted-signature-dump-without-verification")
+        .about("Dump contents of a signature WITHOUT VERIFYING IT")
+        .hide(true)
+        .args_override_self(true)
+        .override_usage("skiff untrusted-signature-dump-without-verification SIGNATURE")
+        .arg(operands("SIGNATURE", "a signature file"))
 }

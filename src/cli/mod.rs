@@ -12,7 +12,10 @@ use std::ffi::OsString;
 
 use clap::{Command, error::ErrorKind};
 
-pub use companions::{ImageCommandSettings, InspectSettings, LoginSettings, LogoutSettings};
+pub use companions::{
+    ImageCommandSettings, InspectSettings, LoginSettings, LogoutSettings, StandaloneSignSettings,
+    StandaloneVerifySettings,
+};
 pub use settings::{CopySettings, DestSettings, GlobalSettings, ImageSettings};
 
 /// The skopeo release whose command line skiff reproduces.
@@ -30,6 +33,28 @@ pub enum Invocation {
     Login(GlobalSettings, Box<LoginSettings>),
     Logout(GlobalSettings, Box<LogoutSettings>),
     ManifestDigest(Vec<String>),
+    StandaloneSign(Box<StandaloneSignSettings>),
+    StandaloneVerify(Box<StandaloneVerifySettings>),
+    UntrustedSignatureDump(Vec<String>),
+}
+
+impl Invocation {
+    /// The global options, for every command that has them.
+    pub fn global(&self) -> Option<&GlobalSettings> {
+        match self {
+            Invocation::Copy(g, _)
+            | Invocation::Inspect(g, _)
+            | Invocation::ListTags(g, _)
+            | Invocation::Delete(g, _)
+            | Invocation::Login(g, _)
+            | Invocation::Logout(g, _) => Some(g),
+            Invocation::Print(_)
+            | Invocation::ManifestDigest(_)
+            | Invocation::StandaloneSign(_)
+            | Invocation::StandaloneVerify(_)
+            | Invocation::UntrustedSignatureDump(_) => None,
+        }
+    }
 }
 
 /// A command line that cannot be run; `message` names the cause.
@@ -54,6 +79,9 @@ pub fn command(name: &str) -> Command {
         .subcommand(commands::login_command())
         .subcommand(commands::logout_command())
         .subcommand(commands::manifest_digest_command())
+        .subcommand(commands::standalone_sign_command())
+        .subcommand(commands::standalone_verify_command())
+        .subcommand(commands::untrusted_signature_dump_command())
         .subcommand(commands::completion_command())
 }
 
@@ -124,6 +152,15 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
         Some(("manifest-digest", sub)) => {
             Ok(Invocation::ManifestDigest(settings::strings(sub, "args")))
         }
+        Some(("standalone-sign", sub)) => Ok(Invocation::StandaloneSign(Box::new(
+            StandaloneSignSettings::from_matches(sub),
+        ))),
+        Some(("standalone-verify", sub)) => Ok(Invocation::StandaloneVerify(Box::new(
+            StandaloneVerifySettings::from_matches(sub),
+        ))),
+        Some(("untrusted-signature-dump-without-verification", sub)) => Ok(
+            Invocation::UntrustedSignatureDump(settings::strings(sub, "args")),
+        ),
         Some(("completion", sub)) => {
             let shell = settings::string(sub, "shell").unwrap_or_default();
             completion_script(&name, &shell).map(Invocation::Print)
@@ -184,6 +221,14 @@ pub const MAN_PAGES: &[(&str, &str)] = &[
     ("login", "Login to a container registry"),
     ("logout", "Logout of a container registry"),
     ("manifest-digest", "Compute a manifest digest of a file"),
+    (
+        "standalone-sign",
+        "Debugging tool - Sign an image manifest using local files",
+    ),
+    (
+        "standalone-verify",
+        "Debugging tool - Verify an image signature from local files",
+    ),
 ];
 
 /// The man page of `skiff-NAME`, rendered from the same definitions the parser uses.
@@ -276,6 +321,28 @@ mod tests {
     }
 
     #[test]
+    fn newer_skopeo_flags_parse() {
+        let (g, c) = copy_of(&[
+            "skiff",
+            "--user-agent-prefix",
+            "bot/1",
+            "copy",
+            "--image-parallel-copies",
+            "2",
+            "--retry-delay",
+            "1m30s",
+            "--dest-force-compress-format",
+            "dir:/a",
+            "dir:/b",
+        ]);
+        assert_eq!(g.user_agent_prefix.as_deref(), Some("bot/1"));
+        assert_eq!(c.image_parallel_copies, Some(2));
+        assert_eq!(c.retry_delay, Some(std::time::Duration::from_secs(90)));
+        assert!(c.dest_only.force_compress_format);
+        assert!(parse_err(&["skiff", "copy", "--retry-delay", "5", "a", "b"]).contains("5"));
+    }
+
+    #[test]
     fn bool_flags_do_not_swallow_the_next_word() {
         let (_, c) = copy_of(&["skiff", "copy", "--src-tls-verify", "dir:/a", "dir:/b"]);
         assert_eq!(c.src.tls_verify, Some(true));
@@ -354,6 +421,7 @@ mod tests {
         let cmd = command("skiff");
         let names: Vec<&str> = cmd
             .get_subcommands()
+            .filter(|c| !c.is_hide_set())
             .map(|c| c.get_name())
             .filter(|n| *n != "completion")
             .collect();

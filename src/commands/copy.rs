@@ -6,23 +6,23 @@ use std::path::{Path, PathBuf};
 use super::{CommandError, invalid, with_retries, with_timeout};
 use crate::cli::flags::Side;
 use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
-use crate::copy::{CopyOptions, ListSelection, copy_image};
+use crate::copy::{CopyOptions, ListSelection, SignOptions, copy_image};
 use crate::manifest::convert::Target;
 use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
 use crate::policy::{self, Policy};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
-use crate::transport::OpenOptions;
 use crate::transport::daemon::DaemonOptions;
 use crate::transport::docker::RegistryOptions;
+use crate::transport::{self, OpenOptions};
 
 /// Runs `skiff copy`.
 pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), CommandError> {
     let report = Reporter::new(s.quiet, global.debug);
     let request = read_settings(global, s, &report)?;
     let opts = copy_options(global, s, &request, &report);
-    let attempts = with_retries(s.retry_times, &report, || {
+    let attempts = with_retries(s.retry_times, s.retry_delay, &report, || {
         copy_image(&request.src, &request.dest, &request.policy, &opts, &report)
     });
     let written =
@@ -42,6 +42,7 @@ struct Request {
     format: Option<Target>,
     additional_tags: Vec<DockerRef>,
     selection: ListSelection,
+    sign: Option<SignOptions>,
 }
 
 /// Interprets the settings in the order skopeo 1.9.3 does, so the first error reported is
@@ -57,10 +58,18 @@ fn read_settings(
             s.images.len()
         )));
     }
+    if s.tls_verify.is_some() {
+        report
+            .warn("'--tls-verify' is deprecated, instead use: --src-tls-verify, --dest-tls-verify");
+    }
     let policy = load_policy(global)?;
     let src = ImageName::parse(&s.images[0])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[0]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid source name {}: {e}", s.images[0])))?;
     let dest = ImageName::parse(&s.images[1])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[1]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid destination name {}: {e}", s.images[1])))?;
     s.src.validate().map_err(CommandError::Invalid)?;
     s.dest.validate().map_err(CommandError::Invalid)?;
@@ -69,7 +78,14 @@ fn read_settings(
     let additional_tags = parse_additional_tags(&s.additional_tags)?;
     let selection = parse_selection(s)?;
     check_crypto_flags(s)?;
+    let sign = read_signing(s)?;
     check_level(compress_format, s.dest_only.compress_level)?;
+    if s.dest_only.force_compress_format && compress_format.is_none() {
+        // containers/image's copy.Options check, worded as it words it.
+        return Err(invalid(
+            "cannot use ForceCompressionFormat with undefined default compression format",
+        ));
+    }
     refuse_unbuilt(s)?;
     warn_without_effect(s, &src, &dest, report);
     Ok(Request {
@@ -80,6 +96,7 @@ fn read_settings(
         format,
         additional_tags,
         selection,
+        sign,
     })
 }
 
@@ -111,6 +128,9 @@ fn copy_options(
             },
             mount_source: match &r.src {
                 ImageName::Docker(d) => Some(d.clone()),
+                // A stored image's name says where it was pulled from; its layers' blobs
+                // may be mounted from there.
+                ImageName::ContainersStorage(s) => s.reference.clone(),
                 _ => None,
             },
             additional_tags: r.additional_tags.clone(),
@@ -131,9 +151,19 @@ fn copy_options(
             global.override_variant.as_deref(),
         ),
         format: r.format,
-        parallel: 6,
+        force_compress_format: s.dest_only.force_compress_format,
+        // skopeo passes 0 (unset) on to containers/image, which then copies 6 at once.
+        parallel: match s.image_parallel_copies {
+            None | Some(0) => DEFAULT_PARALLEL_COPIES,
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        },
+        sign: r.sign.clone(),
     }
 }
+
+/// Layers copied at once without `--image-parallel-copies` (containers/image's
+/// maxParallelDownloads).
+const DEFAULT_PARALLEL_COPIES: usize = 6;
 
 /// `--digestfile`: the digest of the manifest written at the top.
 fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
@@ -149,9 +179,6 @@ fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
 fn parse_compress_format(name: Option<&str>) -> Result<Option<Compression>, CommandError> {
     match name {
         None | Some("") => Ok(None),
-        Some("zstd:chunked") => Err(CommandError::NotSupportedYet(
-            "--dest-compress-format zstd:chunked".into(),
-        )),
         Some(name) => Compression::from_name(name)
             .map(Some)
             .ok_or_else(|| invalid(format!("cannot find compressor for {name:?}"))),
@@ -204,11 +231,40 @@ fn check_crypto_flags(s: &CopySettings) -> Result<(), CommandError> {
             "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file",
         ));
     }
-    if let Some(identity) = &s.sign_identity {
-        DockerRef::parse_normalized(identity)
-            .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?;
-    }
     Ok(())
+}
+
+/// `--sign-by` with its passphrase (the file's first line, read now as skopeo reads it,
+/// so a missing file fails before anything is copied) and `--sign-identity` (which must
+/// be canonical: `docker.io/library/busybox:1`, not `busybox:1`).
+fn read_signing(s: &CopySettings) -> Result<Option<SignOptions>, CommandError> {
+    let passphrase = match s.sign_passphrase_file.as_deref() {
+        Some(path) if !path.as_os_str().is_empty() => Some(
+            crate::signature::gpg::read_passphrase_file(path).map_err(|e| {
+                invalid(format!(
+                    "open {}: {}",
+                    path.display(),
+                    crate::policy::go_io_cause(&e)
+                ))
+            })?,
+        ),
+        _ => None,
+    };
+    let identity = match s.sign_identity.as_deref() {
+        Some(i) if !i.is_empty() => Some(
+            DockerRef::parse_named(i)
+                .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(s.sign_by
+        .as_ref()
+        .filter(|k| !k.is_empty())
+        .map(|key| SignOptions {
+            key: key.clone(),
+            signer: crate::signature::gpg::GpgSigner::new(passphrase),
+            identity,
+        }))
 }
 
 /// One side's docker-daemon: settings (skopeo's dockerImageOptions).
@@ -268,9 +324,9 @@ fn check_level(format: Option<Compression>, level: Option<i32>) -> Result<(), Co
         Compression::Gzip if !(-2..=9).contains(&level) => {
             Err(invalid(format!("gzip: invalid compression level: {level}")))
         }
-        Compression::Zstd if !(1..=22).contains(&level) => Err(invalid(format!(
-            "zstd: invalid compression level: {level} (1-22)"
-        ))),
+        Compression::Zstd | Compression::ZstdChunked if !(1..=22).contains(&level) => Err(invalid(
+            format!("zstd: invalid compression level: {level} (1-22)"),
+        )),
         _ => Ok(()),
     }
 }
@@ -280,7 +336,6 @@ fn refuse_unbuilt(s: &CopySettings) -> Result<(), CommandError> {
     let unbuilt = [
         (!s.encryption_keys.is_empty(), "--encryption-key"),
         (!s.decryption_keys.is_empty(), "--decryption-key"),
-        (s.sign_by.is_some(), "--sign-by"),
         (s.sign_by_sigstore.is_some(), "--sign-by-sigstore"),
         (
             s.sign_by_sigstore_private_key.is_some(),

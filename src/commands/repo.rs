@@ -5,8 +5,8 @@ use super::{CommandError, invalid, print, registry_options, with_retries, with_t
 use crate::cli::{GlobalSettings, ImageCommandSettings};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
-use crate::transport::TransportError;
 use crate::transport::docker;
+use crate::transport::{self, TransportError};
 
 /// skopeo's `parseDockerRepositoryReference`: `docker://NAME` without tag or digest.
 fn repository_reference(input: &str) -> Result<DockerRef, CommandError> {
@@ -49,7 +49,7 @@ async fn list_tags_inner(
         "docker" => {
             let reference = repository_reference(input)?;
             let opts = registry_options(global, &s.image, None, None, &report);
-            let tags = with_retries(s.retry_times, &report, || async {
+            let tags = with_retries(s.retry_times, s.retry_delay, &report, || async {
                 docker::list_tags(&reference, &opts)
                     .await
                     .map_err(|e| CommandError::transport("Error listing repository tags", e))
@@ -70,7 +70,7 @@ async fn list_tags_inner(
                     "Invalid {input:?}: list-tags takes an archive path, without an image reference"
                 )));
             }
-            let tags = crate::transport::docker_archive::list_tags(&path)
+            let tags = crate::transport::docker_archive::list_tags(&path, &super::tmpdir(global))
                 .await
                 .map_err(|e| CommandError::transport("Error listing repository tags", e))?;
             (String::new(), tags)
@@ -113,15 +113,30 @@ async fn delete_inner(
     let name = ImageName::parse(input)
         .map_err(|e| invalid(format!("Invalid source name {input}: {e}")))?;
     s.image.validate().map_err(CommandError::Invalid)?;
+    if let ImageName::ContainersStorage(_) = &name {
+        let name = transport::resolve_name(name, input)
+            .map_err(|e| invalid(format!("Invalid source name {input}: {e}")))?;
+        let ImageName::ContainersStorage(r) = &name else {
+            unreachable!("resolve_name keeps the transport");
+        };
+        return transport::storage::delete_image(r)
+            .await
+            .map_err(|e| match e {
+                TransportError::NotFound(m) | TransportError::Invalid(m) => {
+                    CommandError::Invalid(m)
+                }
+                e => CommandError::transport(format!("deleting {name}"), e),
+            });
+    }
     let ImageName::Docker(reference) = &name else {
         // skopeo: every transport but docker:// (and containers-storage:) refuses deletion.
         return Err(invalid(format!(
-            "Deleting images on the {}: transport is not supported",
+            "Deleting images not implemented for {}: images",
             name.transport_name()
         )));
     };
     let opts = registry_options(global, &s.image, None, None, &report);
-    let digest = with_retries(s.retry_times, &report, || async {
+    let digest = with_retries(s.retry_times, s.retry_delay, &report, || async {
         docker::delete_image(reference, &opts)
             .await
             .map_err(|e| match e {
@@ -141,7 +156,7 @@ pub fn manifest_digest(args: &[String]) -> Result<(), CommandError> {
         return Err(invalid("Usage: skopeo manifest-digest manifest"));
     };
     let raw = std::fs::read(path).map_err(|source| CommandError::Io {
-        context: format!("Error reading manifest from {path}"),
+        context: format!("Error reading manifest from {path}: open {path}"),
         source,
     })?;
     let digest = crate::manifest::manifest_digest(&raw)

@@ -23,6 +23,22 @@ pub struct LayerPolicy {
     /// False when digests must not change (signatures kept, --preserve-digests) or the
     /// media type has no compression variants (artifacts, non-layer blobs).
     pub can_modify: bool,
+    /// `--dest-force-compress-format`: the destination's copy of a blob is reused only
+    /// when it has `format` (containers/image's requireCompressionFormatMatch).
+    pub force_format: bool,
+}
+
+impl LayerPolicy {
+    /// Whether the destination may keep a blob it already has under the source's digest:
+    /// not when the format is forced and the layer (by its media type) has another one.
+    pub fn may_reuse(&self, media_type: &str) -> bool {
+        match self.format {
+            Some(f) if self.force_format && self.can_modify => {
+                crate::manifest::mime::declared_compression(media_type) == Some(Some(f))
+            }
+            _ => true,
+        }
+    }
 }
 
 /// The transform for a blob whose bytes are `actual`-compressed (containers/image's rules:
@@ -96,6 +112,9 @@ pub struct LayerJob<'a> {
     pub layer: &'a Descriptor,
     pub index: usize,
     pub policy: LayerPolicy,
+    /// A compressed blob the source knows this layer was made from, which the
+    /// destination may have already (`LayerForCopy::compressed`).
+    pub known_compressed: Option<&'a Descriptor>,
 }
 
 impl LayerJob<'_> {
@@ -123,17 +142,23 @@ pub async fn copy_layer(
     report: &Reporter,
 ) -> Result<LayerOutcome, CopyError> {
     let layer = job.layer;
-    if let Some(existing) = dest
-        .try_reuse_blob(&layer.digest, &job.options(None))
-        .await
-        .map_err(|e| CopyError::dest(&layer.digest, e))?
-    {
+    let reusable = if job.policy.may_reuse(&layer.media_type) {
+        dest.try_reuse_blob(&layer.digest, &job.options(None))
+            .await
+            .map_err(|e| CopyError::dest(&layer.digest, e))?
+    } else {
+        None
+    };
+    if let Some(existing) = reusable {
         report.blob_skipped("blob", &layer.digest);
         return Ok(LayerOutcome {
             source: layer.clone(),
             stored: existing,
             edit: LayerEdit::default(),
         });
+    }
+    if let Some(outcome) = reuse_known_compressed(dest, &job, report).await? {
+        return Ok(outcome);
     }
     // A dropped connection or a registry asking to retry restarts the blob from the
     // source; anything else (a digest mismatch, a full disk) fails at once. The restarts,
@@ -147,6 +172,50 @@ pub async fn copy_layer(
         || stream_layer(src, dest, job, report),
     )
     .await
+}
+
+/// The layer as the compressed blob it was made from, when the destination has that blob
+/// (or mounts it) and the copy would compress the layer anyway, to that compression.
+async fn reuse_known_compressed(
+    dest: &dyn ImageDestination,
+    job: &LayerJob<'_>,
+    report: &Reporter,
+) -> Result<Option<LayerOutcome>, CopyError> {
+    let Some(known) = job.known_compressed else {
+        return Ok(None);
+    };
+    let Some(compression) =
+        crate::manifest::mime::declared_compression(&known.media_type).flatten()
+    else {
+        return Ok(None);
+    };
+    let p = &job.policy;
+    let wanted = p.can_modify
+        && p.wish == LayerCompression::Compress
+        && p.format.is_none_or(|f| f == compression);
+    if !wanted {
+        return Ok(None);
+    }
+    let opts = BlobOptions {
+        original: Some(known),
+        ..job.options(None)
+    };
+    let Some(existing) = dest
+        .try_reuse_blob(&known.digest, &opts)
+        .await
+        .map_err(|e| CopyError::dest(&known.digest, e))?
+    else {
+        return Ok(None);
+    };
+    report.blob_skipped("blob", &known.digest);
+    Ok(Some(LayerOutcome {
+        source: job.layer.clone(),
+        stored: existing,
+        edit: LayerEdit {
+            compression: Some(Some(compression)),
+            ..LayerEdit::default()
+        },
+    }))
 }
 
 async fn stream_layer(
@@ -174,8 +243,9 @@ async fn stream_layer(
     if let Some(t) = transform {
         report.debug(|| format!("blob {}: {t:?}", layer.digest));
     }
+    let notes = pipeline::TransformNotes::default();
     let stream = match transform {
-        Some(t) => pipeline::transform(stream, t).map_err(blob_err)?,
+        Some(t) => pipeline::transform_noting(stream, t, &notes).map_err(blob_err)?,
         None => stream,
     };
     // Passed through unchanged, the bytes are checked by the VerifyingReader above; the
@@ -203,6 +273,12 @@ async fn stream_layer(
         stored,
         edit: LayerEdit {
             compression: transform.map(|t| result_compression(actual, Some(t))),
+            // zstd:chunked's TOC position and checksum.
+            annotations: notes
+                .annotations()
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect(),
             ..LayerEdit::default()
         },
     })
@@ -256,7 +332,30 @@ mod tests {
             format,
             level: None,
             can_modify: true,
+            force_format: false,
         }
+    }
+
+    #[test]
+    fn a_forced_format_allows_reuse_only_of_layers_in_that_format() {
+        use Compression::*;
+        let forced = LayerPolicy {
+            force_format: true,
+            ..policy(LayerCompression::Compress, Some(Zstd))
+        };
+        assert!(!forced.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
+        assert!(!forced.may_reuse(crate::manifest::mime::DOCKER_LAYER_GZIP));
+        assert!(forced.may_reuse(crate::manifest::mime::OCI_LAYER_ZSTD));
+        let unforced = LayerPolicy {
+            force_format: false,
+            ..forced
+        };
+        assert!(unforced.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
+        let frozen = LayerPolicy {
+            can_modify: false,
+            ..forced
+        };
+        assert!(frozen.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
     }
 
     #[test]

@@ -224,6 +224,8 @@ fn options() -> CopyOptions {
         platform: WantedPlatform::host(Some("linux"), Some("amd64"), None),
         format: None,
         parallel: 2,
+        force_compress_format: false,
+        sign: None,
     }
 }
 
@@ -272,8 +274,9 @@ async fn copy(src: MemSource, dest: &MemDest, opts: &CopyOptions) -> Result<Vec<
         dest_label: "mem:dest",
         dest_repo_tag: None,
         manifests_read: Default::default(),
+        sign_identity: None,
     };
-    let first = admit_first(&src, &name, &policy, opts, &report).await?;
+    let (first, _) = admit_first(&src, &name, &policy, opts, &report).await?;
     Ok(copy_admitted(&ctx, &first).await?.raw)
 }
 

@@ -13,10 +13,12 @@
 //! `Error loading trust policy: open /nonexist: no such file or directory`.
 
 mod eval;
-mod json;
+mod identity;
+pub(crate) mod json;
 mod lookup;
 mod model;
 mod scope;
+pub(crate) mod signed_by;
 mod syntax;
 
 #[cfg(test)]
@@ -60,7 +62,7 @@ pub enum PolicyError {
 }
 
 /// Go's rendering of an OS error: the lower-cased strerror text.
-fn go_io_cause(e: &std::io::Error) -> String {
+pub(crate) fn go_io_cause(e: &std::io::Error) -> String {
     let text = e.to_string();
     let text = match text.rfind(" (os error ") {
         Some(i) => text[..i].to_string(),

@@ -16,6 +16,9 @@ pub mod docker_archive;
 pub(crate) mod fsutil;
 mod oci;
 pub mod retry;
+mod sif;
+pub mod storage;
+mod tarball;
 
 use std::io;
 use std::path::PathBuf;
@@ -23,14 +26,16 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use crate::digest::Digest;
-use crate::manifest::Descriptor;
+use crate::manifest::{Descriptor, Manifest};
 use crate::pipeline::BlobReader;
 use crate::reference::{ArchiveSelector, ImageName};
 use crate::signature::Signature;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("{context}: {source}")]
+    /// The cause is written as Go writes OS errors ("no such file or directory"), so
+    /// skopeo's sentences come out verbatim.
+    #[error("{context}: {}", crate::reference::go_errno_text(source))]
     Io {
         context: String,
         #[source]
@@ -40,6 +45,10 @@ pub enum TransportError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// The image itself is not there (a registry's MANIFEST_UNKNOWN, an `oci:` reference
+    /// missing from index.json): skopeo's "image not found", exit status 2.
+    #[error("{0}")]
+    ImageNotFound(String),
     #[error("not supported yet: {0}")]
     NotSupportedYet(String),
     #[error("{0}")]
@@ -77,6 +86,16 @@ impl TransportError {
             TransportError::Daemon(e) => e.retryable(),
             TransportError::Archive(e) => e.retryable(),
             TransportError::Io { source, .. } => crate::pipeline::is_transient(source),
+            _ => false,
+        }
+    }
+
+    /// Whether the image itself is not there: skopeo's exit status 2 (a registry's
+    /// MANIFEST_UNKNOWN, an `oci:` reference missing from its layout or archive).
+    pub fn is_image_not_found(&self) -> bool {
+        match self {
+            TransportError::ImageNotFound(_) => true,
+            TransportError::Registry(e) => e.is_manifest_unknown(),
             _ => false,
         }
     }
@@ -145,12 +164,19 @@ pub struct DestCaps {
 }
 
 /// Whether a destination stores signatures, and why not when it does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureSupport {
-    /// Signatures are stored with the image (both kinds).
+    /// Signatures are stored with the image.
     Stored,
     /// Signatures cannot be stored; the text is skopeo's refusal.
-    Refused(&'static str),
+    Refused(std::borrow::Cow<'static, str>),
+}
+
+impl SignatureSupport {
+    /// A fixed refusal text.
+    pub const fn refused(reason: &'static str) -> SignatureSupport {
+        SignatureSupport::Refused(std::borrow::Cow::Borrowed(reason))
+    }
 }
 
 /// Which blob of an image a `put_blob` or `try_reuse_blob` call is about. Destinations
@@ -205,6 +231,16 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// A layer as a source can give it, and the compressed blob it is known to have been
+/// made from (containers-storage records the digest a layer was pulled as): a destination
+/// that has that blob already, or can mount it, need not be sent the layer again
+/// (containers/image learns the same pairs through its blob-info cache).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerForCopy {
+    pub layer: Descriptor,
+    pub compressed: Option<Descriptor>,
+}
+
 #[async_trait]
 pub trait ImageSource: Send + Sync {
     /// The top-level manifest (`instance` None) or an instance of a list, with the media type
@@ -214,6 +250,15 @@ pub trait ImageSource: Send + Sync {
     async fn blob(&self, desc: &Descriptor) -> Result<BlobReader>;
     /// Signatures stored with the image or the given instance (untrusted).
     async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>>;
+    /// The layers of `manifest` as this source can give them, when that differs from what
+    /// the manifest says (containers-storage keeps layers uncompressed): the copy then
+    /// copies these and records them in the manifest (c/image's `LayerInfosForCopy`).
+    async fn layer_infos_for_copy(
+        &self,
+        _manifest: &Manifest,
+    ) -> Result<Option<Vec<LayerForCopy>>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -243,6 +288,9 @@ pub trait ImageDestination: Send + Sync {
             _ => Ok(()),
         }
     }
+    /// The source's top-level manifest (a list when one instance of it is copied), which
+    /// containers-storage keeps so the image can be found by the list's digest too.
+    fn set_source_toplevel(&self, _raw: &[u8]) {}
     /// Makes everything written visible at once.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -259,13 +307,36 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         ImageName::Docker(r) => Ok(Box::new(
             docker::DockerSource::open(r, &opts.registry).await?,
         )),
-        ImageName::DockerArchive { path, selector } => Ok(Box::new(
-            docker_archive::ArchiveSource::open(path, selector.as_ref()).await?,
-        )),
+        ImageName::DockerArchive { path, selector } => {
+            match docker_archive::ArchiveSource::open(path, selector.as_ref(), &opts.tmpdir).await {
+                Ok(source) => Ok(Box::new(source)),
+                // As in containers/image, an archive that opens but lacks the image (or a
+                // file it names) fails when the manifest is read, not when it is opened.
+                Err(TransportError::Archive(
+                    e @ (docker_archive::ArchiveError::Choose { .. }
+                    | docker_archive::ArchiveError::Missing { .. }),
+                )) => Ok(Box::new(Unreadable(e.to_string()))),
+                Err(e) => Err(e),
+            }
+        }
         ImageName::DockerDaemon(r) => Ok(Box::new(
             daemon::DaemonSource::open(r, &opts.daemon, &opts.tmpdir).await?,
         )),
-        other => Err(not_built(other)),
+        ImageName::Sif { path } => Ok(Box::new(sif::SifSource::open(path, &opts.tmpdir).await?)),
+        ImageName::Tarball { files } => Ok(Box::new(tarball::TarballSource::open(files).await?)),
+        ImageName::ContainersStorage(r) => Ok(Box::new(storage::StorageSource::open(r).await?)),
+    }
+}
+
+/// A parsed name completed where its transport needs a look at the destination first:
+/// `containers-storage:` names get their store's actual driver and paths and whole image
+/// IDs (containers/image resolves them while parsing). `input` is the name as given.
+pub fn resolve_name(name: ImageName, input: &str) -> Result<ImageName> {
+    match name {
+        ImageName::ContainersStorage(r) => Ok(ImageName::ContainersStorage(storage::resolve_name(
+            &r, input,
+        )?)),
+        other => Ok(other),
     }
 }
 
@@ -320,10 +391,33 @@ pub async fn open_destination(
             daemon::DaemonDestination::open(r, &opts.daemon, &opts.additional_tags, &opts.tmpdir)
                 .await?,
         )),
-        other => Err(not_built(other)),
+        // containers/image's words.
+        ImageName::Sif { .. } | ImageName::Tarball { .. } => {
+            Err(TransportError::Unsupported(format!(
+                "\"{}:\" locations can only be read from, not written to",
+                name.transport_name()
+            )))
+        }
+        ImageName::ContainersStorage(r) => {
+            Ok(Box::new(storage::StorageDestination::open(r).await?))
+        }
     }
 }
 
-fn not_built(name: &ImageName) -> TransportError {
-    TransportError::NotSupportedYet(format!("the {}: transport ({name})", name.transport_name()))
+/// A source that opened but has nothing to read: every read fails with `0`.
+struct Unreadable(String);
+
+#[async_trait]
+impl ImageSource for Unreadable {
+    async fn manifest(&self, _instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)> {
+        Err(TransportError::NotFound(self.0.clone()))
+    }
+
+    async fn blob(&self, _desc: &Descriptor) -> Result<BlobReader> {
+        Err(TransportError::NotFound(self.0.clone()))
+    }
+
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
+        Err(TransportError::NotFound(self.0.clone()))
+    }
 }

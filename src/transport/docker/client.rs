@@ -28,6 +28,8 @@ pub struct ClientConfig {
     pub ca_certs: Vec<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
     pub credentials: Credentials,
+    /// The User-Agent header (see [`user_agent`]).
+    pub user_agent: String,
     pub report: Reporter,
 }
 
@@ -70,10 +72,18 @@ pub struct RegistryClient {
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<TokenCache>,
     report: Reporter,
+    /// The `/v2/` answer said `X-Registry-Supports-Signatures: 1`.
+    supports_signatures: bool,
 }
 
-fn user_agent() -> String {
-    format!("skiff/{}", env!("CARGO_PKG_VERSION"))
+/// skiff's User-Agent, after `--user-agent-prefix` and a space when one is given (as
+/// skopeo puts the prefix before "skopeo/VERSION").
+pub fn user_agent(prefix: Option<&str>) -> String {
+    let own = format!("skiff/{}", env!("CARGO_PKG_VERSION"));
+    match prefix.filter(|p| !p.is_empty()) {
+        Some(p) => format!("{p} {own}"),
+        None => own,
+    }
 }
 
 impl RegistryClient {
@@ -88,6 +98,7 @@ impl RegistryClient {
             challenge: Mutex::new(None),
             tokens: Mutex::new(TokenCache::default()),
             report: cfg.report.clone(),
+            supports_signatures: false,
         };
         let https = client.ping().await;
         let result = match https {
@@ -100,14 +111,15 @@ impl RegistryClient {
             }
             other => other,
         };
-        result.map_err(|e| RegistryError::Ping {
+        client.supports_signatures = result.map_err(|e| RegistryError::Ping {
             host: cfg.host.clone(),
             source: Box::new(e),
         })?;
         Ok(client)
     }
 
-    async fn ping(&self) -> Result<(), RegistryError> {
+    /// Pings `/v2/`; returns whether the registry offers the signature extension API.
+    async fn ping(&self) -> Result<bool, RegistryError> {
         let url = format!("{}/v2/", self.base);
         let resp = self
             .http
@@ -117,8 +129,12 @@ impl RegistryClient {
             .map_err(|e| RegistryError::network("GET /v2/", e))?;
         self.report
             .debug(|| format!("GET {url} -> {}", resp.status()));
+        let signatures = resp
+            .headers()
+            .get("X-Registry-Supports-Signatures")
+            .is_some_and(|v| v.as_bytes() == b"1");
         match resp.status() {
-            StatusCode::OK => Ok(()),
+            StatusCode::OK => Ok(signatures),
             StatusCode::UNAUTHORIZED => {
                 let challenges = challenges_of(&resp);
                 // Prefer Bearer when both are offered, as Docker does.
@@ -130,7 +146,7 @@ impl RegistryClient {
                 if let Ok(mut slot) = self.challenge.lock() {
                     *slot = chosen;
                 }
-                Ok(())
+                Ok(signatures)
             }
             _ => Err(RegistryError::from_response("GET /v2/", resp).await),
         }
@@ -142,6 +158,17 @@ impl RegistryClient {
 
     pub fn report(&self) -> &Reporter {
         &self.report
+    }
+
+    /// The HTTP client with this registry's TLS settings (lookaside stores are read with it,
+    /// as containers/image does), without authentication.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Whether the registry offers the signature extension API.
+    pub fn supports_signatures(&self) -> bool {
+        self.supports_signatures
     }
 
     /// A URL under this registry (paths start with "/v2/"); absolute URLs pass through.
@@ -393,41 +420,17 @@ impl RegistryClient {
 fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     crate::transport::install_tls_provider();
     let mut b = reqwest::Client::builder()
-        .user_agent(user_agent())
+        .user_agent(cfg.user_agent.clone())
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .pool_idle_timeout(Duration::from_secs(60));
-    let mut roots = Vec::new();
-    for ca in &cfg.ca_certs {
-        let pem = std::fs::read(ca).map_err(|e| {
-            RegistryError::tls(format!("reading CA certificate {}", ca.display()), e)
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::tls(format!("parsing CA certificate {}", ca.display()), e)
-        })?;
-        roots.extend(certs);
-    }
-    if !roots.is_empty() {
-        b = b.tls_certs_merge(roots);
-    }
-    if let Some((cert, key)) = &cfg.client_cert {
-        let mut pem = std::fs::read(cert).map_err(|e| {
-            RegistryError::tls(format!("reading client certificate {}", cert.display()), e)
-        })?;
-        pem.push(b'\n');
-        pem.extend(
-            std::fs::read(key).map_err(|e| {
-                RegistryError::tls(format!("reading client key {}", key.display()), e)
-            })?,
-        );
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            RegistryError::tls(format!("loading client certificate {}", cert.display()), e)
-        })?;
-        b = b.identity(identity);
-    }
-    if cfg.insecure {
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
+    let tls = super::tls::client_config(&super::tls::TlsSettings {
+        host: &cfg.host,
+        ca_certs: &cfg.ca_certs,
+        client_cert: cfg.client_cert.as_ref(),
+        insecure: cfg.insecure,
+    })?;
+    b = b.tls_backend_preconfigured(tls);
     b.build()
         .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", cfg.host), e))
 }

@@ -108,6 +108,17 @@ impl ArchiveDestination {
                         }
                         _ => {
                             let parent = fsutil::parent_of(&target);
+                            if let Err(e) = std::fs::metadata(&parent) {
+                                // containers/image's words for the file it cannot create.
+                                return Err(TransportError::io(
+                                    format!(
+                                        "opening file {:?}: open {}",
+                                        path.display().to_string(),
+                                        path.display()
+                                    ),
+                                    e,
+                                ));
+                            }
                             (Delivery::Replace(target.clone()), target, parent)
                         }
                     }
@@ -472,7 +483,7 @@ impl ImageDestination for ArchiveDestination {
             } else {
                 &[mime::DOCKER_V2S2]
             },
-            signatures: SignatureSupport::Refused(
+            signatures: SignatureSupport::refused(
                 "Storing signatures for docker tar files is not supported",
             ),
         }

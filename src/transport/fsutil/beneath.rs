@@ -88,7 +88,8 @@ pub fn open_beneath(root: &Path, rel: &str) -> io::Result<File> {
 /// bytes.
 pub async fn read_beneath(root: &Path, rel: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
     let path = root.join(rel);
-    let ctx = |e| TransportError::io(format!("reading {what} {}", path.display()), e);
+    // containers/image's words: "open PATH: no such file or directory".
+    let ctx = |e| TransportError::io(format!("open {}", path.display()), e);
     let (root_owned, rel_owned) = (root.to_path_buf(), rel.to_string());
     let read =
         tokio::task::spawn_blocking(move || -> io::Result<std::result::Result<Vec<u8>, u64>> {

@@ -221,11 +221,23 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| TransportError::io(format!("syncing {}", dir.display()), e))
 }
 
+/// The sha256 digest and size of a file (blocking).
+pub fn digest_file(path: &Path) -> io::Result<(Digest, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    digest_reader(&mut file)
+}
+
+/// The sha256 digest and length of everything `r` yields (blocking).
+pub fn digest_reader(r: &mut impl Read) -> io::Result<(Digest, u64)> {
+    crate::digest::Algorithm::Sha256.digest_reader(r)
+}
+
 /// Reads a small file, refusing more than `limit` bytes.
 pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    // containers/image's words: "open PATH: no such file or directory".
     let meta = tokio::fs::metadata(path)
         .await
-        .map_err(|e| TransportError::io(format!("reading {what} {}", path.display()), e))?;
+        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))?;
     if meta.len() > limit {
         return Err(TransportError::Invalid(format!(
             "{what} {} is {} bytes, over the {limit}-byte limit",
@@ -235,7 +247,7 @@ pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>
     }
     tokio::fs::read(path)
         .await
-        .map_err(|e| TransportError::io(format!("reading {what} {}", path.display()), e))
+        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))
 }
 
 #[cfg(test)]

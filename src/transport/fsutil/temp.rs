@@ -12,8 +12,8 @@ use crate::transport::{Result, TransportError};
 /// What skiff creates as temporaries, and whether each is a file or a directory. A name
 /// only counts as skiff's when it has one of these labels and the matching type, so the
 /// sweep never touches a user's `skiff-release-2019-notes`.
-const TEMP_FILES: &[&str] = &["blob", "tmp", "archive", "daemon"];
-const TEMP_DIRS: &[&str] = &["stage", "ociarchive", "dockerarchive", "precompute"];
+const TEMP_FILES: &[&str] = &["blob", "tmp", "archive", "daemon", "unpacked"];
+const TEMP_DIRS: &[&str] = &["stage", "ociarchive", "dockerarchive", "precompute", "sif"];
 /// The random part tempfile appends.
 const RANDOM_LEN: usize = 6;
 
