@@ -3,10 +3,14 @@
 //! Real concurrent skiff processes write one `oci:` layout, starting from a missing, an
 //! empty and an existing layout: every tag a successful copy wrote must survive, and the
 //! layout must stay one that skopeo reads. Copies SIGKILLed at random points (an `--all`
-//! copy into a shared layout, an image added to a docker archive) must leave the previous
-//! content intact, and a copy run afterwards must succeed.
+//! copy into a shared layout, an image added to a docker archive, an image copied into a
+//! containers-storage store) must leave the previous content intact, and a copy run
+//! afterwards must succeed.
 
 mod support;
+
+#[path = "support/store.rs"]
+mod store;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,6 +18,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+use store::Store;
 use support::*;
 
 /// Small images with different layers, so that concurrent copies add different blobs.
@@ -193,11 +198,25 @@ impl Rng {
 
 const KILLS: usize = 20;
 
-/// How long `copy` takes uninterrupted (the span kill points are drawn from).
-fn time_one(copy: &[String]) -> Duration {
-    let started = Instant::now();
-    skiff_copy(copy).assert_success();
-    started.elapsed()
+/// A fresh directory under `parent`, left for `parent`'s removal.
+fn tempdir_in(parent: &Path) -> std::path::PathBuf {
+    tempfile::Builder::new().tempdir_in(parent).unwrap().keep()
+}
+
+/// The span kill points are drawn from: a little longer than `copy` takes uninterrupted
+/// into a fresh `prepare()`d destination (the quickest of three runs; the first is slowed
+/// by cold caches), so a few kills land after it finished, the rest all along it.
+fn kill_span(prepare: impl Fn() -> Vec<String>) -> Duration {
+    let quickest = (0..3)
+        .map(|_| {
+            let copy = prepare();
+            let started = Instant::now();
+            skiff_copy(&copy).assert_success();
+            started.elapsed()
+        })
+        .min()
+        .unwrap();
+    quickest.mul_f64(1.15)
 }
 
 /// Starts `skiff copy ARGS`, SIGKILLs it after `delay` unless it finished first. Returns
@@ -300,9 +319,54 @@ fn assert_layout_survived(
     }
 }
 
-/// `--all` copies of a 3-platform index into a layout that holds two other images, each
-/// SIGKILLed at a random point: the layout survives every kill, and a copy run afterwards
-/// completes. Each round starts from the same layout, so kills land all along the copy.
+/// A layout whose tag `latest` is an index of two images with two ~300 KB layers each
+/// (big enough that kills land while blobs are written); returns the index's digest.
+fn index_of_two(layout: &Path) -> String {
+    let kb300 = 300_000;
+    let a = build_oci_image(
+        layout,
+        "a",
+        &[layer(kb300, Comp::Gzip), layer(kb300, Comp::Gzip)],
+        21,
+    );
+    let b = build_oci_image(
+        layout,
+        "b",
+        &[layer(kb300, Comp::Gzip), layer(kb300, Comp::Gzip)],
+        22,
+    );
+    let entry = |img: &BuiltImage, arch: &str| {
+        let size = fs::metadata(oci_blob(layout, &img.manifest_digest))
+            .unwrap()
+            .len();
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": img.manifest_digest,
+            "size": size,
+            "platform": {"architecture": arch, "os": "linux"},
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&a, "amd64"), entry(&b, "arm64")],
+    });
+    let raw = serde_json::to_vec(&index).unwrap();
+    let digest = sha256_digest(&raw);
+    fs::write(oci_blob(layout, &digest), &raw).unwrap();
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": digest,
+        "size": raw.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"},
+    }]});
+    fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    digest
+}
+
+/// `--all` copies of an index into a layout that holds two other images, each SIGKILLed at
+/// a random point: the layout survives every kill, and a copy run afterwards completes.
+/// Each round starts from the same layout, so kills land all along the copy.
 #[test]
 fn sigkill_at_random_points_of_an_all_copy_into_a_shared_layout() {
     let t = tempdir();
@@ -330,7 +394,8 @@ fn sigkill_at_random_points_of_an_all_copy_into_a_shared_layout() {
         .map(|tag| (tag.to_string(), check_oci_tag(&pristine, tag)))
         .collect();
     let before = snapshot(&pristine);
-    let src = format!("oci:{}", p(&example("multiarch-oci")));
+    let index = index_of_two(&t.path().join("index"));
+    let src = format!("oci:{}:latest", p(&t.path().join("index")));
     let copy = |layout: &Path| -> Vec<String> {
         [
             "--all".to_string(),
@@ -340,9 +405,11 @@ fn sigkill_at_random_points_of_an_all_copy_into_a_shared_layout() {
         ]
         .to_vec()
     };
-    let calibration = t.path().join("calibration");
-    copy_tree(&pristine, &calibration);
-    let span = time_one(&copy(&calibration)).mul_f64(1.3);
+    let span = kill_span(|| {
+        let calibration = tempdir_in(t.path());
+        copy_tree(&pristine, &calibration);
+        copy(&calibration)
+    });
     let mut rng = Rng::new("oci --all");
     let mut killed = 0;
     for round in 0..KILLS {
@@ -360,11 +427,7 @@ fn sigkill_at_random_points_of_an_all_copy_into_a_shared_layout() {
             "multi",
             &format!("{ctx}, re-run"),
         );
-        assert_eq!(
-            check_oci_tag(&layout, "multi"),
-            MULTI_INDEX,
-            "{ctx}, re-run"
-        );
+        assert_eq!(check_oci_tag(&layout, "multi"), index, "{ctx}, re-run");
         if round + 1 < KILLS {
             fs::remove_dir_all(&layout).unwrap();
         } else {
@@ -379,7 +442,7 @@ fn sigkill_at_random_points_of_an_all_copy_into_a_shared_layout() {
 
 /// The images a docker archive holds, checked: tag -> config digest. Every layer file must
 /// hash to the diff ID its config lists.
-fn check_docker_archive(path: &Path) -> BTreeMap<String, String> {
+fn check_docker_archive(path: &Path, ctx: &str) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut ar = tar::Archive::new(fs::File::open(path).unwrap());
     for e in ar.entries().unwrap() {
@@ -391,17 +454,26 @@ fn check_docker_archive(path: &Path) -> BTreeMap<String, String> {
             files.insert(name, data);
         }
     }
-    let items: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let file = |name: &str| {
+        files
+            .get(name)
+            .unwrap_or_else(|| panic!("{ctx}: no {name} in the archive"))
+    };
+    let items: serde_json::Value = serde_json::from_slice(file("manifest.json")).unwrap();
     let mut tags = BTreeMap::new();
     for item in items.as_array().unwrap() {
-        let config = &files[item["Config"].as_str().unwrap()];
+        let config = file(item["Config"].as_str().unwrap());
         let config_json: serde_json::Value = serde_json::from_slice(config).unwrap();
         let diff_ids = config_json["rootfs"]["diff_ids"].as_array().unwrap();
         let layers = item["Layers"].as_array().unwrap();
         assert_eq!(diff_ids.len(), layers.len());
         for (l, d) in layers.iter().zip(diff_ids) {
-            let data = &files[l.as_str().unwrap()];
-            assert_eq!(&sha256_digest(data), d.as_str().unwrap(), "layer {l}");
+            let data = file(l.as_str().unwrap());
+            assert_eq!(
+                &sha256_digest(data),
+                d.as_str().unwrap(),
+                "{ctx}: layer {l}"
+            );
         }
         for tag in item["RepoTags"].as_array().unwrap() {
             tags.insert(tag.as_str().unwrap().to_string(), sha256_digest(config));
@@ -431,7 +503,7 @@ fn sigkill_at_random_points_while_adding_to_a_docker_archive() {
     ])
     .assert_success();
     skiff_copy(["-q", &other.oci_ref(), &da(&pristine, "old/other:1")]).assert_success();
-    let old = check_docker_archive(&pristine);
+    let old = check_docker_archive(&pristine, "before");
     assert_eq!(old.len(), 2);
     let before = sha256_file(&pristine);
     let new = build_oci_image(
@@ -441,9 +513,11 @@ fn sigkill_at_random_points_while_adding_to_a_docker_archive() {
         10,
     );
     let copy = |a: &Path| vec!["-q".to_string(), new.oci_ref(), da(a, "new/image:1")];
-    let calibration = t.path().join("calibration.tar");
-    fs::copy(&pristine, &calibration).unwrap();
-    let span = time_one(&copy(&calibration)).mul_f64(1.3);
+    let span = kill_span(|| {
+        let calibration = tempdir_in(t.path()).join("a.tar");
+        fs::copy(&pristine, &calibration).unwrap();
+        copy(&calibration)
+    });
     let mut rng = Rng::new("docker-archive append");
     let mut killed = 0;
     for round in 0..KILLS {
@@ -454,7 +528,7 @@ fn sigkill_at_random_points_while_adding_to_a_docker_archive() {
         let delay = rng.below(span);
         killed += run_and_kill(&copy(&a), delay) as usize;
         let ctx = format!("round {round}, SIGKILL after {delay:?} of {span:?}");
-        let now = check_docker_archive(&a);
+        let now = check_docker_archive(&a, &ctx);
         if sha256_file(&a) != before {
             for (tag, config) in &old {
                 assert_eq!(now.get(tag), Some(config), "{ctx}: old tag {tag}");
@@ -468,7 +542,7 @@ fn sigkill_at_random_points_while_adding_to_a_docker_archive() {
             );
         }
         skiff_copy(copy(&a)).assert_success();
-        let after = check_docker_archive(&a);
+        let after = check_docker_archive(&a, &ctx);
         for (tag, config) in &old {
             assert_eq!(after.get(tag), Some(config), "{ctx}, re-run: old tag {tag}");
         }
@@ -485,4 +559,205 @@ fn sigkill_at_random_points_while_adding_to_a_docker_archive() {
     }
     eprintln!("{killed} of {KILLS} copies were killed before they finished");
     assert!(killed >= KILLS / 4, "too few kills landed: {killed}");
+}
+
+/// An image stored in a containers-storage store: its record and its layers' records and
+/// files, to compare before and after a kill.
+#[derive(Debug, PartialEq)]
+struct Stored {
+    image: serde_json::Value,
+    layers: Vec<(serde_json::Value, BTreeMap<String, String>)>,
+}
+
+/// A layer's files: path -> content hash, link target, or type and device for the
+/// character devices overlay uses as whiteouts (which cannot be opened and read).
+fn layer_files(root: &Path) -> BTreeMap<String, String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let m = fs::symlink_metadata(&path).unwrap();
+            let t = m.file_type();
+            let what = if t.is_dir() {
+                stack.push(path);
+                format!("dir {:o}", m.mode())
+            } else if t.is_file() {
+                format!("{} {:o}", sha256_file(&path), m.mode())
+            } else if t.is_symlink() {
+                format!("-> {}", fs::read_link(&path).unwrap().display())
+            } else {
+                format!("special {:o} {} {}", m.mode(), t.is_char_device(), m.rdev())
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
+}
+
+/// The images the store holds under `names`, by first name, with what belongs to them.
+fn stored_images(store: &Store, names: &[&str]) -> BTreeMap<String, Stored> {
+    let layers = store.layers_json();
+    let by_id = |id: &str| {
+        layers
+            .iter()
+            .find(|l| l["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("layer {id} has no record"))
+    };
+    let mut out = BTreeMap::new();
+    for image in store.images_json() {
+        let name = image["names"][0].as_str().unwrap().to_string();
+        if !names.contains(&name.as_str()) {
+            continue;
+        }
+        let mut chain = Vec::new();
+        let mut next = image["layer"].as_str().map(str::to_string);
+        while let Some(id) = next {
+            let record = by_id(&id);
+            assert!(
+                record.get("flags").is_none(),
+                "layer {id} of a stored image is incomplete"
+            );
+            next = record["parent"].as_str().map(str::to_string);
+            chain.push((record, layer_files(&store.layer_dir(&id))));
+        }
+        out.insert(
+            name,
+            Stored {
+                image,
+                layers: chain,
+            },
+        );
+    }
+    out
+}
+
+/// Images copied into a containers-storage store that holds others, each copy SIGKILLed
+/// at a random point: every image stored before (its record, its layers' records and
+/// files) is as it was, podman reads the store, and the copy run again succeeds. Each
+/// round copies a new image, so every kill can land while layers are written.
+#[test]
+fn sigkill_at_random_points_while_copying_into_containers_storage() {
+    let t = tempdir();
+    let store = Store::new("overlay");
+    let other = build_oci_image(
+        &t.path().join("other"),
+        "latest",
+        &[layer(30_000, Comp::Gzip)],
+        9,
+    );
+    store
+        .skiff_copy(&["-q", &example_ref("hello-oci"), &store.name("old/hello:1")])
+        .assert_success();
+    store
+        .skiff_copy(&["-q", &other.oci_ref(), &store.name("old/other:1")])
+        .assert_success();
+    let image = |n: usize| {
+        build_oci_image(
+            &t.path().join(format!("src{n}")),
+            "latest",
+            &[layer(150_000, Comp::Gzip), layer(50_000, Comp::Gzip)],
+            1000 + n as u64,
+        )
+    };
+    let copy = |img: &BuiltImage, n: usize| {
+        vec![
+            "-q".to_string(),
+            img.oci_ref(),
+            store.name(&format!("new/image{n}:1")),
+        ]
+    };
+    let run_in_store = |copy: &[String], delay: Duration| -> bool {
+        let mut c = store.skiff();
+        c.args(["--insecure-policy", "copy"])
+            .args(copy)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().expect("spawn skiff");
+        std::thread::sleep(delay);
+        let killed = match child.try_wait().unwrap() {
+            Some(status) => {
+                assert!(status.success(), "{copy:?} failed without being killed");
+                false
+            }
+            None => child.kill().is_ok(),
+        };
+        child.wait().unwrap();
+        killed
+    };
+    let span = (0..3)
+        .map(|n| {
+            let img = image(100 + n);
+            let started = Instant::now();
+            store
+                .skiff_copy(
+                    &copy(&img, 100 + n)
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                )
+                .assert_success();
+            started.elapsed()
+        })
+        .min()
+        .unwrap()
+        .mul_f64(1.15);
+    let mut rng = Rng::new("containers-storage");
+    let mut killed = 0;
+    // The images there from the start, and the one the previous round stored.
+    let mut watched = vec![
+        "docker.io/old/hello:1".to_string(),
+        "docker.io/old/other:1".to_string(),
+    ];
+    for round in 0..KILLS {
+        let img = image(round);
+        let names: Vec<&str> = watched.iter().map(String::as_str).collect();
+        let before = stored_images(&store, &names);
+        assert_eq!(before.len(), names.len());
+        let delay = rng.below(span);
+        let args = copy(&img, round);
+        killed += run_in_store(&args, delay) as usize;
+        let ctx = format!("round {round}, SIGKILL after {delay:?} of {span:?}");
+        let now = stored_images(&store, &names);
+        for (name, stored) in &before {
+            assert_eq!(now.get(name), Some(stored), "{ctx}: {name} changed");
+        }
+        store
+            .skiff_copy(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .assert_success();
+        let name = format!("docker.io/new/image{round}:1");
+        assert!(
+            stored_images(&store, &[&name]).contains_key(&name),
+            "{ctx}: {name} after the re-run"
+        );
+        watched.truncate(2);
+        watched.push(name);
+    }
+    eprintln!("{killed} of {KILLS} copies were killed before they finished");
+    assert!(killed >= KILLS / 4, "too few kills landed: {killed}");
+    let listed = store.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    listed.assert_success();
+    for name in [
+        "old/hello:1",
+        "old/other:1",
+        "new/image0:1",
+        "new/image19:1",
+    ] {
+        assert!(
+            listed.stdout.contains(name),
+            "podman does not list {name}: {listed}"
+        );
+    }
+    let out = t.path().join("out");
+    store
+        .skiff_copy(&[&store.name("new/image19:1"), &format!("dir:{}", p(&out))])
+        .assert_success();
+    assert_eq!(load_dir(&out).computed_diff_ids(), image(19).diff_ids);
 }
