@@ -222,7 +222,11 @@ fn kill_span(prepare: impl Fn() -> Vec<String>) -> Duration {
 /// Starts `skiff copy ARGS`, SIGKILLs it after `delay` unless it finished first. Returns
 /// whether it was killed.
 fn run_and_kill(copy: &[String], delay: Duration) -> bool {
-    let mut c = skiff();
+    run_and_kill_with(skiff(), copy, delay)
+}
+
+/// `run_and_kill` with `c`, a skiff command with its environment (a store's, say).
+fn run_and_kill_with(mut c: std::process::Command, copy: &[String], delay: Duration) -> bool {
     c.args(["--insecure-policy", "copy"])
         .args(copy)
         .stdout(Stdio::null())
@@ -674,24 +678,6 @@ fn sigkill_at_random_points_while_copying_into_containers_storage() {
             store.name(&format!("new/image{n}:1")),
         ]
     };
-    let run_in_store = |copy: &[String], delay: Duration| -> bool {
-        let mut c = store.skiff();
-        c.args(["--insecure-policy", "copy"])
-            .args(copy)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = c.spawn().expect("spawn skiff");
-        std::thread::sleep(delay);
-        let killed = match child.try_wait().unwrap() {
-            Some(status) => {
-                assert!(status.success(), "{copy:?} failed without being killed");
-                false
-            }
-            None => child.kill().is_ok(),
-        };
-        child.wait().unwrap();
-        killed
-    };
     let span = (0..3)
         .map(|n| {
             let img = image(100 + n);
@@ -723,7 +709,7 @@ fn sigkill_at_random_points_while_copying_into_containers_storage() {
         assert_eq!(before.len(), names.len());
         let delay = rng.below(span);
         let args = copy(&img, round);
-        killed += run_in_store(&args, delay) as usize;
+        killed += run_and_kill_with(store.skiff(), &args, delay) as usize;
         let ctx = format!("round {round}, SIGKILL after {delay:?} of {span:?}");
         let now = stored_images(&store, &names);
         for (name, stored) in &before {
