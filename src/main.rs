@@ -60,7 +60,7 @@ impl From<std::io::Error> for Failure {
 }
 
 async fn run(invocation: Invocation) -> Result<(), Failure> {
-    use skiff::commands::{inspect, login, repo, signing};
+    use skiff::commands::{inspect, login, repo, signing, sigstore_key};
     if let Some(global) = invocation.global() {
         skiff::commands::warn_deprecated_global(global);
     }
@@ -76,6 +76,7 @@ async fn run(invocation: Invocation) -> Result<(), Failure> {
         Invocation::StandaloneSign(s) => Ok(signing::sign(&s).await?),
         Invocation::StandaloneVerify(s) => Ok(signing::verify(&s)?),
         Invocation::UntrustedSignatureDump(args) => Ok(signing::dump(&args)?),
+        Invocation::GenerateSigstoreKey(s) => Ok(sigstore_key::run(&s)?),
     }
 }
 

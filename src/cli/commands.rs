@@ -169,6 +169,27 @@ pub fn manifest_digest_command() -> Command {
         .arg(operands("MANIFEST-FILE", "a manifest (any schema)"))
 }
 
+pub fn generate_sigstore_key_command() -> Command {
+    Command::new("generate-sigstore-key")
+        .about("Generate a sigstore public/private key pair")
+        .args_override_self(true)
+        .override_usage("skiff generate-sigstore-key [command options] --output-prefix PREFIX")
+        .after_help("Examples:\n  skiff generate-sigstore-key --output-prefix my-key")
+        .args([
+            string_flag(
+                "output-prefix",
+                "PREFIX",
+                "Write the keys to PREFIX.pub and PREFIX.private",
+            ),
+            string_flag(
+                "passphrase-file",
+                "PATH",
+                "Read a passphrase for the private key from PATH",
+            ),
+            operands("ARGS", "none"),
+        ])
+}
+
 pub fn completion_command() -> Command {
     Command::new("completion")
         .about("Print a shell completion script (bash, zsh or fish)")

@@ -36,6 +36,16 @@ pub enum Invocation {
     StandaloneSign(Box<StandaloneSignSettings>),
     StandaloneVerify(Box<StandaloneVerifySettings>),
     UntrustedSignatureDump(Vec<String>),
+    GenerateSigstoreKey(Box<GenerateKeySettings>),
+}
+
+/// `generate-sigstore-key`'s settings.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateKeySettings {
+    pub output_prefix: Option<String>,
+    pub passphrase_file: Option<std::path::PathBuf>,
+    /// Operands, which the command refuses.
+    pub args: Vec<String>,
 }
 
 impl Invocation {
@@ -52,7 +62,8 @@ impl Invocation {
             | Invocation::ManifestDigest(_)
             | Invocation::StandaloneSign(_)
             | Invocation::StandaloneVerify(_)
-            | Invocation::UntrustedSignatureDump(_) => None,
+            | Invocation::UntrustedSignatureDump(_)
+            | Invocation::GenerateSigstoreKey(_) => None,
         }
     }
 }
@@ -82,6 +93,7 @@ pub fn command(name: &str) -> Command {
         .subcommand(commands::standalone_sign_command())
         .subcommand(commands::standalone_verify_command())
         .subcommand(commands::untrusted_signature_dump_command())
+        .subcommand(commands::generate_sigstore_key_command())
         .subcommand(commands::completion_command())
 }
 
@@ -161,6 +173,13 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
         Some(("untrusted-signature-dump-without-verification", sub)) => Ok(
             Invocation::UntrustedSignatureDump(settings::strings(sub, "args")),
         ),
+        Some(("generate-sigstore-key", sub)) => Ok(Invocation::GenerateSigstoreKey(Box::new(
+            GenerateKeySettings {
+                output_prefix: settings::string(sub, "output-prefix"),
+                passphrase_file: settings::string(sub, "passphrase-file").map(Into::into),
+                args: settings::strings(sub, "args"),
+            },
+        ))),
         Some(("completion", sub)) => {
             let shell = settings::string(sub, "shell").unwrap_or_default();
             completion_script(&name, &shell).map(Invocation::Print)
@@ -228,6 +247,10 @@ pub const MAN_PAGES: &[(&str, &str)] = &[
     (
         "standalone-verify",
         "Debugging tool - Verify an image signature from local files",
+    ),
+    (
+        "generate-sigstore-key",
+        "Generate a sigstore public/private key pair",
     ),
 ];
 

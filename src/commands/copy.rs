@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{CommandError, invalid, with_retries, with_timeout};
 use crate::cli::flags::Side;
 use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
-use crate::copy::{CopyOptions, ListSelection, SignOptions, copy_image};
+use crate::copy::{CopyOptions, ListSelection, SignOptions, SigstoreSigners, copy_image};
 use crate::manifest::convert::Target;
 use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
@@ -21,7 +21,9 @@ use crate::transport::{self, OpenOptions};
 pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), CommandError> {
     let report = Reporter::new(s.quiet, global.debug);
     let request = read_settings(global, s, &report)?;
-    let opts = copy_options(global, s, &request, &report);
+    let mut opts = copy_options(global, s, &request, &report);
+    // Keys are decrypted and Fulcio certificates obtained once, before anything is copied.
+    opts.sigstore = read_sigstore_signing(s, &report).await?;
     let attempts = with_retries(s.retry_times, s.retry_delay, &report, || {
         copy_image(&request.src, &request.dest, &request.policy, &opts, &report)
     });
@@ -151,13 +153,14 @@ fn copy_options(
             global.override_variant.as_deref(),
         ),
         format: r.format,
+        sign: r.sign.clone(),
+        sigstore: SigstoreSigners::default(),
         force_compress_format: s.dest_only.force_compress_format,
         // skopeo passes 0 (unset) on to containers/image, which then copies 6 at once.
         parallel: match s.image_parallel_copies {
             None | Some(0) => DEFAULT_PARALLEL_COPIES,
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         },
-        sign: r.sign.clone(),
     }
 }
 
@@ -267,6 +270,73 @@ fn read_signing(s: &CopySettings) -> Result<Option<SignOptions>, CommandError> {
         }))
 }
 
+/// `--sign-by-sigstore PARAM-FILE` and `--sign-by-sigstore-private-key PATH`, in skopeo's
+/// order: the private key's passphrase (`--sign-passphrase-file`'s first line, else a
+/// prompt on the terminal), the parameter file's signer (which may sign in to Fulcio),
+/// then the private key.
+async fn read_sigstore_signing(
+    s: &CopySettings,
+    report: &Reporter,
+) -> Result<SigstoreSigners, CommandError> {
+    use crate::signature::sigstore::Signer;
+    use std::sync::Arc;
+    let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    let (params, key) = (
+        given(&s.sign_by_sigstore),
+        given(&s.sign_by_sigstore_private_key),
+    );
+    if params.is_none() && key.is_none() {
+        return Ok(SigstoreSigners::default());
+    }
+    let passphrase = match (&key, given(&s.sign_passphrase_file)) {
+        (_, Some(file)) => Some(super::passphrase::read_passphrase_file(&file)?),
+        (Some(key), None) => {
+            Some(super::passphrase::prompt_for_passphrase(key).map_err(CommandError::Invalid)?)
+        }
+        (None, None) => None,
+    };
+    let from_params = match &params {
+        Some(file) => {
+            let prompt = |key: &Path| super::passphrase::prompt_for_passphrase(key);
+            // Sign-in instructions (device codes, URLs) go to stderr: stdout stays clean.
+            let signer = Signer::from_params_file(file, &prompt, &mut std::io::stderr())
+                .await
+                .map_err(|e| invalid(format!("Error using --sign-by-sigstore: {e}")))?;
+            Some(Arc::new(signer))
+        }
+        None => None,
+    };
+    let from_key = match &key {
+        Some(key) => {
+            let passphrase = passphrase.unwrap_or_default();
+            let started = std::time::Instant::now();
+            let signer = Signer::with_private_key_file(key, passphrase.as_bytes())
+                .map_err(|e| invalid(e.to_string()))?;
+            report.debug(|| {
+                format!(
+                    "sigstore private key {} decrypted in {:.1} ms",
+                    key.display(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                )
+            });
+            Some(Arc::new(signer))
+        }
+        None => None,
+    };
+    let identity = match s.sign_identity.as_deref() {
+        Some(i) if !i.is_empty() => Some(
+            DockerRef::parse_named(i)
+                .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(SigstoreSigners {
+        from_params,
+        from_key,
+        identity,
+    })
+}
+
 /// One side's docker-daemon: settings (skopeo's dockerImageOptions).
 fn daemon_options(side: &ImageSettings) -> DaemonOptions {
     DaemonOptions {
@@ -336,11 +406,6 @@ fn refuse_unbuilt(s: &CopySettings) -> Result<(), CommandError> {
     let unbuilt = [
         (!s.encryption_keys.is_empty(), "--encryption-key"),
         (!s.decryption_keys.is_empty(), "--decryption-key"),
-        (s.sign_by_sigstore.is_some(), "--sign-by-sigstore"),
-        (
-            s.sign_by_sigstore_private_key.is_some(),
-            "--sign-by-sigstore-private-key",
-        ),
     ];
     match unbuilt.iter().find(|(given, _)| *given) {
         Some((_, flag)) => Err(CommandError::NotSupportedYet(flag.to_string())),
@@ -383,18 +448,11 @@ fn warn_without_effect(s: &CopySettings, src: &ImageName, dest: &ImageName, repo
             .into(),
         );
     }
-    if (s.sign_identity.is_some() || s.sign_passphrase_file.is_some())
-        && s.sign_by.is_none()
-        && s.sign_by_sigstore_private_key.is_none()
-    {
-        ignored.push(
-            if s.sign_identity.is_some() {
-                "--sign-identity"
-            } else {
-                "--sign-passphrase-file"
-            }
-            .into(),
-        );
+    let key_signing = s.sign_by.is_some() || s.sign_by_sigstore_private_key.is_some();
+    if s.sign_identity.is_some() && !key_signing && s.sign_by_sigstore.is_none() {
+        ignored.push("--sign-identity".into());
+    } else if s.sign_passphrase_file.is_some() && !key_signing {
+        ignored.push("--sign-passphrase-file".into());
     }
     for flag in ignored {
         report.warn(&format!("{flag} has no effect for {src} -> {dest}"));

@@ -8,8 +8,10 @@ pub mod copy;
 pub mod image_info;
 pub mod inspect;
 pub mod login;
+pub mod passphrase;
 pub mod repo;
 pub mod signing;
+pub mod sigstore_key;
 pub mod template;
 pub mod value;
 

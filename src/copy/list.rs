@@ -85,7 +85,7 @@ pub fn copy_list<'a>(
                 }
             )));
         }
-        let new = super::sign::new_signature(ctx, &out.raw).await?;
+        let new = super::sign::new_signatures(ctx, &out.raw).await?;
         ctx.report
             .step("Writing manifest list to image destination");
         let instance = as_instance.then(|| out.digest());

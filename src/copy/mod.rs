@@ -29,7 +29,7 @@ use crate::signature::Signature;
 use crate::transport::{self, ImageDestination, OpenOptions, TransportError};
 
 pub use layer::LayerOutcome;
-pub use sign::SignOptions;
+pub use sign::{SignOptions, SigstoreSigners};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -78,10 +78,12 @@ pub enum CopyError {
     )]
     Signatures { image: String, reason: String },
     /// `--sign-by` with a destination that cannot store signatures.
-    #[error("writing signatures: {0} (the --sign-by signature cannot be stored there)")]
+    #[error("writing signatures: {0} (the new signature cannot be stored there)")]
     CannotSign(String),
     #[error("creating signature: {0}")]
     Sign(#[source] crate::signature::gpg::GpgError),
+    #[error(transparent)]
+    SigstoreSign(crate::signature::sigstore::SigstoreError),
     #[error("committing the destination image {image}: {source}")]
     Commit {
         image: String,
@@ -157,11 +159,13 @@ pub struct CopyOptions {
     pub format: Option<crate::manifest::convert::Target>,
     /// Layers copied at once (skopeo: 6; `--image-parallel-copies`).
     pub parallel: usize,
+    /// `--sign-by`: sign every manifest written.
+    pub sign: Option<SignOptions>,
+    /// `--sign-by-sigstore`, `--sign-by-sigstore-private-key`: the same, with sigstore.
+    pub sigstore: SigstoreSigners,
     /// `--dest-force-compress-format`: a layer is reused from the destination only when it
     /// has `compress_format` (containers/image's requireCompressionFormatMatch).
     pub force_compress_format: bool,
-    /// `--sign-by`: sign every manifest written.
-    pub sign: Option<SignOptions>,
 }
 
 /// The parts of a copy every step needs.
@@ -264,9 +268,15 @@ pub async fn copy_image(
             source,
         })?;
     let (first, top_raw) = admit_first(&src, src_name, policy, opts, report).await?;
-    let sign_identity = match &opts.sign {
-        Some(s) => Some(sign::identity_for(s, dest_name)?),
-        None => None,
+    let signing = opts.sign.is_some() || !opts.sigstore.is_empty();
+    let sign_identity = if signing {
+        let flag = match &opts.sign {
+            Some(s) => s.identity.as_ref(),
+            None => opts.sigstore.identity.as_ref(),
+        };
+        Some(sign::identity_for(flag, dest_name)?)
+    } else {
+        None
     };
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.
@@ -277,13 +287,15 @@ pub async fn copy_image(
             image: dest_label.clone(),
             source,
         })?;
-    dest.set_source_toplevel(&top_raw);
     // skopeo finds this out after writing the image; nothing is written here.
-    if let (Some(_), transport::SignatureSupport::Refused(reason)) =
-        (&opts.sign, dest.caps().signatures)
-    {
+    let caps = dest.caps();
+    if let (true, transport::SignatureSupport::Refused(reason)) = (signing, caps.signatures) {
         return Err(CopyError::CannotSign(reason.to_string()));
     }
+    if let (false, Some(reason)) = (opts.sigstore.is_empty(), caps.sigstore_refusal) {
+        return Err(CopyError::CannotSign(reason));
+    }
+    dest.set_source_toplevel(&top_raw);
     let ctx = Ctx {
         src: &src,
         src_name,

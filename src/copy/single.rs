@@ -82,10 +82,18 @@ pub async fn copy_single(
 /// they would be and the destination cannot store them (skopeo's order).
 pub fn keeps_signatures(ctx: &Ctx<'_>, signatures: &[Signature]) -> Result<bool, CopyError> {
     let keep = !ctx.opts.remove_signatures && !signatures.is_empty();
-    match ctx.dest.caps().signatures {
-        SignatureSupport::Refused(reason) if keep => Err(CopyError::Signatures {
+    let caps = ctx.dest.caps();
+    let sigstore = signatures
+        .iter()
+        .any(|s| matches!(s, Signature::Sigstore(_)));
+    match (caps.signatures, caps.sigstore_refusal) {
+        (SignatureSupport::Refused(reason), _) if keep => Err(CopyError::Signatures {
             image: ctx.dest_label.to_string(),
             reason: reason.to_string(),
+        }),
+        (_, Some(reason)) if keep && sigstore => Err(CopyError::Signatures {
+            image: ctx.dest_label.to_string(),
+            reason,
         }),
         _ => Ok(keep),
     }
@@ -335,7 +343,7 @@ async fn write_manifest(
     copied: &Copied,
     wanted: &Wanted,
     place: Placement,
-) -> Result<(Written, Option<Digest>, Option<Signature>), CopyError> {
+) -> Result<(Written, Option<Digest>, Vec<Signature>), CopyError> {
     let source_type = convert::normalized(&manifest.mime).to_string();
     let mut early_config = copied.early_config.as_ref();
     let mut last_err = None;
@@ -362,7 +370,7 @@ async fn write_manifest(
         };
         store_config(ctx, inputs, &built, &mut early_config).await?;
         let out = built.manifest;
-        let signature = super::sign::new_signature(ctx, &out.raw).await?;
+        let signature = super::sign::new_signatures(ctx, &out.raw).await?;
         ctx.report.step("Writing manifest to image destination");
         let instance = place.as_instance.then(|| out.digest());
         match ctx
@@ -428,7 +436,7 @@ async fn store_config(
 pub async fn store_signatures(
     ctx: &Ctx<'_>,
     kept: &[Signature],
-    new: Option<Signature>,
+    new: Vec<Signature>,
     instance: Option<&Digest>,
 ) -> Result<(), CopyError> {
     let mut all = kept.to_vec();

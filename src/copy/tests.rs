@@ -107,6 +107,7 @@ impl ImageDestination for MemDest {
             layer_compression: self.compression,
             manifest_types: self.manifest_types,
             signatures: SignatureSupport::Stored,
+            sigstore_refusal: None,
         }
     }
     async fn try_reuse_blob(
@@ -224,8 +225,9 @@ fn options() -> CopyOptions {
         platform: WantedPlatform::host(Some("linux"), Some("amd64"), None),
         format: None,
         parallel: 2,
-        force_compress_format: false,
         sign: None,
+        sigstore: Default::default(),
+        force_compress_format: false,
     }
 }
 

@@ -50,9 +50,8 @@ impl Policy {
     ///   (`signedBaseLayer not implemented yet!`).
     /// * `signedBy` allows when one simple-signing signature verifies (see
     ///   `signed_by.rs`).
-    /// * `sigstoreSigned` never allows yet: with no signatures it fails with
-    ///   c/image's `A signature was required, but no signature exists`; otherwise
-    ///   with [`PolicyError::NotSupportedYet`].
+    /// * `sigstoreSigned` allows when one sigstore signature verifies under its trust
+    ///   root (see `sigstore_signed.rs`).
     pub fn evaluate(&self, image: &PolicyImage<'_>) -> Result<Admitted, PolicyError> {
         let reqs = self.requirements_for(image.transport, image.identity, image.namespaces);
         if reqs.is_empty() {
@@ -91,17 +90,8 @@ fn check(req: &Requirement, image: &PolicyImage<'_>) -> Result<(), PolicyError> 
             keys,
             signed_identity,
         } => super::signed_by::check(*key_type, keys, signed_identity, image).map_err(rejected),
-        Requirement::SigstoreSigned { .. } => {
-            if image.signatures.is_empty() {
-                Err(rejected(
-                    "A signature was required, but no signature exists",
-                ))
-            } else {
-                Err(PolicyError::NotSupportedYet {
-                    requirement: req.type_name(),
-                    image: image.display_name.to_string(),
-                })
-            }
+        Requirement::SigstoreSigned(req) => {
+            super::sigstore_signed::check(req, image).map_err(rejected)
         }
     }
 }

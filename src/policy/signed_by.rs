@@ -81,7 +81,7 @@ pub fn load_key_blobs(keys: &KeySource) -> Result<Vec<Vec<u8>>, Rejection> {
     }
 }
 
-fn read_key_file(path: &str) -> Result<Vec<u8>, Rejection> {
+pub(super) fn read_key_file(path: &str) -> Result<Vec<u8>, Rejection> {
     use std::io::Read;
     let mut f =
         std::fs::File::open(path).map_err(|e| format!("open {path}: {}", go_io_cause(&e)))?;

@@ -17,6 +17,8 @@ pub mod openpgp;
 pub mod simple;
 pub mod time;
 
+pub mod sigstore;
+
 use std::collections::BTreeMap;
 
 use base64::Engine as _;

@@ -4,6 +4,9 @@
 //! parser: `critical` holds exactly `type`, `image` and `identity`, `image` exactly
 //! `docker-manifest-digest`, `identity` exactly `docker-reference`; `optional` may hold
 //! anything, of which `creator` (string) and `timestamp` (integer) are read.
+//!
+//! Sigstore signs the same JSON with another `critical.type` ([`Format::Sigstore`]), and
+//! there `optional` may be `null` (cosign writes that).
 
 use crate::digest::{Digest, DigestError};
 use crate::manifest::convert::gojson::write_str as go_json_string;
@@ -11,6 +14,25 @@ use crate::policy::json::{JValue, exact_fields, go_string, paranoid_object, pars
 
 /// `critical.type` of every simple-signing payload.
 pub const SIGNATURE_TYPE: &str = "atomic container signature";
+
+/// `critical.type` of a sigstore payload (cosign's simple-signing format).
+pub const SIGSTORE_SIGNATURE_TYPE: &str = "cosign container image signature";
+
+/// Which signature format a payload belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    SimpleSigning,
+    Sigstore,
+}
+
+impl Format {
+    fn signature_type(self) -> &'static str {
+        match self {
+            Format::SimpleSigning => SIGNATURE_TYPE,
+            Format::Sigstore => SIGSTORE_SIGNATURE_TYPE,
+        }
+    }
+}
 
 /// `optional.creator` of the signatures skiff makes.
 pub fn creator() -> String {
@@ -50,12 +72,17 @@ impl Payload {
 
     /// The JSON containers/image writes for this payload.
     pub fn to_json(&self) -> Vec<u8> {
+        self.to_json_as(Format::SimpleSigning)
+    }
+
+    /// The JSON containers/image writes for this payload in `format`.
+    pub fn to_json_as(&self, format: Format) -> Vec<u8> {
         let mut out = String::from("{\"critical\":{\"identity\":{\"docker-reference\":");
         go_json_string(&mut out, &self.docker_reference);
         out.push_str("},\"image\":{\"docker-manifest-digest\":");
         go_json_string(&mut out, &self.docker_manifest_digest.to_string());
         out.push_str("},\"type\":");
-        go_json_string(&mut out, SIGNATURE_TYPE);
+        go_json_string(&mut out, format.signature_type());
         out.push_str("},\"optional\":{");
         if let Some(c) = &self.creator {
             out.push_str("\"creator\":");
@@ -73,10 +100,19 @@ impl Payload {
 
     /// Parses a payload with containers/image's strictness and error texts.
     pub fn parse(bytes: &[u8]) -> Result<Payload, PayloadError> {
+        Payload::parse_as(bytes, Format::SimpleSigning)
+    }
+
+    /// Parses a payload of `format` (c/image's `untrustedSignature` or
+    /// `UntrustedSigstorePayload`).
+    pub fn parse_as(bytes: &[u8], format: Format) -> Result<Payload, PayloadError> {
         let doc = parse_document(bytes).map_err(PayloadError)?;
         let [critical, optional] =
             exact_fields(&doc, ["critical", "optional"], |_, _| Ok(())).map_err(PayloadError)?;
-        let (creator, timestamp) = parse_optional(optional)?;
+        let (creator, timestamp) = match optional {
+            JValue::Null if format == Format::Sigstore => (None, None),
+            _ => parse_optional(optional)?,
+        };
         let [ty, image, identity] =
             exact_fields(critical, ["type", "image", "identity"], |k, v| {
                 if k == "type" {
@@ -89,7 +125,7 @@ impl Payload {
         let ty = go_string(ty, "string")
             .map_err(PayloadError)?
             .unwrap_or_default();
-        if ty != SIGNATURE_TYPE {
+        if ty != format.signature_type() {
             return Err(PayloadError(format!("Unrecognized signature type {ty}")));
         }
         let [digest] =

@@ -161,6 +161,9 @@ pub struct DestCaps {
     /// Manifest media types it stores; empty means any.
     pub manifest_types: &'static [&'static str],
     pub signatures: SignatureSupport,
+    /// Why sigstore signatures cannot be stored even where others can (a registry without
+    /// registries.d's `use-sigstore-attachments`).
+    pub sigstore_refusal: Option<String>,
 }
 
 /// Whether a destination stores signatures, and why not when it does not.

@@ -146,21 +146,134 @@ fn all_requirements_must_accept_first_failure_wins() {
     );
 }
 
+// ---- sigstoreSigned, with cosign-made signatures (src/signature/sigstore/testdata) ----
+
+fn cosign(name: &str) -> String {
+    format!(
+        "{}/src/signature/sigstore/testdata/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Evaluates `req` on a `dir:`-like image made of a cosign fixture's manifest and
+/// signatures (plus `extra` signatures first).
+fn sigstore_eval(
+    req: &str,
+    fixture: &str,
+    extra: &[crate::signature::Signature],
+) -> Result<(), String> {
+    let p = parse(&with_req(req)).unwrap();
+    let manifest = std::fs::read(cosign(&format!("{fixture}/manifest.json"))).unwrap();
+    let stored = std::fs::read(cosign(&format!("{fixture}/signature-1"))).unwrap();
+    let mut signatures = extra.to_vec();
+    signatures.push(crate::signature::Signature::from_blob(&stored).unwrap());
+    let img = PolicyImage {
+        manifest: &manifest,
+        signatures: &signatures,
+        ..image("dir", "/x", &[])
+    };
+    p.evaluate(&img).map(drop).map_err(|e| e.to_string())
+}
+
+const COSIGN_REPO: &str = r#"{"type":"exactRepository","dockerRepository":"192.168.64.2:5000/cosign-signed-single-sample"}"#;
+
 #[test]
-fn sigstore_signed_never_admits_yet() {
-    let p = parse(&with_req(r#"{"type":"sigstoreSigned","keyPath":"/k"}"#)).unwrap();
+fn sigstore_signed_admits_cosign_signatures() {
+    let req = |keys: &str| {
+        format!(r#"{{"type":"sigstoreSigned",{keys},"signedIdentity":{COSIGN_REPO}}}"#)
+    };
+    sigstore_eval(
+        &req(&format!(r#""keyPath":"{}""#, cosign("cosign.pub"))),
+        "cosign-valid",
+        &[],
+    )
+    .unwrap();
+    let both = format!(
+        r#""keyPaths":["{}","{}"]"#,
+        cosign("cosign2.pub"),
+        cosign("cosign.pub")
+    );
+    sigstore_eval(&req(&both), "cosign-valid", &[]).unwrap();
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(cosign("cosign.pub")).unwrap());
+    sigstore_eval(
+        &req(&format!(r#""keyDatas":["{data}"]"#)),
+        "cosign-valid",
+        &[],
+    )
+    .unwrap();
+    // A simple-signing signature beside it is skipped.
+    let gpg = crate::signature::Signature::SimpleSigning(MANIFEST.to_vec());
+    sigstore_eval(
+        &req(&format!(r#""keyData":"{data}""#)),
+        "cosign-valid",
+        &[gpg],
+    )
+    .unwrap();
+    // Keyless: Fulcio certificate and Rekor SET.
+    let fulcio = format!(
+        r#"{{"type":"sigstoreSigned","fulcio":{{"caPath":"{}","oidcIssuer":"https://github.com/login/oauth","subjectEmail":"mitr@redhat.com"}},"rekorPublicKeyPath":"{}","signedIdentity":{{"type":"matchRepository"}}}}"#,
+        cosign("fulcio_v1.crt.pem"),
+        cosign("rekor.pub")
+    );
+    // matchRepository needs the image's own reference: dir: has none.
+    let e = sigstore_eval(&fulcio, "cosign-fulcio-rekor-valid", &[]).unwrap_err();
+    assert_eq!(
+        e,
+        "Source image rejected: Signature for identity \"192.168.64.2:5000/cosign-signed/fulcio-rekor-1\" is not accepted"
+    );
+    let fulcio = fulcio.replace(
+        r#"{"type":"matchRepository"}"#,
+        r#"{"type":"exactRepository","dockerRepository":"192.168.64.2:5000/cosign-signed/fulcio-rekor-1"}"#,
+    );
+    sigstore_eval(&fulcio, "cosign-fulcio-rekor-valid", &[]).unwrap();
+}
+
+#[test]
+fn sigstore_signed_rejects_with_c_images_reasons() {
+    let req = |key: &str| {
+        format!(
+            r#"{{"type":"sigstoreSigned","keyPath":"{}","signedIdentity":{COSIGN_REPO}}}"#,
+            cosign(key)
+        )
+    };
+    assert_eq!(
+        sigstore_eval(&req("cosign2.pub"), "cosign-valid", &[]).unwrap_err(),
+        "Source image rejected: cryptographic signature verification failed: invalid signature when validating ASN.1 encoded signature"
+    );
+    let p = parse(&with_req(&req("cosign.pub"))).unwrap();
     assert_eq!(
         eval_err(&p, &image("dir", "/x", &[])),
         "Source image rejected: A signature was required, but no signature exists"
     );
-    let signatures = [crate::signature::Signature::SimpleSigning(vec![0xa3])];
-    let signed = PolicyImage {
-        signatures: &signatures,
+    let gpg = [crate::signature::Signature::SimpleSigning(vec![0xa3])];
+    let img = PolicyImage {
+        signatures: &gpg,
         ..image("dir", "/x", &[])
     };
-    let err = p.evaluate(&signed).unwrap_err();
+    assert_eq!(
+        eval_err(&p, &img),
+        "Source image rejected: A signature was required, but no signature exists (1 non-sigstore signatures, 0 sigstore non-signature attachments)"
+    );
+    // A manifest the signature is not for.
+    let manifest = std::fs::read(cosign("cosign-key-rekor-valid/manifest.json")).unwrap();
+    let stored = std::fs::read(cosign("cosign-valid/signature-1")).unwrap();
+    let sigs = [crate::signature::Signature::from_blob(&stored).unwrap()];
+    let img = PolicyImage {
+        manifest: &manifest,
+        signatures: &sigs,
+        ..image("dir", "/x", &[])
+    };
     assert!(
-        matches!(err, PolicyError::NotSupportedYet { requirement, .. } if requirement == "sigstoreSigned")
+        eval_err(&p, &img)
+            .starts_with("Source image rejected: Signature for digest sha256:634a8f35")
+    );
+    // A key file that is not there.
+    let missing = r#"{"type":"sigstoreSigned","keyPath":"/nonexistent/cosign.pub"}"#;
+    assert_eq!(
+        sigstore_eval(missing, "cosign-valid", &[]).unwrap_err(),
+        "Source image rejected: open /nonexistent/cosign.pub: no such file or directory"
     );
 }
 

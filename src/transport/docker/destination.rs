@@ -345,6 +345,7 @@ impl ImageDestination for DockerDestination {
                 Some(reason) => SignatureSupport::Refused(reason.into()),
                 None => SignatureSupport::Stored,
             },
+            sigstore_refusal: self.signatures.sigstore_refusal(),
         }
     }
 

@@ -9,8 +9,9 @@
 //!   1 until the first one missing; read over `file://`, `http://` and `https://`, written
 //!   to `file://` only (a `lookaside-staging` location).
 //!
-//! Sigstore attachments (`use-sigstore-attachments`) are kept in the configuration for the
-//! sigstore work; they are neither read nor written here.
+//! Sigstore signatures go to and come from registry attachments instead, when
+//! registries.d says `use-sigstore-attachments` (`attachments.rs`); after the simple
+//! signatures when reading, as containers/image.
 
 use std::path::{Path, PathBuf};
 
@@ -64,23 +65,37 @@ impl SignatureStore {
         repository: &str,
         manifest: &Digest,
     ) -> Result<Vec<Signature>> {
-        if self.extension {
-            return read_extension(client, repository, manifest).await;
-        }
-        let mut out = Vec::new();
+        // Every signature of the image, whatever its store, counts against one budget.
         let mut budget = ReadBudget::default();
-        loop {
-            let url = lookaside_url(&self.lookaside, manifest, out.len());
-            match read_one(client.http(), &url).await? {
-                Some((sig, len)) => {
-                    budget.add(len).map_err(|e| {
-                        invalid(format!("reading signatures from {}: {e}", redacted(&url)))
-                    })?;
-                    out.push(sig);
+        let mut out = if self.extension {
+            read_extension(client, repository, manifest).await?
+        } else {
+            let mut out = Vec::new();
+            loop {
+                let url = lookaside_url(&self.lookaside, manifest, out.len());
+                match read_one(client.http(), &url).await? {
+                    Some((sig, len)) => {
+                        budget.add(len).map_err(|e| {
+                            invalid(format!("reading signatures from {}: {e}", redacted(&url)))
+                        })?;
+                        out.push(sig);
+                    }
+                    None => break out,
                 }
-                None => return Ok(out),
             }
+        };
+        if self.sigstore_attachments {
+            let attached =
+                super::attachments::read(client, repository, manifest, &mut budget).await?;
+            out.extend(attached);
         }
+        Ok(out)
+    }
+
+    /// Why sigstore signatures cannot be written here, if they cannot.
+    pub fn sigstore_refusal(&self) -> Option<String> {
+        (!self.sigstore_attachments)
+            .then(|| "writing sigstore attachments is disabled by configuration".to_string())
     }
 
     /// Why signatures cannot be written here, if they cannot (checked before copying).
@@ -102,20 +117,19 @@ impl SignatureStore {
         signatures: &[Signature],
     ) -> Result<()> {
         let mut simple = Vec::new();
+        let mut sigstore = Vec::new();
         for sig in signatures {
             match sig {
                 Signature::SimpleSigning(bytes) => simple.push(bytes.as_slice()),
-                Signature::Sigstore(_) if !self.sigstore_attachments => {
-                    return Err(invalid(
-                        "writing sigstore attachments is disabled by configuration".into(),
-                    ));
-                }
-                Signature::Sigstore(_) => {
-                    return Err(TransportError::NotSupportedYet(
-                        "storing sigstore signatures as registry attachments".into(),
-                    ));
-                }
+                Signature::Sigstore(s) => sigstore.push(s.clone()),
             }
+        }
+        // As c/image: sigstore signatures to attachments first, the others after.
+        if !sigstore.is_empty() {
+            if let Some(refusal) = self.sigstore_refusal() {
+                return Err(invalid(refusal));
+            }
+            super::attachments::write(client, repository, scopes, manifest, &sigstore).await?;
         }
         if simple.is_empty() {
             return Ok(());

@@ -486,6 +486,7 @@ impl ImageDestination for ArchiveDestination {
             signatures: SignatureSupport::refused(
                 "Storing signatures for docker tar files is not supported",
             ),
+            sigstore_refusal: None,
         }
     }
 

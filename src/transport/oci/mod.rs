@@ -410,6 +410,7 @@ impl ImageDestination for OciDestination {
             signatures: SignatureSupport::refused(
                 "Pushing signatures for OCI images is not supported",
             ),
+            sigstore_refusal: None,
         }
     }
 

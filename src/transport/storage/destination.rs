@@ -314,6 +314,7 @@ impl ImageDestination for StorageDestination {
                 mime::DOCKER_V2S1,
             ],
             signatures: SignatureSupport::Stored,
+            sigstore_refusal: None,
         }
     }
 
