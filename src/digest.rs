@@ -58,6 +58,25 @@ impl Algorithm {
             Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
         }
     }
+
+    /// The digest and length of everything `reader` yields (blocking): for content that
+    /// is already stored (a blob file, a span of an archive) and must be checked.
+    pub fn digest_reader(self, mut reader: impl std::io::Read) -> std::io::Result<(Digest, u64)> {
+        let mut hasher = self.hasher();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut len = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok((hasher.finish(), len)),
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    len += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// A validated content digest such as `sha256:e3b0…`.

@@ -267,6 +267,52 @@ fn several_images_in_one_archive() {
     assert!(skiff_temp_leftovers(t.path()).is_empty());
 }
 
+/// Whether a destination is written in place or built aside and renamed is decided by
+/// what is there, not by where: a path under /dev/shm (a tmpfs) is an ordinary file that
+/// is created, extended with a second image and read back; a FIFO anywhere is streamed.
+#[test]
+fn a_docker_archive_under_dev_shm_is_a_file_and_a_fifo_a_stream() {
+    let t = tempfile::Builder::new()
+        .prefix("skiff-it-")
+        .tempdir_in("/dev/shm")
+        .expect("/dev/shm");
+    let a = t.path().join("x.tar");
+    skiff_copy(["-q", &hello(), &da(&a, "hello:latest")]).assert_success();
+    let multi = format!("oci:{}", p(&example("multiarch-oci")));
+    skiff_copy([
+        "-q",
+        "--override-arch",
+        "arm64",
+        &multi,
+        &da(&a, "multi:arm"),
+    ])
+    .assert_success();
+    let items: Value = serde_json::from_slice(&extract_member(&a, "manifest.json")).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 2, "{items}");
+    skopeo_copy([
+        da(&a, "hello:latest"),
+        format!("dir:{}", p(&t.path().join("d"))),
+    ])
+    .assert_success();
+
+    let fifo = t.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let copied = t.path().join("from-fifo.tar");
+    let mut reader = Command::new("sh")
+        .args(["-c", "cat \"$1\" > \"$2\"", "sh"])
+        .args([&fifo, &copied])
+        .spawn()
+        .unwrap();
+    skiff_copy(["-q", &hello(), &da(&fifo, "hello:latest")]).assert_success();
+    assert!(reader.wait().unwrap().success());
+    skopeo_copy([
+        da(&copied, "hello:latest"),
+        format!("dir:{}", p(&t.path().join("e"))),
+    ])
+    .assert_success();
+}
+
 fn extract_member(archive: &Path, name: &str) -> Vec<u8> {
     files_of(archive)
         .into_iter()
@@ -622,6 +668,108 @@ fn a_corrupt_repositories_file_is_not_read_as_empty() {
 }
 
 // ------------------------------------------------------------------------------------------
+// Adding an image to an archive whose files do not hold what they claim
+// ------------------------------------------------------------------------------------------
+
+/// An image with one plain (uncompressed) layer, as `docker save` stores layers, so a copy
+/// of it asks the archive for the layer by its diff ID; and the same image with a gzip layer.
+fn plain_and_gzip_images(dir: &Path) -> (BuiltImage, BuiltImage) {
+    let plain = build_oci_image(
+        &dir.join("plain"),
+        "latest",
+        &[layer(40_000, Comp::None)],
+        7,
+    );
+    let gzip = build_oci_image(&dir.join("gzip"), "latest", &[layer(40_000, Comp::Gzip)], 7);
+    assert_eq!(plain.diff_ids, gzip.diff_ids);
+    (plain, gzip)
+}
+
+/// The layer's bytes with one byte changed, the same size.
+fn damaged(layer: &[u8]) -> Vec<u8> {
+    let mut bad = layer.to_vec();
+    let at = bad.len() - 2000;
+    bad[at] ^= 0x01;
+    bad
+}
+
+/// An archive with one image tagged old:1 whose layer file `layer_name` holds `layer`.
+fn old_archive(path: &Path, img: &BuiltImage, layer_name: &str, layer: Vec<u8>) {
+    let config = fs::read(oci_blob(&img.layout, &img.config_digest)).unwrap();
+    let config_name = format!("{}.json", img.config_digest.trim_start_matches("sha256:"));
+    let manifest = json!([{
+        "Config": config_name,
+        "RepoTags": ["docker.io/library/old:1"],
+        "Layers": [layer_name],
+    }]);
+    craft(
+        path,
+        &[
+            (config_name.clone(), E::File(config)),
+            (layer_name.to_string(), E::File(layer)),
+            (
+                "manifest.json".into(),
+                E::File(manifest.to_string().into_bytes()),
+            ),
+        ],
+    );
+}
+
+/// An old image's layer file that does not match the diff ID its config claims is not
+/// offered for reuse on that claim: the new image's layer is written (checked while it was
+/// copied), and the old item, which has the same config, gets the checked layer too.
+#[test]
+fn an_old_layer_that_does_not_match_its_diff_id_is_not_reused() {
+    let t = tempdir();
+    let (plain, _) = plain_and_gzip_images(t.path());
+    let good = fs::read(oci_blob(&plain.layout, &plain.layer_digests[0])).unwrap();
+    let a = t.path().join("a.tar");
+    old_archive(&a, &plain, "old/layer.tar", damaged(&good));
+    skiff_copy(["-q", &plain.oci_ref(), &da(&a, "new:1")]).assert_success();
+    for tag in ["new:1", "old:1"] {
+        let out = t.path().join(format!("out-{tag}"));
+        skiff_copy(["-q", &da(&a, tag), &format!("dir:{}", p(&out))]).assert_success();
+        load_dir(&out).assert_consistent(tag);
+    }
+    skopeo_copy([
+        da(&a, "new:1"),
+        format!("dir:{}", p(&t.path().join("skopeo"))),
+    ])
+    .assert_success();
+}
+
+/// A file of the old archive named for the new image's layer (`<diff ID>.tar`, as skopeo
+/// and skiff name layers) that holds other bytes: the new file cannot take the name (the
+/// old image uses it) and must not be dropped for it. The copy fails, naming the file, and
+/// the archive is left as it was; from a plain layer (reuse refused) and from a gzip layer
+/// (written anew, then the name collides).
+#[test]
+fn a_file_named_for_a_new_blob_with_other_content_fails_the_copy() {
+    let t = tempdir();
+    let (plain, gzip) = plain_and_gzip_images(t.path());
+    let good = fs::read(oci_blob(&plain.layout, &plain.layer_digests[0])).unwrap();
+    let name = format!("{}.tar", plain.diff_ids[0].trim_start_matches("sha256:"));
+    for img in [&plain, &gzip] {
+        let a = t.path().join("a.tar");
+        old_archive(&a, &plain, &name, damaged(&good));
+        let before = fs::read(&a).unwrap();
+        skiff_copy(["-q", &img.oci_ref(), &da(&a, "new:1")])
+            .assert_exit1()
+            .assert_stderr_contains(&format!("already has a file {name} that does not hold"));
+        assert!(fs::read(&a).unwrap() == before, "the archive changed");
+        assert!(skiff_temp_leftovers(t.path()).is_empty());
+        // The same name holding the right bytes is shared, not duplicated.
+        old_archive(&a, &plain, &name, good.clone());
+        skiff_copy(["-q", &img.oci_ref(), &da(&a, "new:1")]).assert_success();
+        let names: Vec<String> = tar_contents(&a).into_keys().collect();
+        assert_eq!(names.iter().filter(|n| **n == name).count(), 1, "{names:?}");
+        let out = t.path().join("out");
+        skiff_copy(["-q", &da(&a, "new:1"), &format!("dir:{}", p(&out))]).assert_success();
+        load_dir(&out).assert_consistent("new:1");
+        fs::remove_dir_all(&out).unwrap();
+    }
+}
+
 // Compressed archives (`docker save img | gzip > img.tar.gz`, and xz, bzip2, zstd)
 // ------------------------------------------------------------------------------------------
 

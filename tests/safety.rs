@@ -5,6 +5,7 @@
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::*;
@@ -229,6 +230,41 @@ fn missing_layer_file_is_rejected() {
     let blob = oci_blob(&l, LAYER2);
     fs::remove_file(&blob).unwrap();
     assert_fails_cleanly_everywhere(&src_name(&l), &[LAYER2, &p(&blob)]);
+}
+
+/// A layout's files are regular files inside it: a layer that is a symlink to a host file
+/// is refused by name, before its bytes (or its size) are read, and so is a symlinked
+/// index.json. skopeo follows such links.
+#[test]
+fn symlinked_files_in_a_layout_source_are_refused() {
+    let (t, l) = damaged_copy();
+    let host = t.path().join("host-secret");
+    fs::write(&host, vec![b's'; 12_345]).unwrap();
+    let blob = oci_blob(&l, LAYER2);
+    fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink(&host, &blob).unwrap();
+    let case = Case::new(Kind::Dir, State::Absent);
+    let out = assert_fails_cleanly(
+        &case,
+        &["--insecure-policy"],
+        &src_name(&l),
+        &[],
+        &[LAYER2, "is a symbolic link"],
+    );
+    out.assert_stderr_not_contains("12345");
+
+    let (t, l) = damaged_copy();
+    let index = t.path().join("index-elsewhere.json");
+    fs::rename(l.join("index.json"), &index).unwrap();
+    std::os::unix::fs::symlink(&index, l.join("index.json")).unwrap();
+    let case = Case::new(Kind::Oci, State::Existing);
+    assert_fails_cleanly(
+        &case,
+        &["--insecure-policy"],
+        &src_name(&l),
+        &[],
+        &["index.json is a symbolic link"],
+    );
 }
 
 #[test]
@@ -564,6 +600,151 @@ fn existing_dir_image_is_replaced_by_a_good_copy() {
 }
 
 // ------------------------------------------------------------------------------------------
+// Files already at the destination are checked before they are reused
+// ------------------------------------------------------------------------------------------
+
+/// Flips a byte in the middle of a file, keeping its size (a name-and-size check passes).
+fn tamper(path: &Path) {
+    let mut b = fs::read(path).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0x20;
+    fs::write(path, &b).unwrap();
+}
+
+/// An `oci:` layout whose blob files (a layer, the config, the manifest) were changed after
+/// they were written: copying the same image to another tag must not reuse them by name.
+/// Each is written anew, so both tags read back correctly; a blob that is a symlink is
+/// replaced by a file, never written through.
+#[test]
+fn tampered_blobs_in_an_oci_layout_are_not_reused() {
+    let t = tempdir();
+    let layout = t.path().join("layout");
+    let dest = |tag: &str| format!("oci:{}:{tag}", p(&layout));
+    skiff_copy(["-q", &example_ref("hello-oci"), &dest("a")]).assert_success();
+    let image = load_oci(&layout, Some("a"));
+    let layer = image.manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let config = image.manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tamper(&oci_blob(&layout, &layer));
+    tamper(&oci_blob(&layout, &config));
+    tamper(&oci_blob(&layout, HELLO_MANIFEST));
+    // A second layer file replaced by a symlink to a file outside the layout.
+    let outside = t.path().join("precious");
+    fs::write(&outside, b"not a blob").unwrap();
+    let second = image.manifest["layers"][1]["digest"]
+        .as_str()
+        .map(str::to_string);
+    if let Some(second) = &second {
+        fs::remove_file(oci_blob(&layout, second)).unwrap();
+        std::os::unix::fs::symlink(&outside, oci_blob(&layout, second)).unwrap();
+    }
+    let out = skiff_copy([&example_ref("hello-oci"), &dest("b")]);
+    out.assert_success();
+    for tampered in [Some(&layer), Some(&config), second.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        assert!(
+            !out.stderr.contains(&format!("{tampered} skipped")),
+            "tampered blob {tampered} was reused: {out}"
+        );
+    }
+    for tag in ["a", "b"] {
+        load_oci(&layout, Some(tag)).assert_consistent(&format!("tag {tag} after the re-copy"));
+        skopeo_inspect_config(&dest(tag));
+    }
+    // Every blob file (the manifest's too) holds the content its name says.
+    for name in list_dir(&layout.join("blobs/sha256")) {
+        let path = layout.join("blobs/sha256").join(&name);
+        assert_eq!(
+            sha256_file(&path),
+            format!("sha256:{name}"),
+            "blob file {name}"
+        );
+    }
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        b"not a blob",
+        "written through a symlink"
+    );
+    if let Some(second) = &second {
+        assert!(
+            !fs::symlink_metadata(oci_blob(&layout, second))
+                .unwrap()
+                .is_symlink()
+        );
+    }
+    // Untouched blobs are reused, once checked.
+    skiff_copy([&example_ref("hello-oci"), &dest("c")])
+        .assert_success()
+        .assert_stderr_contains("skipped: already exists");
+}
+
+/// `dir:` replacing an image links the old image's blobs into the new one only when their
+/// content checks out: a tampered layer is copied again.
+#[test]
+fn a_tampered_blob_of_a_replaced_dir_image_is_not_linked() {
+    let t = tempdir();
+    let dir = t.path().join("img");
+    let dest = format!("dir:{}", p(&dir));
+    skiff_copy(["-q", &example_ref("hello-oci"), &dest]).assert_success();
+    let image = load_dir(&dir);
+    let layer = image.manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tamper(&dir_blob(&dir, &layer));
+    skiff_copy(["-q", &example_ref("hello-oci"), &dest]).assert_success();
+    load_dir(&dir).assert_consistent("dir: image after the re-copy");
+    assert_skopeo_sees_diff_ids(&dest, &image.diff_ids());
+}
+
+/// An `oci-archive:` destination that is a symlink is followed, as skopeo 1.9.3 follows it
+/// (containers/image resolves the path first): the link stays, its target gets the
+/// archive. A dangling link fails, as in skopeo.
+#[test]
+fn an_oci_archive_destination_symlink_is_followed_as_skopeo_does() {
+    let t = tempdir();
+    for tool in ["skiff", "skopeo"] {
+        let dir = t.path().join(tool);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("real.tar"), b"old contents").unwrap();
+        std::os::unix::fs::symlink("real.tar", dir.join("link.tar")).unwrap();
+        let dest = format!("oci-archive:{}:latest", p(&dir.join("link.tar")));
+        let args = ["-q", &example_ref("hello-oci"), &dest];
+        match tool {
+            "skiff" => skiff_copy(args),
+            _ => skopeo_copy(args),
+        }
+        .assert_success();
+        assert!(
+            fs::symlink_metadata(dir.join("link.tar"))
+                .unwrap()
+                .is_symlink(),
+            "{tool}"
+        );
+        assert!(
+            fs::read(dir.join("real.tar")).unwrap().len() > 1024,
+            "{tool}"
+        );
+        assert_eq!(list_dir(&dir), vec!["link.tar", "real.tar"], "{tool}");
+        skopeo_inspect_config(&dest);
+        fs::remove_file(dir.join("real.tar")).unwrap();
+        let out = match tool {
+            "skiff" => skiff_copy(args),
+            _ => skopeo_copy(args),
+        };
+        assert_eq!(out.code, Some(1), "{tool}: a dangling link: {out}");
+        assert_eq!(list_dir(&dir), vec!["link.tar"], "{tool}: dangling link");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
 // SIGKILL in the middle of a copy
 // ------------------------------------------------------------------------------------------
 
@@ -688,6 +869,12 @@ fn assert_as_before_after_kill(case: &Case, stderr: &[String]) {
             "[{}] after SIGKILL: leftover in $TMPDIR: {name}",
             case.label()
         );
+        // Scratch space in a --tmpdir others may share is private to the user.
+        let mode = fs::symlink_metadata(case.tmpdir.join(&name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{ctx}: {name} in $TMPDIR is mode {mode:o}");
     }
 }
 
@@ -700,6 +887,10 @@ fn kill_test(kind: Kind, state: State, opts: &[&str]) {
     let stderr = kill_mid_copy(&case, &img.oci_ref(), opts, Duration::from_millis(50));
     assert_as_before_after_kill(&case, &stderr);
 
+    // What the killed copy left is swept once it is older than the sweep's threshold.
+    for root in [&case.parent, &case.tmpdir] {
+        age_skiff_leftovers(root);
+    }
     let mut c = skiff();
     c.env("TMPDIR", &case.tmpdir);
     c.args(["--insecure-policy", "copy", "-q"])
@@ -717,7 +908,7 @@ fn kill_test(kind: Kind, state: State, opts: &[&str]) {
         })
         .cloned()
         .collect();
-    // The retry swept what the killed process (now dead) left behind.
+    // The retry swept what the killed process left behind.
     assert!(
         left.is_empty(),
         "[{}] leftovers of the killed copy survived a successful retry: {left:?}",
@@ -766,6 +957,52 @@ fn sigkill_during_copy_over_existing_oci_archive_keeps_it_intact() {
 #[test]
 fn sigkill_during_copy_over_existing_dir_keeps_it_intact() {
     kill_test(Kind::Dir, State::Existing, &["--dest-compress"]);
+}
+
+/// The sweep of a killed copy's leftovers trusts locks, not PIDs. A staging directory whose
+/// recorded PID is not alive here, but whose lock a live process holds (a copy in another
+/// PID namespace, or on another NFS host, sharing the directory), survives a copy beside
+/// it; once that process is gone, the next copy sweeps it.
+#[test]
+fn a_temporary_locked_by_a_live_process_is_not_swept() {
+    let t = tempdir();
+    let dest = t.path().join("img");
+    // PID 2147483632 is above Linux's pid_max: never alive here.
+    let busy = t.path().join(".img.skiff-stage-2147483632-Ab12Cd");
+    fs::create_dir_all(&busy).unwrap();
+    fs::write(busy.join("partial-blob"), b"being written elsewhere").unwrap();
+    age_skiff_leftovers(t.path());
+    // One process that takes the lock and keeps it until it is killed (flock(1) from
+    // util-linux on an inherited descriptor, then sleep in its place).
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "exec 9<\"$1\" && flock 9 && exec sleep 120", "sh"])
+        .arg(&busy)
+        .spawn()
+        .unwrap();
+    // Wait until flock(1) holds the lock (a second open file description cannot take it).
+    let probe = fs::File::open(&busy).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe.try_lock().is_ok() {
+        probe.unlock().unwrap();
+        assert!(Instant::now() < deadline, "flock(1) never took the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let copy = || {
+        skiff_copy([
+            "-q",
+            &example_ref("hello-oci"),
+            &format!("dir:{}", p(&dest)),
+        ])
+    };
+    copy().assert_success();
+    assert!(
+        busy.join("partial-blob").exists(),
+        "a live process's temporary was swept because its PID is not alive here"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    copy().assert_success();
+    assert!(!busy.exists(), "an abandoned temporary was not swept");
 }
 
 // ------------------------------------------------------------------------------------------

@@ -638,7 +638,9 @@ fn a_copy_killed_midway_leaves_a_store_podman_and_a_rerun_use() {
         "the killed copy's staging is there"
     );
 
-    // Run again: the layer that is in is reused, the staging of the dead copy removed.
+    // Run again: the layer that is in is reused, the staging of the dead copy removed
+    // (once it is older than the sweep's threshold: its lock is free, its owner dead).
+    age_skiff_leftovers(store.dir());
     store
         .skiff_copy(&[&image.oci_ref(), &store.name("slow:1")])
         .assert_success()

@@ -169,30 +169,39 @@ impl ImageDestination for DirDestination {
     async fn try_reuse_blob(
         &self,
         digest: &Digest,
-        _opts: &BlobOptions<'_>,
+        opts: &BlobOptions<'_>,
     ) -> Result<Option<BlobInfo>> {
+        // Written by this copy (another instance of a list uses it too).
         let staged = self.staged.join(digest.hex());
-        if let Ok(meta) = tokio::fs::metadata(&staged).await {
-            return Ok(Some(BlobInfo {
-                digest: digest.clone(),
-                size: meta.len(),
-            }));
-        }
-        // A blob of the image being replaced: link it instead of copying it again. Only
-        // when layers keep their compression: skopeo empties the directory first, so with
-        // --dest-compress/--dest-decompress every layer is written anew, as it is here.
-        let old = self.target.join(digest.hex());
-        if self.compression == LayerCompression::Preserve
-            && let Ok(meta) = tokio::fs::metadata(&old).await
+        if let Ok(meta) = tokio::fs::symlink_metadata(&staged).await
             && meta.is_file()
-            && tokio::fs::hard_link(&old, &staged).await.is_ok()
         {
             return Ok(Some(BlobInfo {
                 digest: digest.clone(),
                 size: meta.len(),
             }));
         }
-        Ok(None)
+        // A blob of the image being replaced: link it instead of copying it again, once
+        // its content is checked (a file's name proves nothing). Only when layers keep
+        // their compression: skopeo empties the directory first, so with
+        // --dest-compress/--dest-decompress every layer is written anew, as it is here.
+        let old = self.target.join(digest.hex());
+        if self.compression != LayerCompression::Preserve
+            || tokio::fs::hard_link(&old, &staged).await.is_err()
+        {
+            return Ok(None);
+        }
+        // The linked inode is what is checked, and what the new image keeps.
+        match fsutil::verify_existing(&staged, digest, opts.expected_size(digest)).await {
+            Some(size) => Ok(Some(BlobInfo {
+                digest: digest.clone(),
+                size,
+            })),
+            None => {
+                let _ = tokio::fs::remove_file(&staged).await;
+                Ok(None)
+            }
+        }
     }
 
     async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {

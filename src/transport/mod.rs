@@ -210,6 +210,13 @@ pub struct BlobOptions<'a> {
 }
 
 impl<'a> BlobOptions<'a> {
+    /// The size the source's manifest gives a blob of this digest, if it describes it.
+    pub fn expected_size(&self, digest: &Digest) -> Option<u64> {
+        self.original
+            .filter(|o| o.digest == *digest)
+            .and_then(|o| u64::try_from(o.size).ok())
+    }
+
     /// A blob the copy made or read whole (configs, schema 1 conversions' extra blobs).
     pub fn small(role: BlobRole) -> BlobOptions<'a> {
         BlobOptions {

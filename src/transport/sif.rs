@@ -29,7 +29,7 @@ const INJECTED_SCRIPT: &str = "/podman/runscript";
 
 pub struct SifSource {
     /// Holds the layer; removed with the source.
-    _work: tempfile::TempDir,
+    _work: fsutil::TempDir,
     layer: PathBuf,
     layer_digest: Digest,
     config: Vec<u8>,
@@ -56,7 +56,7 @@ impl SifSource {
         std::fs::create_dir_all(tmpdir)
             .map_err(|e| TransportError::io(format!("creating {}", tmpdir.display()), e))?;
         fsutil::sweep_stale(tmpdir);
-        let work = fsutil::temp_dir_in(tmpdir, "", "sif")?;
+        let work = fsutil::scratch_dir_in(tmpdir, "", "sif")?;
         let layer = convert(&sif, &script, work.path()).map_err(|e| {
             TransportError::Invalid(format!("converting rootfs from SquashFS to Tarball: {e}"))
         })?;

@@ -630,6 +630,29 @@ pub fn skiff_temp_leftovers(dir: &Path) -> Vec<String> {
     }
 }
 
+/// Makes every skiff temporary under `root` (any depth, `root` included) look abandoned
+/// long ago: its modification time goes 10 minutes back, past the sweep's age threshold
+/// (the lock is what proves a dead copy's leftovers abandoned; the age only covers a
+/// writer's first instant).
+pub fn age_skiff_leftovers(root: &Path) {
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let path = e.path();
+            let kind = e.file_type().unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains("skiff-") && !kind.is_symlink() {
+                fs::File::open(&path).unwrap().set_modified(then).unwrap();
+            }
+            if kind.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Layers and images
 // ---------------------------------------------------------------------------------------------

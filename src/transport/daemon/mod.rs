@@ -131,7 +131,7 @@ impl DaemonSource {
         std::fs::create_dir_all(tmpdir)
             .map_err(|e| TransportError::io(format!("creating {}", tmpdir.display()), e))?;
         fsutil::sweep_stale(tmpdir);
-        let spool = fsutil::temp_file_in(tmpdir, "daemon")?;
+        let spool = fsutil::scratch_file_in(tmpdir, "daemon")?;
         let mut file = tokio::fs::File::from_std(
             spool
                 .as_file()

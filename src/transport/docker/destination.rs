@@ -305,7 +305,7 @@ impl DockerDestination {
         std::fs::create_dir_all(&self.tmpdir)
             .map_err(|e| TransportError::io(format!("creating {}", self.tmpdir.display()), e))?;
         // A directory of its own, removed (with the spooled blob) when it goes out of scope.
-        let spool = fsutil::temp_dir_in(&self.tmpdir, ".", "precompute")?;
+        let spool = fsutil::scratch_dir_in(&self.tmpdir, ".", "precompute")?;
         let info = fsutil::store_blob(
             reader,
             spool.path(),

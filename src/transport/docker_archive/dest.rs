@@ -16,12 +16,12 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::ArchiveError;
-use super::format::{self, ManifestItem, Repositories};
-use super::tarindex::TarIndex;
+use super::extend::{Existing, keep_survivors, open_existing, read_old};
+use super::format::{self, Repositories};
 use super::writer::{self, Content, Entry};
 use crate::digest::Digest;
 use crate::manifest::{self, Kind, MAX_CONFIG_SIZE, Manifest, mime};
-use crate::pipeline::{self, BlobReader};
+use crate::pipeline::BlobReader;
 use crate::reference::DockerRef;
 use crate::transport::fsutil;
 use crate::transport::{
@@ -57,16 +57,6 @@ enum Delivery {
     Caller,
 }
 
-/// The archive being extended.
-struct Existing {
-    index: TarIndex,
-    /// manifest.json items (raw, to keep fields skiff does not know) and parsed.
-    items: Vec<(Value, ManifestItem)>,
-    repositories: Repositories,
-    /// Blobs of surviving images that can be reused: digest -> (file name, size).
-    reusable: HashMap<Digest, (String, u64)>,
-}
-
 struct Written {
     config: Digest,
     layers: Vec<Digest>,
@@ -80,14 +70,14 @@ type Spooled = HashMap<Digest, (PathBuf, u64)>;
 pub struct ArchiveDestination {
     delivery: Delivery,
     label: PathBuf,
-    spool: tempfile::TempDir,
+    spool: fsutil::TempDir,
     opts: DestOptions,
     existing: Option<Existing>,
     blobs: Mutex<Spooled>,
     written: Mutex<Option<Written>>,
 }
 
-fn werr(target: &Path, message: impl Into<String>) -> ArchiveError {
+pub(super) fn werr(target: &Path, message: impl Into<String>) -> ArchiveError {
     ArchiveError::Write {
         target: target.to_path_buf(),
         message: message.into(),
@@ -103,7 +93,7 @@ impl ArchiveDestination {
                 opts.tmpdir.clone(),
             ),
             Sink::Path(path) => {
-                if is_stream_path(&path) {
+                if is_descriptor_path(&path) {
                     (Delivery::Stream(path.clone()), path, opts.tmpdir.clone())
                 } else {
                     let target = fsutil::absolute(&path)?;
@@ -142,7 +132,7 @@ impl ArchiveDestination {
             })?;
         }
         fsutil::sweep_stale(&spool_parent);
-        let spool = fsutil::temp_dir_in(&spool_parent, ".", "dockerarchive")?;
+        let spool = fsutil::scratch_dir_in(&spool_parent, ".", "dockerarchive")?;
         let existing = match &delivery {
             Delivery::Replace(target) => open_existing(target, &opts).await?,
             _ => None,
@@ -222,18 +212,14 @@ impl ArchiveDestination {
                 format!("{}{ext}", d.hex())
             }
         };
-        let reused = |d: &Digest| {
-            self.existing
-                .as_ref()
-                .and_then(|e| e.reusable.get(d))
-                .map(|(n, _)| n.clone())
-        };
+        let reused = |d: &Digest| self.existing.as_ref().and_then(|e| e.confirmed(d));
         let mut layer_names = Vec::new();
+        let mut added = HashSet::new();
         for d in &written.layers {
             let name = match (blobs.get(d), reused(d)) {
                 (Some((path, _)), _) => {
                     let name = blob_name(d, ".tar");
-                    plan.push(name.clone(), Content::File(path.clone()));
+                    self.add_new_blob(plan, &mut added, &name, path, d)?;
                     name
                 }
                 (None, Some(old)) => old,
@@ -248,7 +234,7 @@ impl ArchiveDestination {
                 (Some((path, _)), _) => {
                     let name = blob_name(&written.config, ".json");
                     let bytes = read_spooled(path, &self.label)?;
-                    plan.push(name.clone(), Content::File(path.clone()));
+                    self.add_new_blob(plan, &mut added, &name, path, &written.config)?;
                     (name, bytes)
                 }
                 (None, Some(old)) => {
@@ -272,6 +258,36 @@ impl ArchiveDestination {
             config_name,
             config_bytes,
         })
+    }
+
+    /// Adds a spooled file of the new image, named for its digest. A file of the old archive
+    /// by that name is kept when it holds the same bytes; otherwise the copy fails: its name
+    /// promised this content, and replacing it would change the old images that use it.
+    fn add_new_blob(
+        &self,
+        plan: &mut Plan,
+        added: &mut HashSet<String>,
+        name: &str,
+        spooled: &Path,
+        digest: &Digest,
+    ) -> Result<()> {
+        if !added.insert(name.to_string()) {
+            return Ok(());
+        }
+        if !plan.contains(name) {
+            plan.push(name.to_string(), Content::File(spooled.to_path_buf()));
+            return Ok(());
+        }
+        match &self.existing {
+            Some(ex) if ex.holds(name, digest)? => Ok(()),
+            _ => Err(werr(
+                &self.label,
+                format!(
+                    "the archive already has a file {name} that does not hold {digest}, the content its name stands for; the archive is damaged: write the image to another file"
+                ),
+            )
+            .into()),
+        }
     }
 
     /// Docker 25+'s OCI layout (`--format oci`): the OCI manifest, index.json, oci-layout.
@@ -336,6 +352,11 @@ impl ArchiveDestination {
             .find(|v| v.get("Config").and_then(Value::as_str) == Some(image.config_name.as_str()));
         match same {
             Some(v) => {
+                // The same config, so the same diff IDs: the new image's layers, checked
+                // while they were copied, are what the old item's should be too.
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("Layers".into(), Value::from(image.layer_names.clone()));
+                }
                 if let Some(tags) = v.get_mut("RepoTags").and_then(Value::as_array_mut) {
                     for t in new_tags {
                         if !tags.iter().any(|x| x.as_str() == Some(t)) {
@@ -364,15 +385,19 @@ impl ArchiveDestination {
 /// The archive being planned: its entries (each name once, the first wins), and
 /// manifest.json's items and the repositories file as they grow.
 #[derive(Default)]
-struct Plan {
+pub(super) struct Plan {
     entries: Vec<Entry>,
     names: HashSet<String>,
-    items: Vec<Value>,
-    repositories: Repositories,
+    pub items: Vec<Value>,
+    pub repositories: Repositories,
 }
 
 impl Plan {
-    fn push(&mut self, name: String, content: Content) {
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub fn push(&mut self, name: String, content: Content) {
         if self.names.insert(name.clone()) {
             self.entries.push(Entry { name, content });
         }
@@ -386,63 +411,25 @@ struct NewImage {
     config_bytes: Vec<u8>,
 }
 
-/// What survives of the archive being extended: the images that keep a tag (their files,
-/// manifest.json items and repositories entries), without the tags that move to the new
-/// image.
-fn keep_survivors(ex: &Existing, new_tags: &[String], plan: &mut Plan) -> Result<()> {
-    let (keep, drop_files, drop_dirs) = survivors(ex, new_tags)?;
-    for (raw, _, tags) in &keep {
-        let mut raw = (*raw).clone();
-        if let Some(o) = raw.as_object_mut() {
-            o.insert(
-                "RepoTags".into(),
-                Value::Array(tags.iter().map(|t| Value::from(t.as_str())).collect()),
-            );
-        }
-        plan.items.push(raw);
+/// A name for a descriptor the process already has open (`/dev/stdout`, `/dev/fd/N`,
+/// `/proc/self/fd/N`): written in place, whatever it refers to (a pipe, or a file the
+/// shell opened). Any other path is judged by what is there, never by where it is:
+/// `/dev/shm` is an ordinary filesystem.
+fn is_descriptor_path(p: &Path) -> bool {
+    let Some(s) = p.to_str() else {
+        return false;
+    };
+    let number = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    if matches!(s, "/dev/stdout" | "/dev/stderr") {
+        return true;
     }
-    for name in ex.index.names() {
-        if name == "manifest.json" || name == "repositories" {
-            continue;
-        }
-        let top = name.split('/').next().unwrap_or_default();
-        if drop_dirs.contains(top) {
-            continue;
-        }
-        if let Ok((real, span)) = ex.index.resolve(name) {
-            if drop_files.contains(&real) {
-                continue;
-            }
-            let content = match ex.index.link_target(name) {
-                Some(_) if ex.index.is_link(name) => Content::Symlink(relative_link(name, &real)),
-                _ => Content::Old(span),
-            };
-            plan.push(name.clone(), content);
-        }
+    if let Some(n) = s.strip_prefix("/dev/fd/") {
+        return number(n);
     }
-    for (repo, tags) in &ex.repositories {
-        for (tag, id) in tags {
-            let full = format!("{repo}:{tag}");
-            if !new_tags.contains(&full) && !drop_dirs.contains(id.as_str()) {
-                plan.repositories
-                    .entry(repo.clone())
-                    .or_default()
-                    .insert(tag.clone(), id.clone());
-            }
-        }
+    match s.strip_prefix("/proc/").and_then(|r| r.split_once("/fd/")) {
+        Some((owner, n)) => (owner == "self" || number(owner)) && number(n),
+        None => false,
     }
-    Ok(())
-}
-
-/// `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N`: always written in place, never renamed.
-fn is_stream_path(p: &Path) -> bool {
-    p.starts_with("/dev/") || p.starts_with("/proc/")
-}
-
-/// A symlink from `name` to the archive-root-relative `target`.
-fn relative_link(name: &str, target: &str) -> String {
-    let depth = name.matches('/').count();
-    format!("{}{target}", "../".repeat(depth))
 }
 
 fn read_spooled(path: &Path, label: &Path) -> Result<Vec<u8>> {
@@ -450,16 +437,6 @@ fn read_spooled(path: &Path, label: &Path) -> Result<Vec<u8>> {
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_CONFIG_SIZE + 1).read_to_end(&mut out))
         .map_err(|e| ArchiveError::io(label, "reading the spooled config for", e))?;
-    Ok(out)
-}
-
-fn read_old(index: &TarIndex, name: &str) -> Result<Vec<u8>> {
-    let (_, span) = index.resolve(name)?;
-    let mut out = Vec::new();
-    index
-        .open_blocking(span)
-        .and_then(|r| r.take(MAX_CONFIG_SIZE + 1).read_to_end(&mut out))
-        .map_err(|e| ArchiveError::io(index.path(), "reading", e))?;
     Ok(out)
 }
 
@@ -496,159 +473,6 @@ fn oci_index(digest: &Digest, size: usize, tags: &[DockerRef]) -> Result<Vec<u8>
     Ok(manifest::go_json(&Value::Object(root)))
 }
 
-/// Reads an existing, non-empty archive at `target` that the new image will join.
-async fn open_existing(target: &Path, opts: &DestOptions) -> Result<Option<Existing>> {
-    let len = match std::fs::metadata(target) {
-        Ok(m) => m.len(),
-        Err(_) => return Ok(None),
-    };
-    if len == 0 {
-        return Ok(None);
-    }
-    if opts.tags.is_empty() {
-        return Err(werr(
-            target,
-            "the file already exists; name a tag (docker-archive:PATH:NAME:TAG) to add an image to it, or remove it first (skopeo: \"docker-archive doesn't support modifying existing images\")",
-        )
-        .into());
-    }
-    if opts.oci_layout {
-        return Err(TransportError::NotSupportedYet(format!(
-            "adding an image with the OCI layout (--format oci) to the existing archive {}",
-            target.display()
-        )));
-    }
-    let index = super::source::scan(target).await?;
-    if index.resolve("index.json").is_ok() {
-        return Err(TransportError::NotSupportedYet(format!(
-            "adding an image to {}, which has an OCI layout (Docker 25+ format)",
-            target.display()
-        )));
-    }
-    let items_raw = index
-        .read_small("manifest.json", manifest::MAX_MANIFEST_SIZE)
-        .await?;
-    let raws: Vec<Value> = serde_json::from_slice(&items_raw).map_err(|e| {
-        werr(
-            target,
-            format!("the existing file is not a docker archive (manifest.json: {e})"),
-        )
-    })?;
-    let mut items = Vec::with_capacity(raws.len());
-    for raw in raws {
-        let parsed: ManifestItem = serde_json::from_value(raw.clone())
-            .map_err(|e| werr(target, format!("existing manifest.json: {e}")))?;
-        items.push((raw, parsed));
-    }
-    // Optional (Docker 25+ archives may lack it), but one that is there must parse: read
-    // as empty, the rewritten archive would lose its old tags.
-    let repositories: Repositories = if index.names().iter().any(|n| n == "repositories") {
-        let raw = index.read_small("repositories", 1 << 20).await?;
-        serde_json::from_slice(&raw)
-            .map_err(|e| werr(target, format!("existing repositories file: {e}")))?
-    } else {
-        Repositories::new()
-    };
-    let new_tags: Vec<String> = opts.tags.iter().map(format::repo_tag).collect();
-    let mut existing = Existing {
-        index,
-        items,
-        repositories,
-        reusable: HashMap::new(),
-    };
-    // Blobs of the images that stay can be reused instead of written twice.
-    let (keep, _, _) = survivors(&existing, &new_tags)?;
-    let mut reusable = HashMap::new();
-    for (_, item, _) in keep {
-        let config = existing
-            .index
-            .read_small(&item.config, MAX_CONFIG_SIZE)
-            .await?;
-        reusable.insert(
-            Digest::sha256_of(&config),
-            (item.config.clone(), config.len() as u64),
-        );
-        let diff_ids: Vec<Digest> = serde_json::from_slice::<Value>(&config)
-            .ok()
-            .and_then(|v| v.pointer("/rootfs/diff_ids").cloned())
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
-        for (d, name) in diff_ids.iter().zip(&item.layers) {
-            let (_, span) = existing.index.resolve(name)?;
-            let mut head = [0u8; 6];
-            // An unreadable layer is an error, not "uncompressed" (and so offered for reuse).
-            let n = existing
-                .index
-                .open_blocking(span)
-                .and_then(|mut r| crate::pipeline::read_full(&mut r, &mut head))
-                .map_err(|e| ArchiveError::io(existing.index.path(), "reading", e))?;
-            // Only plain layers are named by their diff ID.
-            if pipeline::detect(&head[..n]).is_none() {
-                reusable.insert(d.clone(), (name.clone(), span.size));
-            }
-        }
-    }
-    existing.reusable = reusable;
-    Ok(Some(existing))
-}
-
-/// The images that stay when `new_tags` move to the new image, with their remaining
-/// tags; and the files and legacy directories only dropped images used.
-#[allow(clippy::type_complexity)]
-fn survivors<'a>(
-    ex: &'a Existing,
-    new_tags: &[String],
-) -> Result<(
-    Vec<(&'a Value, &'a ManifestItem, Vec<String>)>,
-    HashSet<String>,
-    HashSet<String>,
-)> {
-    let normal = |t: &str| {
-        DockerRef::parse_normalized(t)
-            .map(|r| format::repo_tag(&r.with_default_tag()))
-            .unwrap_or_else(|_| t.to_string())
-    };
-    let mut keep = Vec::new();
-    let mut dropped = Vec::new();
-    for (raw, item) in &ex.items {
-        let tags: Vec<String> = item
-            .tags()
-            .iter()
-            .map(|t| normal(t))
-            .filter(|t| !new_tags.contains(t))
-            .collect();
-        if !item.tags().is_empty() && tags.is_empty() {
-            dropped.push(item);
-        } else {
-            keep.push((raw, item, tags));
-        }
-    }
-    let files_of = |item: &ManifestItem| -> Vec<String> {
-        std::iter::once(&item.config)
-            .chain(&item.layers)
-            .filter_map(|n| ex.index.resolve(n).ok().map(|(r, _)| r))
-            .collect()
-    };
-    let kept_files: HashSet<String> = keep.iter().flat_map(|(_, i, _)| files_of(i)).collect();
-    let drop_files: HashSet<String> = dropped
-        .iter()
-        .flat_map(|i| files_of(i))
-        .filter(|f| !kept_files.contains(f))
-        .collect();
-    // Legacy `<id>/layer.tar` directories whose layer goes away.
-    let mut drop_dirs = HashSet::new();
-    for name in ex.index.names() {
-        if let Some(dir) = name.strip_suffix("/layer.tar")
-            && !dir.contains('/')
-            && let Ok((real, _)) = ex.index.resolve(name)
-            && drop_files.contains(&real)
-        {
-            drop_dirs.insert(dir.to_string());
-        }
-    }
-    Ok((keep, drop_files, drop_dirs))
-}
-
 #[async_trait]
 impl ImageDestination for ArchiveDestination {
     fn caps(&self) -> DestCaps {
@@ -679,14 +503,13 @@ impl ImageDestination for ArchiveDestination {
                 size: *size,
             }));
         }
-        Ok(self
-            .existing
-            .as_ref()
-            .and_then(|e| e.reusable.get(digest))
-            .map(|(_, size)| BlobInfo {
-                digest: digest.clone(),
-                size: *size,
-            }))
+        let Some(existing) = &self.existing else {
+            return Ok(None);
+        };
+        Ok(existing.reuse(digest).await?.map(|(_, size)| BlobInfo {
+            digest: digest.clone(),
+            size,
+        }))
     }
 
     async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
@@ -766,5 +589,33 @@ impl ImageDestination for ArchiveDestination {
                 "internal: a caller-delivered archive is finished by its caller".into(),
             )),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_descriptor_names_are_written_in_place_by_name() {
+        for p in [
+            "/dev/stdout",
+            "/dev/stderr",
+            "/dev/fd/1",
+            "/proc/self/fd/3",
+            "/proc/42/fd/1",
+        ] {
+            assert!(is_descriptor_path(Path::new(p)), "{p}");
+        }
+        for p in [
+            "/dev/shm/x.tar",
+            "/proc/x.tar",
+            "/dev/fd/",
+            "/dev/fd/1/x",
+            "/proc/self/fd/x",
+            "/tmp/a.tar",
+        ] {
+            assert!(!is_descriptor_path(Path::new(p)), "{p}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! source and writer serve `docker-daemon:`, whose API speaks this format.
 
 mod dest;
+mod extend;
 mod format;
 mod source;
 pub(crate) mod tarindex;

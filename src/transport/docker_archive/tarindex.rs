@@ -307,7 +307,7 @@ fn decompress_to_temp(
     };
     std::fs::create_dir_all(tmpdir).map_err(in_tmpdir)?;
     fsutil::sweep_stale(tmpdir);
-    let spool = fsutil::temp_file_in(tmpdir, "unpacked").map_err(|e| ArchiveError::Invalid {
+    let spool = fsutil::scratch_file_in(tmpdir, "unpacked").map_err(|e| ArchiveError::Invalid {
         archive: archive.to_path_buf(),
         message: e.to_string(),
     })?;

@@ -1,13 +1,17 @@
 //! `oci:PATH[:REF]` (OCI image layout 1.0) and `oci-archive:PATH[:REF]` (a tar of one).
 //!
-//! A new layout is built in a staging directory and moved into place on commit. Into an
-//! existing layout, blobs are added one by one (content-addressed, each renamed into
-//! place) and index.json is rewritten last, under a lock, so concurrent copies into one
-//! layout do not lose each other's tags; blobs added by a copy that fails are removed.
+//! A new layout is built in a staging directory and moved into place on commit (merged
+//! into the layout another copy put there meanwhile, if one did). Into an existing layout,
+//! blobs are added one by one (content-addressed, each renamed into place) and index.json
+//! is rewritten last, under the layout directory's lock, so concurrent copies into one
+//! layout do not lose each other's tags; blobs added by a copy that fails are removed
+//! unless another copy's image uses them by then (`layout`).
 
 mod archive;
 mod index;
+mod layout;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -44,7 +48,8 @@ impl Store {
 
     async fn read_small(&self, rel: &str, limit: u64, what: &str) -> Result<Vec<u8>> {
         match self {
-            Store::Dir(root) => fsutil::read_limited(&root.join(rel), limit, what).await,
+            // No link inside the layout is followed (`fsutil::open_beneath`).
+            Store::Dir(root) => fsutil::read_beneath(root, rel, limit, what).await,
             // The archive index names the archive and entry in its own errors.
             Store::Archive(a) => Ok(a.read_small(rel, limit).await?),
         }
@@ -54,10 +59,14 @@ impl Store {
         match self {
             Store::Dir(root) => {
                 let path = root.join(rel);
-                let f = tokio::fs::File::open(&path).await.map_err(|e| {
-                    TransportError::io(format!("opening {what} at {}", path.display()), e)
-                })?;
-                Ok(Box::pin(f))
+                let (root, rel) = (root.clone(), rel.to_string());
+                let f = tokio::task::spawn_blocking(move || fsutil::open_beneath(&root, &rel))
+                    .await
+                    .map_err(|e| TransportError::Invalid(format!("opening {what}: {e}")))?
+                    .map_err(|e| {
+                        TransportError::io(format!("opening {what} at {}", path.display()), e)
+                    })?;
+                Ok(Box::pin(tokio::fs::File::from_std(f)))
             }
             Store::Archive(a) => Ok(a.open(rel).await?.0),
         }
@@ -134,8 +143,9 @@ impl OciSource {
     async fn read_blob_small(&self, d: &Digest, what: &str) -> Result<Vec<u8>> {
         match &self.shared_blob_dir {
             Some(shared) => {
-                fsutil::read_limited(
-                    &shared.join(d.algorithm().name()).join(d.hex()),
+                fsutil::read_beneath(
+                    shared,
+                    &format!("{}/{}", d.algorithm().name(), d.hex()),
                     MAX_MANIFEST_SIZE,
                     what,
                 )
@@ -209,7 +219,7 @@ enum Finish {
     ExistingLayout,
     /// A tar written from the temp layout.
     Archive {
-        temp: tempfile::TempDir,
+        temp: fsutil::TempDir,
         target: PathBuf,
     },
 }
@@ -224,6 +234,12 @@ pub struct OciDestination {
     top: Mutex<Option<Descriptor>>,
     /// Blobs this copy created in an existing layout, removed unless it commits.
     created: Mutex<Vec<PathBuf>>,
+    /// Every blob this copy reused or stored, checked to be still there at commit.
+    relied: Mutex<Vec<PathBuf>>,
+    /// Blobs go to a shared blob directory, which other layouts use too.
+    shared_blobs: bool,
+    /// Blobs this copy stored or checked: reused again without hashing them again.
+    checked: Mutex<HashSet<Digest>>,
     /// Writing into an existing layout (kept apart from `finish`, which commit consumes
     /// before it can fail).
     existing: bool,
@@ -279,7 +295,7 @@ impl OciDestination {
             )
         })?;
         fsutil::sweep_stale(&opts.tmpdir);
-        let temp = fsutil::temp_dir_in(&opts.tmpdir, "", "ociarchive")?;
+        let temp = fsutil::scratch_dir_in(&opts.tmpdir, "", "ociarchive")?;
         let root = temp.path().to_path_buf();
         // Archives never share blobs with anything.
         let opts = OpenOptions {
@@ -321,6 +337,9 @@ impl OciDestination {
             finish: Mutex::new(Some(finish)),
             top: Mutex::new(None),
             created: Mutex::new(Vec::new()),
+            relied: Mutex::new(Vec::new()),
+            shared_blobs: opts.shared_blob_dir.is_some(),
+            checked: Mutex::new(HashSet::new()),
             existing,
             compression,
             durability,
@@ -332,62 +351,53 @@ impl OciDestination {
     }
 
     fn note_created(&self, path: PathBuf) {
-        if let Ok(mut c) = self.created.lock() {
+        self.note_relied(path.clone());
+        // Blobs in a shared blob directory may belong to another layout's images by the
+        // time this copy fails: never taken back.
+        if !self.shared_blobs
+            && let Ok(mut c) = self.created.lock()
+        {
             c.push(path);
         }
     }
 
-    /// Writes a small blob (manifest) if it is not there yet.
+    fn note_relied(&self, path: PathBuf) {
+        if let Ok(mut r) = self.relied.lock() {
+            r.push(path);
+        }
+    }
+
+    fn is_checked(&self, d: &Digest) -> bool {
+        self.checked.lock().is_ok_and(|c| c.contains(d))
+    }
+
+    fn note_checked(&self, d: &Digest) {
+        if let Ok(mut c) = self.checked.lock() {
+            c.insert(d.clone());
+        }
+    }
+
+    /// Writes a small blob (manifest) unless a file with exactly these bytes is there.
     fn put_small_blob(&self, d: &Digest, raw: &[u8]) -> Result<()> {
         let path = self.blob_path(d);
-        if path.exists() {
+        if std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_file() && m.len() == raw.len() as u64)
+            && std::fs::read(&path).is_ok_and(|there| there == raw)
+        {
+            self.note_relied(path);
             return Ok(());
         }
+        let existed = std::fs::symlink_metadata(&path).is_ok();
         let dir = fsutil::parent_of(&path);
         std::fs::create_dir_all(&dir)
             .map_err(|e| TransportError::io(format!("creating {}", dir.display()), e))?;
         fsutil::write_atomically(&path, raw, self.durability)?;
-        self.note_created(path);
-        Ok(())
-    }
-
-    /// Writes oci-layout and adds the image to index.json, under a lock on the layout.
-    fn write_index(&self, top: &Descriptor) -> Result<()> {
-        let lock_path = self.root.join(".skiff-index.lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
-        lock.lock()
-            .map_err(|e| TransportError::io(format!("locking {}", self.root.display()), e))?;
-        let result = self.update_index(top);
-        drop(lock);
-        // Gone on failure too: skopeo leaves no such file in a layout.
-        let _ = std::fs::remove_file(&lock_path);
-        result
-    }
-
-    fn update_index(&self, top: &Descriptor) -> Result<()> {
-        let layout = self.root.join(index::LAYOUT_FILE);
-        if !layout.exists() {
-            fsutil::write_atomically(&layout, index::LAYOUT_CONTENT, self.durability)?;
+        if existed {
+            self.note_relied(path);
+        } else {
+            self.note_created(path);
         }
-        let index_path = self.root.join("index.json");
-        let existing = match std::fs::read(&index_path) {
-            Ok(raw) => Some(raw),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(TransportError::io(
-                    format!("reading {}", index_path.display()),
-                    e,
-                ));
-            }
-        };
-        let updated =
-            index::add_manifest(existing.as_deref(), top, &index_path.display().to_string())?;
-        fsutil::write_atomically(&index_path, &updated, self.durability)
+        Ok(())
     }
 }
 
@@ -407,15 +417,27 @@ impl ImageDestination for OciDestination {
     async fn try_reuse_blob(
         &self,
         digest: &Digest,
-        _opts: &BlobOptions<'_>,
+        opts: &BlobOptions<'_>,
     ) -> Result<Option<BlobInfo>> {
-        match tokio::fs::metadata(self.blob_path(digest)).await {
-            Ok(m) if m.is_file() => Ok(Some(BlobInfo {
-                digest: digest.clone(),
-                size: m.len(),
-            })),
-            _ => Ok(None),
-        }
+        let path = self.blob_path(digest);
+        let size = if self.is_checked(digest) {
+            tokio::fs::symlink_metadata(&path)
+                .await
+                .ok()
+                .map(|m| m.len())
+        } else {
+            // A file's name proves nothing about its content: check it first.
+            fsutil::verify_existing(&path, digest, opts.expected_size(digest)).await
+        };
+        let Some(size) = size else {
+            return Ok(None);
+        };
+        self.note_checked(digest);
+        self.note_relied(path);
+        Ok(Some(BlobInfo {
+            digest: digest.clone(),
+            size,
+        }))
     }
 
     async fn put_blob(&self, reader: BlobReader, opts: &BlobOptions<'_>) -> Result<BlobInfo> {
@@ -433,8 +455,12 @@ impl ImageDestination for OciDestination {
         )
         .await?;
         // A blob that was there already belongs to other images: never ours to remove.
+        self.note_checked(&stored.info.digest);
+        let path = self.blob_path(&stored.info.digest);
         if stored.created {
-            self.note_created(self.blob_path(&stored.info.digest));
+            self.note_created(path);
+        } else {
+            self.note_relied(path);
         }
         Ok(stored.info)
     }
@@ -475,18 +501,25 @@ impl ImageDestination for OciDestination {
             .and_then(|t| t.clone())
             .ok_or_else(|| TransportError::Invalid("commit without a manifest".into()))?;
         let finish = self.finish.lock().ok().and_then(|mut f| f.take());
-        tokio::task::block_in_place(|| {
-            self.write_index(&top)?;
-            match finish {
-                Some(Finish::NewLayout(staging)) => staging.commit(),
-                Some(Finish::ExistingLayout) => fsutil::sync_dir(&self.root),
-                Some(Finish::Archive { temp, target }) => {
-                    let result = archive::write_archive(temp.path(), &target);
-                    drop(temp);
-                    result
-                }
-                None => Ok(()),
+        tokio::task::block_in_place(|| match finish {
+            Some(Finish::NewLayout(staging)) => {
+                layout::add_to_index(&self.root, &top, self.durability)?;
+                staging.commit_or_merge(&mut |staged, target| layout::merge(staged, target, &top))
             }
+            Some(Finish::ExistingLayout) => {
+                let _lock = layout::lock(&self.root)?;
+                let relied = self.relied.lock().map(|r| r.clone()).unwrap_or_default();
+                layout::check_present(&relied, &self.root)?;
+                layout::add_to_index(&self.root, &top, self.durability)?;
+                fsutil::sync_dir(&self.root)
+            }
+            Some(Finish::Archive { temp, target }) => {
+                layout::add_to_index(&self.root, &top, self.durability)?;
+                let result = archive::write_archive(temp.path(), &target);
+                drop(temp);
+                result
+            }
+            None => Ok(()),
         })?;
         if let Ok(mut c) = self.created.lock() {
             c.clear();
@@ -502,9 +535,7 @@ impl Drop for OciDestination {
         if self.existing
             && let Ok(created) = self.created.lock()
         {
-            for path in created.iter() {
-                let _ = std::fs::remove_file(path);
-            }
+            layout::take_back(&self.root, &self.blob_root, &created);
         }
     }
 }

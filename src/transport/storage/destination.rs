@@ -67,7 +67,7 @@ struct State {
 pub struct StorageDestination {
     store: Arc<Store>,
     reference: StorageRef,
-    stage: tempfile::TempDir,
+    stage: crate::transport::fsutil::TempDir,
     state: Mutex<State>,
     /// How many layers are in the store (from the base up); vfs layers wait on it.
     added: tokio::sync::watch::Sender<usize>,
