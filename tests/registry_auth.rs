@@ -348,3 +348,74 @@ fn src_registry_token_is_used_as_is_for_a_pull() {
         ts.requests()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Credentials stay on the registry's own scheme, host and port
+// ---------------------------------------------------------------------------------------
+
+/// Pushes hello with `creds` to `reg` through proxy A, whose upload `Location` answers name
+/// another loopback port: proxy B, a storage host that authorizes uploads itself (with
+/// `b_auth`) and answers with relative Locations. Checks that the image landed, that B never
+/// saw the client's credentials, and that B's relative Locations were resolved against B.
+fn push_through_another_upload_host(reg: &Registry, creds: &str, b_auth: &str) {
+    let cx = Ctx::new();
+    let a = FaultProxy::start(&reg.host(), vec![]);
+    let b = FaultProxy::start(&reg.host(), vec![]);
+    a.rewrite_location(&a.url(), &b.url());
+    b.rewrite_location(&b.url(), "");
+    b.authorize_upstream(b_auth);
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", creds],
+        &hello_src(),
+        &a.docker_ref("skiff/hello:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    assert_tag_is_hello(reg, "skiff/hello", "v1");
+
+    let at_a = a.requests();
+    assert!(
+        at_a.iter()
+            .any(|r| r.method == "POST" && r.authorization.is_some()),
+        "the registry itself got no credentials: {at_a:#?}"
+    );
+    let at_b = b.requests();
+    // 3 layers and a config: each a PATCH and a completing PUT, all at B.
+    assert_eq!(
+        b.count("PATCH", "/v2/skiff/hello/blobs/uploads/*"),
+        4,
+        "{at_b:#?}"
+    );
+    assert_eq!(
+        b.count("PUT", "/v2/skiff/hello/blobs/uploads/*"),
+        4,
+        "{at_b:#?}"
+    );
+    assert_eq!(
+        a.count("PUT", "/v2/skiff/hello/blobs/uploads/*"),
+        0,
+        "{at_a:#?}"
+    );
+    let leaked: Vec<_> = at_b.iter().filter(|r| r.authorization.is_some()).collect();
+    assert!(
+        leaked.is_empty(),
+        "credentials sent to another host than the registry's: {leaked:#?}"
+    );
+}
+
+#[test]
+fn basic_credentials_never_follow_an_upload_location_to_another_host() {
+    let reg = Registry::start(RegistryOpts::htpasswd("user", "pass"));
+    push_through_another_upload_host(&reg, "user:pass", &format!("Basic {}", b64("user:pass")));
+}
+
+#[test]
+fn bearer_tokens_never_follow_an_upload_location_to_another_host() {
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let reg = Registry::start(RegistryOpts::token(&ts));
+    let actions = vec!["pull".to_string(), "push".to_string()];
+    let token = ts.issue(
+        "user",
+        &[("repository".into(), "skiff/hello".into(), actions)],
+    );
+    push_through_another_upload_host(&reg, &ts.creds(), &format!("Bearer {token}"));
+}

@@ -170,11 +170,13 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         let mut reauthenticated = false;
         let context = format!("{} {}", req.method, req.url);
+        let url = self.url(&req.url);
+        let own = self.is_own(&url);
         loop {
-            let auth = self.authorization(scopes).await?;
+            let auth = self.authorization_for(&url, own, scopes).await?;
             let mut builder = self
                 .http
-                .request(req.method.clone(), self.url(&req.url))
+                .request(req.method.clone(), &url)
                 .headers(req.headers.clone());
             if let Some(a) = &auth {
                 builder = builder.header(AUTHORIZATION, a);
@@ -197,9 +199,10 @@ impl RegistryClient {
                 }
             };
             self.report
-                .debug(|| format!("{} {} -> {}", req.method, self.url(&req.url), resp.status()));
+                .debug(|| format!("{} {url} -> {}", req.method, resp.status()));
             let status = resp.status();
             if status == StatusCode::UNAUTHORIZED
+                && own
                 && !reauthenticated
                 && self.refresh_after_401(&resp, scopes)
             {
@@ -233,10 +236,13 @@ impl RegistryClient {
         body: reqwest::Body,
         scopes: &[String],
     ) -> Result<Response, RegistryError> {
-        let auth = self.authorization(scopes).await?;
+        let full = self.url(url);
+        let auth = self
+            .authorization_for(&full, self.is_own(&full), scopes)
+            .await?;
         let mut builder = self
             .http
-            .request(method.clone(), self.url(url))
+            .request(method.clone(), &full)
             .headers(headers)
             .body(body);
         if let Some(a) = &auth {
@@ -247,8 +253,34 @@ impl RegistryClient {
             .await
             .map_err(|e| RegistryError::network(&format!("{method} {url}"), e))?;
         self.report
-            .debug(|| format!("{method} {} -> {}", self.url(url), resp.status()));
+            .debug(|| format!("{method} {full} -> {}", resp.status()));
         Ok(resp)
+    }
+
+    /// Whether `url` is on this registry's own scheme, host and port. Credentials (Basic,
+    /// or a Bearer token for this registry) go nowhere else: an upload `Location` may name
+    /// any host, and reqwest drops them on a redirect to another origin the same way.
+    fn is_own(&self, url: &str) -> bool {
+        same_origin(&self.base, url)
+    }
+
+    /// The Authorization header for a request to `url`: none off the registry's origin.
+    async fn authorization_for(
+        &self,
+        url: &str,
+        own: bool,
+        scopes: &[String],
+    ) -> Result<Option<String>, RegistryError> {
+        if own {
+            return self.authorization(scopes).await;
+        }
+        self.report.debug(|| {
+            format!(
+                "{url} is not on {}: sending no credentials there",
+                self.base
+            )
+        });
+        Ok(None)
     }
 
     /// On a 401, decides whether a fresh token could help (and drops the cached one).
@@ -432,6 +464,14 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
         .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", cfg.host), e))
 }
 
+/// Same scheme, host and port (a default port written out or not).
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 fn challenges_of(resp: &Response) -> Vec<Challenge> {
     resp.headers()
         .get_all(WWW_AUTHENTICATE)
@@ -468,4 +508,31 @@ pub async fn read_small(resp: Response, what: &str) -> Result<Bytes, RegistryErr
         out.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn credentials_stay_on_one_scheme_host_and_port() {
+        let base = "https://r.example:5000";
+        assert!(same_origin(
+            base,
+            "https://r.example:5000/v2/a/blobs/uploads/x?s=1"
+        ));
+        assert!(same_origin(base, "HTTPS://R.EXAMPLE:5000/v2/"));
+        assert!(same_origin(
+            "https://r.example",
+            "https://r.example:443/v2/"
+        ));
+        assert!(!same_origin(base, "http://r.example:5000/v2/"), "downgrade");
+        assert!(!same_origin(base, "https://r.example:5001/v2/"));
+        assert!(!same_origin(base, "https://storage.example:5000/v2/"));
+        assert!(!same_origin(
+            base,
+            "https://r.example:5000@evil.example/v2/"
+        ));
+        assert!(!same_origin(base, "/v2/relative"), "unresolved");
+    }
 }
