@@ -419,3 +419,36 @@ fn bearer_tokens_never_follow_an_upload_location_to_another_host() {
     );
     push_through_another_upload_host(&reg, &ts.creds(), &format!("Bearer {token}"));
 }
+
+// ---------------------------------------------------------------------------------------
+// A token server that fails once is asked again, as any safe request
+// ---------------------------------------------------------------------------------------
+
+fn push_with_a_token_server_failing_once(fault: TokenFault) {
+    let cx = Ctx::new();
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let reg = Registry::start(RegistryOpts::token(&ts));
+    ts.fail_next(fault);
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", &ts.creds()],
+        &hello_src(),
+        &reg.docker_ref("skiff/hello:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
+    let statuses: Vec<u16> = ts.requests().iter().map(|r| r.status).collect();
+    let failed = if fault == TokenFault::Reset { 0 } else { 503 };
+    assert_eq!(statuses.first(), Some(&failed), "{statuses:?}");
+    assert_eq!(statuses.get(1), Some(&200), "{statuses:?}");
+    assert!(out.stderr.contains("retrying"), "{out:?}");
+}
+
+#[test]
+fn a_token_server_answering_503_once_is_asked_again() {
+    push_with_a_token_server_failing_once(TokenFault::Status(503));
+}
+
+#[test]
+fn a_token_server_resetting_the_connection_once_is_asked_again() {
+    push_with_a_token_server_failing_once(TokenFault::Reset);
+}

@@ -22,7 +22,7 @@ use registry::{Registry, RegistryOpts};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
-use token_server::{TokenServer, TokenServerOpts};
+use token_server::{TokenFault, TokenServer, TokenServerOpts};
 
 const HELLO_MANIFEST: &str =
     "sha256:2616bf6ecea5ecf39d446d72ee303118fa988ad539334a7e24b193185405de66";

@@ -173,7 +173,7 @@ impl RegistryClient {
         let url = self.url(&req.url);
         let own = self.is_own(&url);
         loop {
-            let auth = self.authorization_for(&url, own, scopes).await?;
+            let auth = self.authorization_for(&url, own, scopes, budget).await?;
             let mut builder = self
                 .http
                 .request(req.method.clone(), &url)
@@ -238,7 +238,12 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         let full = self.url(url);
         let auth = self
-            .authorization_for(&full, self.is_own(&full), scopes)
+            .authorization_for(
+                &full,
+                self.is_own(&full),
+                scopes,
+                &RetryBudget::current_or_new(),
+            )
             .await?;
         let mut builder = self
             .http
@@ -270,9 +275,10 @@ impl RegistryClient {
         url: &str,
         own: bool,
         scopes: &[String],
+        budget: &RetryBudget,
     ) -> Result<Option<String>, RegistryError> {
         if own {
-            return self.authorization(scopes).await;
+            return self.authorization(scopes, budget).await;
         }
         self.report.debug(|| {
             format!(
@@ -305,7 +311,11 @@ impl RegistryClient {
     }
 
     /// The Authorization header value for `scopes`, fetching a token if needed.
-    async fn authorization(&self, scopes: &[String]) -> Result<Option<String>, RegistryError> {
+    async fn authorization(
+        &self,
+        scopes: &[String],
+        budget: &RetryBudget,
+    ) -> Result<Option<String>, RegistryError> {
         if let Credentials::BearerToken(t) = &self.credentials {
             return Ok(Some(format!("Bearer {t}")));
         }
@@ -323,8 +333,9 @@ impl RegistryClient {
                 {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let (token, lifetime) =
-                    self.fetch_token(&realm, service.as_deref(), scopes).await?;
+                let (token, lifetime) = self
+                    .fetch_token(&realm, service.as_deref(), scopes, budget)
+                    .await?;
                 if let Ok(mut cache) = self.tokens.lock() {
                     cache.insert(&key, token.clone(), lifetime);
                 }
@@ -333,19 +344,66 @@ impl RegistryClient {
         }
     }
 
+    /// Asks the realm for a token, retrying what other safe requests retry (a connection
+    /// error, a timeout, 408/429/5xx) within `budget`.
     async fn fetch_token(
         &self,
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
+        budget: &RetryBudget,
     ) -> Result<(String, Duration), RegistryError> {
-        let mut url = url::Url::parse(realm).map_err(|e| {
+        let url = url::Url::parse(realm).map_err(|e| {
             RegistryError::Auth(format!(
                 "registry {} named an invalid token realm {realm:?}: {e}",
                 self.host
             ))
         })?;
-        let request = match &self.credentials {
+        let context = format!("requesting a token from {realm}");
+        loop {
+            let resp = match self.token_request(&url, service, scopes).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = RegistryError::network(&context, e);
+                    if err.retryable()
+                        && budget
+                            .wait(&self.report, &context, &err.to_string(), None)
+                            .await
+                    {
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            self.report
+                .debug(|| format!("token request to {realm} -> {}", resp.status()));
+            let status = resp.status();
+            if is_retryable_status(status)
+                && budget
+                    .wait(
+                        &self.report,
+                        &context,
+                        &format!("HTTP {status}"),
+                        retry_after(&resp),
+                    )
+                    .await
+            {
+                continue;
+            }
+            return self.read_token(resp, realm, url).await;
+        }
+    }
+
+    /// The token request for `url`: an OAuth2 refresh-token POST for an identity token,
+    /// else a GET with Basic credentials (if any).
+    fn token_request(
+        &self,
+        url: &url::Url,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> reqwest::RequestBuilder {
+        let mut url = url.clone();
+        match &self.credentials {
             Credentials::IdentityToken { token, .. } => {
                 let mut form = vec![
                     ("grant_type", "refresh_token".to_string()),
@@ -360,7 +418,7 @@ impl RegistryClient {
                     .extend_pairs(form)
                     .finish();
                 self.http
-                    .post(url.clone())
+                    .post(url)
                     .header(
                         reqwest::header::CONTENT_TYPE,
                         "application/x-www-form-urlencoded",
@@ -377,19 +435,22 @@ impl RegistryClient {
                         q.append_pair("scope", s);
                     }
                 }
-                let mut b = self.http.get(url.clone());
+                let mut b = self.http.get(url);
                 if let Some(h) = other.basic_header() {
                     b = b.header(AUTHORIZATION, h);
                 }
                 b
             }
-        };
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| RegistryError::network(&format!("requesting a token from {realm}"), e))?;
-        self.report
-            .debug(|| format!("token request to {realm} -> {}", resp.status()));
+        }
+    }
+
+    /// The token in the realm's answer, or why there is none.
+    async fn read_token(
+        &self,
+        resp: Response,
+        realm: &str,
+        mut url: url::Url,
+    ) -> Result<(String, Duration), RegistryError> {
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
             let status = resp.status().as_u16();
             return Err(RegistryError::Unauthorized {
