@@ -159,6 +159,45 @@ pub fn run(cmd: &mut Command) -> Out {
     }
 }
 
+/// Runs `cmd` like [`run`] and also returns the child's peak resident set size in KiB
+/// (`ru_maxrss` from `wait4` on that child alone: its own high-water mark, not a sample).
+/// The child is reaped by `wait4`, not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+pub fn run_peak_rss(cmd: &mut Command) -> (Out, u64) {
+    let cmdline = format!("{cmd:?}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{cmdline}`: {e}"));
+    let pipe = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = pipe(Box::new(child.stdout.take().unwrap()));
+    let err = pipe(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid value; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4 failed: {}", std::io::Error::last_os_error());
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let stdout_bytes = out.join().unwrap();
+    let stderr = err.join().unwrap();
+    let o = Out {
+        cmdline,
+        code,
+        stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
+        stdout_bytes,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    (o, usage.ru_maxrss as u64)
+}
+
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()

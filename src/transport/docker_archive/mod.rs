@@ -11,6 +11,7 @@
 mod dest;
 mod format;
 mod source;
+mod tarheaders;
 pub(crate) mod tarindex;
 pub(crate) use tarindex::TarIndex;
 mod writer;
