@@ -452,3 +452,61 @@ fn a_token_server_answering_503_once_is_asked_again() {
 fn a_token_server_resetting_the_connection_once_is_asked_again() {
     push_with_a_token_server_failing_once(TokenFault::Reset);
 }
+
+// ---------------------------------------------------------------------------------------
+// Credentials and a token realm over plain http on another host
+// ---------------------------------------------------------------------------------------
+
+/// Registry options whose token realm is `ts` under the name `localhost` (the registry is
+/// reached as 127.0.0.1: another host), over plain http.
+fn realm_on_localhost(ts: &TokenServer) -> RegistryOpts {
+    let mut opts = RegistryOpts::token(ts);
+    if let registry::Auth::Token { realm, .. } = &mut opts.auth {
+        *realm = realm.replace("127.0.0.1", "localhost");
+    }
+    opts
+}
+
+/// containers/image sends them anyway; skiff refuses when the registry speaks https.
+#[test]
+fn credentials_never_go_in_clear_text_to_a_realm_when_the_registry_uses_https() {
+    let cx = Ctx::new();
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let certs = std::sync::Arc::new(certs::Certs::generate());
+    let reg = Registry::start(realm_on_localhost(&ts).with_tls(certs));
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", &ts.creds()],
+        &hello_src(),
+        &reg.docker_ref("skiff/hello:v1"),
+    );
+    assert_failed_unpublished(&out, &reg, "skiff/hello");
+    assert!(
+        out.stderr.contains("refusing to send the credentials for")
+            && out
+                .stderr
+                .contains("it is plain http, while the registry is reached over https"),
+        "{out:?}"
+    );
+    let sent: Vec<_> = ts
+        .requests()
+        .into_iter()
+        .filter(|r| r.had_credentials)
+        .collect();
+    assert!(sent.is_empty(), "credentials reached the realm: {sent:#?}");
+}
+
+#[test]
+fn a_plain_http_registry_with_a_realm_on_another_host_is_warned_about() {
+    let cx = Ctx::new();
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let reg = Registry::start(realm_on_localhost(&ts));
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", &ts.creds()],
+        &hello_src(),
+        &reg.docker_ref("skiff/hello:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
+    let warning = "in clear text (plain http) to the token realm http://localhost:";
+    assert_eq!(out.stderr.matches(warning).count(), 1, "{out:?}");
+}

@@ -862,3 +862,130 @@ fn removed_signatures_are_not_read() {
     skiff_copy(["--remove-signatures".to_string(), src, dest("removed")]).assert_success();
     assert!(!t.path().join("removed/signature-1").exists());
 }
+
+// ------------------------------------------------------------------------------------------
+// A gzip bomb under --dest-decompress
+// ------------------------------------------------------------------------------------------
+
+/// An OCI layout at `dir` whose one layer is a gzip bomb: a tar holding `len` zero bytes,
+/// a few hundred KB compressed. Returns `oci:DIR:bomb`.
+fn gzip_bomb_layout(dir: &Path, len: u64) -> String {
+    use flate2::write::GzEncoder;
+    use sha2::Digest as _;
+    use std::io::Write;
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut diff_id = sha2::Sha256::new();
+    let mut put = |data: &[u8]| {
+        diff_id.update(data);
+        gz.write_all(data).unwrap();
+    };
+    let mut h = tar::Header::new_ustar();
+    h.set_path("zeros").unwrap();
+    h.set_size(len);
+    h.set_mode(0o644);
+    h.set_cksum();
+    put(h.as_bytes());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..len.div_ceil(1 << 20) {
+        put(&zeros);
+    }
+    put(&[0u8; 1024]);
+    let layer = gz.finish().unwrap();
+    let diff_id = format!("sha256:{}", hex_of(&diff_id.finalize()));
+
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let put_blob = |data: &[u8]| {
+        let d = sha256_digest(data);
+        fs::write(oci_blob(dir, &d), data).unwrap();
+        (d, data.len())
+    };
+    let (layer_digest, layer_size) = put_blob(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let (config_digest, config_size) = put_blob(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer_digest, "size": layer_size}],
+    }))
+    .unwrap();
+    let (manifest_digest, manifest_size) = put_blob(&manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest_digest, "size": manifest_size,
+                       "annotations": {"org.opencontainers.image.ref.name": "bomb"}}],
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    format!("oci:{}:bomb", dir.display())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 256 MiB of zeros (260 KB gzipped) decompressed into a 64 MiB filesystem (a tmpfs in a
+/// private mount namespace): skiff stops before the filesystem's reserve (5% of it),
+/// says how far it got, leaves nothing behind, and streams in flat memory.
+#[test]
+fn a_gzip_bomb_under_dest_decompress_stops_at_the_disk_reserve() {
+    let t = tempdir();
+    let src = gzip_bomb_layout(&t.path().join("bomb"), 256 << 20);
+    let small = t.path().join("small");
+    fs::create_dir(&small).unwrap();
+    let script = r#"mount -t tmpfs -o size=64m skiff-test "$1" || exit 99
+"$2" --insecure-policy copy --dest-decompress "$3" "dir:$1/out"
+rc=$?
+stat -f -c '%a %S' "$1"
+ls -A "$1"
+exit $rc"#;
+    let (out, peak_kib) = run_peak_rss(
+        std::process::Command::new("unshare")
+            .args([
+                "--user",
+                "--map-root-user",
+                "--mount",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(&small)
+            .arg(skiff_bin())
+            .arg(&src)
+            .env("HOME", empty_home())
+            .current_dir(t.path()),
+    );
+    assert_ne!(
+        out.code,
+        Some(99),
+        "cannot mount a tmpfs in a user namespace: {out}"
+    );
+    out.assert_exit1();
+    let reserve = (64u64 << 20) / 20;
+    let needle = format!("its filesystem would have less than {reserve} bytes (");
+    out.assert_stderr_contains(&needle);
+    let after = &out.stderr[out.stderr.find(&needle).unwrap() + needle.len()..];
+    let available: u64 = after.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        available >= reserve,
+        "stopped with {available} bytes free\n{out}"
+    );
+    // After the failure: the whole tmpfs free again, and nothing left in it.
+    let mut lines = out.stdout.lines();
+    let (blocks, size) = lines.next().unwrap().split_once(' ').unwrap();
+    let free = blocks.parse::<u64>().unwrap() * size.parse::<u64>().unwrap();
+    assert!(
+        free > 60 << 20,
+        "{free} bytes free after the copy failed\n{out}"
+    );
+    assert_eq!(lines.next(), None, "left behind in the filesystem\n{out}");
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB\n{out}");
+}

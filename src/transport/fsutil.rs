@@ -140,7 +140,8 @@ pub struct Stored {
     pub created: bool,
 }
 
-/// Streams `reader` into a temp file in `dir`, then renames it to `name_for(digest)`,
+/// Streams `reader` into a temp file in `dir` (stopping before the filesystem's reserve,
+/// `fsspace`), then renames it to `name_for(digest)`,
 /// unless that file exists: names are digests, so it holds the same bytes, and replacing
 /// it would make it look like this copy's to clean up. On any error the temp file is
 /// removed.
@@ -167,6 +168,7 @@ pub async fn store_blob(
         let hash = known.is_none();
         let mut buf = vec![0u8; BUFFER_SIZE];
         let mut size: u64 = 0;
+        let mut room = super::fsspace::Room::of(temp.as_file())?;
         loop {
             let n = match src.read(&mut buf) {
                 Ok(0) => break,
@@ -177,6 +179,7 @@ pub async fn store_blob(
             if hash {
                 hasher.update(&buf[..n]);
             }
+            room.take(n as u64)?;
             temp.write_all(&buf[..n])?;
             let before = size;
             size += n as u64;

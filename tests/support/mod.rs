@@ -7,6 +7,9 @@
 //!   compression, with a correct config (`rootfs.diff_ids`).
 #![allow(dead_code)]
 
+#[path = "rss.rs"]
+mod rss;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -159,43 +162,18 @@ pub fn run(cmd: &mut Command) -> Out {
     }
 }
 
-/// Runs `cmd` like [`run`] and also returns the child's peak resident set size in KiB
-/// (`ru_maxrss` from `wait4` on that child alone: its own high-water mark, not a sample).
-/// The child is reaped by `wait4`, not by `Child::wait`.
-#[allow(clippy::zombie_processes)]
+/// Runs `cmd` like [`run`] and also returns the child's peak resident set size in KiB.
 pub fn run_peak_rss(cmd: &mut Command) -> (Out, u64) {
     let cmdline = format!("{cmd:?}");
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run `{cmdline}`: {e}"));
-    let pipe = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = pipe(Box::new(child.stdout.take().unwrap()));
-    let err = pipe(Box::new(child.stderr.take().unwrap()));
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4 failed: {}", std::io::Error::last_os_error());
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    let stdout_bytes = out.join().unwrap();
-    let stderr = err.join().unwrap();
+    let f = rss::run_measured(cmd);
     let o = Out {
         cmdline,
-        code,
-        stdout: String::from_utf8_lossy(&stdout_bytes).into_owned(),
-        stdout_bytes,
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        code: f.code,
+        stdout: String::from_utf8_lossy(&f.stdout).into_owned(),
+        stdout_bytes: f.stdout,
+        stderr: String::from_utf8_lossy(&f.stderr).into_owned(),
     };
-    (o, usage.ru_maxrss as u64)
+    (o, f.peak_rss_kib)
 }
 
 fn shell_quote(s: &str) -> String {
@@ -391,7 +369,7 @@ pub fn tempdir() -> tempfile::TempDir {
 }
 
 /// An empty directory used as $HOME (under target/tmp, so nothing leaks into /tmp).
-fn empty_home() -> &'static Path {
+pub fn empty_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
         let h = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-home");

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -69,6 +70,8 @@ pub struct RegistryClient {
     credentials: Credentials,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<TokenCache>,
+    /// The clear-text realm warning was given (`check_realm`).
+    realm_warned: AtomicBool,
     report: Reporter,
 }
 
@@ -87,6 +90,7 @@ impl RegistryClient {
             credentials: cfg.credentials.clone(),
             challenge: Mutex::new(None),
             tokens: Mutex::new(TokenCache::default()),
+            realm_warned: AtomicBool::new(false),
             report: cfg.report.clone(),
         };
         let https = client.ping().await;
@@ -359,6 +363,7 @@ impl RegistryClient {
                 self.host
             ))
         })?;
+        self.check_realm(&url)?;
         let context = format!("requesting a token from {realm}");
         loop {
             let resp = match self.token_request(&url, service, scopes).send().await {
@@ -392,6 +397,35 @@ impl RegistryClient {
             }
             return self.read_token(resp, realm, url).await;
         }
+    }
+
+    /// Credentials for a realm over plain http: refused when the registry itself is reached
+    /// over https (they would cross the network in clear text, a downgrade no registry
+    /// needs); with a plain-http registry, whose own requests carry them in clear text
+    /// anyway, a realm on another host is warned about once.
+    fn check_realm(&self, realm: &url::Url) -> Result<(), RegistryError> {
+        let secret = matches!(
+            self.credentials,
+            Credentials::Basic { .. } | Credentials::IdentityToken { .. }
+        );
+        if !secret || realm.scheme() != "http" {
+            return Ok(());
+        }
+        let base = url::Url::parse(&self.base).ok();
+        if base.as_ref().is_some_and(|b| b.scheme() == "https") {
+            return Err(RegistryError::Auth(format!(
+                "refusing to send the credentials for {} to the token realm {realm}: it is plain http, while the registry is reached over https",
+                self.host
+            )));
+        }
+        let same_host = base.as_ref().and_then(url::Url::host_str) == realm.host_str();
+        if !same_host && !self.realm_warned.swap(true, Ordering::Relaxed) {
+            self.report.warn(&format!(
+                "sending the credentials for {} in clear text (plain http) to the token realm {realm}, on another host",
+                self.host
+            ));
+        }
+        Ok(())
     }
 
     /// The token request for `url`: an OAuth2 refresh-token POST for an identity token,
@@ -553,18 +587,27 @@ fn retry_after(resp: &Response) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-/// Reads a small response body, refusing more than a fixed cap.
+/// Reads a small response body, refusing more than a fixed cap: at once when the answer
+/// announces more (`Content-Length`), else once more has arrived.
 pub async fn read_small(resp: Response, what: &str) -> Result<Bytes, RegistryError> {
     use futures_util::StreamExt;
+    let limit = MAX_SMALL_BODY.max(crate::manifest::MAX_MANIFEST_SIZE as usize);
+    let too_large = |size: String| {
+        RegistryError::Protocol(format!(
+            "{what} is larger than the allowed limit ({size}, over {limit} bytes)"
+        ))
+    };
+    if let Some(announced) = resp.content_length()
+        && announced > limit as u64
+    {
+        return Err(too_large(format!("{announced} bytes announced")));
+    }
     let mut out = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| RegistryError::network(&format!("reading {what}"), e))?;
-        if out.len() + chunk.len() > MAX_SMALL_BODY.max(crate::manifest::MAX_MANIFEST_SIZE as usize)
-        {
-            return Err(RegistryError::Protocol(format!(
-                "{what} is larger than the allowed limit"
-            )));
+        if out.len() + chunk.len() > limit {
+            return Err(too_large(format!("{} bytes sent", out.len() + chunk.len())));
         }
         out.extend_from_slice(&chunk);
     }
