@@ -12,6 +12,13 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# Compressors for the compressed-archive tests.
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+# sif: sources (as containers/image: unsquashfs under fakeroot) and their tests (mksquashfs).
+command -v unsquashfs >/dev/null 2>&1 || need+=(squashfs-tools)
+command -v fakeroot >/dev/null 2>&1 || need+=(fakeroot)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq

@@ -25,27 +25,58 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(invocation)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
+        Err(Failure { message, code }) => {
+            // Control characters a server or a file put in the message are escaped.
+            let message = skiff::report::escape_controls(&message);
+            let _ = writeln!(std::io::stderr(), "Error: {message}");
+            ExitCode::from(code)
+        }
     }
 }
 
-async fn run(invocation: Invocation) -> anyhow::Result<()> {
+/// A failed command: its message (which already names its cause; printing the chain would
+/// repeat it) and skopeo's exit status for it.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<skiff::commands::CommandError> for Failure {
+    fn from(e: skiff::commands::CommandError) -> Failure {
+        Failure {
+            message: e.to_string(),
+            code: e.exit_code(),
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
+}
+
+async fn run(invocation: Invocation) -> Result<(), Failure> {
     use skiff::commands::{inspect, login, repo};
-    // Each error's message already names its cause; printing the chain would repeat it.
-    let flat = |e: skiff::commands::CommandError| anyhow::anyhow!("{e}");
+    if let Some(global) = invocation.global() {
+        skiff::commands::warn_deprecated_global(global);
+    }
     match invocation {
         Invocation::Print(_) => Ok(()),
         Invocation::Copy(global, settings) => run_copy(global, *settings).await,
-        Invocation::Inspect(g, s) => inspect::run(&g, &s).await.map_err(flat),
-        Invocation::ListTags(g, s) => repo::list_tags(&g, &s).await.map_err(flat),
-        Invocation::Delete(g, s) => repo::delete(&g, &s).await.map_err(flat),
-        Invocation::Login(g, s) => login::login(&g, &s).await.map_err(flat),
-        Invocation::Logout(g, s) => login::logout(&g, &s).await.map_err(flat),
-        Invocation::ManifestDigest(args) => repo::manifest_digest(&args).map_err(flat),
+        Invocation::Inspect(g, s) => Ok(inspect::run(&g, &s).await?),
+        Invocation::ListTags(g, s) => Ok(repo::list_tags(&g, &s).await?),
+        Invocation::Delete(g, s) => Ok(repo::delete(&g, &s).await?),
+        Invocation::Login(g, s) => Ok(login::login(&g, &s).await?),
+        Invocation::Logout(g, s) => Ok(login::logout(&g, &s).await?),
+        Invocation::ManifestDigest(args) => Ok(repo::manifest_digest(&args)?),
     }
 }
 
-async fn run_copy(global: cli::GlobalSettings, settings: cli::CopySettings) -> anyhow::Result<()> {
+async fn run_copy(global: cli::GlobalSettings, settings: cli::CopySettings) -> Result<(), Failure> {
     use tokio::signal::unix::{SignalKind, signal};
     // On SIGINT/SIGTERM the copy future is dropped, which runs the destinations'
     // rollback (staging directories and added blobs are removed) before exiting.
@@ -53,11 +84,14 @@ async fn run_copy(global: cli::GlobalSettings, settings: cli::CopySettings) -> a
         signal(SignalKind::interrupt())?,
         signal(SignalKind::terminate())?,
     );
+    let stopped = |message: &str| Failure {
+        message: message.to_string(),
+        code: 1,
+    };
     tokio::select! {
-        // Each error's message already names its cause; printing the chain would repeat it.
-        result = skiff::commands::copy::run(&global, &settings) => result.map_err(|e| anyhow::anyhow!("{e}")),
-        _ = int.recv() => Err(anyhow::anyhow!("interrupted; the destination was left as it was")),
-        _ = term.recv() => Err(anyhow::anyhow!("terminated; the destination was left as it was")),
+        result = skiff::commands::copy::run(&global, &settings) => Ok(result?),
+        _ = int.recv() => Err(stopped("interrupted; the destination was left as it was")),
+        _ = term.recv() => Err(stopped("terminated; the destination was left as it was")),
     }
 }
 
@@ -72,8 +106,9 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// skopeo exits 1 on every failure; so does skiff. The message may quote what a server
-/// or a file said: control characters are escaped before it reaches the terminal.
+/// A usage error or a runtime that cannot start: exit 1, as skopeo. The message may quote
+/// what a server or a file said: control characters are escaped before it reaches the
+/// terminal.
 fn fail(message: &str) -> ExitCode {
     let message = skiff::report::escape_controls(message);
     let _ = writeln!(std::io::stderr(), "Error: {message}");

@@ -383,6 +383,50 @@ fn help_prints_to_stdout_and_exits_zero() {
     }
 }
 
+/// Global options are listed under their own heading, after the command's own options
+/// (newer skopeo's "Global Flags:"), never mixed into them.
+#[test]
+fn copy_help_lists_global_options_under_their_own_heading() {
+    let out = run(skiff().args(["copy", "--help"]));
+    out.assert_success();
+    let text = &out.stdout;
+    let own = text.find("\nOptions:\n").expect("an Options heading");
+    let global = text
+        .find("\nGlobal Options:\n")
+        .expect("a Global Options heading");
+    assert!(own < global, "{text}");
+    let (own_part, global_part) = text.split_at(global);
+    for flag in [
+        "--command-timeout",
+        "--debug",
+        "--insecure-policy",
+        "--policy ",
+        "--tmpdir",
+        "--override-arch",
+        "--registries.d",
+    ] {
+        assert!(
+            global_part.contains(flag),
+            "{flag} not under Global Options:\n{text}"
+        );
+        assert!(
+            !own_part.contains(flag),
+            "{flag} mixed into copy's options:\n{text}"
+        );
+    }
+    for flag in [
+        "--additional-tag",
+        "--src-tls-verify",
+        "--dest-compress-format",
+        "--retry-times",
+    ] {
+        assert!(
+            own_part.contains(flag),
+            "{flag} not among copy's options:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn every_skopeo_copy_flag_is_accepted_by_the_parser() {
     // Every long flag skopeo 1.9.3's `copy --help` lists must be known to skiff's parser.

@@ -745,7 +745,7 @@ fn delete_resolves_tags_and_reports_refusals_like_skopeo() {
     );
     assert_eq!(plain.tags("nodel/hello"), ["v1"]);
     env.skiff(&["delete", "dir:/tmp/x"])
-        .failure("not supported");
+        .failure("Deleting images not implemented for dir: images");
 }
 
 #[test]

@@ -1030,7 +1030,8 @@ fn source_without_reference_in_a_layout_with_two_images_fails_clearly() {
     assert!(!dest.exists());
     // A reference that isn't there.
     let ours = skiff_copy([format!("oci:{}:nope", p(&l)), format!("dir:{}", p(&dest))]);
-    ours.assert_error().assert_stderr_contains("nope");
+    ours.assert_not_found()
+        .assert_stderr_contains("no descriptor found for reference \"nope\"");
     assert!(!dest.exists());
 }
 

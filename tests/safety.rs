@@ -142,6 +142,19 @@ fn assert_fails_cleanly(
     copy_opts: &[&str],
     expect: &[&str],
 ) -> Out {
+    assert_fails_cleanly_with(case, global, src, copy_opts, expect, 1)
+}
+
+/// [`assert_fails_cleanly`] with the exit status skopeo gives (2: the image is not there).
+#[track_caller]
+fn assert_fails_cleanly_with(
+    case: &Case,
+    global: &[&str],
+    src: &str,
+    copy_opts: &[&str],
+    expect: &[&str],
+    code: i32,
+) -> Out {
     let mut c = skiff();
     c.env("TMPDIR", &case.tmpdir);
     c.args(global)
@@ -150,7 +163,12 @@ fn assert_fails_cleanly(
         .arg(src)
         .arg(case.dest_name());
     let out = run(&mut c);
-    out.assert_error().assert_stdout_empty();
+    if code == 2 {
+        out.assert_not_found();
+    } else {
+        out.assert_error();
+    }
+    out.assert_stdout_empty();
     for e in expect {
         out.assert_stderr_contains(e);
     }
@@ -308,7 +326,14 @@ fn index_json_pointing_to_a_missing_manifest_is_rejected() {
 #[test]
 fn missing_reference_is_rejected() {
     let (_t, l) = damaged_copy();
-    assert_fails_cleanly_everywhere(&format!("oci:{}:nope", p(&l)), &["nope"]);
+    let src = format!("oci:{}:nope", p(&l));
+    for kind in KINDS {
+        for state in [State::Absent, State::Existing] {
+            let case = Case::new(kind, state);
+            let expect = ["no descriptor found for reference \"nope\""];
+            assert_fails_cleanly_with(&case, &["--insecure-policy"], &src, &[], &expect, 2);
+        }
+    }
 }
 
 #[test]

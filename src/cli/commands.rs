@@ -4,8 +4,8 @@
 use clap::{Arg, ArgAction, Command};
 
 use super::flags::{
-    Side, bool_flag, docker_image_args, image_args, retry_times_arg, shared_authfile_arg,
-    string_flag,
+    Side, bool_flag, docker_image_args, image_args, retry_delay_arg, retry_times_arg,
+    shared_authfile_arg, string_flag,
 };
 
 fn operands(value_name: &'static str, help: &'static str) -> Arg {
@@ -111,6 +111,7 @@ pub fn inspect_command() -> Command {
             shared_authfile_arg(),
         ])
         .args(image_args(Side::Single))
+        .arg(retry_delay_arg())
         .arg(retry_times_arg())
         .arg(operands("IMAGE-NAME", "TRANSPORT:DETAILS (see containers-transports(5))"))
 }
@@ -129,6 +130,7 @@ pub fn list_tags_command() -> Command {
         .after_help("Examples:\n  skiff list-tags docker://docker.io/fedora")
         .arg(shared_authfile_arg())
         .args(docker_image_args(Side::Single))
+        .arg(retry_delay_arg())
         .arg(retry_times_arg())
         .arg(operands(
             "SOURCE-IMAGE",
@@ -150,6 +152,7 @@ pub fn delete_command() -> Command {
         .after_help("Examples:\n  skiff delete docker://registry.example.com/example/pause:latest")
         .arg(shared_authfile_arg())
         .args(image_args(Side::Single))
+        .arg(retry_delay_arg())
         .arg(retry_times_arg())
         .arg(operands(
             "IMAGE-NAME",

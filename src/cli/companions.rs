@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::ArgMatches;
 
 use super::flags::Side;
-use super::settings::{ImageSettings, flag, opt_bool, path, retry_times, string, strings};
+use super::settings::{
+    ImageSettings, flag, opt_bool, path, retry_delay, retry_times, string, strings,
+};
 
 /// `skiff inspect`.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,8 @@ pub struct InspectSettings {
     pub format: Option<String>,
     pub no_tags: bool,
     pub retry_times: i64,
+    /// `--retry-delay`.
+    pub retry_delay: Option<std::time::Duration>,
 }
 
 /// `skiff list-tags` and `skiff delete`: one image, the registry flags and retries.
@@ -25,6 +29,8 @@ pub struct ImageCommandSettings {
     pub args: Vec<String>,
     pub image: ImageSettings,
     pub retry_times: i64,
+    /// `--retry-delay`.
+    pub retry_delay: Option<std::time::Duration>,
 }
 
 /// `skiff login`.
@@ -60,6 +66,7 @@ impl InspectSettings {
             format: string(m, "format"),
             no_tags: flag(m, "no-tags"),
             retry_times: retry_times(m),
+            retry_delay: retry_delay(m),
         }
     }
 }
@@ -70,6 +77,7 @@ impl ImageCommandSettings {
             args: strings(m, "args"),
             image: ImageSettings::from_matches(m, Side::Single),
             retry_times: retry_times(m),
+            retry_delay: retry_delay(m),
         }
     }
 }

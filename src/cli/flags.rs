@@ -145,8 +145,19 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
+/// The heading global options are listed under in every command's help, as newer
+/// skopeo releases list them ("Global Flags"), apart from the command's own options.
+pub const GLOBAL_HEADING: &str = "Global Options";
+
 /// The options skopeo accepts before the subcommand name.
 pub fn global_args() -> Vec<Arg> {
+    global_arg_list()
+        .into_iter()
+        .map(|a| a.help_heading(GLOBAL_HEADING))
+        .collect()
+}
+
+fn global_arg_list() -> Vec<Arg> {
     vec![
         Arg::new("command-timeout")
             .long("command-timeout")
@@ -189,6 +200,12 @@ pub fn global_args() -> Vec<Arg> {
         .global(true)
         .hide(true),
         string_flag("tmpdir", "DIR", "directory used to store temporary files").global(true),
+        string_flag(
+            "user-agent-prefix",
+            "PREFIX",
+            "prefix to add to the user agent string",
+        )
+        .global(true),
         bool_flag(
             "tls-verify",
             "Require HTTPS and verify certificates when accessing the registry",
@@ -311,6 +328,15 @@ pub fn retry_times_arg() -> Arg {
         .value_parser(clap::value_parser!(i64))
 }
 
+/// `--retry-delay` (newer skopeo), beside every `--retry-times`.
+pub fn retry_delay_arg() -> Arg {
+    Arg::new("retry-delay")
+        .long("retry-delay")
+        .value_name("DURATION")
+        .help("Fixed delay between retries. If not set, retry uses an exponential backoff delay.")
+        .value_parser(parse_go_duration)
+}
+
 /// Flags that only make sense for the destination image.
 pub fn dest_only_args() -> Vec<Arg> {
     vec![
@@ -329,7 +355,7 @@ pub fn dest_only_args() -> Vec<Arg> {
         string_flag(
             "dest-compress-format",
             "FORMAT",
-            "FORMAT to use for the compression (gzip or zstd)",
+            "FORMAT to use for the compression (gzip, zstd or zstd:chunked)",
         ),
         Arg::new("dest-compress-level")
             .long("dest-compress-level")
@@ -337,6 +363,10 @@ pub fn dest_only_args() -> Vec<Arg> {
             .help("LEVEL to use for the compression (gzip 1-9, zstd 1-20)")
             .allow_negative_numbers(true)
             .value_parser(clap::value_parser!(i32)),
+        bool_flag(
+            "dest-force-compress-format",
+            "Force exclusive use of the compression algorithm set in --dest-compress-format",
+        ),
         bool_flag(
             "dest-precompute-digests",
             "Precompute digests to prevent uploading layers already on the registry using the 'docker' transport.",
@@ -357,10 +387,16 @@ pub fn copy_command() -> Command {
             .value_parser(clap::value_parser!(i64)),
         list_flag("encryption-key", "PROTOCOL:KEYFILE", "*Experimental* key with the encryption protocol to use needed to encrypt the image (e.g. jwe:/path/to/key.pem)"),
         string_flag("format", "MANIFEST-TYPE", "MANIFEST TYPE (oci, v2s1, or v2s2) to use in the destination (default is manifest type of source, with fallbacks)").short('f'),
+        Arg::new("image-parallel-copies")
+            .long("image-parallel-copies")
+            .value_name("N")
+            .help("Maximum number of image layers to be copied (pulled/pushed) simultaneously. Not setting this field will fall back to containers/image defaults.")
+            .value_parser(clap::value_parser!(u64)),
         string_flag("multi-arch", "OPTION", "How to handle multi-architecture images (system, all, or index-only)"),
         bool_flag("preserve-digests", "Preserve digests of images and lists"),
         bool_flag("quiet", "Suppress output information when copying images").short('q'),
         bool_flag("remove-signatures", "Do not copy signatures from SOURCE-IMAGE"),
+        retry_delay_arg(),
         retry_times_arg(),
         string_flag("sign-by", "FINGERPRINT", "Sign the image using a GPG key with the specified FINGERPRINT"),
         string_flag("sign-by-sigstore", "PARAM-FILE", "Sign the image using a sigstore parameter file at PARAM-FILE"),

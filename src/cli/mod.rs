@@ -32,6 +32,21 @@ pub enum Invocation {
     ManifestDigest(Vec<String>),
 }
 
+impl Invocation {
+    /// The global options, for every command that has them.
+    pub fn global(&self) -> Option<&GlobalSettings> {
+        match self {
+            Invocation::Copy(g, _)
+            | Invocation::Inspect(g, _)
+            | Invocation::ListTags(g, _)
+            | Invocation::Delete(g, _)
+            | Invocation::Login(g, _)
+            | Invocation::Logout(g, _) => Some(g),
+            Invocation::Print(_) | Invocation::ManifestDigest(_) => None,
+        }
+    }
+}
+
 /// A command line that cannot be run; `message` names the cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -273,6 +288,28 @@ mod tests {
         assert_eq!(c.decryption_keys, vec!["k1", "k2:pass"]);
         assert_eq!(c.format.as_deref(), Some("oci"));
         assert_eq!(c.images, vec!["dir:/a", "dir:/b"]);
+    }
+
+    #[test]
+    fn newer_skopeo_flags_parse() {
+        let (g, c) = copy_of(&[
+            "skiff",
+            "--user-agent-prefix",
+            "bot/1",
+            "copy",
+            "--image-parallel-copies",
+            "2",
+            "--retry-delay",
+            "1m30s",
+            "--dest-force-compress-format",
+            "dir:/a",
+            "dir:/b",
+        ]);
+        assert_eq!(g.user_agent_prefix.as_deref(), Some("bot/1"));
+        assert_eq!(c.image_parallel_copies, Some(2));
+        assert_eq!(c.retry_delay, Some(std::time::Duration::from_secs(90)));
+        assert!(c.dest_only.force_compress_format);
+        assert!(parse_err(&["skiff", "copy", "--retry-delay", "5", "a", "b"]).contains("5"));
     }
 
     #[test]

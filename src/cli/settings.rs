@@ -25,6 +25,8 @@ pub struct GlobalSettings {
     pub command_timeout: Option<Duration>,
     /// Deprecated hidden `--tls-verify`, kept so old scripts still parse.
     pub tls_verify: Option<bool>,
+    /// `--user-agent-prefix`: put before skiff's own User-Agent in registry requests.
+    pub user_agent_prefix: Option<String>,
 }
 
 /// The flags of one side of a copy (`--src-*` or `--dest-*`).
@@ -50,6 +52,8 @@ pub struct DestSettings {
     pub oci_accept_uncompressed_layers: bool,
     pub compress_format: Option<String>,
     pub compress_level: Option<i32>,
+    /// `--dest-force-compress-format`.
+    pub force_compress_format: bool,
     pub precompute_digests: bool,
 }
 
@@ -72,6 +76,10 @@ pub struct CopySettings {
     pub digestfile: Option<PathBuf>,
     pub format: Option<String>,
     pub retry_times: i64,
+    /// `--retry-delay`: a fixed delay between retries instead of the exponential one.
+    pub retry_delay: Option<Duration>,
+    /// `--image-parallel-copies` (0 or absent: the default, 6).
+    pub image_parallel_copies: Option<u64>,
     pub encryption_keys: Vec<String>,
     pub encrypt_layer: Vec<i64>,
     pub decryption_keys: Vec<String>,
@@ -108,6 +116,13 @@ pub(super) fn strings(m: &ArgMatches, id: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+pub(super) fn retry_delay(m: &ArgMatches) -> Option<Duration> {
+    m.try_get_one::<Duration>("retry-delay")
+        .ok()
+        .flatten()
+        .copied()
+}
+
 pub(super) fn retry_times(m: &ArgMatches) -> i64 {
     m.try_get_one::<i64>("retry-times")
         .ok()
@@ -130,6 +145,7 @@ impl GlobalSettings {
             tmpdir: path(m, "tmpdir"),
             command_timeout: m.get_one::<Duration>("command-timeout").copied(),
             tls_verify: opt_bool(m, "tls-verify"),
+            user_agent_prefix: string(m, "user-agent-prefix").filter(|s| !s.is_empty()),
         }
     }
 }
@@ -219,6 +235,7 @@ impl CopySettings {
                 oci_accept_uncompressed_layers: flag(m, "dest-oci-accept-uncompressed-layers"),
                 compress_format: string(m, "dest-compress-format"),
                 compress_level: m.get_one::<i32>("dest-compress-level").copied(),
+                force_compress_format: flag(m, "dest-force-compress-format"),
                 precompute_digests: flag(m, "dest-precompute-digests"),
             },
             authfile: path(m, "authfile").filter(|p| !p.as_os_str().is_empty()),
@@ -232,6 +249,8 @@ impl CopySettings {
             digestfile: path(m, "digestfile"),
             format: string(m, "format"),
             retry_times: retry_times(m),
+            retry_delay: retry_delay(m),
+            image_parallel_copies: m.get_one::<u64>("image-parallel-copies").copied(),
             encryption_keys: strings(m, "encryption-key"),
             encrypt_layer: m
                 .get_many::<i64>("encrypt-layer")

@@ -22,7 +22,7 @@ pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), Comman
     let report = Reporter::new(s.quiet, global.debug);
     let request = read_settings(global, s, &report)?;
     let opts = copy_options(global, s, &request, &report);
-    let attempts = with_retries(s.retry_times, &report, || {
+    let attempts = with_retries(s.retry_times, s.retry_delay, &report, || {
         copy_image(&request.src, &request.dest, &request.policy, &opts, &report)
     });
     let written =
@@ -57,6 +57,10 @@ fn read_settings(
             s.images.len()
         )));
     }
+    if s.tls_verify.is_some() {
+        report
+            .warn("'--tls-verify' is deprecated, instead use: --src-tls-verify, --dest-tls-verify");
+    }
     let policy = load_policy(global)?;
     let src = ImageName::parse(&s.images[0])
         .map_err(|e| invalid(format!("Invalid source name {}: {e}", s.images[0])))?;
@@ -70,6 +74,12 @@ fn read_settings(
     let selection = parse_selection(s)?;
     check_crypto_flags(s)?;
     check_level(compress_format, s.dest_only.compress_level)?;
+    if s.dest_only.force_compress_format && compress_format.is_none() {
+        // containers/image's copy.Options check, worded as it words it.
+        return Err(invalid(
+            "cannot use ForceCompressionFormat with undefined default compression format",
+        ));
+    }
     refuse_unbuilt(s)?;
     warn_without_effect(s, &src, &dest, report);
     Ok(Request {
@@ -131,9 +141,18 @@ fn copy_options(
             global.override_variant.as_deref(),
         ),
         format: r.format,
-        parallel: 6,
+        force_compress_format: s.dest_only.force_compress_format,
+        // skopeo passes 0 (unset) on to containers/image, which then copies 6 at once.
+        parallel: match s.image_parallel_copies {
+            None | Some(0) => DEFAULT_PARALLEL_COPIES,
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        },
     }
 }
+
+/// Layers copied at once without `--image-parallel-copies` (containers/image's
+/// maxParallelDownloads).
+const DEFAULT_PARALLEL_COPIES: usize = 6;
 
 /// `--digestfile`: the digest of the manifest written at the top.
 fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
@@ -149,9 +168,6 @@ fn write_digestfile(path: &Path, written: &[u8]) -> Result<(), CommandError> {
 fn parse_compress_format(name: Option<&str>) -> Result<Option<Compression>, CommandError> {
     match name {
         None | Some("") => Ok(None),
-        Some("zstd:chunked") => Err(CommandError::NotSupportedYet(
-            "--dest-compress-format zstd:chunked".into(),
-        )),
         Some(name) => Compression::from_name(name)
             .map(Some)
             .ok_or_else(|| invalid(format!("cannot find compressor for {name:?}"))),
@@ -268,9 +284,9 @@ fn check_level(format: Option<Compression>, level: Option<i32>) -> Result<(), Co
         Compression::Gzip if !(-2..=9).contains(&level) => {
             Err(invalid(format!("gzip: invalid compression level: {level}")))
         }
-        Compression::Zstd if !(1..=22).contains(&level) => Err(invalid(format!(
-            "zstd: invalid compression level: {level} (1-22)"
-        ))),
+        Compression::Zstd | Compression::ZstdChunked if !(1..=22).contains(&level) => Err(invalid(
+            format!("zstd: invalid compression level: {level} (1-22)"),
+        )),
         _ => Ok(()),
     }
 }

@@ -46,7 +46,7 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
         registry: registry_options(global, &s.image, None, None, &report),
         ..Default::default()
     };
-    let (src, top_raw, top_mime) = with_retries(s.retry_times, &report, || async {
+    let (src, top_raw, top_mime) = with_retries(s.retry_times, s.retry_delay, &report, || async {
         let src = SourceImage::open(&name, &opts).await.map_err(|e| {
             CommandError::transport(format!("Error parsing image name {input:?}"), e)
         })?;
@@ -119,13 +119,13 @@ async fn read_single(
         global.override_arch.as_deref(),
         global.override_variant.as_deref(),
     );
-    let (image, _) = with_retries(s.retry_times, report, || async {
+    let (image, _) = with_retries(s.retry_times, s.retry_delay, report, || async {
         src.single(top, &wanted).await.map_err(manifest_error)
     })
     .await?;
     let config_raw = match &image.kind {
         Kind::Image { config, .. } => Some(
-            with_retries(s.retry_times, report, || async {
+            with_retries(s.retry_times, s.retry_delay, report, || async {
                 src.config(config).await.map_err(reading_config_blob)
             })
             .await?,
@@ -199,9 +199,12 @@ fn render(value: &GoValue, template: Option<&Template>) -> Result<String, Comman
 /// skopeo's words for a manifest that could not be read, parsed or chosen from a list.
 fn manifest_error(e: ImageError) -> CommandError {
     match e {
-        ImageError::ParseManifest { source, .. } | ImageError::ChooseInstance { source, .. } => {
+        ImageError::ParseManifest { source, .. } => {
             invalid(format!("Error parsing manifest for image: {source}"))
         }
+        ImageError::ChooseInstance { source, .. } => invalid(format!(
+            "Error parsing manifest for image: choosing image instance: {source}"
+        )),
         ImageError::ReadManifest { source, .. } => {
             CommandError::transport("Error retrieving manifest for image", source)
         }

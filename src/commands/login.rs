@@ -76,6 +76,7 @@ fn registry_options(
         cert_dir,
         tls_verify: tls_verify.or(global.tls_verify),
         registries_conf: global.registries_conf.clone(),
+        user_agent_prefix: global.user_agent_prefix.clone(),
         report: Reporter::new(true, global.debug),
         ..Default::default()
     }
@@ -201,7 +202,7 @@ fn ask_missing(
         None => {
             if !tty {
                 return Err(invalid(
-                    "getting username and password: no --username given and stdin is not a terminal to ask for it",
+                    "getting username and password: reading username: EOF (no --username given and stdin is not a terminal to ask for it)",
                 ));
             }
             report::prompt(&if old_user.is_empty() {
@@ -223,7 +224,7 @@ fn ask_missing(
     let password = if password.is_empty() {
         if !tty {
             return Err(invalid(
-                "getting username and password: no --password given and stdin is not a terminal to ask for it (use --password-stdin)",
+                "getting username and password: reading password: EOF (no --password given and stdin is not a terminal to ask for it: use --password-stdin)",
             ));
         }
         report::prompt("Password: ");
@@ -262,7 +263,7 @@ pub async fn logout(global: &GlobalSettings, s: &LogoutSettings) -> Result<(), C
         && let Err(e) = std::fs::metadata(p)
     {
         return Err(CommandError::Io {
-            context: "checking authfile".into(),
+            context: format!("checking authfile: stat {}", p.display()),
             source: e,
         });
     }

@@ -45,7 +45,7 @@ pub enum CommandError {
         #[source]
         source: ConfigError,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", crate::reference::go_errno_text(source))]
     Io {
         context: String,
         #[source]
@@ -73,6 +73,30 @@ impl CommandError {
             context: context.into(),
             source,
         }
+    }
+
+    /// skopeo's exit status: 2 when the image cannot be found (skopeo(1) "EXIT STATUS":
+    /// a registry's manifest unknown, a reference missing from an `oci:` layout or archive),
+    /// 1 for every other error.
+    pub fn exit_code(&self) -> u8 {
+        // A transparent wrapper hides itself from the chain: look at the direct one first.
+        if let CommandError::Stated(t) = self
+            && t.is_image_not_found()
+        {
+            return 2;
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            let transport = e.downcast_ref::<TransportError>();
+            let registry = e.downcast_ref::<crate::transport::docker::RegistryError>();
+            if transport.is_some_and(TransportError::is_image_not_found)
+                || registry.is_some_and(|r| r.is_manifest_unknown())
+            {
+                return 2;
+            }
+            cause = e.source();
+        }
+        1
     }
 
     fn is_retryable(&self) -> bool {
@@ -124,7 +148,17 @@ pub fn registry_options(
         tls_verify: side.tls_verify.or(shared_tls_verify).or(global.tls_verify),
         registries_conf: global.registries_conf.clone(),
         precompute_digests: false,
+        user_agent_prefix: global.user_agent_prefix.clone(),
         report: report.clone(),
+    }
+}
+
+/// skopeo's warning for the deprecated global `--tls-verify` (given before the command
+/// name), printed by every command as skopeo's `before` hook prints it.
+pub fn warn_deprecated_global(global: &GlobalSettings) {
+    if global.tls_verify.is_some() {
+        Reporter::new(false, global.debug)
+            .warn("'--tls-verify' is deprecated, please set this on the specific subcommand");
     }
 }
 
@@ -155,9 +189,15 @@ impl Retryable for crate::copy::CopyError {
 }
 
 /// skopeo's `retry.IfNecessary`: runs `op` again (up to `times` more times, waiting 1 s,
-/// 2 s, 4 s... as skopeo does) while it fails with an error that may go away. Each run
-/// gets fresh retry budgets below (`transport::retry`), so `times` multiplies them.
-pub async fn with_retries<T, E, F, Fut>(times: i64, report: &Reporter, mut op: F) -> Result<T, E>
+/// 2 s, 4 s... as skopeo does, or `delay` each time when `--retry-delay` gives one) while it
+/// fails with an error that may go away. Each run gets fresh retry budgets below
+/// (`transport::retry`), so `times` multiplies them.
+pub async fn with_retries<T, E, F, Fut>(
+    times: i64,
+    delay: Option<Duration>,
+    report: &Reporter,
+    mut op: F,
+) -> Result<T, E>
 where
     E: Retryable,
     F: FnMut() -> Fut,
@@ -167,7 +207,9 @@ where
     loop {
         match op().await {
             Err(e) if i64::from(attempt) < times && e.is_retryable() => {
-                let delay = Duration::from_secs(1u64 << attempt.min(6));
+                let delay = delay
+                    .filter(|d| !d.is_zero())
+                    .unwrap_or_else(|| Duration::from_secs(1u64 << attempt.min(6)));
                 attempt += 1;
                 report.warn(&format!(
                     "{e}; retrying in {delay:?} (attempt {attempt} of {times})"

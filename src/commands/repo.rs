@@ -49,7 +49,7 @@ async fn list_tags_inner(
         "docker" => {
             let reference = repository_reference(input)?;
             let opts = registry_options(global, &s.image, None, None, &report);
-            let tags = with_retries(s.retry_times, &report, || async {
+            let tags = with_retries(s.retry_times, s.retry_delay, &report, || async {
                 docker::list_tags(&reference, &opts)
                     .await
                     .map_err(|e| CommandError::transport("Error listing repository tags", e))
@@ -70,7 +70,7 @@ async fn list_tags_inner(
                     "Invalid {input:?}: list-tags takes an archive path, without an image reference"
                 )));
             }
-            let tags = crate::transport::docker_archive::list_tags(&path)
+            let tags = crate::transport::docker_archive::list_tags(&path, &super::tmpdir(global))
                 .await
                 .map_err(|e| CommandError::transport("Error listing repository tags", e))?;
             (String::new(), tags)
@@ -116,12 +116,12 @@ async fn delete_inner(
     let ImageName::Docker(reference) = &name else {
         // skopeo: every transport but docker:// (and containers-storage:) refuses deletion.
         return Err(invalid(format!(
-            "Deleting images on the {}: transport is not supported",
+            "Deleting images not implemented for {}: images",
             name.transport_name()
         )));
     };
     let opts = registry_options(global, &s.image, None, None, &report);
-    let digest = with_retries(s.retry_times, &report, || async {
+    let digest = with_retries(s.retry_times, s.retry_delay, &report, || async {
         docker::delete_image(reference, &opts)
             .await
             .map_err(|e| match e {
@@ -141,7 +141,7 @@ pub fn manifest_digest(args: &[String]) -> Result<(), CommandError> {
         return Err(invalid("Usage: skopeo manifest-digest manifest"));
     };
     let raw = std::fs::read(path).map_err(|source| CommandError::Io {
-        context: format!("Error reading manifest from {path}"),
+        context: format!("Error reading manifest from {path}: open {path}"),
         source,
     })?;
     let digest = crate::manifest::manifest_digest(&raw)

@@ -23,6 +23,22 @@ pub struct LayerPolicy {
     /// False when digests must not change (signatures kept, --preserve-digests) or the
     /// media type has no compression variants (artifacts, non-layer blobs).
     pub can_modify: bool,
+    /// `--dest-force-compress-format`: the destination's copy of a blob is reused only
+    /// when it has `format` (containers/image's requireCompressionFormatMatch).
+    pub force_format: bool,
+}
+
+impl LayerPolicy {
+    /// Whether the destination may keep a blob it already has under the source's digest:
+    /// not when the format is forced and the layer (by its media type) has another one.
+    pub fn may_reuse(&self, media_type: &str) -> bool {
+        match self.format {
+            Some(f) if self.force_format && self.can_modify => {
+                crate::manifest::mime::declared_compression(media_type) == Some(Some(f))
+            }
+            _ => true,
+        }
+    }
 }
 
 /// The transform for a blob whose bytes are `actual`-compressed (containers/image's rules:
@@ -123,11 +139,14 @@ pub async fn copy_layer(
     report: &Reporter,
 ) -> Result<LayerOutcome, CopyError> {
     let layer = job.layer;
-    if let Some(existing) = dest
-        .try_reuse_blob(&layer.digest, &job.options(None))
-        .await
-        .map_err(|e| CopyError::dest(&layer.digest, e))?
-    {
+    let reusable = if job.policy.may_reuse(&layer.media_type) {
+        dest.try_reuse_blob(&layer.digest, &job.options(None))
+            .await
+            .map_err(|e| CopyError::dest(&layer.digest, e))?
+    } else {
+        None
+    };
+    if let Some(existing) = reusable {
         report.blob_skipped("blob", &layer.digest);
         return Ok(LayerOutcome {
             source: layer.clone(),
@@ -174,8 +193,9 @@ async fn stream_layer(
     if let Some(t) = transform {
         report.debug(|| format!("blob {}: {t:?}", layer.digest));
     }
+    let notes = pipeline::TransformNotes::default();
     let stream = match transform {
-        Some(t) => pipeline::transform(stream, t).map_err(blob_err)?,
+        Some(t) => pipeline::transform_noting(stream, t, &notes).map_err(blob_err)?,
         None => stream,
     };
     // Passed through unchanged, the bytes are checked by the VerifyingReader above; the
@@ -203,6 +223,12 @@ async fn stream_layer(
         stored,
         edit: LayerEdit {
             compression: transform.map(|t| result_compression(actual, Some(t))),
+            // zstd:chunked's TOC position and checksum.
+            annotations: notes
+                .annotations()
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect(),
             ..LayerEdit::default()
         },
     })
@@ -256,7 +282,30 @@ mod tests {
             format,
             level: None,
             can_modify: true,
+            force_format: false,
         }
+    }
+
+    #[test]
+    fn a_forced_format_allows_reuse_only_of_layers_in_that_format() {
+        use Compression::*;
+        let forced = LayerPolicy {
+            force_format: true,
+            ..policy(LayerCompression::Compress, Some(Zstd))
+        };
+        assert!(!forced.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
+        assert!(!forced.may_reuse(crate::manifest::mime::DOCKER_LAYER_GZIP));
+        assert!(forced.may_reuse(crate::manifest::mime::OCI_LAYER_ZSTD));
+        let unforced = LayerPolicy {
+            force_format: false,
+            ..forced
+        };
+        assert!(unforced.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
+        let frozen = LayerPolicy {
+            can_modify: false,
+            ..forced
+        };
+        assert!(frozen.may_reuse(crate::manifest::mime::OCI_LAYER_GZIP));
     }
 
     #[test]

@@ -31,13 +31,13 @@ pub use layer::LayerOutcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
-    #[error("reading the source image {image}: {source}")]
+    #[error("initializing source {image}: {source}")]
     OpenSource {
         image: String,
         #[source]
         source: TransportError,
     },
-    #[error("opening the destination image {image}: {source}")]
+    #[error("initializing destination {image}: {source}")]
     OpenDestination {
         image: String,
         #[source]
@@ -146,8 +146,11 @@ pub struct CopyOptions {
     pub platform: WantedPlatform,
     /// `--format`, as a manifest media type.
     pub format: Option<crate::manifest::convert::Target>,
-    /// Layers copied at once (skopeo: 6).
+    /// Layers copied at once (skopeo: 6; `--image-parallel-copies`).
     pub parallel: usize,
+    /// `--dest-force-compress-format`: a layer is reused from the destination only when it
+    /// has `compress_format` (containers/image's requireCompressionFormatMatch).
+    pub force_compress_format: bool,
 }
 
 /// The parts of a copy every step needs.

@@ -175,6 +175,7 @@ async fn copy_layers(
             can_modify: may_modify
                 && is_image_config
                 && mime::declared_compression(&l.media_type).is_some(),
+            force_format: ctx.opts.force_compress_format,
         };
         let job = LayerJob {
             layer: l,

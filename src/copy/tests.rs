@@ -224,6 +224,7 @@ fn options() -> CopyOptions {
         platform: WantedPlatform::host(Some("linux"), Some("amd64"), None),
         format: None,
         parallel: 2,
+        force_compress_format: false,
     }
 }
 

@@ -22,7 +22,7 @@ pub const MAX_LIST_MANIFESTS: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("reading manifest of {image}: {source}")]
+    #[error("determining manifest MIME type for {image}: {source}")]
     ReadManifest {
         image: String,
         #[source]
@@ -182,7 +182,7 @@ impl SourceImage {
             let Kind::List { manifests } = &current.kind else {
                 return Ok((current, digest));
             };
-            let chosen = choose_instance(manifests, platform, &self.label)?;
+            let chosen = choose_instance(manifests, platform, &current.mime, &self.label)?;
             let next = self.instance(chosen).await?;
             digest = Some(chosen.digest.clone());
             current = next;
@@ -287,9 +287,10 @@ impl SourceImage {
 pub fn choose_instance<'m>(
     manifests: &'m [Descriptor],
     wanted: &WantedPlatform,
+    list_mime: &str,
     label: &str,
 ) -> Result<&'m Descriptor, ImageError> {
-    platform::choose(manifests, wanted).map_err(|source| ImageError::ChooseInstance {
+    platform::choose(manifests, wanted, list_mime).map_err(|source| ImageError::ChooseInstance {
         image: label.to_string(),
         source,
     })

@@ -80,7 +80,7 @@ pub fn layer_variant(
     let (slot, name) = match compression {
         None => (family.none, "uncompressed"),
         Some(Compression::Gzip) => (family.gzip, "gzip"),
-        Some(Compression::Zstd) => (family.zstd, "zstd"),
+        Some(Compression::Zstd | Compression::ZstdChunked) => (family.zstd, "zstd"),
         Some(other) => (None, other.name()),
     };
     slot.map(str::to_string)
@@ -98,7 +98,7 @@ pub fn can_carry(manifest_mime: &str, compression: Option<Compression>) -> bool 
     table.iter().all(|v| match compression {
         None => true,
         Some(Compression::Gzip) => v.gzip.is_some(),
-        Some(Compression::Zstd) => v.zstd.is_some(),
+        Some(Compression::Zstd | Compression::ZstdChunked) => v.zstd.is_some(),
         Some(_) => false,
     })
 }

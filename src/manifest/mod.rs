@@ -26,6 +26,9 @@ pub enum ManifestError {
     Invalid(String),
     #[error("preparing updated manifest: {0}")]
     Update(String),
+    /// A list has no instance for the wanted platform (containers/image's sentence first).
+    #[error("{0}")]
+    NoMatchingInstance(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

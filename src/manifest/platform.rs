@@ -59,10 +59,12 @@ impl std::fmt::Display for WantedPlatform {
     }
 }
 
-/// Picks the best instance for `wanted`; the error lists what the list offers.
+/// Picks the best instance for `wanted` from a list of type `list_mime`; the error is
+/// containers/image's sentence (newest wording: values quoted), then what the list offers.
 pub fn choose<'a>(
     manifests: &'a [Descriptor],
     wanted: &WantedPlatform,
+    list_mime: &str,
 ) -> Result<&'a Descriptor, ManifestError> {
     for variant in wanted.variants() {
         let found = manifests.iter().find(|d| {
@@ -87,8 +89,16 @@ pub fn choose<'a>(
             _ => format!("{}/{}", p.os, p.architecture),
         })
         .collect();
-    Err(ManifestError::Unsupported(format!(
-        "no image found in manifest list for platform {wanted}; the list has: {}. Choose one with --override-os/--override-arch/--override-variant, or copy all with --all",
+    let kind = if list_mime == super::mime::OCI_INDEX {
+        "image index"
+    } else {
+        "manifest list"
+    };
+    let variant = wanted.variants().first().copied().unwrap_or("");
+    Err(ManifestError::NoMatchingInstance(format!(
+        "no image found in {kind} for architecture {:?}, variant {variant:?}, OS {:?}; the list has: {}. Choose one with --override-os/--override-arch/--override-variant, or copy all with --all",
+        wanted.architecture,
+        wanted.os,
         if offered.is_empty() {
             "no platform entries".to_string()
         } else {
@@ -132,20 +142,37 @@ mod tests {
             entry("linux", "arm", Some("v6"), 3),
         ];
         assert_eq!(
-            choose(&list, &want("amd64", None)).unwrap().digest,
+            choose(&list, &want("amd64", None), super::super::mime::OCI_INDEX)
+                .unwrap()
+                .digest,
             list[0].digest
         );
         assert_eq!(
-            choose(&list, &want("arm64", None)).unwrap().digest,
+            choose(&list, &want("arm64", None), super::super::mime::OCI_INDEX)
+                .unwrap()
+                .digest,
             list[1].digest
         );
         // arm/v7 falls back to v6.
         assert_eq!(
-            choose(&list, &want("arm", Some("v7"))).unwrap().digest,
+            choose(
+                &list,
+                &want("arm", Some("v7")),
+                super::super::mime::OCI_INDEX
+            )
+            .unwrap()
+            .digest,
             list[2].digest
         );
         // arm/v5 cannot run v6.
-        assert!(choose(&list, &want("arm", Some("v5"))).is_err());
+        assert!(
+            choose(
+                &list,
+                &want("arm", Some("v5")),
+                super::super::mime::OCI_INDEX
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -154,8 +181,22 @@ mod tests {
             entry("linux", "amd64", None, 1),
             entry("linux", "arm64", Some("v8"), 2),
         ];
-        let err = choose(&list, &want("s390x", None)).unwrap_err().to_string();
-        assert!(err.contains("linux/s390x"), "{err}");
+        let err = choose(&list, &want("s390x", None), super::super::mime::OCI_INDEX)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                r#"no image found in image index for architecture "s390x", variant "", OS "linux"; "#
+            ),
+            "{err}"
+        );
+        let err = choose(&list, &want("s390x", None), super::super::mime::DOCKER_LIST)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("no image found in manifest list for"),
+            "{err}"
+        );
         assert!(err.contains("linux/amd64, linux/arm64/v8"), "{err}");
         assert!(err.contains("--override-arch"), "{err}");
     }

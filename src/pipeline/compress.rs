@@ -20,6 +20,9 @@ const CHUNK_SIZE: usize = 256 * 1024;
 pub enum Compression {
     Gzip,
     Zstd,
+    /// zstd whose frames follow the tar's files, with a table of contents
+    /// (`--dest-compress-format zstd:chunked`); read as plain zstd.
+    ZstdChunked,
     Bzip2,
     Xz,
 }
@@ -29,6 +32,7 @@ impl Compression {
         match self {
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
+            Compression::ZstdChunked => "zstd:chunked",
             Compression::Bzip2 => "bzip2",
             Compression::Xz => "xz",
         }
@@ -40,6 +44,7 @@ impl Compression {
         match name {
             "gzip" => Some(Compression::Gzip),
             "zstd" => Some(Compression::Zstd),
+            "zstd:chunked" => Some(Compression::ZstdChunked),
             "bzip2" => Some(Compression::Bzip2),
             "Xz" => Some(Compression::Xz),
             _ => None,
@@ -112,16 +117,42 @@ pub async fn sniff(mut reader: BlobReader) -> io::Result<(Option<Compression>, B
     Ok((detected, rest))
 }
 
+/// What a transform learned that belongs in the manifest: zstd:chunked's annotations, set
+/// once the whole stream has been written (read them after the stream's end).
+#[derive(Debug, Clone, Default)]
+pub struct TransformNotes(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl TransformNotes {
+    fn set(&self, annotations: Vec<(String, String)>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = annotations;
+    }
+
+    /// The annotations to set on the layer's descriptor.
+    pub fn annotations(&self) -> Vec<(String, String)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Applies `t` to the stream on the blocking pool; errors on either side surface as read errors.
 pub fn transform(input: BlobReader, t: Transform) -> io::Result<BlobReader> {
+    transform_noting(input, t, &TransformNotes::default())
+}
+
+/// [`transform`], recording in `notes` what the manifest must say about the result.
+pub fn transform_noting(
+    input: BlobReader,
+    t: Transform,
+    notes: &TransformNotes,
+) -> io::Result<BlobReader> {
     check_supported(t)?;
+    let notes = notes.clone();
     // Few, modest chunks in flight: memory stays bounded however many layers run at once.
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(2);
     tokio::task::spawn_blocking(move || {
         let _slot = CpuSlots::shared().acquire();
         let sink = ChannelWriter::new(tx.clone(), "blob consumer went away");
         let source = SyncIoBridge::new(input);
-        if let Err(e) = run_transform(source, sink, t) {
+        if let Err(e) = run_transform(source, sink, t, &notes) {
             // The reader may be gone already (cancelled copy); nothing left to tell then.
             let _ = tx.blocking_send(Err(e));
         }
@@ -197,36 +228,29 @@ fn check_supported(t: Transform) -> io::Result<()> {
             format!("not supported yet: {} (de)compression of layers", c.name()),
         )
     };
+    // bzip2 and xz are read, never written (as containers/image 5.23 writes them only on
+    // request, and no registry layer uses them).
     match t {
-        Transform::Decompress(c) | Transform::Compress { to: c, .. }
+        Transform::Compress { to: c, .. } | Transform::Recompress { to: c, .. }
             if matches!(c, Compression::Bzip2 | Compression::Xz) =>
         {
             Err(unsupported(c))
-        }
-        Transform::Recompress { from, to, .. } => {
-            for c in [from, to] {
-                if matches!(c, Compression::Bzip2 | Compression::Xz) {
-                    return Err(unsupported(c));
-                }
-            }
-            Ok(())
         }
         _ => Ok(()),
     }
 }
 
-fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+/// A reader of `input`'s decompressed bytes. Concatenated gzip members, bzip2 and xz
+/// streams are read through, as Go's readers (and `gzip -d`) read them.
+pub fn decoder<'a>(from: Compression, input: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
+    let buffered = io::BufReader::with_capacity(BUFFER_SIZE, input);
     Ok(match from {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
-            io::BufReader::with_capacity(BUFFER_SIZE, input),
-        )),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(input)?),
-        other => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("not supported yet: {} decompression", other.name()),
-            ));
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
+        Compression::Zstd | Compression::ZstdChunked => {
+            Box::new(zstd::stream::read::Decoder::new(buffered.into_inner())?)
         }
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(buffered)),
+        Compression::Xz => Box::new(lzma_rust2::XzReader::new(buffered, true)),
     })
 }
 
@@ -234,6 +258,7 @@ fn run_transform(
     source: impl Read + Send,
     mut sink: ChannelWriter,
     t: Transform,
+    notes: &TransformNotes,
 ) -> io::Result<()> {
     match t {
         Transform::Decompress(from) => sink.fill_from(&mut decoder(from, source)?)?,
@@ -242,6 +267,7 @@ fn run_transform(
             &mut sink,
             to,
             level,
+            notes,
         )?,
         // Decompression runs on a second thread, so the two stages overlap: the largest
         // layer, which finishes last, is not limited by the sum of both per-byte costs.
@@ -264,6 +290,7 @@ fn run_transform(
                 &mut sink,
                 to,
                 level,
+                notes,
             )
         })?,
     }
@@ -348,6 +375,7 @@ fn encode(
     sink: &mut ChannelWriter,
     to: Compression,
     level: i32,
+    notes: &TransformNotes,
 ) -> io::Result<()> {
     match to {
         Compression::Gzip => parallel_gzip::compress(
@@ -363,6 +391,9 @@ fn encode(
             // 3 took 230-340 MB with workers, 57 MB without, at the same speed).
             copy_buffered(&mut plain, &mut enc)?;
             enc.finish()?;
+        }
+        Compression::ZstdChunked => {
+            notes.set(super::zstd_chunked::compress(plain, &mut *sink, level)?);
         }
         other => {
             return Err(io::Error::new(
@@ -527,6 +558,32 @@ mod tests {
             let back = run(re, Transform::Decompress(other)).await.unwrap();
             assert!(back == data);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bzip2_is_read_but_never_written() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 13) as u8).collect();
+        let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        enc.write_all(&data).unwrap();
+        let packed = enc.finish().unwrap();
+        assert_eq!(detect(&packed), Some(Compression::Bzip2));
+        let back = run(packed, Transform::Decompress(Compression::Bzip2))
+            .await
+            .unwrap();
+        assert!(back == data);
+        let refused = run(
+            data,
+            Transform::Compress {
+                to: Compression::Xz,
+                level: 3,
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            refused.to_string().contains("not supported yet"),
+            "{refused}"
+        );
     }
 
     #[tokio::test]

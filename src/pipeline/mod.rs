@@ -5,14 +5,15 @@
 mod compress;
 mod parallel_gzip;
 mod verify;
+pub mod zstd_chunked;
 
 use std::pin::Pin;
 
 use tokio::io::AsyncRead;
 
 pub use compress::{
-    ChannelWriter, Compression, Transform, channel_reader, channel_stream, decompressed_len,
-    detect, sniff, transform,
+    ChannelWriter, Compression, Transform, TransformNotes, channel_reader, channel_stream, decoder,
+    decompressed_len, detect, sniff, transform, transform_noting,
 };
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
 

@@ -47,6 +47,33 @@ pub(super) fn parse_dir(rest: &str) -> Result<ImageName, ReferenceError> {
     })
 }
 
+/// `sif:PATH` — resolved like `dir:` (c/image `sif.NewReference`).
+pub(super) fn parse_sif(rest: &str) -> Result<ImageName, ReferenceError> {
+    resolve(rest)?;
+    Ok(ImageName::Sif {
+        path: PathBuf::from(rest),
+    })
+}
+
+/// `tarball:FILE[:FILE…]` — every file must open now (c/image's `ParseReference`); `-` is
+/// stdin, read when the image is opened.
+pub(super) fn parse_tarball(rest: &str) -> Result<ImageName, ReferenceError> {
+    let files: Vec<String> = rest.split(':').map(str::to_string).collect();
+    for f in files.iter().filter(|f| *f != "-") {
+        if let Err(e) = std::fs::File::open(f) {
+            return Err(ReferenceError::new(
+                ErrorKind::Path,
+                f,
+                format!(
+                    "error opening {f:?}: open {f}: {}",
+                    paths::go_errno_text(&e)
+                ),
+            ));
+        }
+    }
+    Ok(ImageName::Tarball { files })
+}
+
 /// `oci:PATH[:REF]` / `oci-archive:PATH[:REF]` — split at the first colon, so the
 /// path can never contain one; REF is validated against the OCI ref grammar.
 pub(super) fn parse_oci(rest: &str) -> Result<(PathBuf, Option<String>), ReferenceError> {

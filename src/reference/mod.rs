@@ -18,6 +18,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use docker::{DockerRef, NAME_TOTAL_LENGTH_MAX};
+pub(crate) use paths::go_errno_text;
 
 use crate::digest::Digest;
 
@@ -35,8 +36,8 @@ pub const KNOWN_TRANSPORTS: &[&str] = &[
     "tarball",
 ];
 
-/// Known to skopeo but not implemented by skiff.
-pub const UNSUPPORTED_TRANSPORTS: &[&str] = &["ostree", "sif", "tarball"];
+/// Known to skopeo but not implemented by skiff (Debian's skopeo has no `ostree:` either).
+pub const UNSUPPORTED_TRANSPORTS: &[&str] = &["ostree"];
 
 /// What went wrong, coarsely; the message has the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,7 +47,7 @@ pub enum ErrorKind {
     MissingTransport,
     /// A prefix that is not a transport name.
     UnknownTransport,
-    /// A transport skopeo knows but skiff does not implement (ostree, sif, tarball).
+    /// A transport skopeo knows but skiff does not implement (ostree).
     UnsupportedTransport,
     /// The transport-specific part is malformed (docker grammar, oci ref, index, …).
     InvalidReference,
@@ -150,6 +151,10 @@ pub enum ImageName {
     DockerDaemon(DaemonRef),
     /// `containers-storage:[STORE]NAME`, `…@ID`, `…NAME@ID`
     ContainersStorage(StorageRef),
+    /// `sif:PATH` — a Singularity image file (read only).
+    Sif { path: PathBuf },
+    /// `tarball:FILE[:FILE…]` — filesystem tarballs as layers, `-` for stdin (read only).
+    Tarball { files: Vec<String> },
 }
 
 impl ImageName {
@@ -174,6 +179,8 @@ impl ImageName {
             "docker-archive" => local::parse_docker_archive(rest),
             "docker-daemon" => local::parse_docker_daemon(rest),
             "containers-storage" => storage::parse(rest),
+            "sif" => local::parse_sif(rest),
+            "tarball" => local::parse_tarball(rest),
             t if UNSUPPORTED_TRANSPORTS.contains(&t) => {
                 return Err(ReferenceError::new(
                     ErrorKind::UnsupportedTransport,
@@ -201,6 +208,8 @@ impl ImageName {
             ImageName::DockerArchive { .. } => "docker-archive",
             ImageName::DockerDaemon(_) => "docker-daemon",
             ImageName::ContainersStorage(_) => "containers-storage",
+            ImageName::Sif { .. } => "sif",
+            ImageName::Tarball { .. } => "tarball",
         }
     }
 
@@ -220,6 +229,8 @@ impl ImageName {
             ImageName::DockerDaemon(DaemonRef::Id(d)) => d.to_string(),
             ImageName::DockerDaemon(DaemonRef::Reference(r)) => r.familiar(),
             ImageName::ContainersStorage(s) => s.string_within_transport(),
+            ImageName::Sif { path } => path.display().to_string(),
+            ImageName::Tarball { files } => files.join(":"),
         }
     }
 
@@ -230,8 +241,9 @@ impl ImageName {
             ImageName::Docker(r) => r.policy_identity(),
             ImageName::Dir { path }
             | ImageName::Oci { path, .. }
-            | ImageName::OciArchive { path, .. } => local::resolved(path),
-            ImageName::DockerArchive { .. } => String::new(),
+            | ImageName::OciArchive { path, .. }
+            | ImageName::Sif { path } => local::resolved(path),
+            ImageName::DockerArchive { .. } | ImageName::Tarball { .. } => String::new(),
             ImageName::DockerDaemon(DaemonRef::Id(_)) => String::new(),
             ImageName::DockerDaemon(DaemonRef::Reference(r)) => r.policy_identity(),
             ImageName::ContainersStorage(s) => s.policy_identity(),
@@ -242,7 +254,10 @@ impl ImageName {
     pub fn policy_configuration_namespaces(&self) -> Vec<String> {
         match self {
             ImageName::Docker(r) => r.policy_namespaces(),
-            ImageName::Dir { path } => paths::parent_namespaces(&local::resolved(path)),
+            ImageName::Dir { path } | ImageName::Sif { path } => {
+                paths::parent_namespaces(&local::resolved(path))
+            }
+            ImageName::Tarball { .. } => Vec::new(),
             ImageName::Oci { path, .. } | ImageName::OciArchive { path, .. } => {
                 paths::self_and_parent_namespaces(&local::resolved(path))
             }

@@ -106,7 +106,7 @@ pub(crate) fn clean(path: &str) -> String {
 
 /// Go's text for common errno values (Go prints e.g. "no such file or directory",
 /// Rust "No such file or directory (os error 2)").
-fn go_errno_text(e: &io::Error) -> String {
+pub(crate) fn go_errno_text(e: &io::Error) -> String {
     let known = match e.raw_os_error() {
         Some(2) => Some("no such file or directory"),
         Some(13) => Some("permission denied"),

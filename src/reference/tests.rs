@@ -19,8 +19,8 @@
 //! The lines of `CASES` were checked mechanically by a script that reads this file.
 //!
 //! Deliberate differences from skopeo (also in NOTES.md):
-//! * `ostree:`, `sif:`, `tarball:` are refused ("not supported by skiff"); skopeo 1.9.3
-//!   accepts sif/tarball and refuses ostree ("not supported in this build").
+//! * `ostree:` is refused ("not supported by skiff"), as Debian's skopeo 1.9.3 refuses it
+//!   ("not supported in this build"); `sif:` and `tarball:` are read (tests/sif_tarball.rs).
 //! * containers-storage: skopeo opens the store at parse time, so it prints the actual
 //!   driver/roots in names and rejects driver options the driver does not know; skiff
 //!   prints only the store spec the user wrote and checks syntax only. Bare hex IDs are

@@ -15,8 +15,8 @@ use crate::pipeline::{BUFFER_SIZE, BlobReader};
 /// What skiff creates as temporaries, and whether each is a file or a directory. A name
 /// only counts as skiff's when it has one of these labels and the matching type, so the
 /// sweep never touches a user's `skiff-release-2019-notes`.
-const TEMP_FILES: &[&str] = &["blob", "tmp", "archive", "daemon"];
-const TEMP_DIRS: &[&str] = &["stage", "ociarchive", "dockerarchive", "precompute"];
+const TEMP_FILES: &[&str] = &["blob", "tmp", "archive", "daemon", "unpacked"];
+const TEMP_DIRS: &[&str] = &["stage", "ociarchive", "dockerarchive", "precompute", "sif"];
 /// The random part tempfile appends.
 const RANDOM_LEN: usize = 6;
 
@@ -36,6 +36,27 @@ pub fn temp_file_in(dir: &Path, label: &str) -> Result<tempfile::NamedTempFile> 
         .map_err(|e| {
             TransportError::io(format!("creating a temporary file in {}", dir.display()), e)
         })
+}
+
+/// The sha256 digest and size of a file (blocking).
+pub fn digest_file(path: &Path) -> io::Result<(crate::digest::Digest, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    digest_reader(&mut file)
+}
+
+/// The sha256 digest and length of everything `r` yields (blocking).
+pub fn digest_reader(r: &mut impl Read) -> io::Result<(crate::digest::Digest, u64)> {
+    let mut hasher = crate::digest::Algorithm::Sha256.hasher();
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok((hasher.finish(), total));
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
 }
 
 /// A temp directory in `dir`, mode 0755 (less the umask); `hidden` is a name prefix.
@@ -447,9 +468,10 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Reads a small file, refusing more than `limit` bytes.
 pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    // containers/image's words: "open PATH: no such file or directory".
     let meta = tokio::fs::metadata(path)
         .await
-        .map_err(|e| TransportError::io(format!("reading {what} {}", path.display()), e))?;
+        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))?;
     if meta.len() > limit {
         return Err(TransportError::Invalid(format!(
             "{what} {} is {} bytes, over the {limit}-byte limit",
@@ -459,7 +481,7 @@ pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>
     }
     tokio::fs::read(path)
         .await
-        .map_err(|e| TransportError::io(format!("reading {what} {}", path.display()), e))
+        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))
 }
 
 #[cfg(test)]

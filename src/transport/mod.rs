@@ -17,6 +17,8 @@ mod fsspace;
 pub(crate) mod fsutil;
 mod oci;
 pub mod retry;
+mod sif;
+mod tarball;
 
 use std::io;
 use std::path::PathBuf;
@@ -31,7 +33,9 @@ use crate::signature::Signature;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("{context}: {source}")]
+    /// The cause is written as Go writes OS errors ("no such file or directory"), so
+    /// skopeo's sentences come out verbatim.
+    #[error("{context}: {}", crate::reference::go_errno_text(source))]
     Io {
         context: String,
         #[source]
@@ -41,6 +45,10 @@ pub enum TransportError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// The image itself is not there (a registry's MANIFEST_UNKNOWN, an `oci:` reference
+    /// missing from index.json): skopeo's "image not found", exit status 2.
+    #[error("{0}")]
+    ImageNotFound(String),
     #[error("not supported yet: {0}")]
     NotSupportedYet(String),
     #[error("{0}")]
@@ -78,6 +86,16 @@ impl TransportError {
             TransportError::Daemon(e) => e.retryable(),
             TransportError::Archive(e) => e.retryable(),
             TransportError::Io { source, .. } => crate::pipeline::is_transient(source),
+            _ => false,
+        }
+    }
+
+    /// Whether the image itself is not there: skopeo's exit status 2 (a registry's
+    /// MANIFEST_UNKNOWN, an `oci:` reference missing from its layout or archive).
+    pub fn is_image_not_found(&self) -> bool {
+        match self {
+            TransportError::ImageNotFound(_) => true,
+            TransportError::Registry(e) => e.is_manifest_unknown(),
             _ => false,
         }
     }
@@ -253,12 +271,23 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         ImageName::Docker(r) => Ok(Box::new(
             docker::DockerSource::open(r, &opts.registry).await?,
         )),
-        ImageName::DockerArchive { path, selector } => Ok(Box::new(
-            docker_archive::ArchiveSource::open(path, selector.as_ref()).await?,
-        )),
+        ImageName::DockerArchive { path, selector } => {
+            match docker_archive::ArchiveSource::open(path, selector.as_ref(), &opts.tmpdir).await {
+                Ok(source) => Ok(Box::new(source)),
+                // As in containers/image, an archive that opens but lacks the image (or a
+                // file it names) fails when the manifest is read, not when it is opened.
+                Err(TransportError::Archive(
+                    e @ (docker_archive::ArchiveError::Choose { .. }
+                    | docker_archive::ArchiveError::Missing { .. }),
+                )) => Ok(Box::new(Unreadable(e.to_string()))),
+                Err(e) => Err(e),
+            }
+        }
         ImageName::DockerDaemon(r) => Ok(Box::new(
             daemon::DaemonSource::open(r, &opts.daemon, &opts.tmpdir).await?,
         )),
+        ImageName::Sif { path } => Ok(Box::new(sif::SifSource::open(path, &opts.tmpdir).await?)),
+        ImageName::Tarball { files } => Ok(Box::new(tarball::TarballSource::open(files).await?)),
         other => Err(not_built(other)),
     }
 }
@@ -314,7 +343,32 @@ pub async fn open_destination(
             daemon::DaemonDestination::open(r, &opts.daemon, &opts.additional_tags, &opts.tmpdir)
                 .await?,
         )),
+        // containers/image's words.
+        ImageName::Sif { .. } | ImageName::Tarball { .. } => {
+            Err(TransportError::Unsupported(format!(
+                "\"{}:\" locations can only be read from, not written to",
+                name.transport_name()
+            )))
+        }
         other => Err(not_built(other)),
+    }
+}
+
+/// A source that opened but has nothing to read: every read fails with `0`.
+struct Unreadable(String);
+
+#[async_trait]
+impl ImageSource for Unreadable {
+    async fn manifest(&self, _instance: Option<&Digest>) -> Result<(Vec<u8>, Option<String>)> {
+        Err(TransportError::NotFound(self.0.clone()))
+    }
+
+    async fn blob(&self, _desc: &Descriptor) -> Result<BlobReader> {
+        Err(TransportError::NotFound(self.0.clone()))
+    }
+
+    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
+        Err(TransportError::NotFound(self.0.clone()))
     }
 }
 

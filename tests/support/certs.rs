@@ -223,6 +223,51 @@ impl Certs {
         }
     }
 
+    /// A self-signed server certificate made exactly as distribution's documentation makes
+    /// one (`openssl req -newkey rsa:4096 -nodes -sha256 -keyout domain.key -x509 -days 365
+    /// -out domain.crt -addext subjectAltName=DNS:NAME`; `-subj` answers the prompts). It is
+    /// `CA:TRUE`. Every field points at `domain.crt` / `domain.key` (no CA, no client).
+    pub fn self_signed_like_distribution_docs(dns_name: &str) -> Certs {
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-selfsigned-")
+            .tempdir()
+            .expect("create temp dir for certs");
+        let d = dir.path().to_path_buf();
+        openssl(
+            &d,
+            &[
+                "req",
+                "-newkey",
+                "rsa:4096",
+                "-nodes",
+                "-sha256",
+                "-keyout",
+                "domain.key",
+                "-x509",
+                "-days",
+                "365",
+                "-out",
+                "domain.crt",
+                "-addext",
+                &format!("subjectAltName=DNS:{dns_name}"),
+                "-subj",
+                &format!("/CN={dns_name}"),
+            ],
+        );
+        let (crt, key) = (d.join("domain.crt"), d.join("domain.key"));
+        Certs {
+            ca_cert: crt.clone(),
+            ca_key: key.clone(),
+            server_cert: crt.clone(),
+            server_key: key.clone(),
+            client_cert: crt.clone(),
+            client_key: key.clone(),
+            issuer_cert: crt,
+            issuer_key: key,
+            dir,
+        }
+    }
+
     /// The directory holding all generated files.
     pub fn dir(&self) -> &Path {
         self.dir.path()

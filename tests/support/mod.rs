@@ -229,6 +229,22 @@ impl Out {
         self
     }
 
+    /// Exit code 2: the image was not found (skopeo(1) "EXIT STATUS"), with skiff's
+    /// `Error: ` line.
+    #[track_caller]
+    pub fn assert_not_found(&self) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(2),
+            "expected exit code 2 (image not found) from {self}"
+        );
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with("Error: ")),
+            "expected a line starting with `Error: ` on stderr of {self}"
+        );
+        self
+    }
+
     /// Exit code 1 (any message format; used for skopeo).
     #[track_caller]
     pub fn assert_exit1(&self) -> &Self {

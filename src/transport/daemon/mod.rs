@@ -158,14 +158,13 @@ impl DaemonSource {
             .await
             .map_err(|e| TransportError::io("spooling the daemon's image", e))?;
         drop(file);
-        let inner =
-            ArchiveSource::open(spool.path(), None)
-                .await
-                .map_err(|e| DaemonError::BadArchive {
-                    host: client.host.clone(),
-                    image: name.clone(),
-                    source: Box::new(e),
-                })?;
+        let inner = ArchiveSource::open(spool.path(), None, tmpdir)
+            .await
+            .map_err(|e| DaemonError::BadArchive {
+                host: client.host.clone(),
+                image: name.clone(),
+                source: Box::new(e),
+            })?;
         Ok(DaemonSource {
             inner,
             _spool: spool,

@@ -83,7 +83,8 @@ pub async fn list_tags(reference: &DockerRef, opts: &RegistryOptions) -> Result<
         tags: Option<Vec<String>>,
     }
     let (client, repo) = connect_for(reference, opts).await?;
-    let context = format!("fetching tags list of {}", reference.name());
+    // containers/image's words; the repository is the command's argument.
+    let context = "fetching tags list".to_string();
     let mut path = format!("/v2/{repo}/tags/list");
     let mut tags = Vec::new();
     for _ in 0..MAX_TAG_PAGES {

@@ -29,6 +29,8 @@ pub struct ClientConfig {
     pub ca_certs: Vec<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
     pub credentials: Credentials,
+    /// The User-Agent header (see [`user_agent`]).
+    pub user_agent: String,
     pub report: Reporter,
 }
 
@@ -75,8 +77,14 @@ pub struct RegistryClient {
     report: Reporter,
 }
 
-fn user_agent() -> String {
-    format!("skiff/{}", env!("CARGO_PKG_VERSION"))
+/// skiff's User-Agent, after `--user-agent-prefix` and a space when one is given (as
+/// skopeo puts the prefix before "skopeo/VERSION").
+pub fn user_agent(prefix: Option<&str>) -> String {
+    let own = format!("skiff/{}", env!("CARGO_PKG_VERSION"));
+    match prefix.filter(|p| !p.is_empty()) {
+        Some(p) => format!("{p} {own}"),
+        None => own,
+    }
 }
 
 impl RegistryClient {
@@ -520,41 +528,17 @@ impl RegistryClient {
 fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
     crate::transport::install_tls_provider();
     let mut b = reqwest::Client::builder()
-        .user_agent(user_agent())
+        .user_agent(cfg.user_agent.clone())
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .pool_idle_timeout(Duration::from_secs(60));
-    let mut roots = Vec::new();
-    for ca in &cfg.ca_certs {
-        let pem = std::fs::read(ca).map_err(|e| {
-            RegistryError::tls(format!("reading CA certificate {}", ca.display()), e)
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            RegistryError::tls(format!("parsing CA certificate {}", ca.display()), e)
-        })?;
-        roots.extend(certs);
-    }
-    if !roots.is_empty() {
-        b = b.tls_certs_merge(roots);
-    }
-    if let Some((cert, key)) = &cfg.client_cert {
-        let mut pem = std::fs::read(cert).map_err(|e| {
-            RegistryError::tls(format!("reading client certificate {}", cert.display()), e)
-        })?;
-        pem.push(b'\n');
-        pem.extend(
-            std::fs::read(key).map_err(|e| {
-                RegistryError::tls(format!("reading client key {}", key.display()), e)
-            })?,
-        );
-        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            RegistryError::tls(format!("loading client certificate {}", cert.display()), e)
-        })?;
-        b = b.identity(identity);
-    }
-    if cfg.insecure {
-        b = b.tls_danger_accept_invalid_certs(true);
-    }
+    let tls = super::tls::client_config(&super::tls::TlsSettings {
+        host: &cfg.host,
+        ca_certs: &cfg.ca_certs,
+        client_cert: cfg.client_cert.as_ref(),
+        insecure: cfg.insecure,
+    })?;
+    b = b.tls_backend_preconfigured(tls);
     b.build()
         .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", cfg.host), e))
 }

@@ -23,6 +23,8 @@ pub struct RegistryOptions {
     pub tls_verify: Option<bool>,
     pub registries_conf: Option<PathBuf>,
     pub precompute_digests: bool,
+    /// `--user-agent-prefix`, put before skiff's own User-Agent.
+    pub user_agent_prefix: Option<String>,
     pub report: Reporter,
 }
 
@@ -120,6 +122,7 @@ impl RegistryContext {
             ca_certs: tls.ca_certs,
             client_cert: tls.client_cert,
             credentials,
+            user_agent: super::client::user_agent(opts.user_agent_prefix.as_deref()),
             report: opts.report.clone(),
         })
         .await

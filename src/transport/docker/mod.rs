@@ -15,6 +15,8 @@ mod endpoint;
 #[cfg(test)]
 mod retry_tests;
 mod source;
+mod tls;
+mod x509;
 
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
@@ -116,6 +118,34 @@ fn is_plain_http_answer(e: &(dyn std::error::Error + 'static)) -> bool {
     )
 }
 
+/// Go's `Get "URL"` and `dial tcp HOST:PORT: connect: connection refused`, when that is
+/// what happened (`context` starts with the request's method).
+fn go_connection_refused(context: &str, e: &reqwest::Error) -> Option<(String, String)> {
+    let mut source = std::error::Error::source(e);
+    let mut refused = false;
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = s.source();
+    }
+    let url = e.url()?;
+    if !refused {
+        return None;
+    }
+    let method = context.split(' ').next().unwrap_or("GET");
+    let mut go_method = method.to_lowercase();
+    if let Some(first) = go_method.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    let port = url.port_or_known_default()?;
+    let host = url.host_str()?;
+    Some((
+        format!("{go_method} \"{url}\""),
+        format!("dial tcp {host}:{port}: connect: connection refused"),
+    ))
+}
+
 /// Whether `e` is the peer's certificate failing verification: asking again cannot help.
 fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
     matches!(
@@ -130,6 +160,12 @@ pub fn is_retryable_status(status: u16) -> bool {
 }
 
 impl RegistryError {
+    /// The registry answered MANIFEST_UNKNOWN: the image (tag, digest or repository) is
+    /// not there. skopeo exits 2 on it.
+    pub fn is_manifest_unknown(&self) -> bool {
+        matches!(self, RegistryError::Http { codes, .. } if codes.iter().any(|c| c == "MANIFEST_UNKNOWN"))
+    }
+
     /// Whether the same request may succeed later (network trouble, 408, 429, 5xx), or,
     /// for a 413, succeed in chunks.
     pub fn retryable(&self) -> bool {
@@ -180,11 +216,17 @@ impl RegistryError {
             // skopeo's words for the usual mistake: TLS spoken to a plain-HTTP registry.
             detail.push_str(" (http: server gave HTTP response to HTTPS client)");
         }
+        let mut context = context.to_string();
+        if let Some((request, dial)) = go_connection_refused(&context, &e) {
+            // Go's sentence (scripts grep it), then what the client saw.
+            detail = format!("{dial} ({detail})");
+            context = request;
+        }
         let retryable = (e.is_connect() || e.is_timeout() || e.is_body() || e.is_request())
             && !certificate
             && !plain_http;
         RegistryError::Network {
-            context: context.to_string(),
+            context,
             detail,
             retryable,
             source: e,

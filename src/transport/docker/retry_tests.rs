@@ -64,6 +64,7 @@ impl Double {
             ca_certs: vec![],
             client_cert: None,
             credentials: Credentials::Anonymous,
+            user_agent: super::client::user_agent(None),
             report: Reporter::silent(),
         })
         .await

@@ -118,6 +118,17 @@ impl ArchiveDestination {
                         }
                         _ => {
                             let parent = fsutil::parent_of(&target);
+                            if let Err(e) = std::fs::metadata(&parent) {
+                                // containers/image's words for the file it cannot create.
+                                return Err(TransportError::io(
+                                    format!(
+                                        "opening file {:?}: open {}",
+                                        path.display().to_string(),
+                                        path.display()
+                                    ),
+                                    e,
+                                ));
+                            }
                             (Delivery::Replace(target.clone()), target, parent)
                         }
                     }

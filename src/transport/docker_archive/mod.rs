@@ -22,12 +22,19 @@ use std::path::{Path, PathBuf};
 pub use dest::{ArchiveDestination, DestOptions, Sink};
 pub use source::{ArchiveSource, list_tags};
 // oci-archive writes its tar with the same kernel-copying entry writer.
-pub(crate) use source::scan;
+pub(crate) use source::scan_source;
 pub(crate) use writer::append_from;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{action} archive {}: {source}", archive.display())]
+    /// The archive itself cannot be opened (containers/image's words).
+    #[error("opening file {:?}: open {}: {}", archive.display().to_string(), archive.display(), crate::reference::go_errno_text(source))]
+    Open {
+        archive: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{action} archive {}: {}", archive.display(), crate::reference::go_errno_text(source))]
     Io {
         archive: PathBuf,
         action: String,
@@ -38,7 +45,9 @@ pub enum ArchiveError {
     Invalid { archive: PathBuf, message: String },
     #[error("archive {}: {name:?} is not in the archive", archive.display())]
     Missing { archive: PathBuf, name: String },
-    #[error("docker archive {}: {message}", archive.display())]
+    /// No image in the archive matches the name's `:NAME:TAG` or `:@N` (containers/image's
+    /// sentence; the archive is in the image name).
+    #[error("{message}")]
     Choose { archive: PathBuf, message: String },
     #[error("writing docker archive {}: {message}", target.display())]
     Write { target: PathBuf, message: String },

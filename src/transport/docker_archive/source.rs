@@ -55,7 +55,7 @@ pub(super) async fn read_items(
     })
 }
 
-/// Scans an archive (on the blocking pool).
+/// Scans an uncompressed archive (on the blocking pool), e.g. one to add an image to.
 pub(crate) async fn scan(path: &Path) -> std::result::Result<TarIndex, ArchiveError> {
     let p = path.to_path_buf();
     tokio::task::spawn_blocking(move || TarIndex::scan(&p))
@@ -66,10 +66,25 @@ pub(crate) async fn scan(path: &Path) -> std::result::Result<TarIndex, ArchiveEr
         })?
 }
 
+/// Scans an archive to read from (on the blocking pool); a compressed one is decompressed
+/// into a temp file under `tmpdir` first, kept as long as the index.
+pub(crate) async fn scan_source(
+    path: &Path,
+    tmpdir: &Path,
+) -> std::result::Result<TarIndex, ArchiveError> {
+    let (p, t) = (path.to_path_buf(), tmpdir.to_path_buf());
+    tokio::task::spawn_blocking(move || TarIndex::scan_source(&p, &t))
+        .await
+        .map_err(|e| ArchiveError::Invalid {
+            archive: path.to_path_buf(),
+            message: format!("scanning the archive: {e}"),
+        })?
+}
+
 /// `skopeo list-tags docker-archive:FILE`: every image's tags, fully qualified, or `@N`
 /// for an image without tags.
-pub async fn list_tags(path: &Path) -> Result<Vec<String>> {
-    let index = scan(path).await?;
+pub async fn list_tags(path: &Path, tmpdir: &Path) -> Result<Vec<String>> {
+    let index = scan_source(path, tmpdir).await?;
     let items = read_items(&index).await?;
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -88,8 +103,12 @@ pub async fn list_tags(path: &Path) -> Result<Vec<String>> {
 }
 
 impl ArchiveSource {
-    pub async fn open(path: &Path, selector: Option<&ArchiveSelector>) -> Result<ArchiveSource> {
-        let index = scan(path).await?;
+    pub async fn open(
+        path: &Path,
+        selector: Option<&ArchiveSelector>,
+        tmpdir: &Path,
+    ) -> Result<ArchiveSource> {
+        let index = scan_source(path, tmpdir).await?;
         Ok(Self::from_index(index, selector).await?)
     }
 

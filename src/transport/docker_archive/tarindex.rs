@@ -6,16 +6,21 @@
 //! refused while indexing: `..` and absolute names, duplicate names, links that leave the
 //! archive root, and entries whose data would run past the end of the file. Headers are
 //! read by `tarheaders`, which refuses oversized long names and pax headers unread.
+//!
+//! A compressed archive (`docker save img | gzip`, or bzip2, xz, zstd) is decompressed once
+//! into a temp file under `--tmpdir`, which is indexed and served the same way and removed
+//! with the index (or at once, if decompressing or indexing fails).
 
 use std::collections::HashMap;
-use std::io::{self, Read, Seek};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::ArchiveError;
 use super::tarheaders::{EntryKind, HeaderError, Headers};
-use crate::pipeline::BlobReader;
+use crate::pipeline::{self, BlobReader, Compression};
+use crate::transport::fsutil;
 
 #[derive(Debug, Clone)]
 enum Node {
@@ -37,22 +42,61 @@ pub struct Span {
 
 #[derive(Debug)]
 pub struct TarIndex {
+    /// The archive as the user named it (in messages).
     path: PathBuf,
+    /// The file whose bytes are served: the archive, or its decompressed copy.
+    data: PathBuf,
     nodes: HashMap<String, Node>,
     /// Names in archive order (for copying entries into a rewritten archive).
     order: Vec<String>,
+    /// The decompressed copy of a compressed archive; deleted when the index is dropped.
+    _spool: Option<tempfile::TempPath>,
 }
 
 /// Symlink chains longer than this are refused (a loop, or an attack).
 const MAX_LINK_HOPS: usize = 16;
 
 impl TarIndex {
-    /// Scans the headers of `path` (blocking; call from spawn_blocking).
+    /// Scans the headers of the uncompressed archive `path` (blocking; call from
+    /// spawn_blocking). A compressed one is refused, naming its compression.
     pub fn scan(path: &Path) -> Result<TarIndex, ArchiveError> {
         let io_err = |e: io::Error| ArchiveError::io(path, "reading", e);
-        let file = std::fs::File::open(path).map_err(io_err)?;
+        let mut file = std::fs::File::open(path).map_err(|source| ArchiveError::Open {
+            archive: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(c) = compression_of(&mut file).map_err(io_err)? {
+            return Err(ArchiveError::Invalid {
+                archive: path.to_path_buf(),
+                message: format!(
+                    "the archive is {}-compressed; only an uncompressed archive can be added to",
+                    c.name()
+                ),
+            });
+        }
         let len = file.metadata().map_err(io_err)?.len();
         Self::scan_reader(path, file, len)
+    }
+
+    /// Scans `path` for reading, decompressing a compressed archive first into a temp file
+    /// under `tmpdir` (blocking; call from spawn_blocking).
+    pub fn scan_source(path: &Path, tmpdir: &Path) -> Result<TarIndex, ArchiveError> {
+        let io_err = |e: io::Error| ArchiveError::io(path, "reading", e);
+        let mut file = std::fs::File::open(path).map_err(|source| ArchiveError::Open {
+            archive: path.to_path_buf(),
+            source,
+        })?;
+        let Some(compression) = compression_of(&mut file).map_err(io_err)? else {
+            let len = file.metadata().map_err(io_err)?.len();
+            return Self::scan_reader(path, file, len);
+        };
+        let spool = decompress_to_temp(path, file, compression, tmpdir)?;
+        let data = std::fs::File::open(spool.path()).map_err(io_err)?;
+        let len = data.metadata().map_err(io_err)?.len();
+        let mut index = Self::scan_reader(path, data, len)?;
+        index.data = spool.path().to_path_buf();
+        index._spool = Some(spool.into_temp_path());
+        Ok(index)
     }
 
     pub(crate) fn scan_reader<R: Read + Seek>(
@@ -98,8 +142,10 @@ impl TarIndex {
         }
         Ok(TarIndex {
             path: path.to_path_buf(),
+            data: path.to_path_buf(),
             nodes,
             order,
+            _spool: None,
         })
     }
 
@@ -167,7 +213,7 @@ impl TarIndex {
     pub async fn open(&self, name: &str) -> Result<(BlobReader, u64), ArchiveError> {
         let (_, span) = self.resolve(name)?;
         let io_err = |e| ArchiveError::io(&self.path, &format!("reading {name} from"), e);
-        let mut file = tokio::fs::File::open(&self.path).await.map_err(io_err)?;
+        let mut file = tokio::fs::File::open(&self.data).await.map_err(io_err)?;
         file.seek(io::SeekFrom::Start(span.offset))
             .await
             .map_err(io_err)?;
@@ -194,7 +240,7 @@ impl TarIndex {
 
     /// Blocking read of a file's span, for sniffing and size counting.
     pub fn open_blocking(&self, span: Span) -> io::Result<impl Read + use<>> {
-        let mut f = std::fs::File::open(&self.path)?;
+        let mut f = std::fs::File::open(&self.data)?;
         f.seek(io::SeekFrom::Start(span.offset))?;
         Ok(f.take(span.size))
     }
@@ -238,6 +284,49 @@ fn node_of(
         // Devices, FIFOs, sparse files: nothing docker-archive needs; never served.
         EntryKind::Other => return Ok(None),
     }))
+}
+
+/// The compression the file's first bytes announce; the file is left at its start.
+fn compression_of(file: &mut std::fs::File) -> io::Result<Option<Compression>> {
+    let mut prefix = [0u8; 6];
+    let n = crate::pipeline::read_full(file, &mut prefix)?;
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(pipeline::detect(&prefix[..n]))
+}
+
+/// One decompression pass of `file` into a new temp file in `tmpdir` (removed again if
+/// anything fails: the `NamedTempFile` is dropped).
+fn decompress_to_temp(
+    archive: &Path,
+    file: std::fs::File,
+    compression: Compression,
+    tmpdir: &Path,
+) -> Result<tempfile::NamedTempFile, ArchiveError> {
+    let in_tmpdir = |e: io::Error| {
+        ArchiveError::io(
+            archive,
+            &format!("decompressing into {} the", tmpdir.display()),
+            e,
+        )
+    };
+    std::fs::create_dir_all(tmpdir).map_err(in_tmpdir)?;
+    fsutil::sweep_stale(tmpdir);
+    let spool = fsutil::temp_file_in(tmpdir, "unpacked").map_err(|e| ArchiveError::Invalid {
+        archive: archive.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut plain = pipeline::decoder(compression, file).map_err(in_tmpdir)?;
+    let mut out = io::BufWriter::with_capacity(pipeline::BUFFER_SIZE, spool.as_file());
+    let copied = io::copy(&mut plain, &mut out).and_then(|_| out.flush());
+    drop(out);
+    copied.map_err(|e| ArchiveError::Invalid {
+        archive: archive.to_path_buf(),
+        message: format!(
+            "decompressing the {}-compressed archive: {e}",
+            compression.name()
+        ),
+    })?;
+    Ok(spool)
 }
 
 /// "./a/b" -> "a/b"; None for absolute names and any `..` (even ones that stay inside:

@@ -54,7 +54,7 @@ pub fn select(list: &[Descriptor], reference: Option<&str>, layout: &str) -> Res
             .find(|d| ref_name(d) == Some(r))
             .cloned()
             .ok_or_else(|| {
-                TransportError::NotFound(format!(
+                TransportError::ImageNotFound(format!(
                     "no descriptor found for reference {r:?} in {layout}"
                 ))
             }),

@@ -89,9 +89,21 @@ impl OciSource {
     pub async fn open_archive(
         path: &Path,
         reference: Option<&str>,
-        _opts: &OpenOptions,
+        opts: &OpenOptions,
     ) -> Result<OciSource> {
-        let index = super::docker_archive::scan(path).await?;
+        let index = match super::docker_archive::scan_source(path, &opts.tmpdir).await {
+            Ok(index) => index,
+            // Newer containers/image's words (1.9.3: "creating temp directory: open …").
+            Err(super::docker_archive::ArchiveError::Open { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(TransportError::NotFound(format!(
+                    "creating temp directory: archive file not found: {:?}",
+                    path.display().to_string()
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         Self::open(
             Store::Archive(index),
             reference,
