@@ -956,21 +956,24 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// 256 MiB of zeros (260 KB gzipped) decompressed into a 64 MiB filesystem (a tmpfs in a
-/// private mount namespace): skiff stops before the filesystem's reserve (5% of it),
-/// says how far it got, leaves nothing behind, and streams in flat memory.
-#[test]
-fn a_gzip_bomb_under_dest_decompress_stops_at_the_disk_reserve() {
-    let t = tempdir();
-    let src = gzip_bomb_layout(&t.path().join("bomb"), 256 << 20);
-    let small = t.path().join("small");
+/// Runs `skiff --insecure-policy copy ARGS...` with `$1` a fresh 64 MiB tmpfs in a private
+/// mount namespace (`$1` in ARGS), then prints its free bytes and what is left in it.
+/// Returns the result, the peak RSS (KiB, skiff's included) and the free bytes after.
+fn copy_into_a_small_filesystem(dir: &Path, args: &[&str]) -> (Out, u64, u64, Vec<String>) {
+    let small = dir.join("small");
     fs::create_dir(&small).unwrap();
     let script = r#"mount -t tmpfs -o size=64m skiff-test "$1" || exit 99
-"$2" --insecure-policy copy --dest-decompress "$3" "dir:$1/out"
+mkdir "$1/tmp"
+m="$1"; skiff="$2"; shift 2
+"$skiff" --insecure-policy copy "$@"
 rc=$?
-stat -f -c '%a %S' "$1"
-ls -A "$1"
+stat -f -c '%a %S' "$m"
+ls -A "$m" "$m/tmp"
 exit $rc"#;
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("$1", &small.display().to_string()))
+        .collect();
     let (out, peak_kib) = run_peak_rss(
         std::process::Command::new("unshare")
             .args([
@@ -984,33 +987,111 @@ exit $rc"#;
             ])
             .arg(&small)
             .arg(skiff_bin())
-            .arg(&src)
+            .args(&args)
             .env("HOME", empty_home())
-            .current_dir(t.path()),
+            .current_dir(dir),
     );
     assert_ne!(
         out.code,
         Some(99),
         "cannot mount a tmpfs in a user namespace: {out}"
     );
-    out.assert_exit1();
+    let mut lines = out.stdout.lines();
+    let (blocks, size) = lines.next().unwrap().split_once(' ').unwrap();
+    let free = blocks.parse::<u64>().unwrap() * size.parse::<u64>().unwrap();
+    let left = lines.map(str::to_string).collect();
+    (out, peak_kib, free, left)
+}
+
+/// The reserve of the 64 MiB test filesystem (5%), and the free bytes the error reports.
+fn stopped_at_the_reserve(out: &Out) -> u64 {
     let reserve = (64u64 << 20) / 20;
     let needle = format!("its filesystem would have less than {reserve} bytes (");
-    out.assert_stderr_contains(&needle);
+    out.assert_exit1().assert_stderr_contains(&needle);
     let after = &out.stderr[out.stderr.find(&needle).unwrap() + needle.len()..];
     let available: u64 = after.split(' ').next().unwrap().parse().unwrap();
     assert!(
         available >= reserve,
         "stopped with {available} bytes free\n{out}"
     );
-    // After the failure: the whole tmpfs free again, and nothing left in it.
-    let mut lines = out.stdout.lines();
-    let (blocks, size) = lines.next().unwrap().split_once(' ').unwrap();
-    let free = blocks.parse::<u64>().unwrap() * size.parse::<u64>().unwrap();
+    available
+}
+
+/// 256 MiB of zeros (260 KB gzipped) decompressed into a 64 MiB filesystem: skiff stops
+/// before the filesystem's reserve (5% of it), says how far it got, leaves nothing behind,
+/// and streams in flat memory.
+#[test]
+fn a_gzip_bomb_under_dest_decompress_stops_at_the_disk_reserve() {
+    let t = tempdir();
+    let src = gzip_bomb_layout(&t.path().join("bomb"), 256 << 20);
+    let (out, peak_kib, free, left) =
+        copy_into_a_small_filesystem(t.path(), &["--dest-decompress", &src, "dir:$1/out"]);
+    stopped_at_the_reserve(&out);
     assert!(
         free > 60 << 20,
         "{free} bytes free after the copy failed\n{out}"
     );
-    assert_eq!(lines.next(), None, "left behind in the filesystem\n{out}");
+    assert_eq!(
+        left,
+        ["$1:", "tmp", "", "$1/tmp:"].map(|l| l.replace("$1", &p(&t.path().join("small")))),
+        "{out}"
+    );
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB\n{out}");
+}
+
+/// A gzipped docker-archive whose tar holds 256 MiB of zeros: decompressing it into
+/// --tmpdir (a 64 MiB filesystem) stops at the reserve, and the spool is removed.
+#[test]
+fn a_compressed_archive_bomb_stops_at_the_tmpdir_reserve() {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let t = tempdir();
+    let bomb = t.path().join("bomb.tar.gz");
+    let mut gz = GzEncoder::new(
+        fs::File::create(&bomb).unwrap(),
+        flate2::Compression::best(),
+    );
+    let entry = |gz: &mut GzEncoder<fs::File>, name: &str, size: u64| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        gz.write_all(h.as_bytes()).unwrap();
+    };
+    let manifest = br#"[{"Config":"c.json","RepoTags":["bomb:latest"],"Layers":["layer.tar"]}]"#;
+    entry(&mut gz, "manifest.json", manifest.len() as u64);
+    gz.write_all(manifest).unwrap();
+    gz.write_all(&vec![0u8; 512 - manifest.len() % 512])
+        .unwrap();
+    entry(&mut gz, "layer.tar", 256 << 20);
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).unwrap();
+    }
+    gz.write_all(&[0u8; 1024]).unwrap();
+    gz.finish().unwrap();
+
+    let src = format!("docker-archive:{}", p(&bomb));
+    let (out, peak_kib, free, left) = copy_into_a_small_filesystem(
+        t.path(),
+        &[
+            "--tmpdir",
+            "$1/tmp",
+            &src,
+            &format!("dir:{}", p(&t.path().join("out"))),
+        ],
+    );
+    stopped_at_the_reserve(&out);
+    out.assert_stderr_contains("decompressing the gzip-compressed archive: stopped after writing");
+    assert!(
+        free > 60 << 20,
+        "{free} bytes free after the copy failed\n{out}"
+    );
+    assert_eq!(
+        left,
+        ["$1:", "tmp", "", "$1/tmp:"].map(|l| l.replace("$1", &p(&t.path().join("small")))),
+        "{out}"
+    );
     assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB\n{out}");
 }

@@ -1,4 +1,5 @@
-//! Room left on a filesystem: a blob written to local disk stops before it leaves less
+//! Room left on a filesystem: a blob written to local disk (`fsutil::store_blob`), or a
+//! compressed archive decompressed into `--tmpdir` (`Guarded`), stops before it leaves less
 //! than a reserve free. Most blobs have a size their manifest vouches for, but a layer
 //! decompressed on the way (`--dest-decompress`) has none: a gzip bomb expands about
 //! 1000-fold, and would otherwise fill the disk under everything else on the machine.
@@ -33,9 +34,12 @@ fn space_of(file: &std::fs::File) -> io::Result<(u64, u64)> {
     ))
 }
 
+/// Answers (available, total) bytes of a filesystem.
+type Look = Box<dyn FnMut() -> io::Result<(u64, u64)> + Send>;
+
 /// The part of the room one writer may use before looking again.
-pub struct Room<F> {
-    look: F,
+pub struct Room {
+    look: Look,
     /// Bytes that may be written before the next look.
     budget: u64,
     written: u64,
@@ -52,26 +56,20 @@ pub struct NoRoom {
     pub available: u64,
 }
 
-impl Room<()> {
+impl Room {
     /// The room on the filesystem holding `file`.
-    pub fn of(
-        file: &std::fs::File,
-    ) -> io::Result<Room<impl FnMut() -> io::Result<(u64, u64)> + use<>>> {
+    pub fn of(file: &std::fs::File) -> io::Result<Room> {
         let file = file.try_clone()?;
-        Room::with(move || space_of(&file))
+        Ok(Room::with(move || space_of(&file)))
     }
-}
 
-impl<F: FnMut() -> io::Result<(u64, u64)>> Room<F> {
-    /// `look` answers (available, total) bytes.
-    pub fn with(look: F) -> io::Result<Room<F>> {
-        let mut room = Room {
-            look,
+    /// `look` answers (available, total) bytes; it is first asked at the first write.
+    pub fn with(look: impl FnMut() -> io::Result<(u64, u64)> + Send + 'static) -> Room {
+        Room {
+            look: Box::new(look),
             budget: 0,
             written: 0,
-        };
-        room.take(0)?;
-        Ok(room)
+        }
     }
 
     /// Accounts for `n` more bytes about to be written; an error (StorageFull) if they
@@ -97,12 +95,49 @@ impl<F: FnMut() -> io::Result<(u64, u64)>> Room<F> {
         self.written += n;
         Ok(())
     }
+
+    /// Returns `n` bytes taken but not written.
+    fn give_back(&mut self, n: u64) {
+        self.budget += n;
+        self.written -= n;
+    }
+}
+
+/// A writer into a file that keeps its filesystem's reserve.
+pub struct Guarded<W> {
+    inner: W,
+    room: Room,
+}
+
+impl<W: io::Write> Guarded<W> {
+    /// Writes into `inner`, a writer of `file`.
+    pub fn new(inner: W, file: &std::fs::File) -> io::Result<Guarded<W>> {
+        Ok(Guarded {
+            inner,
+            room: Room::of(file)?,
+        })
+    }
+}
+
+impl<W: io::Write> io::Write for Guarded<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.room.take(buf.len() as u64)?;
+        let n = self.inner.write(buf)?;
+        // A short write gives back what it did not use.
+        self.room.give_back((buf.len() - n) as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::Cell;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
     #[test]
     fn the_reserve_is_a_gib_or_five_percent() {
@@ -117,41 +152,38 @@ mod tests {
     #[test]
     fn a_writer_stops_at_the_reserve() {
         let total: u64 = 100 << 20;
-        let free = Cell::new(total);
-        let looks = Cell::new(0);
-        let mut room = Room::with(|| {
-            looks.set(looks.get() + 1);
-            Ok((free.get(), total))
-        })
-        .unwrap();
+        let free = Arc::new(AtomicU64::new(total));
+        let looks = Arc::new(AtomicU64::new(0));
+        let (f, l) = (free.clone(), looks.clone());
+        let mut room = Room::with(move || {
+            l.fetch_add(1, SeqCst);
+            Ok((f.load(SeqCst), total))
+        });
         let chunk = 256 * 1024;
         let err = loop {
             match room.take(chunk) {
-                Ok(()) => free.set(free.get() - chunk),
+                Ok(()) => free.fetch_sub(chunk, SeqCst),
                 Err(e) => break e,
-            }
+            };
         };
         assert_eq!(err.kind(), io::ErrorKind::StorageFull);
         let reserve = reserve_for(total);
-        assert!(
-            free.get() >= reserve && free.get() < reserve + chunk,
-            "{}",
-            free.get()
-        );
-        let written = total - free.get();
+        let left = free.load(SeqCst);
+        assert!(left >= reserve && left < reserve + chunk, "{left}");
+        let written = total - left;
         assert!(
             err.to_string().starts_with(&format!(
                 "stopped after writing {written} bytes of this blob: its filesystem would have less than {reserve} bytes"
             )),
             "{err}"
         );
-        assert!(looks.get() < 20, "{} looks for 380 writes", looks.get());
+        assert!(looks.load(SeqCst) < 20, "{looks:?} looks for 380 writes");
     }
 
     #[test]
     fn a_full_filesystem_refuses_the_first_byte() {
-        let mut room = Room::with(|| Ok((1 << 20, 100 << 20))).unwrap();
-        assert!(room.take(1).is_err());
+        let mut room = Room::with(|| Ok((1 << 20, 100 << 20)));
         assert!(room.take(0).is_ok());
+        assert!(room.take(1).is_err());
     }
 }

@@ -13,7 +13,7 @@ pub mod daemon;
 mod dir;
 pub mod docker;
 pub mod docker_archive;
-mod fsspace;
+pub(crate) mod fsspace;
 pub(crate) mod fsutil;
 mod oci;
 pub mod retry;

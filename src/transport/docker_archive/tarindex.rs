@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::ArchiveError;
 use super::tarheaders::{EntryKind, HeaderError, Headers};
 use crate::pipeline::{self, BlobReader, Compression};
+use crate::transport::fsspace::Guarded;
 use crate::transport::fsutil;
 
 #[derive(Debug, Clone)]
@@ -316,7 +317,9 @@ fn decompress_to_temp(
         message: e.to_string(),
     })?;
     let mut plain = pipeline::decoder(compression, file).map_err(in_tmpdir)?;
-    let mut out = io::BufWriter::with_capacity(pipeline::BUFFER_SIZE, spool.as_file());
+    // The archive's size says nothing of what it decompresses to: keep the reserve.
+    let guarded = Guarded::new(spool.as_file(), spool.as_file()).map_err(in_tmpdir)?;
+    let mut out = io::BufWriter::with_capacity(pipeline::BUFFER_SIZE, guarded);
     let copied = io::copy(&mut plain, &mut out).and_then(|_| out.flush());
     drop(out);
     copied.map_err(|e| ArchiveError::Invalid {
