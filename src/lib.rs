@@ -10,6 +10,9 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod digest;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod image;
 pub mod manifest;
 pub mod pipeline;

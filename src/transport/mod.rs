@@ -17,7 +17,7 @@ pub(crate) mod fsspace;
 pub(crate) mod fsutil;
 mod oci;
 pub mod retry;
-mod sif;
+pub(crate) mod sif;
 mod tarball;
 
 use std::io;

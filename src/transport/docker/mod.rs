@@ -8,7 +8,7 @@
 //! status, the registry's error codes and the reqwest, I/O or configuration error typed.
 
 mod api;
-mod auth;
+pub(crate) mod auth;
 mod client;
 mod destination;
 mod endpoint;

@@ -81,10 +81,15 @@ fn le_i64(b: &[u8]) -> i64 {
 
 impl SifFile {
     pub fn open(path: &Path) -> Result<SifFile, SifError> {
-        let mut file = File::open(path).map_err(|e| SifError::Open {
+        let file = File::open(path).map_err(|e| SifError::Open {
             path: path.display().to_string(),
             reason: crate::reference::go_errno_text(&e),
         })?;
+        SifFile::read(file)
+    }
+
+    /// Reads the global header and the descriptor table of an open SIF file.
+    pub fn read(mut file: File) -> Result<SifFile, SifError> {
         let len = file.metadata()?.len();
         let mut h = [0u8; HEADER_LEN];
         file.read_exact(&mut h)
