@@ -196,44 +196,56 @@ impl RegistryClient {
             if let Some(body) = &req.body {
                 builder = builder.body(body.clone());
             }
-            let resp = match builder.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    let err = RegistryError::network(&context, e);
-                    if err.retryable()
-                        && budget
-                            .wait(&self.report, &context, &err.to_string(), None)
-                            .await
-                    {
-                        continue;
-                    }
-                    return Err(err);
+            let sent = builder
+                .send()
+                .await
+                .map_err(|e| RegistryError::network(&context, e));
+            if let Ok(resp) = &sent {
+                self.report
+                    .debug(|| format!("{} {url} -> {}", req.method, resp.status()));
+                if resp.status() == StatusCode::UNAUTHORIZED
+                    && own
+                    && !reauthenticated
+                    && self.refresh_after_401(resp, scopes)
+                {
+                    reauthenticated = true;
+                    continue;
                 }
-            };
-            self.report
-                .debug(|| format!("{} {url} -> {}", req.method, resp.status()));
-            let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED
-                && own
-                && !reauthenticated
-                && self.refresh_after_401(&resp, scopes)
-            {
-                reauthenticated = true;
+            }
+            if self.again(budget, &context, &sent).await {
                 continue;
             }
-            if is_retryable_status(status)
-                && budget
-                    .wait(
-                        &self.report,
-                        &context,
-                        &format!("HTTP {status}"),
-                        retry_after(&resp),
-                    )
-                    .await
-            {
-                continue;
+            return sent;
+        }
+    }
+
+    /// Whether to send a request again after `sent` (waiting first): a connection error,
+    /// a timeout or a retryable status, while `budget` lasts.
+    async fn again(
+        &self,
+        budget: &RetryBudget,
+        context: &str,
+        sent: &Result<Response, RegistryError>,
+    ) -> bool {
+        match sent {
+            Err(e) => {
+                e.retryable()
+                    && budget
+                        .wait(&self.report, context, &e.to_string(), None)
+                        .await
             }
-            return Ok(resp);
+            Ok(resp) => {
+                let status = resp.status();
+                is_retryable_status(status)
+                    && budget
+                        .wait(
+                            &self.report,
+                            context,
+                            &format!("HTTP {status}"),
+                            retry_after(resp),
+                        )
+                        .await
+            }
         }
     }
 
@@ -374,36 +386,19 @@ impl RegistryClient {
         self.check_realm(&url)?;
         let context = format!("requesting a token from {realm}");
         loop {
-            let resp = match self.token_request(&url, service, scopes).send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    let err = RegistryError::network(&context, e);
-                    if err.retryable()
-                        && budget
-                            .wait(&self.report, &context, &err.to_string(), None)
-                            .await
-                    {
-                        continue;
-                    }
-                    return Err(err);
-                }
-            };
-            self.report
-                .debug(|| format!("token request to {realm} -> {}", resp.status()));
-            let status = resp.status();
-            if is_retryable_status(status)
-                && budget
-                    .wait(
-                        &self.report,
-                        &context,
-                        &format!("HTTP {status}"),
-                        retry_after(&resp),
-                    )
-                    .await
-            {
+            let sent = self
+                .token_request(&url, service, scopes)
+                .send()
+                .await
+                .map_err(|e| RegistryError::network(&context, e));
+            if let Ok(resp) = &sent {
+                self.report
+                    .debug(|| format!("token request to {realm} -> {}", resp.status()));
+            }
+            if self.again(budget, &context, &sent).await {
                 continue;
             }
-            return self.read_token(resp, realm, url).await;
+            return self.read_token(sent?, realm, url).await;
         }
     }
 
