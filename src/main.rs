@@ -60,7 +60,7 @@ impl From<std::io::Error> for Failure {
 }
 
 async fn run(invocation: Invocation) -> Result<(), Failure> {
-    use skiff::commands::{inspect, login, repo};
+    use skiff::commands::{inspect, login, repo, signing, sigstore_key};
     if let Some(global) = invocation.global() {
         skiff::commands::warn_deprecated_global(global);
     }
@@ -73,6 +73,10 @@ async fn run(invocation: Invocation) -> Result<(), Failure> {
         Invocation::Login(g, s) => Ok(login::login(&g, &s).await?),
         Invocation::Logout(g, s) => Ok(login::logout(&g, &s).await?),
         Invocation::ManifestDigest(args) => Ok(repo::manifest_digest(&args)?),
+        Invocation::StandaloneSign(s) => Ok(signing::sign(&s).await?),
+        Invocation::StandaloneVerify(s) => Ok(signing::verify(&s)?),
+        Invocation::UntrustedSignatureDump(args) => Ok(signing::dump(&args)?),
+        Invocation::GenerateSigstoreKey(s) => Ok(sigstore_key::run(&s)?),
     }
 }
 

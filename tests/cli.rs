@@ -271,15 +271,6 @@ fn unbuilt_options_fail_with_not_supported_yet() {
             "--decryption-key",
             vec!["--decryption-key".into(), key.clone()],
         ),
-        ("--sign-by", vec!["--sign-by".into(), "X".into()]),
-        (
-            "--sign-by-sigstore",
-            vec!["--sign-by-sigstore".into(), "f".into()],
-        ),
-        (
-            "--sign-by-sigstore-private-key",
-            vec!["--sign-by-sigstore-private-key".into(), "f".into()],
-        ),
     ];
     for (i, (flag, opts)) in cases.into_iter().enumerate() {
         let dest = t.path().join(format!("o{i}"));
@@ -292,6 +283,40 @@ fn unbuilt_options_fail_with_not_supported_yet() {
             .assert_stdout_empty();
         out.assert_stderr_not_contains("Copying blob");
         assert!(!dest.exists(), "{flag}: destination created: {out}");
+    }
+}
+
+#[test]
+fn sigstore_signing_with_a_missing_file_fails_before_copying() {
+    let t = tempdir();
+    let pw = t.path().join("pw");
+    fs::write(&pw, "x\n").unwrap();
+    let cases = [
+        (
+            vec!["--sign-by-sigstore".to_string(), "missing.yaml".into()],
+            "Error using --sign-by-sigstore: setting up signing using parameter file \"missing.yaml\": reading \"missing.yaml\"",
+        ),
+        (
+            vec![
+                "--sign-by-sigstore-private-key".to_string(),
+                "missing.private".into(),
+                "--sign-passphrase-file".into(),
+                p(&pw),
+            ],
+            "reading private key from missing.private",
+        ),
+    ];
+    for (i, (opts, want)) in cases.into_iter().enumerate() {
+        let dest = t.path().join(format!("o{i}"));
+        let mut args = opts.clone();
+        args.push(hello());
+        args.push(format!("dir:{}", p(&dest)));
+        let out = skiff_copy(&args);
+        out.assert_error()
+            .assert_stderr_contains(want)
+            .assert_stdout_empty();
+        out.assert_stderr_not_contains("Copying blob");
+        assert!(!dest.exists(), "{want}: destination created: {out}");
     }
 }
 
@@ -314,13 +339,7 @@ fn unbuilt_transports_fail_with_not_supported_yet() {
             .assert_stderr_contains("pinging container registry localhost:1")
             .assert_stderr_not_contains("not supported yet");
     }
-    // containers-storage: is not built; docker-archive: and docker-daemon: are (their tests
-    // are tests/archive.rs and tests/daemon.rs).
-    let out = skiff_copy([hello(), "containers-storage:skiff/x:latest".to_string()]);
-    out.assert_error()
-        .assert_stderr_contains("not supported yet")
-        .assert_stdout_empty();
-    out.assert_stderr_not_contains("Copying blob");
+    // Every transport is built (containers-storage: is tested in tests/storage.rs).
     assert!(!t.path().join("d").exists());
     assert_eq!(
         list_dir(t.path()),

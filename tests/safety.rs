@@ -418,8 +418,9 @@ fn reject_policy_fails_before_touching_the_destination() {
     }
 }
 
-/// `signedBy` can't be checked yet: an unsigned image fails like skopeo ("A signature was
-/// required, but no signature exists"), a signed one with `not supported yet`; never copied.
+/// `signedBy` with an unreadable key: an unsigned image fails like skopeo ("A signature was
+/// required, but no signature exists"), a signed one because the key cannot be read (the
+/// keys are read only to check a signature); never copied. (tests/signing.rs has the rest.)
 #[test]
 fn signed_by_policy_never_copies() {
     let t = tempdir();
@@ -444,7 +445,7 @@ fn signed_by_policy_never_copies() {
             out.assert_stderr_not_contains("Copying blob");
         }
     }
-    // A dir: image that carries a signature: skiff cannot verify it, so `not supported yet`.
+    // A dir: image that carries a signature: the key is read to check it, and cannot be.
     let signed = t.path().join("signed-src");
     skopeo_copy([
         "-q",
@@ -464,7 +465,7 @@ fn signed_by_policy_never_copies() {
             &["--policy", &p(&pol)],
             &format!("dir:{}", p(&signed)),
             &[],
-            &["not supported yet"],
+            &["Source image rejected: open /nonexistent/key.gpg: no such file or directory"],
         );
     }
 }

@@ -169,6 +169,27 @@ pub fn manifest_digest_command() -> Command {
         .arg(operands("MANIFEST-FILE", "a manifest (any schema)"))
 }
 
+pub fn generate_sigstore_key_command() -> Command {
+    Command::new("generate-sigstore-key")
+        .about("Generate a sigstore public/private key pair")
+        .args_override_self(true)
+        .override_usage("skiff generate-sigstore-key [command options] --output-prefix PREFIX")
+        .after_help("Examples:\n  skiff generate-sigstore-key --output-prefix my-key")
+        .args([
+            string_flag(
+                "output-prefix",
+                "PREFIX",
+                "Write the keys to PREFIX.pub and PREFIX.private",
+            ),
+            string_flag(
+                "passphrase-file",
+                "PATH",
+                "Read a passphrase for the private key from PATH",
+            ),
+            operands("ARGS", "none"),
+        ])
+}
+
 pub fn completion_command() -> Command {
     Command::new("completion")
         .about("Print a shell completion script (bash, zsh or fish)")
@@ -181,4 +202,66 @@ pub fn completion_command() -> Command {
                 .value_parser(["bash", "zsh", "fish"])
                 .action(ArgAction::Set),
         )
+}
+
+pub fn standalone_sign_command() -> Command {
+    Command::new("standalone-sign")
+        .about("Create a signature using local files")
+        .long_about(
+            "Create a signature using local files\n\n\
+             A debugging tool: sign MANIFEST as DOCKER-REFERENCE with the GnuPG key\n\
+             KEY-FINGERPRINT ($GNUPGHOME, else ~/.gnupg) and write the signature to\n\
+             SIGNATURE. Use `copy --sign-by` to publish and sign an image in one step.",
+        )
+        .args_override_self(true)
+        .override_usage(
+            "skiff standalone-sign [command options] MANIFEST DOCKER-REFERENCE KEY-FINGERPRINT --output|-o SIGNATURE",
+        )
+        .after_help("Examples:\n  skiff standalone-sign busybox-manifest.json registry.example.com/example/busybox 1D8230F6CDB6A06716E414C1DB72F2188BB46CC8 --output busybox.signature")
+        .args([
+            string_flag("output", "SIGNATURE", "output the signature to SIGNATURE").short('o'),
+            string_flag(
+                "passphrase-file",
+                "PATH",
+                "file that contains a passphrase for the --sign-by key",
+            ),
+            operands(
+                "MANIFEST DOCKER-REFERENCE KEY-FINGERPRINT",
+                "the manifest file, the identity to sign it as, the key to sign with",
+            ),
+        ])
+}
+
+pub fn standalone_verify_command() -> Command {
+    Command::new("standalone-verify")
+        .about("Verify a signature using local files")
+        .long_about(
+            "Verify a signature using local files\n\n\
+             KEY-FINGERPRINTS can be a comma separated list of fingerprints, or \"any\" if you trust all the keys in the public key file.",
+        )
+        .args_override_self(true)
+        .override_usage(
+            "skiff standalone-verify [command options] MANIFEST DOCKER-REFERENCE KEY-FINGERPRINTS SIGNATURE",
+        )
+        .after_help("Examples:\n  skiff standalone-verify busybox-manifest.json registry.example.com/example/busybox 1D8230F6CDB6A06716E414C1DB72F2188BB46CC8 busybox.signature")
+        .args([
+            string_flag(
+                "public-key-file",
+                "PATH",
+                "File containing public keys. If not specified, will use local GPG keys.",
+            ),
+            operands(
+                "MANIFEST DOCKER-REFERENCE KEY-FINGERPRINTS SIGNATURE",
+                "the manifest file, the identity it must be signed as, the trusted keys, the signature file",
+            ),
+        ])
+}
+
+pub fn untrusted_signature_dump_command() -> Command {
+    Command::new("untrusted-signature-dump-without-verification")
+        .about("Dump contents of a signature WITHOUT VERIFYING IT")
+        .hide(true)
+        .args_override_self(true)
+        .override_usage("skiff untrusted-signature-dump-without-verification SIGNATURE")
+        .arg(operands("SIGNATURE", "a signature file"))
 }

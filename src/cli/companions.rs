@@ -109,3 +109,37 @@ impl LogoutSettings {
         }
     }
 }
+
+/// `skiff standalone-sign`.
+#[derive(Debug, Clone, Default)]
+pub struct StandaloneSignSettings {
+    pub args: Vec<String>,
+    pub output: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl StandaloneSignSettings {
+    pub fn from_matches(m: &ArgMatches) -> StandaloneSignSettings {
+        StandaloneSignSettings {
+            args: strings(m, "args"),
+            output: path(m, "output").filter(|p| !p.as_os_str().is_empty()),
+            passphrase_file: path(m, "passphrase-file").filter(|p| !p.as_os_str().is_empty()),
+        }
+    }
+}
+
+/// `skiff standalone-verify`.
+#[derive(Debug, Clone, Default)]
+pub struct StandaloneVerifySettings {
+    pub args: Vec<String>,
+    pub public_key_file: Option<PathBuf>,
+}
+
+impl StandaloneVerifySettings {
+    pub fn from_matches(m: &ArgMatches) -> StandaloneVerifySettings {
+        StandaloneVerifySettings {
+            args: strings(m, "args"),
+            public_key_file: path(m, "public-key-file").filter(|p| !p.as_os_str().is_empty()),
+        }
+    }
+}

@@ -12,7 +12,10 @@ use std::ffi::OsString;
 
 use clap::{Command, error::ErrorKind};
 
-pub use companions::{ImageCommandSettings, InspectSettings, LoginSettings, LogoutSettings};
+pub use companions::{
+    ImageCommandSettings, InspectSettings, LoginSettings, LogoutSettings, StandaloneSignSettings,
+    StandaloneVerifySettings,
+};
 pub use settings::{CopySettings, DestSettings, GlobalSettings, ImageSettings};
 
 /// The skopeo release whose command line skiff reproduces.
@@ -30,6 +33,19 @@ pub enum Invocation {
     Login(GlobalSettings, Box<LoginSettings>),
     Logout(GlobalSettings, Box<LogoutSettings>),
     ManifestDigest(Vec<String>),
+    StandaloneSign(Box<StandaloneSignSettings>),
+    StandaloneVerify(Box<StandaloneVerifySettings>),
+    UntrustedSignatureDump(Vec<String>),
+    GenerateSigstoreKey(Box<GenerateKeySettings>),
+}
+
+/// `generate-sigstore-key`'s settings.
+#[derive(Debug, Clone, Default)]
+pub struct GenerateKeySettings {
+    pub output_prefix: Option<String>,
+    pub passphrase_file: Option<std::path::PathBuf>,
+    /// Operands, which the command refuses.
+    pub args: Vec<String>,
 }
 
 impl Invocation {
@@ -42,7 +58,12 @@ impl Invocation {
             | Invocation::Delete(g, _)
             | Invocation::Login(g, _)
             | Invocation::Logout(g, _) => Some(g),
-            Invocation::Print(_) | Invocation::ManifestDigest(_) => None,
+            Invocation::Print(_)
+            | Invocation::ManifestDigest(_)
+            | Invocation::StandaloneSign(_)
+            | Invocation::StandaloneVerify(_)
+            | Invocation::UntrustedSignatureDump(_)
+            | Invocation::GenerateSigstoreKey(_) => None,
         }
     }
 }
@@ -69,6 +90,10 @@ pub fn command(name: &str) -> Command {
         .subcommand(commands::login_command())
         .subcommand(commands::logout_command())
         .subcommand(commands::manifest_digest_command())
+        .subcommand(commands::standalone_sign_command())
+        .subcommand(commands::standalone_verify_command())
+        .subcommand(commands::untrusted_signature_dump_command())
+        .subcommand(commands::generate_sigstore_key_command())
         .subcommand(commands::completion_command())
 }
 
@@ -139,6 +164,22 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
         Some(("manifest-digest", sub)) => {
             Ok(Invocation::ManifestDigest(settings::strings(sub, "args")))
         }
+        Some(("standalone-sign", sub)) => Ok(Invocation::StandaloneSign(Box::new(
+            StandaloneSignSettings::from_matches(sub),
+        ))),
+        Some(("standalone-verify", sub)) => Ok(Invocation::StandaloneVerify(Box::new(
+            StandaloneVerifySettings::from_matches(sub),
+        ))),
+        Some(("untrusted-signature-dump-without-verification", sub)) => Ok(
+            Invocation::UntrustedSignatureDump(settings::strings(sub, "args")),
+        ),
+        Some(("generate-sigstore-key", sub)) => Ok(Invocation::GenerateSigstoreKey(Box::new(
+            GenerateKeySettings {
+                output_prefix: settings::string(sub, "output-prefix"),
+                passphrase_file: settings::string(sub, "passphrase-file").map(Into::into),
+                args: settings::strings(sub, "args"),
+            },
+        ))),
         Some(("completion", sub)) => {
             let shell = settings::string(sub, "shell").unwrap_or_default();
             completion_script(&name, &shell).map(Invocation::Print)
@@ -199,6 +240,18 @@ pub const MAN_PAGES: &[(&str, &str)] = &[
     ("login", "Login to a container registry"),
     ("logout", "Logout of a container registry"),
     ("manifest-digest", "Compute a manifest digest of a file"),
+    (
+        "standalone-sign",
+        "Debugging tool - Sign an image manifest using local files",
+    ),
+    (
+        "standalone-verify",
+        "Debugging tool - Verify an image signature from local files",
+    ),
+    (
+        "generate-sigstore-key",
+        "Generate a sigstore public/private key pair",
+    ),
 ];
 
 /// The man page of `skiff-NAME`, rendered from the same definitions the parser uses.
@@ -391,6 +444,7 @@ mod tests {
         let cmd = command("skiff");
         let names: Vec<&str> = cmd
             .get_subcommands()
+            .filter(|c| !c.is_hide_set())
             .map(|c| c.get_name())
             .filter(|n| *n != "completion")
             .collect();

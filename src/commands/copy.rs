@@ -6,22 +6,24 @@ use std::path::{Path, PathBuf};
 use super::{CommandError, invalid, with_retries, with_timeout};
 use crate::cli::flags::Side;
 use crate::cli::{CopySettings, GlobalSettings, ImageSettings};
-use crate::copy::{CopyOptions, ListSelection, copy_image};
+use crate::copy::{CopyOptions, ListSelection, SignOptions, SigstoreSigners, copy_image};
 use crate::manifest::convert::Target;
 use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
 use crate::policy::{self, Policy};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
-use crate::transport::OpenOptions;
 use crate::transport::daemon::DaemonOptions;
 use crate::transport::docker::RegistryOptions;
+use crate::transport::{self, OpenOptions};
 
 /// Runs `skiff copy`.
 pub async fn run(global: &GlobalSettings, s: &CopySettings) -> Result<(), CommandError> {
     let report = Reporter::new(s.quiet, global.debug);
     let request = read_settings(global, s, &report)?;
-    let opts = copy_options(global, s, &request, &report);
+    let mut opts = copy_options(global, s, &request, &report);
+    // Keys are decrypted and Fulcio certificates obtained once, before anything is copied.
+    opts.sigstore = read_sigstore_signing(s, &report).await?;
     let attempts = with_retries(s.retry_times, s.retry_delay, &report, || {
         copy_image(&request.src, &request.dest, &request.policy, &opts, &report)
     });
@@ -42,6 +44,7 @@ struct Request {
     format: Option<Target>,
     additional_tags: Vec<DockerRef>,
     selection: ListSelection,
+    sign: Option<SignOptions>,
 }
 
 /// Interprets the settings in the order skopeo 1.9.3 does, so the first error reported is
@@ -63,8 +66,12 @@ fn read_settings(
     }
     let policy = load_policy(global)?;
     let src = ImageName::parse(&s.images[0])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[0]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid source name {}: {e}", s.images[0])))?;
     let dest = ImageName::parse(&s.images[1])
+        .map_err(|e| e.to_string())
+        .and_then(|n| transport::resolve_name(n, &s.images[1]).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Invalid destination name {}: {e}", s.images[1])))?;
     s.src.validate().map_err(CommandError::Invalid)?;
     s.dest.validate().map_err(CommandError::Invalid)?;
@@ -73,6 +80,7 @@ fn read_settings(
     let additional_tags = parse_additional_tags(&s.additional_tags)?;
     let selection = parse_selection(s)?;
     check_crypto_flags(s)?;
+    let sign = read_signing(s)?;
     check_level(compress_format, s.dest_only.compress_level)?;
     if s.dest_only.force_compress_format && compress_format.is_none() {
         // containers/image's copy.Options check, worded as it words it.
@@ -90,6 +98,7 @@ fn read_settings(
         format,
         additional_tags,
         selection,
+        sign,
     })
 }
 
@@ -121,6 +130,9 @@ fn copy_options(
             },
             mount_source: match &r.src {
                 ImageName::Docker(d) => Some(d.clone()),
+                // A stored image's name says where it was pulled from; its layers' blobs
+                // may be mounted from there.
+                ImageName::ContainersStorage(s) => s.reference.clone(),
                 _ => None,
             },
             additional_tags: r.additional_tags.clone(),
@@ -141,6 +153,8 @@ fn copy_options(
             global.override_variant.as_deref(),
         ),
         format: r.format,
+        sign: r.sign.clone(),
+        sigstore: SigstoreSigners::default(),
         force_compress_format: s.dest_only.force_compress_format,
         // skopeo passes 0 (unset) on to containers/image, which then copies 6 at once.
         parallel: match s.image_parallel_copies {
@@ -220,11 +234,107 @@ fn check_crypto_flags(s: &CopySettings) -> Result<(), CommandError> {
             "Only one of --sign-by and sign-by-sigstore-private-key can be used with sign-passphrase-file",
         ));
     }
-    if let Some(identity) = &s.sign_identity {
-        DockerRef::parse_normalized(identity)
-            .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?;
-    }
     Ok(())
+}
+
+/// `--sign-by` with its passphrase (the file's first line, read now as skopeo reads it,
+/// so a missing file fails before anything is copied) and `--sign-identity` (which must
+/// be canonical: `docker.io/library/busybox:1`, not `busybox:1`).
+fn read_signing(s: &CopySettings) -> Result<Option<SignOptions>, CommandError> {
+    let passphrase = match s.sign_passphrase_file.as_deref() {
+        Some(path) if !path.as_os_str().is_empty() => Some(
+            crate::signature::gpg::read_passphrase_file(path).map_err(|e| {
+                invalid(format!(
+                    "open {}: {}",
+                    path.display(),
+                    crate::policy::go_io_cause(&e)
+                ))
+            })?,
+        ),
+        _ => None,
+    };
+    let identity = match s.sign_identity.as_deref() {
+        Some(i) if !i.is_empty() => Some(
+            DockerRef::parse_named(i)
+                .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(s.sign_by
+        .as_ref()
+        .filter(|k| !k.is_empty())
+        .map(|key| SignOptions {
+            key: key.clone(),
+            signer: crate::signature::gpg::GpgSigner::new(passphrase),
+            identity,
+        }))
+}
+
+/// `--sign-by-sigstore PARAM-FILE` and `--sign-by-sigstore-private-key PATH`, in skopeo's
+/// order: the private key's passphrase (`--sign-passphrase-file`'s first line, else a
+/// prompt on the terminal), the parameter file's signer (which may sign in to Fulcio),
+/// then the private key.
+async fn read_sigstore_signing(
+    s: &CopySettings,
+    report: &Reporter,
+) -> Result<SigstoreSigners, CommandError> {
+    use crate::signature::sigstore::Signer;
+    use std::sync::Arc;
+    let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+    let (params, key) = (
+        given(&s.sign_by_sigstore),
+        given(&s.sign_by_sigstore_private_key),
+    );
+    if params.is_none() && key.is_none() {
+        return Ok(SigstoreSigners::default());
+    }
+    let passphrase = match (&key, given(&s.sign_passphrase_file)) {
+        (_, Some(file)) => Some(super::passphrase::read_passphrase_file(&file)?),
+        (Some(key), None) => {
+            Some(super::passphrase::prompt_for_passphrase(key).map_err(CommandError::Invalid)?)
+        }
+        (None, None) => None,
+    };
+    let from_params = match &params {
+        Some(file) => {
+            let prompt = |key: &Path| super::passphrase::prompt_for_passphrase(key);
+            // Sign-in instructions (device codes, URLs) go to stderr: stdout stays clean.
+            let signer = Signer::from_params_file(file, &prompt, &mut std::io::stderr())
+                .await
+                .map_err(|e| invalid(format!("Error using --sign-by-sigstore: {e}")))?;
+            Some(Arc::new(signer))
+        }
+        None => None,
+    };
+    let from_key = match &key {
+        Some(key) => {
+            let passphrase = passphrase.unwrap_or_default();
+            let started = std::time::Instant::now();
+            let signer = Signer::with_private_key_file(key, passphrase.as_bytes())
+                .map_err(|e| invalid(e.to_string()))?;
+            report.debug(|| {
+                format!(
+                    "sigstore private key {} decrypted in {:.1} ms",
+                    key.display(),
+                    started.elapsed().as_secs_f64() * 1000.0
+                )
+            });
+            Some(Arc::new(signer))
+        }
+        None => None,
+    };
+    let identity = match s.sign_identity.as_deref() {
+        Some(i) if !i.is_empty() => Some(
+            DockerRef::parse_named(i)
+                .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(SigstoreSigners {
+        from_params,
+        from_key,
+        identity,
+    })
 }
 
 /// One side's docker-daemon: settings (skopeo's dockerImageOptions).
@@ -296,12 +406,6 @@ fn refuse_unbuilt(s: &CopySettings) -> Result<(), CommandError> {
     let unbuilt = [
         (!s.encryption_keys.is_empty(), "--encryption-key"),
         (!s.decryption_keys.is_empty(), "--decryption-key"),
-        (s.sign_by.is_some(), "--sign-by"),
-        (s.sign_by_sigstore.is_some(), "--sign-by-sigstore"),
-        (
-            s.sign_by_sigstore_private_key.is_some(),
-            "--sign-by-sigstore-private-key",
-        ),
     ];
     match unbuilt.iter().find(|(given, _)| *given) {
         Some((_, flag)) => Err(CommandError::NotSupportedYet(flag.to_string())),
@@ -344,18 +448,11 @@ fn warn_without_effect(s: &CopySettings, src: &ImageName, dest: &ImageName, repo
             .into(),
         );
     }
-    if (s.sign_identity.is_some() || s.sign_passphrase_file.is_some())
-        && s.sign_by.is_none()
-        && s.sign_by_sigstore_private_key.is_none()
-    {
-        ignored.push(
-            if s.sign_identity.is_some() {
-                "--sign-identity"
-            } else {
-                "--sign-passphrase-file"
-            }
-            .into(),
-        );
+    let key_signing = s.sign_by.is_some() || s.sign_by_sigstore_private_key.is_some();
+    if s.sign_identity.is_some() && !key_signing && s.sign_by_sigstore.is_none() {
+        ignored.push("--sign-identity".into());
+    } else if s.sign_passphrase_file.is_some() && !key_signing {
+        ignored.push("--sign-passphrase-file".into());
     }
     for flag in ignored {
         report.warn(&format!("{flag} has no effect for {src} -> {dest}"));

@@ -39,6 +39,8 @@ async fn inspect(global: &GlobalSettings, s: &InspectSettings) -> Result<(), Com
     let report = Reporter::new(true, global.debug);
     let (input, template) = check_args(s)?;
     let name = ImageName::parse(input)
+        .map_err(|e| e.to_string())
+        .and_then(|n| crate::transport::resolve_name(n, input).map_err(|e| e.to_string()))
         .map_err(|e| invalid(format!("Error parsing image name {input:?}: {e}")))?;
     let opts = OpenOptions {
         tmpdir: tmpdir(global),

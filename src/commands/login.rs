@@ -227,34 +227,13 @@ fn ask_missing(
                 "getting username and password: reading password: EOF (no --password given and stdin is not a terminal to ask for it: use --password-stdin)",
             ));
         }
-        report::prompt("Password: ");
-        let p = read_hidden_line().map_err(io_err("password"))?;
+        let p = super::passphrase::read_hidden_line("Password: ").map_err(io_err("password"))?;
         report::status("");
         p
     } else {
         password
     };
     Ok((username.trim().to_string(), password))
-}
-
-/// Reads one line from the terminal on stdin with echo off.
-fn read_hidden_line() -> std::io::Result<String> {
-    // SAFETY: tcgetattr/tcsetattr on fd 0 with a zeroed, then filled, termios struct.
-    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
-    if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let mut quiet = saved;
-    quiet.c_lflag &= !libc::ECHO;
-    quiet.c_lflag |= libc::ECHONL;
-    // SAFETY: as above.
-    unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) };
-    let mut line = String::new();
-    let result = std::io::stdin().lock().read_line(&mut line);
-    // SAFETY: restores the saved settings.
-    unsafe { libc::tcsetattr(0, libc::TCSANOW, &saved) };
-    result?;
-    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 pub async fn logout(global: &GlobalSettings, s: &LogoutSettings) -> Result<(), CommandError> {

@@ -1,5 +1,5 @@
 //! One module per subcommand: `copy`, `inspect`, `list-tags`, `delete`,
-//! `manifest-digest`, `login` and `logout`. Each reads its settings in skopeo's order, so
+//! `manifest-digest`, `login` and `logout`; `signing` for the standalone signature tools. Each reads its settings in skopeo's order, so
 //! the first error reported is skopeo's, calls down into the engine and transports (never
 //! the reverse), and prints only through `report`. Shared here: the one error type, the
 //! retry and timeout helpers, and the per-side registry settings.
@@ -8,7 +8,10 @@ pub mod copy;
 pub mod image_info;
 pub mod inspect;
 pub mod login;
+pub mod passphrase;
 pub mod repo;
+pub mod signing;
+pub mod sigstore_key;
 pub mod template;
 pub mod value;
 
@@ -147,6 +150,7 @@ pub fn registry_options(
         // The deprecated global --tls-verify counts only when the image's flag is absent.
         tls_verify: side.tls_verify.or(shared_tls_verify).or(global.tls_verify),
         registries_conf: global.registries_conf.clone(),
+        registries_d: global.registries_d.clone(),
         precompute_digests: false,
         user_agent_prefix: global.user_agent_prefix.clone(),
         report: report.clone(),

@@ -5,8 +5,8 @@ use super::{CommandError, invalid, print, registry_options, with_retries, with_t
 use crate::cli::{GlobalSettings, ImageCommandSettings};
 use crate::reference::{DockerRef, ImageName};
 use crate::report::Reporter;
-use crate::transport::TransportError;
 use crate::transport::docker;
+use crate::transport::{self, TransportError};
 
 /// skopeo's `parseDockerRepositoryReference`: `docker://NAME` without tag or digest.
 fn repository_reference(input: &str) -> Result<DockerRef, CommandError> {
@@ -113,6 +113,21 @@ async fn delete_inner(
     let name = ImageName::parse(input)
         .map_err(|e| invalid(format!("Invalid source name {input}: {e}")))?;
     s.image.validate().map_err(CommandError::Invalid)?;
+    if let ImageName::ContainersStorage(_) = &name {
+        let name = transport::resolve_name(name, input)
+            .map_err(|e| invalid(format!("Invalid source name {input}: {e}")))?;
+        let ImageName::ContainersStorage(r) = &name else {
+            unreachable!("resolve_name keeps the transport");
+        };
+        return transport::storage::delete_image(r)
+            .await
+            .map_err(|e| match e {
+                TransportError::NotFound(m) | TransportError::Invalid(m) => {
+                    CommandError::Invalid(m)
+                }
+                e => CommandError::transport(format!("deleting {name}"), e),
+            });
+    }
     let ImageName::Docker(reference) = &name else {
         // skopeo: every transport but docker:// (and containers-storage:) refuses deletion.
         return Err(invalid(format!(

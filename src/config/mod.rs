@@ -19,6 +19,7 @@ mod helper;
 mod names;
 pub mod paths;
 pub mod registries;
+pub mod registries_d;
 mod registries_file;
 mod registries_model;
 
@@ -104,6 +105,18 @@ pub enum ConfigError {
     /// `logout` for a registry without stored credentials.
     #[error("not logged into {key}")]
     NotLoggedIn { key: String },
+
+    /// A registries.d file is not valid YAML or has wrongly typed fields.
+    #[error("parsing {}: {message}", path.display())]
+    RegistriesD { path: PathBuf, message: String },
+
+    /// Two registries.d files configure the same section (c/image's text follows).
+    #[error("Error parsing signature storage configuration: {0}")]
+    SignatureStorageConflict(String),
+
+    /// A lookaside location that is not a URL.
+    #[error("{0}")]
+    InvalidLookaside(String),
 
     /// A certs.d directory has a client certificate without key or vice versa.
     /// The message is c/image's text, followed by the directory.

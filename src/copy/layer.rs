@@ -112,6 +112,9 @@ pub struct LayerJob<'a> {
     pub layer: &'a Descriptor,
     pub index: usize,
     pub policy: LayerPolicy,
+    /// A compressed blob the source knows this layer was made from, which the
+    /// destination may have already (`LayerForCopy::compressed`).
+    pub known_compressed: Option<&'a Descriptor>,
 }
 
 impl LayerJob<'_> {
@@ -154,6 +157,9 @@ pub async fn copy_layer(
             edit: LayerEdit::default(),
         });
     }
+    if let Some(outcome) = reuse_known_compressed(dest, &job, report).await? {
+        return Ok(outcome);
+    }
     // A dropped connection or a registry asking to retry restarts the blob from the
     // source; anything else (a digest mismatch, a full disk) fails at once. The restarts,
     // and every retry the transports make for this blob, share one budget.
@@ -166,6 +172,50 @@ pub async fn copy_layer(
         || stream_layer(src, dest, job, report),
     )
     .await
+}
+
+/// The layer as the compressed blob it was made from, when the destination has that blob
+/// (or mounts it) and the copy would compress the layer anyway, to that compression.
+async fn reuse_known_compressed(
+    dest: &dyn ImageDestination,
+    job: &LayerJob<'_>,
+    report: &Reporter,
+) -> Result<Option<LayerOutcome>, CopyError> {
+    let Some(known) = job.known_compressed else {
+        return Ok(None);
+    };
+    let Some(compression) =
+        crate::manifest::mime::declared_compression(&known.media_type).flatten()
+    else {
+        return Ok(None);
+    };
+    let p = &job.policy;
+    let wanted = p.can_modify
+        && p.wish == LayerCompression::Compress
+        && p.format.is_none_or(|f| f == compression);
+    if !wanted {
+        return Ok(None);
+    }
+    let opts = BlobOptions {
+        original: Some(known),
+        ..job.options(None)
+    };
+    let Some(existing) = dest
+        .try_reuse_blob(&known.digest, &opts)
+        .await
+        .map_err(|e| CopyError::dest(&known.digest, e))?
+    else {
+        return Ok(None);
+    };
+    report.blob_skipped("blob", &known.digest);
+    Ok(Some(LayerOutcome {
+        source: job.layer.clone(),
+        stored: existing,
+        edit: LayerEdit {
+            compression: Some(Some(compression)),
+            ..LayerEdit::default()
+        },
+    }))
 }
 
 async fn stream_layer(

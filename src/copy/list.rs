@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 
-use super::single::{Placement, Written, copy_single, keeps_signatures};
+use super::single::{Placement, Written, copy_single, keeps_signatures, store_signatures};
 use super::{AdmittedImage, CopyError, Ctx, ListSelection};
 use crate::digest::Digest;
 use crate::image::{MAX_LIST_DEPTH, MAX_LIST_MANIFESTS};
@@ -39,6 +39,17 @@ pub fn copy_list<'a>(
             ));
         }
         let caps = ctx.dest.caps();
+        let takes_lists = caps.manifest_types.is_empty()
+            || caps
+                .manifest_types
+                .iter()
+                .any(|t| *t == mime::OCI_INDEX || *t == mime::DOCKER_LIST);
+        if !takes_lists {
+            let transport = ctx.dest_label.split(':').next().unwrap_or_default();
+            return Err(CopyError::Refused(format!(
+                "copying multiple images: destination transport {transport:?} does not support copying multiple images as a group"
+            )));
+        }
         let keep_signatures = keeps_signatures(ctx, &list.signatures)?;
         let (list_type, _) =
             convert::plan_types(&manifest.mime, caps.manifest_types, ctx.opts.format)?;
@@ -74,6 +85,7 @@ pub fn copy_list<'a>(
                 }
             )));
         }
+        let new = super::sign::new_signatures(ctx, &out.raw).await?;
         ctx.report
             .step("Writing manifest list to image destination");
         let instance = as_instance.then(|| out.digest());
@@ -82,12 +94,12 @@ pub fn copy_list<'a>(
             .await
             .map_err(CopyError::WriteManifest)?;
         ctx.report.step("Storing list signatures");
-        if keep_signatures {
-            ctx.dest
-                .put_signatures(&list.signatures, instance.as_ref())
-                .await
-                .map_err(CopyError::WriteSignatures)?;
-        }
+        let kept = if keep_signatures {
+            &list.signatures[..]
+        } else {
+            &[]
+        };
+        store_signatures(ctx, kept, new, instance.as_ref()).await?;
         Ok(Written {
             raw: out.raw,
             mime: out.mime,

@@ -11,6 +11,7 @@ mod formats;
 mod layer;
 mod list;
 mod rewrite;
+mod sign;
 mod single;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ use crate::signature::Signature;
 use crate::transport::{self, ImageDestination, OpenOptions, TransportError};
 
 pub use layer::LayerOutcome;
+pub use sign::{SignOptions, SigstoreSigners};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
@@ -71,8 +73,17 @@ pub enum CopyError {
     WriteSignatures(#[source] TransportError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
-    #[error("Can not copy signatures to {image}: {reason}")]
+    #[error(
+        "Can not copy signatures to {image}: {reason} (use --remove-signatures to copy the image without them)"
+    )]
     Signatures { image: String, reason: String },
+    /// `--sign-by` with a destination that cannot store signatures.
+    #[error("writing signatures: {0} (the new signature cannot be stored there)")]
+    CannotSign(String),
+    #[error("creating signature: {0}")]
+    Sign(#[source] crate::signature::gpg::GpgError),
+    #[error(transparent)]
+    SigstoreSign(crate::signature::sigstore::SigstoreError),
     #[error("committing the destination image {image}: {source}")]
     Commit {
         image: String,
@@ -148,6 +159,10 @@ pub struct CopyOptions {
     pub format: Option<crate::manifest::convert::Target>,
     /// Layers copied at once (skopeo: 6; `--image-parallel-copies`).
     pub parallel: usize,
+    /// `--sign-by`: sign every manifest written.
+    pub sign: Option<SignOptions>,
+    /// `--sign-by-sigstore`, `--sign-by-sigstore-private-key`: the same, with sigstore.
+    pub sigstore: SigstoreSigners,
     /// `--dest-force-compress-format`: a layer is reused from the destination only when it
     /// has `compress_format` (containers/image's requireCompressionFormatMatch).
     pub force_compress_format: bool,
@@ -166,6 +181,8 @@ pub(crate) struct Ctx<'a> {
     pub dest_repo_tag: Option<(String, String)>,
     /// How many list members this copy has read, against `image::MAX_LIST_MANIFESTS`.
     pub manifests_read: AtomicUsize,
+    /// The identity new signatures claim (when signing).
+    pub sign_identity: Option<String>,
 }
 
 /// An image instance read from the source and admitted by the policy, with the
@@ -178,7 +195,8 @@ pub(crate) struct AdmittedImage {
 
 /// Reads the signatures of `manifest` (the top-level one when `instance` is None) and asks
 /// the policy about them (`PolicyContext.IsRunningImageAllowed`). Signatures that will be
-/// removed and that no requirement looks at are not read at all.
+/// removed and that no requirement looks at are not read at all; when a requirement needs
+/// them, failing to read them rejects the image, in skopeo's words.
 async fn admit(
     src: &SourceImage,
     src_name: &ImageName,
@@ -190,12 +208,21 @@ async fn admit(
     let identity = src_name.policy_configuration_identity();
     let namespaces = src_name.policy_configuration_namespaces();
     let transport = src_name.transport_name();
-    let signatures =
-        if remove_signatures && !policy.needs_signatures(transport, &identity, &namespaces) {
-            Vec::new()
-        } else {
-            src.signatures(instance).await?
-        };
+    let policy_reads = policy.needs_signatures(transport, &identity, &namespaces);
+    let signatures = if remove_signatures && !policy_reads {
+        Vec::new()
+    } else {
+        match src.signatures(instance).await {
+            Ok(s) => s,
+            Err(ImageError::ReadSignatures { source, .. }) if policy_reads => {
+                return Err(PolicyError::Rejected {
+                    reason: source.to_string(),
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let proof = policy.evaluate(&PolicyImage {
         transport,
         identity: &identity,
@@ -240,7 +267,17 @@ pub async fn copy_image(
             image: src_name.to_string(),
             source,
         })?;
-    let first = admit_first(&src, src_name, policy, opts, report).await?;
+    let (first, top_raw) = admit_first(&src, src_name, policy, opts, report).await?;
+    let signing = opts.sign.is_some() || !opts.sigstore.is_empty();
+    let sign_identity = if signing {
+        let flag = match &opts.sign {
+            Some(s) => s.identity.as_ref(),
+            None => opts.sigstore.identity.as_ref(),
+        };
+        Some(sign::identity_for(flag, dest_name)?)
+    } else {
+        None
+    };
     // Only now: a rejected image must not make us contact the destination (or run its
     // credential helper), as skopeo does not.
     let dest_label = dest_name.to_string();
@@ -250,6 +287,15 @@ pub async fn copy_image(
             image: dest_label.clone(),
             source,
         })?;
+    // skopeo finds this out after writing the image; nothing is written here.
+    let caps = dest.caps();
+    if let (true, transport::SignatureSupport::Refused(reason)) = (signing, caps.signatures) {
+        return Err(CopyError::CannotSign(reason.to_string()));
+    }
+    if let (false, Some(reason)) = (opts.sigstore.is_empty(), caps.sigstore_refusal) {
+        return Err(CopyError::CannotSign(reason));
+    }
+    dest.set_source_toplevel(&top_raw);
     let ctx = Ctx {
         src: &src,
         src_name,
@@ -266,6 +312,7 @@ pub async fn copy_image(
             _ => None,
         },
         manifests_read: AtomicUsize::new(0),
+        sign_identity,
     };
     let written = copy_admitted(&ctx, &first).await?;
     dest.commit().await.map_err(|source| CopyError::Commit {
@@ -283,20 +330,22 @@ async fn admit_first(
     policy: &Policy,
     opts: &CopyOptions,
     report: &Reporter,
-) -> Result<AdmittedImage, CopyError> {
+) -> Result<(AdmittedImage, Vec<u8>), CopyError> {
     let top = src.top().await?;
+    let top_raw = top.raw.clone();
     report.step("Getting image source signatures");
-    match (&top.kind, opts.selection) {
+    let first = match (&top.kind, opts.selection) {
         (Kind::List { .. }, ListSelection::System) => {
             let (instance, digest) = src.single(&top, &opts.platform).await?;
             if let Some(d) = &digest {
                 report.debug(|| format!("chose {d} for {}", opts.platform));
             }
             let remove = opts.remove_signatures;
-            admit(src, src_name, policy, instance, digest.as_ref(), remove).await
+            admit(src, src_name, policy, instance, digest.as_ref(), remove).await?
         }
-        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await,
-    }
+        _ => admit(src, src_name, policy, top, None, opts.remove_signatures).await?,
+    };
+    Ok((first, top_raw))
 }
 
 /// Copies what `admit_first` admitted; returns what was written at the top.

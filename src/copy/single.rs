@@ -42,6 +42,9 @@ pub async fn copy_single(
         ));
     }
     let keep_signatures = keeps_signatures(ctx, &image.signatures)?;
+    let (substituted, known) =
+        layers_for_copy(ctx, manifest, frozen_reason(ctx, keep_signatures)).await?;
+    let manifest = substituted.as_ref().unwrap_or(manifest);
     let wanted = Wanted {
         forced: place.forced.or(ctx.opts.format),
         compression: ctx.opts.compress_format,
@@ -50,8 +53,9 @@ pub async fn copy_single(
     let candidates = formats::candidates(manifest, &ctx.dest.caps(), &wanted)?;
     let parts = Parts::of(manifest)?;
     let mut inputs = SourceInputs::read(ctx, manifest, parts).await?;
-    let (outcomes, early_config) = copy_blobs(ctx, manifest, &inputs, &candidates, &wanted).await?;
-    let (written, instance) = write_manifest(
+    let (outcomes, early_config) =
+        copy_blobs(ctx, manifest, &inputs, &candidates, &wanted, &known).await?;
+    let (written, instance, new_signature) = write_manifest(
         ctx,
         manifest,
         &mut inputs,
@@ -65,9 +69,12 @@ pub async fn copy_single(
     )
     .await?;
     ctx.report.step("Storing signatures");
-    if keep_signatures {
-        store_signatures(ctx, &image.signatures, instance.as_ref()).await?;
-    }
+    let kept = if keep_signatures {
+        &image.signatures[..]
+    } else {
+        &[]
+    };
+    store_signatures(ctx, kept, new_signature, instance.as_ref()).await?;
     Ok(written)
 }
 
@@ -75,13 +82,61 @@ pub async fn copy_single(
 /// they would be and the destination cannot store them (skopeo's order).
 pub fn keeps_signatures(ctx: &Ctx<'_>, signatures: &[Signature]) -> Result<bool, CopyError> {
     let keep = !ctx.opts.remove_signatures && !signatures.is_empty();
-    match ctx.dest.caps().signatures {
-        SignatureSupport::Refused(reason) if keep => Err(CopyError::Signatures {
+    let caps = ctx.dest.caps();
+    let sigstore = signatures
+        .iter()
+        .any(|s| matches!(s, Signature::Sigstore(_)));
+    match (caps.signatures, caps.sigstore_refusal) {
+        (SignatureSupport::Refused(reason), _) if keep => Err(CopyError::Signatures {
             image: ctx.dest_label.to_string(),
             reason: reason.to_string(),
         }),
+        (_, Some(reason)) if keep && sigstore => Err(CopyError::Signatures {
+            image: ctx.dest_label.to_string(),
+            reason,
+        }),
         _ => Ok(keep),
     }
+}
+
+/// The manifest with the layers the source can actually give (containers-storage's
+/// uncompressed layers), when they differ from what it says; the copy goes on from that
+/// manifest, so the layers' change is recorded like any other (c/image's
+/// `LayerInfosForCopy`).
+async fn layers_for_copy(
+    ctx: &Ctx<'_>,
+    manifest: &Manifest,
+    frozen: Option<&'static str>,
+) -> Result<(Option<Manifest>, Vec<Option<Descriptor>>), CopyError> {
+    let Some(given) = ctx
+        .src
+        .transport()
+        .layer_infos_for_copy(manifest)
+        .await
+        .map_err(|source| CopyError::OpenSource {
+            image: ctx.src.label().to_string(),
+            source,
+        })?
+    else {
+        return Ok((None, Vec::new()));
+    };
+    let Kind::Image {
+        layers: current, ..
+    } = &manifest.kind
+    else {
+        return Ok((None, Vec::new()));
+    };
+    let layers: Vec<Descriptor> = given.iter().map(|l| l.layer.clone()).collect();
+    if *current == layers {
+        return Ok((None, Vec::new()));
+    }
+    if let Some(reason) = frozen {
+        return Err(CopyError::Refused(format!(
+            "Copying this image would require changing layer representation, which we cannot do: {reason:?}"
+        )));
+    }
+    let known = given.into_iter().map(|l| l.compressed).collect();
+    Ok((Some(manifest.with_layers(&layers)?), known))
 }
 
 /// Why a destination's manifest may not change; `None` when it may.
@@ -134,13 +189,20 @@ async fn copy_blobs(
     inputs: &SourceInputs<'_>,
     candidates: &[String],
     wanted: &Wanted,
+    known: &[Option<Descriptor>],
 ) -> Result<(Vec<LayerOutcome>, Option<EarlyConfig>), CopyError> {
     let unchanged_config = inputs
         .parts
         .config
         .filter(|_| formats::config_unchanged(manifest, candidates, wanted));
     let (outcomes, early_config) = tokio::join!(
-        copy_layers(ctx, manifest, inputs.parts.layers, wanted.frozen.is_none()),
+        copy_layers(
+            ctx,
+            manifest,
+            inputs.parts.layers,
+            wanted.frozen.is_none(),
+            known
+        ),
         async {
             match unchanged_config {
                 Some(c) => Some(config::copy_quietly(ctx, c, inputs.config.as_deref()).await),
@@ -162,6 +224,7 @@ async fn copy_layers(
     manifest: &Manifest,
     layers: &[Descriptor],
     may_modify: bool,
+    known: &[Option<Descriptor>],
 ) -> Result<Vec<LayerOutcome>, CopyError> {
     let caps = ctx.dest.caps();
     let is_image_config = is_image_config(manifest);
@@ -181,6 +244,7 @@ async fn copy_layers(
             layer: l,
             index,
             policy,
+            known_compressed: known.get(index).and_then(Option::as_ref),
         };
         layer::copy_layer(src, ctx.dest, job, ctx.report)
     }))
@@ -265,8 +329,12 @@ impl<'m> SourceInputs<'m> {
 }
 
 /// Builds and writes the first manifest type in `candidates` that can describe the
-/// copied layers and that the destination accepts; returns it and the instance digest it
-/// was stored under (for a list member).
+/// copied layers and that the destination accepts; returns it, the instance digest it
+/// was stored under (for a list member) and its new signature (`--sign-by`).
+///
+/// Signing a conversion signs the manifest that is written. The signature is made just
+/// before the manifest is stored (skopeo signs just after), so a signing failure leaves
+/// a registry's tag as it was.
 async fn write_manifest(
     ctx: &Ctx<'_>,
     manifest: &Manifest,
@@ -275,7 +343,7 @@ async fn write_manifest(
     copied: &Copied,
     wanted: &Wanted,
     place: Placement,
-) -> Result<(Written, Option<Digest>), CopyError> {
+) -> Result<(Written, Option<Digest>, Vec<Signature>), CopyError> {
     let source_type = convert::normalized(&manifest.mime).to_string();
     let mut early_config = copied.early_config.as_ref();
     let mut last_err = None;
@@ -301,8 +369,9 @@ async fn write_manifest(
             Err(e) => return Err(CopyError::Manifest(e)),
         };
         store_config(ctx, inputs, &built, &mut early_config).await?;
-        ctx.report.step("Writing manifest to image destination");
         let out = built.manifest;
+        let signature = super::sign::new_signatures(ctx, &out.raw).await?;
+        ctx.report.step("Writing manifest to image destination");
         let instance = place.as_instance.then(|| out.digest());
         match ctx
             .dest
@@ -314,7 +383,7 @@ async fn write_manifest(
                     raw: out.raw,
                     mime: out.mime,
                 };
-                return Ok((written, instance));
+                return Ok((written, instance, signature));
             }
             Err(e @ TransportError::ManifestRefused(_)) if may_fall_back => {
                 ctx.report.warn(&format!(
@@ -363,13 +432,20 @@ async fn store_config(
     Ok(())
 }
 
-async fn store_signatures(
+/// Stores the source's signatures that are kept, and the new one, with `instance`.
+pub async fn store_signatures(
     ctx: &Ctx<'_>,
-    signatures: &[Signature],
+    kept: &[Signature],
+    new: Vec<Signature>,
     instance: Option<&Digest>,
 ) -> Result<(), CopyError> {
+    let mut all = kept.to_vec();
+    all.extend(new);
+    if all.is_empty() {
+        return Ok(());
+    }
     ctx.dest
-        .put_signatures(signatures, instance)
+        .put_signatures(&all, instance)
         .await
         .map_err(CopyError::WriteSignatures)
 }

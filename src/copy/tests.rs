@@ -107,6 +107,7 @@ impl ImageDestination for MemDest {
             layer_compression: self.compression,
             manifest_types: self.manifest_types,
             signatures: SignatureSupport::Stored,
+            sigstore_refusal: None,
         }
     }
     async fn try_reuse_blob(
@@ -224,6 +225,8 @@ fn options() -> CopyOptions {
         platform: WantedPlatform::host(Some("linux"), Some("amd64"), None),
         format: None,
         parallel: 2,
+        sign: None,
+        sigstore: Default::default(),
         force_compress_format: false,
     }
 }
@@ -273,8 +276,9 @@ async fn copy(src: MemSource, dest: &MemDest, opts: &CopyOptions) -> Result<Vec<
         dest_label: "mem:dest",
         dest_repo_tag: None,
         manifests_read: Default::default(),
+        sign_identity: None,
     };
-    let first = admit_first(&src, &name, &policy, opts, &report).await?;
+    let (first, _) = admit_first(&src, &name, &policy, opts, &report).await?;
     Ok(copy_admitted(&ctx, &first).await?.raw)
 }
 

@@ -48,9 +48,10 @@ impl Policy {
     ///   `Running image X is rejected by policy.`
     /// * `signedBaseLayer` always fails, as in c/image
     ///   (`signedBaseLayer not implemented yet!`).
-    /// * `signedBy` / `sigstoreSigned` never allow: with no signatures they
-    ///   fail with c/image's `A signature was required, but no signature
-    ///   exists`; otherwise with [`PolicyError::NotSupportedYet`].
+    /// * `signedBy` allows when one simple-signing signature verifies (see
+    ///   `signed_by.rs`).
+    /// * `sigstoreSigned` allows when one sigstore signature verifies under its trust
+    ///   root (see `sigstore_signed.rs`).
     pub fn evaluate(&self, image: &PolicyImage<'_>) -> Result<Admitted, PolicyError> {
         let reqs = self.requirements_for(image.transport, image.identity, image.namespaces);
         if reqs.is_empty() {
@@ -84,17 +85,13 @@ fn check(req: &Requirement, image: &PolicyImage<'_>) -> Result<(), PolicyError> 
         Requirement::SignedBaseLayer { .. } => {
             Err(rejected("signedBaseLayer not implemented yet!"))
         }
-        Requirement::SignedBy { .. } | Requirement::SigstoreSigned { .. } => {
-            if image.signatures.is_empty() {
-                Err(rejected(
-                    "A signature was required, but no signature exists",
-                ))
-            } else {
-                Err(PolicyError::NotSupportedYet {
-                    requirement: req.type_name(),
-                    image: image.display_name.to_string(),
-                })
-            }
+        Requirement::SignedBy {
+            key_type,
+            keys,
+            signed_identity,
+        } => super::signed_by::check(*key_type, keys, signed_identity, image).map_err(rejected),
+        Requirement::SigstoreSigned(req) => {
+            super::sigstore_signed::check(req, image).map_err(rejected)
         }
     }
 }

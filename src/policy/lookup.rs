@@ -31,14 +31,15 @@ impl Policy {
     }
 
     /// Whether judging an image in this scope needs its signatures (c/image reads them
-    /// only for requirements that look at them).
+    /// only for requirements that look at them). When not, an unreadable signature store
+    /// does not concern the policy (only the copy of the signatures, if any).
     pub fn needs_signatures(&self, transport: &str, identity: &str, namespaces: &[String]) -> bool {
         self.requirements_for(transport, identity, namespaces)
             .iter()
             .any(|r| {
                 matches!(
                     r,
-                    Requirement::SignedBy { .. } | Requirement::SigstoreSigned { .. }
+                    Requirement::SignedBy { .. } | Requirement::SigstoreSigned(_)
                 )
             })
     }

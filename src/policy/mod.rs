@@ -13,10 +13,14 @@
 //! `Error loading trust policy: open /nonexist: no such file or directory`.
 
 mod eval;
-mod json;
+mod identity;
+pub(crate) mod json;
 mod lookup;
 mod model;
 mod scope;
+pub(crate) mod signed_by;
+mod sigstore_config;
+mod sigstore_signed;
 mod syntax;
 
 #[cfg(test)]
@@ -27,7 +31,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use eval::{Admitted, PolicyImage};
-pub use model::{KeySource, KeyType, ReferenceMatch, Requirement, SigstoreKey};
+pub use model::{
+    BytesSource, FulcioConfig, KeySource, KeyType, PkiConfig, ReferenceMatch, Requirement,
+    SigstoreSigned,
+};
 
 /// The system-wide policy file used when no user policy exists.
 pub const SYSTEM_POLICY_PATH: &str = "/etc/containers/policy.json";
@@ -51,16 +58,10 @@ pub enum PolicyError {
     /// A requirement rejected the image; `reason` is c/image's text.
     #[error("Source image rejected: {reason}")]
     Rejected { reason: String },
-    /// A requirement skiff cannot evaluate yet (signature verification).
-    #[error("not supported yet: policy requirement \"{requirement}\" (image {image})")]
-    NotSupportedYet {
-        requirement: &'static str,
-        image: String,
-    },
 }
 
 /// Go's rendering of an OS error: the lower-cased strerror text.
-fn go_io_cause(e: &std::io::Error) -> String {
+pub(crate) fn go_io_cause(e: &std::io::Error) -> String {
     let text = e.to_string();
     let text = match text.rfind(" (os error ") {
         Some(i) => text[..i].to_string(),

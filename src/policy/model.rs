@@ -3,6 +3,7 @@
 //! (`signature/policy_config.go`).
 
 use super::json::{JValue, exact_fields, go_base64, go_string, paranoid_object, type_error};
+pub use super::sigstore_config::{BytesSource, FulcioConfig, PkiConfig, SigstoreSigned};
 use crate::reference::DockerRef;
 use crate::reference::docker::{has_domain_prefix, is_domain, is_name};
 
@@ -25,11 +26,8 @@ pub enum Requirement {
     },
     /// `{"type": "signedBaseLayer", "baseLayerIdentity": ...}`
     SignedBaseLayer { base_layer_identity: ReferenceMatch },
-    /// `{"type": "sigstoreSigned", ...}` (not verified by skiff yet).
-    SigstoreSigned {
-        key: SigstoreKey,
-        signed_identity: ReferenceMatch,
-    },
+    /// `{"type": "sigstoreSigned", ...}` (see `sigstore_config`).
+    SigstoreSigned(Box<SigstoreSigned>),
 }
 
 impl Requirement {
@@ -40,7 +38,7 @@ impl Requirement {
             Requirement::Reject => "reject",
             Requirement::SignedBy { .. } => "signedBy",
             Requirement::SignedBaseLayer { .. } => "signedBaseLayer",
-            Requirement::SigstoreSigned { .. } => "sigstoreSigned",
+            Requirement::SigstoreSigned(_) => "sigstoreSigned",
         }
     }
 }
@@ -75,15 +73,6 @@ pub enum KeySource {
     Data(Vec<u8>),
 }
 
-/// The key of a `sigstoreSigned` requirement (`keyPath` or `keyData`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SigstoreKey {
-    /// May be empty: c/image 5.23.1 accepts `"keyPath": ""`.
-    Path(String),
-    /// Decoded from base64.
-    Data(Vec<u8>),
-}
-
 /// A `signedIdentity` / `baseLayerIdentity` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReferenceMatch {
@@ -102,7 +91,7 @@ pub enum ReferenceMatch {
     },
 }
 
-const REQ_TYPE: &str = "signature.prTypeIdentifier";
+pub(super) const REQ_TYPE: &str = "signature.prTypeIdentifier";
 const PRM_TYPE: &str = "signature.prmTypeIdentifier";
 
 /// The lenient first pass c/image uses to pick the implementation: Go's
@@ -161,7 +150,7 @@ fn prm_strings(key: &str, v: &JValue) -> Result<(), String> {
     go_string(v, go_type).map(drop)
 }
 
-fn unexpected_type(t: &str) -> String {
+pub(super) fn unexpected_type(t: &str) -> String {
     format!("Unexpected policy requirement type \"{t}\"")
 }
 
@@ -189,13 +178,15 @@ fn parse_requirement(v: &JValue) -> Result<Requirement, String> {
                 base_layer_identity: parse_reference_match(identity)?,
             })
         }
-        "sigstoreSigned" => parse_sigstore_signed(v),
+        "sigstoreSigned" => {
+            super::sigstore_config::parse(v).map(|r| Requirement::SigstoreSigned(Box::new(r)))
+        }
         other => Err(format!("Unknown policy requirement type \"{other}\"")),
     }
 }
 
 /// A Go `[]byte` field: base64 text; `null` leaves it nil.
-fn go_bytes(v: &JValue) -> Result<Option<Vec<u8>>, String> {
+pub(super) fn go_bytes(v: &JValue) -> Result<Option<Vec<u8>>, String> {
     match v {
         JValue::Null => Ok(None),
         JValue::String(s) => go_base64(s).map(Some),
@@ -204,7 +195,7 @@ fn go_bytes(v: &JValue) -> Result<Option<Vec<u8>>, String> {
 }
 
 /// A Go `[]string` field; `null` leaves it nil.
-fn go_string_list(v: &JValue) -> Result<Option<Vec<String>>, String> {
+pub(super) fn go_string_list(v: &JValue) -> Result<Option<Vec<String>>, String> {
     match v {
         JValue::Null => Ok(None),
         JValue::Array(items) => items
@@ -217,7 +208,7 @@ fn go_string_list(v: &JValue) -> Result<Option<Vec<String>>, String> {
 }
 
 /// Parses `signedIdentity`, defaulting to `matchRepoDigestOrExact` if absent.
-fn signed_identity(v: Option<&JValue>) -> Result<ReferenceMatch, String> {
+pub(super) fn signed_identity(v: Option<&JValue>) -> Result<ReferenceMatch, String> {
     match v {
         None => Ok(ReferenceMatch::MatchRepoDigestOrExact),
         Some(v) => parse_reference_match(v),
@@ -280,41 +271,6 @@ fn parse_signed_by(v: &JValue) -> Result<Requirement, String> {
     Ok(Requirement::SignedBy {
         key_type,
         keys,
-        signed_identity,
-    })
-}
-
-/// `prSigstoreSigned.UnmarshalJSON` (v5.23.1: only keyPath/keyData).
-fn parse_sigstore_signed(v: &JValue) -> Result<Requirement, String> {
-    let mut ty = String::new();
-    let (mut key_path, mut key_data) = (None, None);
-    let mut identity = None;
-    paranoid_object(v, |key, value| {
-        match key {
-            "type" => ty = go_string(value, REQ_TYPE)?.unwrap_or_default(),
-            "keyPath" => key_path = Some(go_string(value, "string")?.unwrap_or_default()),
-            "keyData" => key_data = Some(go_bytes(value)?.unwrap_or_default()),
-            "signedIdentity" => identity = Some(value),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?;
-    if ty != "sigstoreSigned" {
-        return Err(unexpected_type(&ty));
-    }
-    let signed_identity = signed_identity(identity)?;
-    let key = match (key_path, key_data) {
-        (Some(_), Some(_)) => {
-            return Err("keyPath and keyData cannot be used simultaneously".to_string());
-        }
-        (Some(p), None) => SigstoreKey::Path(p),
-        (None, Some(d)) => SigstoreKey::Data(d),
-        (None, None) => {
-            return Err("At least one of keyPath and keyData must be specified".to_string());
-        }
-    };
-    Ok(Requirement::SigstoreSigned {
-        key,
         signed_identity,
     })
 }

@@ -67,6 +67,19 @@ impl DockerRef {
             .map_err(|e| grammar_err(s, e.message().to_string()))
     }
 
+    /// As c/image `reference.ParseNamed`: [`DockerRef::parse_normalized`], but the input
+    /// must already be in the canonical form (`docker.io/library/busybox`, not `busybox`).
+    pub fn parse_named(s: &str) -> Result<DockerRef, ReferenceError> {
+        let r = Self::parse_normalized(s)?;
+        if r.to_string() != s {
+            return Err(grammar_err(
+                s,
+                "repository name must be canonical".to_string(),
+            ));
+        }
+        Ok(r)
+    }
+
     /// As c/image `reference.Parse` (no normalisation; the reference must have a name).
     pub fn parse(s: &str) -> Result<DockerRef, ReferenceError> {
         let Some(m) = match_reference(s) else {

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 pub use docker::{DockerRef, NAME_TOTAL_LENGTH_MAX};
 pub(crate) use paths::go_errno_text;
+pub use storage::parse_with_lookup as storage_with_lookup;
 
 use crate::digest::Digest;
 

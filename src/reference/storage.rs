@@ -2,9 +2,9 @@
 //! `storage/storage_transport.go` and `storage_reference.go`).
 //!
 //! c/image opens the store while parsing, and resolves truncated image IDs (and bare
-//! full IDs without a leading `@`) by looking them up in it. skiff has no store, so it
-//! parses syntax only: a bare hex string is treated as a name, exactly as skopeo does
-//! when the store has no matching image.
+//! ID prefixes without a leading `@`) by looking them up in it. `parse` is the syntax
+//! alone (a bare hex string is a name, as when the store has no matching image);
+//! `parse_with_lookup` is given the store's IDs (transport::storage resolves names).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +24,15 @@ fn invalid_reference(input: &str) -> ReferenceError {
 }
 
 pub(super) fn parse(reference: &str) -> Result<ImageName, ReferenceError> {
+    parse_with_lookup(reference, &|_| None).map(ImageName::ContainersStorage)
+}
+
+/// c/image `ParseReference`, with `lookup` answering "the full ID of the one image whose ID
+/// starts with this", as the store does.
+pub fn parse_with_lookup(
+    reference: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<StorageRef, ReferenceError> {
     let mut out = StorageRef::default();
     let mut rest = reference;
     if let Some(after) = rest.strip_prefix('[') {
@@ -33,7 +42,7 @@ pub(super) fn parse(reference: &str) -> Result<ImageName, ReferenceError> {
         parse_store_spec(&after[..close], &mut out).map_err(|e| e.with_input(reference))?;
         rest = &after[close + 1..];
     }
-    parse_store_reference(rest, out).map(ImageName::ContainersStorage)
+    parse_store_reference(rest, out, lookup)
 }
 
 /// `[driver@]graphroot[+runroot][:opt,opt]` (the part between the brackets).
@@ -65,10 +74,14 @@ fn parse_store_spec(spec: &str, out: &mut StorageRef) -> Result<(), ReferenceErr
     Ok(())
 }
 
-/// c/image `ParseStoreReference` (without store lookups).
+/// The shortest image ID prefix c/image looks up.
+const MINIMUM_TRUNCATED_ID_LENGTH: usize = 3;
+
+/// c/image `ParseStoreReference`.
 fn parse_store_reference(
     reference: &str,
     mut out: StorageRef,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<StorageRef, ReferenceError> {
     let mut r = reference;
     if r.is_empty() {
@@ -97,17 +110,33 @@ fn parse_store_reference(
             ));
         }
         if parse_digest(possible_id).is_err() {
-            if !is_full_id(possible_id) {
+            let full = if is_full_id(possible_id) {
+                Some(possible_id.to_string())
+            } else if possible_id.len() >= MINIMUM_TRUNCATED_ID_LENGTH {
+                lookup(possible_id)
+            } else {
+                None
+            };
+            let Some(full) = full else {
                 return Err(invalid(
                     possible_id,
                     format!(
                         "{possible_id:?} does not look like an image ID or digest: invalid reference"
                     ),
                 ));
-            }
-            out.id = Some(possible_id.to_string());
+            };
+            out.id = Some(full);
             r = &r[..split];
         }
+    }
+    // A bare string may be the prefix of an image's ID rather than a name.
+    if out.id.is_none()
+        && r.len() >= MINIMUM_TRUNCATED_ID_LENGTH
+        && !r.contains(['@', ':'])
+        && let Some(full) = lookup(r)
+    {
+        out.id = Some(full);
+        r = "";
     }
     if !r.is_empty() {
         let named = DockerRef::parse_normalized(r)

@@ -7,6 +7,17 @@
 //! both kinds: a simple-signing signature is its bytes (an OpenPGP message never starts
 //! with a zero byte); anything else is `\0` + a format name + `\n` + the format's bytes,
 //! and sigstore's format is `sigstore-json`.
+//!
+//! `simple` is the simple-signing payload (containers-signature(5)), `openpgp` verifies
+//! simple signing with public keys, `gpg` signs through the user's GnuPG.
+
+pub mod gpg;
+pub mod keybox;
+pub mod openpgp;
+pub mod simple;
+pub mod time;
+
+pub mod sigstore;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +31,7 @@ pub const SIGSTORE_PAYLOAD_TYPE: &str = "application/vnd.dev.cosign.simplesignin
 pub const SIGSTORE_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 
 const SIGSTORE_FORMAT: &str = "sigstore-json";
+const SIMPLE_SIGNING_FORMAT: &str = "simple-signing";
 
 /// The most signatures read for one manifest, and the most bytes in one and in all of
 /// them: signatures are read into memory, and a source must not make that unbounded.
@@ -50,20 +62,34 @@ impl ReadBudget {
     }
 }
 
+/// Why a stored signature cannot be read; the texts are containers/image's.
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
-    #[error("invalid signature format: empty signature")]
+    #[error("empty signature blob")]
     Empty,
-    #[error("unrecognized signature format {0:?}")]
+    #[error("unrecognized signature format \"{0}\"")]
     UnknownFormat(String),
-    #[error("invalid signature format: missing the format name's end")]
+    #[error("invalid signature format, missing newline")]
     Truncated,
+    #[error("invalid signature format, non-ASCII byte {0:#x}")]
+    NonAsciiFormat(u8),
+    #[error("unrecognized signature format, starting with binary {0:#x}")]
+    UnknownStart(u8),
     #[error("invalid sigstore signature: {0}")]
     Sigstore(#[source] serde_json::Error),
     #[error("more than {0} signatures for one image")]
     TooMany(usize),
     #[error("signatures of one image total more than {0} bytes")]
     TooLarge(u64),
+}
+
+/// Whether `first` can start an OpenPGP signed message as containers/image recognises
+/// one: a compressed data, one-pass signature or signature packet (old or new format).
+fn starts_openpgp_message(first: u8) -> bool {
+    matches!(
+        first,
+        0xA0..=0xA3 | 0xC8 | 0x90..=0x92 | 0x3d | 0xC4 | 0x88..=0x8B | 0xC2
+    )
 }
 
 /// One untrusted signature, as read from a source or made by signing.
@@ -107,19 +133,34 @@ impl Signature {
                     .iter()
                     .position(|b| *b == b'\n')
                     .ok_or(SignatureError::Truncated)?;
-                let format = String::from_utf8_lossy(&rest[..end]);
-                if format != SIGSTORE_FORMAT {
-                    return Err(SignatureError::UnknownFormat(format.into_owned()));
+                let format = &rest[..end];
+                if let Some(b) = format.iter().find(|b| **b < 32 || **b >= 0x7f) {
+                    return Err(SignatureError::NonAsciiFormat(*b));
                 }
-                let json: SigstoreJson =
-                    serde_json::from_slice(&rest[end + 1..]).map_err(SignatureError::Sigstore)?;
-                Ok(Signature::Sigstore(SigstoreSignature {
-                    mime_type: json.mime_type,
-                    payload: json.payload,
-                    annotations: json.annotations,
-                }))
+                let chunk = &rest[end + 1..];
+                match format {
+                    f if f == SIMPLE_SIGNING_FORMAT.as_bytes() => {
+                        Ok(Signature::SimpleSigning(chunk.to_vec()))
+                    }
+                    f if f == SIGSTORE_FORMAT.as_bytes() => {
+                        let json: SigstoreJson =
+                            serde_json::from_slice(chunk).map_err(SignatureError::Sigstore)?;
+                        Ok(Signature::Sigstore(SigstoreSignature {
+                            mime_type: json.mime_type,
+                            payload: json.payload,
+                            annotations: json.annotations,
+                        }))
+                    }
+                    f => Err(SignatureError::UnknownFormat(
+                        String::from_utf8_lossy(f).into_owned(),
+                    )),
+                }
             }
-            Some(_) => Ok(Signature::SimpleSigning(blob.to_vec())),
+            // Simple signing was stored without a format name before sigstore existed.
+            Some(&first) if starts_openpgp_message(first) => {
+                Ok(Signature::SimpleSigning(blob.to_vec()))
+            }
+            Some(&first) => Err(SignatureError::UnknownStart(first)),
         }
     }
 
@@ -178,6 +219,9 @@ mod tests {
         let sig = Signature::from_blob(&blob).unwrap();
         assert_eq!(sig, Signature::SimpleSigning(blob.clone()));
         assert_eq!(sig.to_blob(), blob);
+        // The newer, named form of the same signature reads back as simple signing.
+        let named = Signature::from_blob(b"\x00simple-signing\n\xa3\x01\x02").unwrap();
+        assert_eq!(named, sig);
     }
 
     #[test]
@@ -208,6 +252,16 @@ mod tests {
             Signature::from_blob(b"\x00sigstore-json"),
             Err(SignatureError::Truncated)
         ));
+        assert!(matches!(
+            Signature::from_blob(b"\x00sig\x01\n"),
+            Err(SignatureError::NonAsciiFormat(1))
+        ));
+        // Text (an armored signature, garbage) is not a stored signature.
+        let e = Signature::from_blob(b"garbage").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unrecognized signature format, starting with binary 0x67"
+        );
         assert!(matches!(
             Signature::from_blob(b"\x00sigstore-json\n{\"mimeType\":\"x\"}"),
             Err(SignatureError::Sigstore(_))

@@ -162,6 +162,7 @@ impl ImageDestination for DirDestination {
             layer_compression: self.compression,
             manifest_types: &[],
             signatures: SignatureSupport::Stored,
+            sigstore_refusal: None,
         }
     }
 

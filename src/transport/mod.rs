@@ -18,6 +18,7 @@ pub(crate) mod fsutil;
 mod oci;
 pub mod retry;
 pub(crate) mod sif;
+pub mod storage;
 mod tarball;
 
 use std::io;
@@ -26,7 +27,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use crate::digest::Digest;
-use crate::manifest::Descriptor;
+use crate::manifest::{Descriptor, Manifest};
 use crate::pipeline::BlobReader;
 use crate::reference::{ArchiveSelector, ImageName};
 use crate::signature::Signature;
@@ -161,15 +162,25 @@ pub struct DestCaps {
     /// Manifest media types it stores; empty means any.
     pub manifest_types: &'static [&'static str],
     pub signatures: SignatureSupport,
+    /// Why sigstore signatures cannot be stored even where others can (a registry without
+    /// registries.d's `use-sigstore-attachments`).
+    pub sigstore_refusal: Option<String>,
 }
 
 /// Whether a destination stores signatures, and why not when it does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureSupport {
-    /// Signatures are stored with the image (both kinds).
+    /// Signatures are stored with the image.
     Stored,
     /// Signatures cannot be stored; the text is skopeo's refusal.
-    Refused(&'static str),
+    Refused(std::borrow::Cow<'static, str>),
+}
+
+impl SignatureSupport {
+    /// A fixed refusal text.
+    pub const fn refused(reason: &'static str) -> SignatureSupport {
+        SignatureSupport::Refused(std::borrow::Cow::Borrowed(reason))
+    }
 }
 
 /// Which blob of an image a `put_blob` or `try_reuse_blob` call is about. Destinations
@@ -217,6 +228,16 @@ pub struct BlobInfo {
     pub size: u64,
 }
 
+/// A layer as a source can give it, and the compressed blob it is known to have been
+/// made from (containers-storage records the digest a layer was pulled as): a destination
+/// that has that blob already, or can mount it, need not be sent the layer again
+/// (containers/image learns the same pairs through its blob-info cache).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerForCopy {
+    pub layer: Descriptor,
+    pub compressed: Option<Descriptor>,
+}
+
 #[async_trait]
 pub trait ImageSource: Send + Sync {
     /// The top-level manifest (`instance` None) or an instance of a list, with the media type
@@ -226,6 +247,15 @@ pub trait ImageSource: Send + Sync {
     async fn blob(&self, desc: &Descriptor) -> Result<BlobReader>;
     /// Signatures stored with the image or the given instance (untrusted).
     async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>>;
+    /// The layers of `manifest` as this source can give them, when that differs from what
+    /// the manifest says (containers-storage keeps layers uncompressed): the copy then
+    /// copies these and records them in the manifest (c/image's `LayerInfosForCopy`).
+    async fn layer_infos_for_copy(
+        &self,
+        _manifest: &Manifest,
+    ) -> Result<Option<Vec<LayerForCopy>>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -255,6 +285,9 @@ pub trait ImageDestination: Send + Sync {
             _ => Ok(()),
         }
     }
+    /// The source's top-level manifest (a list when one instance of it is copied), which
+    /// containers-storage keeps so the image can be found by the list's digest too.
+    fn set_source_toplevel(&self, _raw: &[u8]) {}
     /// Makes everything written visible at once.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -288,7 +321,19 @@ pub async fn open_source(name: &ImageName, opts: &OpenOptions) -> Result<Box<dyn
         )),
         ImageName::Sif { path } => Ok(Box::new(sif::SifSource::open(path, &opts.tmpdir).await?)),
         ImageName::Tarball { files } => Ok(Box::new(tarball::TarballSource::open(files).await?)),
-        other => Err(not_built(other)),
+        ImageName::ContainersStorage(r) => Ok(Box::new(storage::StorageSource::open(r).await?)),
+    }
+}
+
+/// A parsed name completed where its transport needs a look at the destination first:
+/// `containers-storage:` names get their store's actual driver and paths and whole image
+/// IDs (containers/image resolves them while parsing). `input` is the name as given.
+pub fn resolve_name(name: ImageName, input: &str) -> Result<ImageName> {
+    match name {
+        ImageName::ContainersStorage(r) => Ok(ImageName::ContainersStorage(storage::resolve_name(
+            &r, input,
+        )?)),
+        other => Ok(other),
     }
 }
 
@@ -350,7 +395,9 @@ pub async fn open_destination(
                 name.transport_name()
             )))
         }
-        other => Err(not_built(other)),
+        ImageName::ContainersStorage(r) => {
+            Ok(Box::new(storage::StorageDestination::open(r).await?))
+        }
     }
 }
 
@@ -370,8 +417,4 @@ impl ImageSource for Unreadable {
     async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
         Err(TransportError::NotFound(self.0.clone()))
     }
-}
-
-fn not_built(name: &ImageName) -> TransportError {
-    TransportError::NotSupportedYet(format!("the {}: transport ({name})", name.transport_name()))
 }

@@ -20,6 +20,11 @@
 //! storage host an upload `Location` names): [`FaultProxy::rewrite_location`] edits the
 //! `Location` of answers, and [`FaultProxy::authorize_upstream`] adds credentials of the
 //! proxy's own to requests that carry none, as a storage host that trusts its upload URLs.
+//!
+//! [`FaultProxy::with_signature_api`] also plays OpenShift's registry signature extension:
+//! `/v2/` answers carry `X-Registry-Supports-Signatures: 1`, and
+//! `GET`/`PUT /extensions/v2/REPO/signatures/DIGEST` are answered from memory
+//! ([`FaultProxy::extension_signatures`]).
 #![allow(dead_code)]
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -141,6 +146,8 @@ struct State {
     upstream_auth: Mutex<Option<String>>,
     log: Mutex<Vec<ProxiedRequest>>,
     stop: AtomicBool,
+    /// The signature extension's store (path → the JSON signature objects PUT there).
+    signature_api: Option<Mutex<Vec<(String, serde_json::Value)>>>,
 }
 
 /// A running proxy on `127.0.0.1:PORT`; stopped on drop.
@@ -153,6 +160,15 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Proxy to `upstream` (`"127.0.0.1:PORT"` of a plain-HTTP registry) with these faults.
     pub fn start(upstream: &str, faults: Vec<Fault>) -> FaultProxy {
+        Self::start_inner(upstream, faults, false)
+    }
+
+    /// A proxy that also offers the registry signature extension API (see module docs).
+    pub fn with_signature_api(upstream: &str) -> FaultProxy {
+        Self::start_inner(upstream, Vec::new(), true)
+    }
+
+    fn start_inner(upstream: &str, faults: Vec<Fault>, signature_api: bool) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind fault proxy");
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
@@ -162,6 +178,7 @@ impl FaultProxy {
             upstream_auth: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            signature_api: signature_api.then(|| Mutex::new(Vec::new())),
         });
         let st = state.clone();
         let thread = std::thread::spawn(move || {
@@ -242,6 +259,20 @@ impl FaultProxy {
             .into_iter()
             .filter_map(|r| Some((r.path, r.range?)))
             .collect()
+    }
+    /// The signature objects stored through the extension API under `path`
+    /// (`/extensions/v2/REPO/signatures/DIGEST`), in order.
+    pub fn extension_signatures(&self, path: &str) -> Vec<serde_json::Value> {
+        match &self.state.signature_api {
+            Some(store) => store
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(p, _)| p == path)
+                .map(|(_, v)| v.clone())
+                .collect(),
+            None => Vec::new(),
+        }
     }
     /// Requests on which a fault fired.
     pub fn faults_fired(&self) -> Vec<ProxiedRequest> {
@@ -519,6 +550,28 @@ fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
             fault: None,
         };
 
+        if let Some(store) = &st.signature_api
+            && path.starts_with("/extensions/v2/")
+        {
+            let mut body = Vec::new();
+            relay_body(&mut cr, &mut body, req_framing, None)?;
+            let (code, answer) = signature_api(store, &method, &path, &body);
+            rec.status = code;
+            st.log.lock().unwrap().push(rec);
+            let head = format!(
+                "HTTP/1.1 {code} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                if code == 201 { "Created" } else { reason(code) },
+                answer.len()
+            );
+            cw.write_all(head.as_bytes())?;
+            cw.write_all(answer.as_bytes())?;
+            cw.flush()?;
+            if client_close {
+                return Ok(());
+            }
+            continue;
+        }
+
         if let Some(FaultAction::Status { code, retry_after }) = &fault {
             // Drain the request body, answer, keep the connection.
             relay_body(&mut cr, &mut io::sink(), req_framing, None)?;
@@ -644,6 +697,9 @@ fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
         if close_after {
             out.push_str("Connection: close\r\n");
         }
+        if st.signature_api.is_some() && path == "/v2/" {
+            out.push_str("X-Registry-Supports-Signatures: 1\r\n");
+        }
         out.push_str("\r\n");
         cw.write_all(out.as_bytes())?;
         st.log.lock().unwrap().push(rec);
@@ -657,5 +713,33 @@ fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
             let _ = cw.shutdown(Shutdown::Write);
             return Ok(());
         }
+    }
+}
+
+/// The signature extension: `GET` lists what was stored at the path, `PUT` stores one.
+fn signature_api(
+    store: &Mutex<Vec<(String, serde_json::Value)>>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, String) {
+    let mut store = store.lock().unwrap();
+    match method {
+        "GET" => {
+            let list: Vec<&serde_json::Value> = store
+                .iter()
+                .filter(|(p, _)| p == path)
+                .map(|(_, v)| v)
+                .collect();
+            (200, serde_json::json!({ "signatures": list }).to_string())
+        }
+        "PUT" => match serde_json::from_slice(body) {
+            Ok(v) => {
+                store.push((path.to_string(), v));
+                (201, String::new())
+            }
+            Err(_) => (400, String::new()),
+        },
+        _ => (404, String::new()),
     }
 }

@@ -62,10 +62,13 @@ fn man_page_locked_down_example_parses() {
     assert_eq!(docker.len(), 5);
     assert_eq!(
         docker["hostname:5000/myns/sigstore-signed-allows-malicious-tag-substitution"],
-        vec![Requirement::SigstoreSigned {
-            key: SigstoreKey::Path("/path/to/sigstore-pubkey.pub".into()),
+        vec![Requirement::SigstoreSigned(Box::new(SigstoreSigned {
+            keys: Some(BytesSource::Path("/path/to/sigstore-pubkey.pub".into())),
+            fulcio: None,
+            pki: None,
+            rekor_keys: None,
             signed_identity: ReferenceMatch::MatchRepository,
-        }]
+        }))]
     );
     let atomic = &p.transports()["atomic"];
     assert_eq!(atomic["hostname:5000/vendor/product"].len(), 2);
@@ -258,21 +261,67 @@ fn signed_by_field_kinds() {
     assert_eq!(cause(&with_req(b64)), "illegal base64 data at input byte 1");
 }
 
+/// The newest containers/image's rules (5.23.1 knew only keyPath/keyData).
 #[test]
 fn sigstore_signed_rules() {
-    let both = r#"{"type":"sigstoreSigned","keyPath":"/a","keyData":"YQ=="}"#;
+    let exactly_one =
+        "exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio, and pki must be specified";
+    for req in [
+        r#"{"type":"sigstoreSigned","keyPath":"/a","keyData":"YQ=="}"#,
+        r#"{"type":"sigstoreSigned"}"#,
+        r#"{"type":"sigstoreSigned","keyPath":""}"#,
+        r#"{"type":"sigstoreSigned","keyPaths":["/a"],"keyDatas":["YQ=="]}"#,
+    ] {
+        assert_eq!(cause(&with_req(req)), exactly_one, "{req}");
+    }
+    let empty = r#"{"type":"sigstoreSigned","keyPaths":[]}"#;
+    assert_eq!(cause(&with_req(empty)), "\"keyPaths\" contains no entries");
+    let fulcio = |extra: &str| {
+        format!(
+            r#"{{"type":"sigstoreSigned","fulcio":{{"caPath":"/ca","oidcIssuer":"https://i","subjectEmail":"a@b"}}{extra}}}"#
+        )
+    };
     assert_eq!(
-        cause(&with_req(both)),
-        "keyPath and keyData cannot be used simultaneously"
+        cause(&with_req(&fulcio(""))),
+        "At least one of rekorPublickeyPath, rekorPublicKeyPaths, rekorPublickeyData and rekorPublicKeyDatas must be specified if fulcio is used"
     );
-    let none = r#"{"type":"sigstoreSigned"}"#;
+    let p = parse(&with_req(&fulcio(r#","rekorPublicKeyPath":"/r""#))).unwrap();
+    let Requirement::SigstoreSigned(req) = &p.default_requirements()[0] else {
+        panic!("not sigstoreSigned")
+    };
     assert_eq!(
-        cause(&with_req(none)),
-        "At least one of keyPath and keyData must be specified"
+        req.fulcio,
+        Some(FulcioConfig {
+            ca: BytesSource::Path("/ca".into()),
+            oidc_issuer: "https://i".into(),
+            subject_email: "a@b".into(),
+        })
     );
-    // fulcio/rekorPublicKey arrived after containers/image v5.23.1.
-    let fulcio = r#"{"type":"sigstoreSigned","keyPath":"/a","fulcio":{}}"#;
-    assert_eq!(cause(&with_req(fulcio)), "Unknown key \"fulcio\"");
+    assert_eq!(req.rekor_keys, Some(BytesSource::Path("/r".into())));
+    assert_eq!(req.signed_identity, ReferenceMatch::MatchRepoDigestOrExact);
+    let two_rekor = fulcio(r#","rekorPublicKeyPath":"/r","rekorPublicKeyData":"YQ==""#);
+    assert!(cause(&with_req(&two_rekor)).starts_with("at most one of rekorPublickeyPath"));
+    let no_email = r#"{"type":"sigstoreSigned","fulcio":{"caPath":"/ca","oidcIssuer":"https://i"},"rekorPublicKeyPath":"/r"}"#;
+    assert_eq!(cause(&with_req(no_email)), "subjectEmail not specified");
+    let ca_both = r#"{"type":"sigstoreSigned","fulcio":{"caPath":"/ca","caData":"YQ==","oidcIssuer":"i","subjectEmail":"e"},"rekorPublicKeyPath":"/r"}"#;
+    assert_eq!(
+        cause(&with_req(ca_both)),
+        "caPath and caData cannot be used simultaneously"
+    );
+    let unknown = r#"{"type":"sigstoreSigned","fulcio":{"url":"x"}}"#;
+    assert_eq!(cause(&with_req(unknown)), "Unknown key \"url\"");
+    let pki = r#"{"type":"sigstoreSigned","pki":{"caRootsPath":"/r","subjectHostname":"h"}}"#;
+    assert!(parse(&with_req(pki)).is_ok());
+    let pki_rekor = r#"{"type":"sigstoreSigned","pki":{"caRootsPath":"/r","subjectHostname":"h"},"rekorPublicKeyPath":"/k"}"#;
+    assert_eq!(
+        cause(&with_req(pki_rekor)),
+        "rekorPublickeyPath, rekorPublicKeyPaths, rekorPublickeyData and rekorPublicKeyDatas are not supported for pki"
+    );
+    let pki_none = r#"{"type":"sigstoreSigned","pki":{"caRootsPath":"/r"}}"#;
+    assert_eq!(
+        cause(&with_req(pki_none)),
+        "At least one of subjectEmail, subjectHostname must be specified"
+    );
 }
 
 #[test]

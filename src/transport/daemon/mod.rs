@@ -231,7 +231,7 @@ impl DaemonDestination {
 impl ImageDestination for DaemonDestination {
     fn caps(&self) -> DestCaps {
         DestCaps {
-            signatures: SignatureSupport::Refused(
+            signatures: SignatureSupport::refused(
                 "Storing signatures for docker-daemon: destinations is not supported",
             ),
             ..self.inner.caps()

@@ -141,7 +141,12 @@ fn next_page_path(link: &str) -> Result<String> {
 /// c/image `deleteImage`: reads the manifest `reference` names (a tag resolves to its
 /// digest), then deletes the manifest by digest. Returns the digest deleted.
 pub async fn delete_image(reference: &DockerRef, opts: &RegistryOptions) -> Result<Digest> {
-    let (client, repo) = connect_for(reference, opts).await?;
+    let ctx = RegistryContext::load(opts)?;
+    let target = ctx.push_target(reference)?;
+    let client = ctx.connect(&target).await?;
+    let repo = target.repository;
+    // As skopeo: the manifest's lookaside signatures go with it.
+    let signatures = ctx.signature_store(reference, &client, true)?;
     // distribution wants "delete", quay.io "push"; both grant "*" (as c/image asks).
     let scopes = [format!("repository:{repo}:*")];
     let tail = match (reference.digest(), reference.tag()) {
@@ -176,6 +181,7 @@ pub async fn delete_image(reference: &DockerRef, opts: &RegistryOptions) -> Resu
     if status != StatusCode::ACCEPTED {
         return Err(failed(&path, &body, status));
     }
+    signatures.delete_lookaside(&digest)?;
     Ok(digest)
 }
 

@@ -75,6 +75,8 @@ pub struct RegistryClient {
     /// The clear-text realm warning was given (`check_realm`).
     realm_warned: AtomicBool,
     report: Reporter,
+    /// The `/v2/` answer said `X-Registry-Supports-Signatures: 1`.
+    supports_signatures: bool,
 }
 
 /// skiff's User-Agent, after `--user-agent-prefix` and a space when one is given (as
@@ -100,6 +102,7 @@ impl RegistryClient {
             tokens: Mutex::new(TokenCache::default()),
             realm_warned: AtomicBool::new(false),
             report: cfg.report.clone(),
+            supports_signatures: false,
         };
         let https = client.ping().await;
         let result = match https {
@@ -112,14 +115,15 @@ impl RegistryClient {
             }
             other => other,
         };
-        result.map_err(|e| RegistryError::Ping {
+        client.supports_signatures = result.map_err(|e| RegistryError::Ping {
             host: cfg.host.clone(),
             source: Box::new(e),
         })?;
         Ok(client)
     }
 
-    async fn ping(&self) -> Result<(), RegistryError> {
+    /// Pings `/v2/`; returns whether the registry offers the signature extension API.
+    async fn ping(&self) -> Result<bool, RegistryError> {
         let url = format!("{}/v2/", self.base);
         let resp = self
             .http
@@ -129,8 +133,12 @@ impl RegistryClient {
             .map_err(|e| RegistryError::network("GET /v2/", e))?;
         self.report
             .debug(|| format!("GET {url} -> {}", resp.status()));
+        let signatures = resp
+            .headers()
+            .get("X-Registry-Supports-Signatures")
+            .is_some_and(|v| v.as_bytes() == b"1");
         match resp.status() {
-            StatusCode::OK => Ok(()),
+            StatusCode::OK => Ok(signatures),
             StatusCode::UNAUTHORIZED => {
                 let challenges = challenges_of(&resp);
                 // Prefer Bearer when both are offered, as Docker does.
@@ -142,7 +150,7 @@ impl RegistryClient {
                 if let Ok(mut slot) = self.challenge.lock() {
                     *slot = chosen;
                 }
-                Ok(())
+                Ok(signatures)
             }
             _ => Err(RegistryError::from_response("GET /v2/", resp).await),
         }
@@ -154,6 +162,17 @@ impl RegistryClient {
 
     pub fn report(&self) -> &Reporter {
         &self.report
+    }
+
+    /// The HTTP client with this registry's TLS settings (lookaside stores are read with it,
+    /// as containers/image does), without authentication.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Whether the registry offers the signature extension API.
+    pub fn supports_signatures(&self) -> bool {
+        self.supports_signatures
     }
 
     /// A URL under this registry (paths start with "/v2/"); absolute URLs pass through.

@@ -17,10 +17,12 @@ use tokio_util::io::ReaderStream;
 
 use super::client::{RegistryClient, Request};
 use super::endpoint::{RegistryContext, RegistryOptions};
+use super::lookaside::SignatureStore;
 use super::{RegistryError, pull_scope, push_scope};
 use crate::digest::Digest;
 use crate::pipeline::{BlobReader, CountingReader};
 use crate::reference::DockerRef;
+use crate::signature::Signature;
 use crate::transport::{
     BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, Result, SignatureSupport,
     TransportError,
@@ -40,6 +42,10 @@ pub struct DockerDestination {
     tmpdir: PathBuf,
     /// 0 while streaming uploads work; the chunk size after a 413.
     chunk_size: AtomicUsize,
+    /// Where signatures are written.
+    signatures: SignatureStore,
+    /// The digest of the top-level manifest written, for its signatures.
+    manifest_digest: std::sync::Mutex<Option<Digest>>,
 }
 
 impl DockerDestination {
@@ -61,7 +67,10 @@ impl DockerDestination {
             scopes.push(pull_scope(from));
         }
         let client = Arc::new(ctx.connect(&target).await?);
+        let signatures = ctx.signature_store(&reference, &client, true)?;
         Ok(DockerDestination {
+            signatures,
+            manifest_digest: std::sync::Mutex::new(None),
             client,
             repository: target.repository,
             reference,
@@ -335,9 +344,11 @@ impl ImageDestination for DockerDestination {
         DestCaps {
             layer_compression: LayerCompression::Compress,
             manifest_types: crate::manifest::convert::destination_types("docker"),
-            signatures: SignatureSupport::Refused(
-                "not supported yet: storing signatures in a registry (use --remove-signatures)",
-            ),
+            signatures: match self.signatures.write_refusal() {
+                Some(reason) => SignatureSupport::Refused(reason.into()),
+                None => SignatureSupport::Stored,
+            },
+            sigstore_refusal: self.signatures.sigstore_refusal(),
         }
     }
 
@@ -444,7 +455,40 @@ impl ImageDestination for DockerDestination {
                 "{context}: the registry stored digest {echo}, expected {digest}"
             )));
         }
+        if instance.is_none()
+            && let Ok(mut slot) = self.manifest_digest.lock()
+        {
+            // Signatures name a schema 1 manifest by its digest without the JWS.
+            *slot = Some(crate::manifest::manifest_digest(raw).unwrap_or(digest));
+        }
         Ok(())
+    }
+
+    async fn put_signatures(
+        &self,
+        signatures: &[Signature],
+        instance: Option<&Digest>,
+    ) -> Result<()> {
+        let digest = match instance {
+            Some(d) => d.clone(),
+            None => self
+                .manifest_digest
+                .lock()
+                .ok()
+                .and_then(|d| d.clone())
+                .ok_or_else(|| {
+                    TransportError::Invalid("Unknown manifest digest, can't add signatures".into())
+                })?,
+        };
+        self.signatures
+            .write(
+                &self.client,
+                &self.repository,
+                &self.scopes,
+                &digest,
+                signatures,
+            )
+            .await
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

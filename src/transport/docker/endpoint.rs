@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use super::RegistryError;
 use super::auth::Credentials;
 use super::client::{ClientConfig, RegistryClient};
+use super::lookaside::SignatureStore;
+use crate::config::registries_d::{RegistriesD, registries_d_dir};
 use crate::config::{self, AuthLookup, Endpoint, Env, RegistriesConf, tls_files_for};
 use crate::reference::DockerRef;
 use crate::report::Reporter;
@@ -22,6 +24,8 @@ pub struct RegistryOptions {
     /// `--src-tls-verify` / `--dest-tls-verify`; `None` follows registries.conf.
     pub tls_verify: Option<bool>,
     pub registries_conf: Option<PathBuf>,
+    /// `--registries.d`: where lookaside signature stores are configured.
+    pub registries_d: Option<PathBuf>,
     pub precompute_digests: bool,
     /// `--user-agent-prefix`, put before skiff's own User-Agent.
     pub user_agent_prefix: Option<String>,
@@ -126,6 +130,29 @@ impl RegistryContext {
             report: opts.report.clone(),
         })
         .await
+    }
+
+    /// How the signatures of `reference` (as the registry knows it, e.g. a mirror's) are
+    /// stored: registries.d's lookaside for reading or for writing (`write`), or the
+    /// registry's extension API when `client` says it has one.
+    pub fn signature_store(
+        &self,
+        reference: &DockerRef,
+        client: &RegistryClient,
+        write: bool,
+    ) -> Result<SignatureStore> {
+        let dir = registries_d_dir(&self.env, self.opts.registries_d.as_deref());
+        self.opts
+            .report
+            .debug(|| format!("Using registries.d directory {}", dir.display()));
+        let conf = RegistriesD::load(&dir).map_err(config_err)?;
+        Ok(SignatureStore {
+            extension: client.supports_signatures(),
+            lookaside: conf
+                .lookaside_base(&self.env, reference, write)
+                .map_err(config_err)?,
+            sigstore_attachments: conf.use_sigstore_attachments(reference),
+        })
     }
 
     /// The `credential-helpers` registries.conf configures (empty: the default).

@@ -8,10 +8,12 @@
 //! status, the registry's error codes and the reqwest, I/O or configuration error typed.
 
 mod api;
+mod attachments;
 pub(crate) mod auth;
 mod client;
 mod destination;
 mod endpoint;
+mod lookaside;
 #[cfg(test)]
 mod retry_tests;
 mod source;
@@ -85,6 +87,13 @@ pub enum RegistryError {
         chunk >> 20
     )]
     UploadTooLarge { context: String, chunk: usize },
+    /// A lookaside signature store answered other than 200 or 404 (c/image's text).
+    #[error(
+        "reading signature from {url}: status {} ({})",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )]
+    LookasideStatus { url: String, status: StatusCode },
     /// skopeo's `Failed to delete WHAT: BODY (STATUS)`.
     #[error("Failed to delete {what}: {body} ({status})")]
     DeleteFailed {
@@ -173,7 +182,8 @@ impl RegistryError {
             RegistryError::Ping { source, .. } => source.retryable(),
             RegistryError::Network { retryable, .. } => *retryable,
             RegistryError::Http { status, .. } => is_retryable_status(*status),
-            RegistryError::DeleteFailed { status, .. } => is_retryable_status(status.as_u16()),
+            RegistryError::DeleteFailed { status, .. }
+            | RegistryError::LookasideStatus { status, .. } => is_retryable_status(status.as_u16()),
             RegistryError::UploadTooLarge { .. } => true,
             _ => false,
         }
@@ -186,7 +196,8 @@ impl RegistryError {
             RegistryError::Http { status, .. } | RegistryError::Unauthorized { status, .. } => {
                 Some(*status)
             }
-            RegistryError::DeleteFailed { status, .. } => Some(status.as_u16()),
+            RegistryError::DeleteFailed { status, .. }
+            | RegistryError::LookasideStatus { status, .. } => Some(status.as_u16()),
             RegistryError::UploadTooLarge { .. } => Some(413),
             _ => None,
         }

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use super::client::{RegistryClient, Request, read_small};
 use super::endpoint::{RegistryContext, RegistryOptions};
+use super::lookaside::SignatureStore;
 use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
@@ -25,6 +26,8 @@ pub struct DockerSource {
     reference: DockerRef,
     /// The top-level manifest, fetched while choosing the endpoint.
     top: (Vec<u8>, Option<String>),
+    /// Where this endpoint's signatures are read from.
+    signatures: SignatureStore,
 }
 
 impl DockerSource {
@@ -60,11 +63,16 @@ impl DockerSource {
                     if let (Some(tag), Some(want)) = (reference.tag(), reference.digest()) {
                         check_tag(&client, &target.repository, tag, want).await?;
                     }
+                    // As c/image: the signature configuration of the endpoint's reference.
+                    let physical =
+                        physical_reference(&target.host, &target.repository, &reference)?;
+                    let signatures = ctx.signature_store(&physical, &client, false)?;
                     return Ok(DockerSource {
                         client,
                         repository: target.repository,
                         reference,
                         top,
+                        signatures,
                     });
                 }
                 Err(e) => {
@@ -82,6 +90,18 @@ impl DockerSource {
     pub fn reference(&self) -> &DockerRef {
         &self.reference
     }
+}
+
+/// `reference` as found at `host/repository` (a mirror's name, or the registry's own).
+fn physical_reference(host: &str, repository: &str, reference: &DockerRef) -> Result<DockerRef> {
+    let suffix = match (reference.digest(), reference.tag()) {
+        (Some(d), _) => format!("@{d}"),
+        (None, Some(t)) => format!(":{t}"),
+        (None, None) => String::new(),
+    };
+    let name = format!("{host}/{repository}{suffix}");
+    DockerRef::parse_normalized(&name)
+        .map_err(|e| TransportError::Invalid(format!("invalid reference {name}: {e}")))
 }
 
 /// GETs a manifest and checks it against the digest it was asked by (or the registry's
@@ -158,9 +178,18 @@ impl ImageSource for DockerSource {
         Ok(open_download(self.client.clone(), &self.repository, &url, size, budget).await?)
     }
 
-    async fn signatures(&self, _instance: Option<&Digest>) -> Result<Vec<Signature>> {
-        // Lookaside (registries.d) and sigstore attachments come with the signatures work.
-        Ok(Vec::new())
+    async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>> {
+        // The digest signatures are stored under: the instance's, the one the reference
+        // names, or the top-level manifest's (without a schema 1 manifest's JWS).
+        let digest = match (instance, self.reference.digest()) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) if d.algorithm() == crate::digest::Algorithm::Sha256 => d.clone(),
+            (None, _) => crate::manifest::manifest_digest(&self.top.0)
+                .map_err(|e| TransportError::Invalid(e.to_string()))?,
+        };
+        self.signatures
+            .read(&self.client, &self.repository, &digest)
+            .await
     }
 }
 

@@ -659,9 +659,10 @@ impl ImageDestination for ArchiveDestination {
             } else {
                 &[mime::DOCKER_V2S2]
             },
-            signatures: SignatureSupport::Refused(
+            signatures: SignatureSupport::refused(
                 "Storing signatures for docker tar files is not supported",
             ),
+            sigstore_refusal: None,
         }
     }
 

@@ -397,9 +397,10 @@ impl ImageDestination for OciDestination {
         DestCaps {
             layer_compression: self.compression,
             manifest_types: &[mime::OCI_MANIFEST, mime::OCI_INDEX],
-            signatures: SignatureSupport::Refused(
+            signatures: SignatureSupport::refused(
                 "Pushing signatures for OCI images is not supported",
             ),
+            sigstore_refusal: None,
         }
     }
 
