@@ -291,3 +291,69 @@ pub fn sif(data: &[u8]) {
     }
     let _ = parse_deffile(&String::from_utf8_lossy(data));
 }
+
+/// registries.d (a lookaside and sigstore-attachments configuration), then the lookups a
+/// copy makes with it.
+pub fn registries_d(text: &str) {
+    let Ok(conf) = crate::config::registries_d::RegistriesD::parse(text) else {
+        return;
+    };
+    let env = crate::config::Env::from_process();
+    for name in [
+        "registry.example/ns/image:tag",
+        "docker.io/library/busybox:latest",
+    ] {
+        let Ok(reference) = DockerRef::parse_normalized(name) else {
+            continue;
+        };
+        let _ = conf.use_sigstore_attachments(&reference);
+        for write in [false, true] {
+            if let Ok(base) = conf.lookaside_base(&env, &reference, write) {
+                let digest = Digest::sha256_of(b"m");
+                let _ = crate::config::registries_d::lookaside_url(&base, &digest, 1);
+            }
+        }
+    }
+}
+
+/// A simple-signing signature (an OpenPGP message, read unverified as the policy's
+/// messages do), its payload JSON, and OpenPGP key material.
+pub fn simple_signing(data: &[u8]) {
+    use crate::signature::openpgp::{Keyring, untrusted_contents};
+    let _ = untrusted_contents(data);
+    let _ = crate::signature::simple::Payload::parse(data);
+    let keyring = Keyring::from_blobs(&[data]);
+    let _ = keyring.fingerprints();
+    let _ = keyring.verify(data);
+}
+
+/// What a sigstore signature carries besides its payload: PEM certificates and keys
+/// (DER read by skiff's own reader), Rekor's JSON (canonicalised before any signature is
+/// checked), the payload JSON, signing parameters, and an attachment manifest.
+pub fn sigstore(data: &[u8]) {
+    use crate::signature::sigstore::{cert, der, jcs, keys::PublicKey, params, payload, pem};
+    let _ = pem::decode_all(data);
+    if let Ok(leaf) = cert::parse_leaf(data)
+        && let Ok(fields) = cert::CertFields::parse(&leaf)
+    {
+        let _ = fields.oidc_issuer();
+        let _ = fields.public_key();
+        let _ = fields.require_email("a@example.com");
+    }
+    if let Ok(fields) = cert::CertFields::parse(data) {
+        let _ = fields.oidc_issuer();
+        let _ = fields.public_key();
+    }
+    let _ = cert::untrusted_intermediates(Some(data));
+    let mut reader = der::Reader::new(data);
+    while let Ok(tlv) = reader.any() {
+        let _ = tlv;
+    }
+    let _ = PublicKey::from_pem(data);
+    let _ = PublicKey::from_spki(data);
+    let _ = jcs::canonicalize(data);
+    let _ = payload::parse(data);
+    let _ = params::SigningParams::parse(data);
+    let _ = crate::signature::sigstore::attachments::AttachmentManifest::parse("t", None, data)
+        .map(|m| (m.config().ok(), m.attachments().ok()));
+}
