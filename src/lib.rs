@@ -11,6 +11,9 @@ pub mod config;
 pub mod copy;
 pub mod crypt;
 pub mod digest;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_api;
 pub mod image;
 pub mod manifest;
 pub mod pipeline;

@@ -5,7 +5,7 @@
 mod support;
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -665,6 +665,53 @@ fn a_corrupt_repositories_file_is_not_read_as_empty() {
     .assert_exit1()
     .assert_stderr_contains("repositories");
     assert!(fs::read(&archive).unwrap() == before, "the archive changed");
+}
+
+/// A GNU long name (docker-archive) or pax header (oci-archive) claiming 200 MB, its data
+/// really there (a sparse file): refused from its header alone, in bounded memory (the
+/// tar crate read it whole: 850 MB of RSS for a 200 MB name).
+#[test]
+fn oversized_long_names_and_pax_headers_are_refused_unread() {
+    let t = tempdir();
+    let oci = t.path().join("hello.oci.tar");
+    skiff_copy([hello(), format!("oci-archive:{}", p(&oci))]).assert_success();
+    let docker = skopeo_archive(t.path());
+    for (flag, what, archive, transport) in [
+        (b'L', "GNU long name", docker, "docker-archive"),
+        (b'x', "pax extended header", oci, "oci-archive"),
+    ] {
+        let size: u64 = 200 << 20;
+        let mut h = tar::Header::new_gnu();
+        h.as_mut_bytes()[..13].copy_from_slice(b"././@LongLink");
+        h.set_size(size);
+        h.set_entry_type(tar::EntryType::new(flag));
+        h.set_cksum();
+        let crafted = t.path().join(format!("crafted-{transport}.tar"));
+        let mut f = fs::File::create(&crafted).unwrap();
+        f.write_all(h.as_bytes()).unwrap();
+        // The name's bytes: a hole of zeros, then the real archive.
+        f.set_len(512 + size).unwrap();
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::End(0)).unwrap();
+        f.write_all(&fs::read(&archive).unwrap()).unwrap();
+        drop(f);
+
+        let dest = t.path().join(format!("out-{transport}"));
+        let (out, peak_kib) = run_peak_rss(
+            skiff()
+                .args(["--insecure-policy", "copy"])
+                .arg(format!("{transport}:{}", p(&crafted)))
+                .arg(format!("dir:{}", p(&dest))),
+        );
+        out.assert_exit1().assert_stderr_contains(&format!(
+            "the {what} at byte 0 is {size} bytes, over the limit of 1048576 bytes"
+        ));
+        assert!(!dest.exists(), "{out}");
+        assert!(
+            peak_kib < 100 * 1024,
+            "{transport}: peak RSS {peak_kib} KiB reading a crafted archive\n{out}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------

@@ -348,3 +348,165 @@ fn src_registry_token_is_used_as_is_for_a_pull() {
         ts.requests()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Credentials stay on the registry's own scheme, host and port
+// ---------------------------------------------------------------------------------------
+
+/// Pushes hello with `creds` to `reg` through proxy A, whose upload `Location` answers name
+/// another loopback port: proxy B, a storage host that authorizes uploads itself (with
+/// `b_auth`) and answers with relative Locations. Checks that the image landed, that B never
+/// saw the client's credentials, and that B's relative Locations were resolved against B.
+fn push_through_another_upload_host(reg: &Registry, creds: &str, b_auth: &str) {
+    let cx = Ctx::new();
+    let a = FaultProxy::start(&reg.host(), vec![]);
+    let b = FaultProxy::start(&reg.host(), vec![]);
+    a.rewrite_location(&a.url(), &b.url());
+    b.rewrite_location(&b.url(), "");
+    b.authorize_upstream(b_auth);
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", creds],
+        &hello_src(),
+        &a.docker_ref("skiff/hello:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    assert_tag_is_hello(reg, "skiff/hello", "v1");
+
+    let at_a = a.requests();
+    assert!(
+        at_a.iter()
+            .any(|r| r.method == "POST" && r.authorization.is_some()),
+        "the registry itself got no credentials: {at_a:#?}"
+    );
+    let at_b = b.requests();
+    // 3 layers and a config: each a PATCH and a completing PUT, all at B.
+    assert_eq!(
+        b.count("PATCH", "/v2/skiff/hello/blobs/uploads/*"),
+        4,
+        "{at_b:#?}"
+    );
+    assert_eq!(
+        b.count("PUT", "/v2/skiff/hello/blobs/uploads/*"),
+        4,
+        "{at_b:#?}"
+    );
+    assert_eq!(
+        a.count("PUT", "/v2/skiff/hello/blobs/uploads/*"),
+        0,
+        "{at_a:#?}"
+    );
+    let leaked: Vec<_> = at_b.iter().filter(|r| r.authorization.is_some()).collect();
+    assert!(
+        leaked.is_empty(),
+        "credentials sent to another host than the registry's: {leaked:#?}"
+    );
+}
+
+#[test]
+fn basic_credentials_never_follow_an_upload_location_to_another_host() {
+    let reg = Registry::start(RegistryOpts::htpasswd("user", "pass"));
+    push_through_another_upload_host(&reg, "user:pass", &format!("Basic {}", b64("user:pass")));
+}
+
+#[test]
+fn bearer_tokens_never_follow_an_upload_location_to_another_host() {
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let reg = Registry::start(RegistryOpts::token(&ts));
+    let actions = vec!["pull".to_string(), "push".to_string()];
+    let token = ts.issue(
+        "user",
+        &[("repository".into(), "skiff/hello".into(), actions)],
+    );
+    push_through_another_upload_host(&reg, &ts.creds(), &format!("Bearer {token}"));
+}
+
+// ---------------------------------------------------------------------------------------
+// A token server that fails once is asked again, as any safe request
+// ---------------------------------------------------------------------------------------
+
+fn push_with_a_token_server_failing_once(fault: TokenFault) {
+    let cx = Ctx::new();
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let reg = Registry::start(RegistryOpts::token(&ts));
+    ts.fail_next(fault);
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", &ts.creds()],
+        &hello_src(),
+        &reg.docker_ref("skiff/hello:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
+    let statuses: Vec<u16> = ts.requests().iter().map(|r| r.status).collect();
+    let failed = if fault == TokenFault::Reset { 0 } else { 503 };
+    assert_eq!(statuses.first(), Some(&failed), "{statuses:?}");
+    assert_eq!(statuses.get(1), Some(&200), "{statuses:?}");
+    assert!(out.stderr.contains("retrying"), "{out:?}");
+}
+
+#[test]
+fn a_token_server_answering_503_once_is_asked_again() {
+    push_with_a_token_server_failing_once(TokenFault::Status(503));
+}
+
+#[test]
+fn a_token_server_resetting_the_connection_once_is_asked_again() {
+    push_with_a_token_server_failing_once(TokenFault::Reset);
+}
+
+// ---------------------------------------------------------------------------------------
+// Credentials and a token realm over plain http on another host
+// ---------------------------------------------------------------------------------------
+
+/// Registry options whose token realm is `ts` under the name `localhost` (the registry is
+/// reached as 127.0.0.1: another host), over plain http.
+fn realm_on_localhost(ts: &TokenServer) -> RegistryOpts {
+    let mut opts = RegistryOpts::token(ts);
+    if let registry::Auth::Token { realm, .. } = &mut opts.auth {
+        *realm = realm.replace("127.0.0.1", "localhost");
+    }
+    opts
+}
+
+/// containers/image sends them anyway; skiff refuses when the registry speaks https.
+#[test]
+fn credentials_never_go_in_clear_text_to_a_realm_when_the_registry_uses_https() {
+    let cx = Ctx::new();
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let certs = std::sync::Arc::new(certs::Certs::generate());
+    let reg = Registry::start(realm_on_localhost(&ts).with_tls(certs));
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", &ts.creds()],
+        &hello_src(),
+        &reg.docker_ref("skiff/hello:v1"),
+    );
+    assert_failed_unpublished(&out, &reg, "skiff/hello");
+    assert!(
+        out.stderr.contains("refusing to send the credentials for")
+            && out
+                .stderr
+                .contains("it is plain http, while the registry is reached over https"),
+        "{out:?}"
+    );
+    let sent: Vec<_> = ts
+        .requests()
+        .into_iter()
+        .filter(|r| r.had_credentials)
+        .collect();
+    assert!(sent.is_empty(), "credentials reached the realm: {sent:#?}");
+}
+
+#[test]
+fn a_plain_http_registry_with_a_realm_on_another_host_is_warned_about() {
+    let cx = Ctx::new();
+    let ts = TokenServer::start(TokenServerOpts::default());
+    let reg = Registry::start(realm_on_localhost(&ts));
+    let out = cx.copy(
+        &["--dest-tls-verify=false", "--dest-creds", &ts.creds()],
+        &hello_src(),
+        &reg.docker_ref("skiff/hello:v1"),
+    );
+    assert!(out.ok(), "{out:?}");
+    assert_tag_is_hello(&reg, "skiff/hello", "v1");
+    let warning = "in clear text (plain http) to the token realm http://localhost:";
+    assert_eq!(out.stderr.matches(warning).count(), 1, "{out:?}");
+}

@@ -483,3 +483,188 @@ fn control_characters_from_a_registry_never_reach_the_terminal() {
         "{out:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Resource bounds against a registry that lies about sizes
+// ---------------------------------------------------------------------------------------
+
+use hostile_registry::{Body, HostileRegistry, Route};
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// `evil/image:v1`: an OCI manifest with a sound config (one diff ID) and one layer of
+/// `layer_size` bytes, whose answer is `layer`. Returns the routes and the layer digest.
+fn lying_image(layer_size: u64, layer: Body) -> (Vec<Route>, String) {
+    let layer_digest = format!("sha256:{}", sha256_hex(b"a layer that never comes whole"));
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    }))
+    .unwrap();
+    let config_digest = format!("sha256:{}", sha256_hex(&config));
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": layer_digest,
+            "size": layer_size,
+        }],
+    }))
+    .unwrap();
+    let blob = |d: &str| format!("/v2/evil/image/blobs/{d}");
+    let routes = vec![
+        Route::new(
+            "/v2/evil/image/manifests/v1",
+            OCI_MANIFEST,
+            Body::Bytes(manifest),
+        ),
+        Route::new(
+            blob(&config_digest),
+            "application/octet-stream",
+            Body::Bytes(config),
+        ),
+        Route::new(blob(&layer_digest), "application/octet-stream", layer),
+    ];
+    (routes, layer_digest)
+}
+
+/// Copies evil/image:v1 from `reg` into a fresh dir: with `flags`; returns the result,
+/// the child's peak RSS in KiB, and whether the destination exists.
+fn copy_from_liar(cx: &Ctx, reg: &HostileRegistry, tag: &str, flags: &[&str]) -> (Out, u64) {
+    let dest = cx.path(&format!("out-{tag}"));
+    let mut all = vec!["--src-tls-verify=false"];
+    all.extend_from_slice(flags);
+    let (out, peak) = cx.copy_measured(
+        &all,
+        &reg.docker_ref(&format!("evil/image:{tag}")),
+        &format!("dir:{}", dest.display()),
+    );
+    assert!(!out.ok(), "{out:?}");
+    assert!(!dest.exists(), "a destination was written: {out:?}");
+    (out, peak)
+}
+
+#[test]
+fn an_endless_blob_is_cut_at_its_size() {
+    let cx = Ctx::new();
+    let (routes, layer) = lying_image(1 << 20, Body::Endless);
+    let reg = HostileRegistry::start(routes);
+    let (out, peak) = copy_from_liar(&cx, &reg, "v1", &[]);
+    assert!(
+        out.stderr.contains(&format!(
+            "blob {layer}: more than the expected 1048576 bytes"
+        )),
+        "{out:?}"
+    );
+    assert!(peak < 100 * 1024, "peak RSS {peak} KiB\n{out:?}");
+}
+
+/// The registry announces a petabyte for a 1 MiB layer (and for a manifest), then sends a
+/// byte a second: refused from the header, before waiting for any of it.
+#[test]
+fn a_huge_content_length_is_refused_before_the_body_is_read() {
+    let cx = Ctx::new();
+    let huge = 1u64 << 50;
+    let drip = Body::Announce {
+        length: huge,
+        every: Duration::from_secs(1),
+    };
+    let (mut routes, layer) = lying_image(1 << 20, drip.clone());
+    routes.push(Route::new(
+        "/v2/evil/image/manifests/v2",
+        OCI_MANIFEST,
+        drip,
+    ));
+    let reg = HostileRegistry::start(routes);
+    // The timeout only bounds the test if the check is missing.
+    let flags = ["--command-timeout", "60s"];
+    let (out, _) = copy_from_liar(&cx, &reg, "v1", &flags);
+    assert!(
+        out.stderr.contains(&format!(
+            "/blobs/{layer} from {}: the registry announces {huge} bytes, but the manifest gives the blob 1048576 bytes",
+            reg.host()
+        )),
+        "{out:?}"
+    );
+    let (out, _) = copy_from_liar(&cx, &reg, "v2", &flags);
+    assert!(
+        out.stderr.contains(&format!(
+            "manifest is larger than the allowed limit ({huge} bytes announced"
+        )),
+        "{out:?}"
+    );
+}
+
+/// A layer that drips a byte a second never trips a read timeout; --command-timeout ends
+/// the copy.
+#[test]
+fn a_dripping_blob_is_bounded_by_the_command_timeout() {
+    let cx = Ctx::new();
+    let (routes, _) = lying_image(1 << 20, Body::Drip(Duration::from_secs(1)));
+    let reg = HostileRegistry::start(routes);
+    let (out, _) = copy_from_liar(&cx, &reg, "v1", &["--command-timeout", "3s"]);
+    assert!(
+        out.stderr
+            .contains("timed out after 3s (--command-timeout)"),
+        "{out:?}"
+    );
+}
+
+/// An index of `n` entries (no platforms) as compact JSON.
+fn index_of(n: usize) -> Vec<u8> {
+    let entries: Vec<String> = (0..n)
+        .map(|i| {
+            format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"sha256:{i:064x}","size":100}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{}]}}"#,
+        entries.join(",")
+    )
+    .into_bytes()
+}
+
+/// 100,000 entries (15 MB) are over the 4 MiB manifest cap; 20,000 (3 MB) fit it, and
+/// `--all` refuses them by the 4096-manifest cap without fetching any.
+#[test]
+fn huge_manifest_lists_are_refused_in_bounded_memory() {
+    let cx = Ctx::new();
+    let big = index_of(100_000);
+    let big_len = big.len();
+    let fits = index_of(20_000);
+    assert!(fits.len() < 4 << 20);
+    let reg = HostileRegistry::start(vec![
+        Route::new("/v2/evil/image/manifests/v1", OCI_INDEX, Body::Bytes(big)),
+        Route::new("/v2/evil/image/manifests/v2", OCI_INDEX, Body::Bytes(fits)),
+    ]);
+    let (out, peak) = copy_from_liar(&cx, &reg, "v1", &["--all"]);
+    assert!(
+        out.stderr.contains(&format!(
+            "manifest is larger than the allowed limit ({big_len} bytes announced, over 4194304 bytes)"
+        )),
+        "{out:?}"
+    );
+    assert!(peak < 100 * 1024, "peak RSS {peak} KiB\n{out:?}");
+    let (out, peak) = copy_from_liar(&cx, &reg, "v2", &["--all"]);
+    assert!(
+        out.stderr
+            .contains("the manifest lists name more than 4096 manifests in all"),
+        "{out:?}"
+    );
+    assert!(peak < 100 * 1024, "peak RSS {peak} KiB\n{out:?}");
+    assert!(
+        reg.requests()
+            .iter()
+            .all(|r| !r.contains("/manifests/sha256:")),
+        "list members were fetched: {:?}",
+        reg.requests()
+    );
+}

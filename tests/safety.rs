@@ -1125,3 +1125,206 @@ fn removed_signatures_are_not_read() {
     skiff_copy(["--remove-signatures".to_string(), src, dest("removed")]).assert_success();
     assert!(!t.path().join("removed/signature-1").exists());
 }
+
+// ------------------------------------------------------------------------------------------
+// A gzip bomb under --dest-decompress
+// ------------------------------------------------------------------------------------------
+
+/// An OCI layout at `dir` whose one layer is a gzip bomb: a tar holding `len` zero bytes,
+/// a few hundred KB compressed. Returns `oci:DIR:bomb`.
+fn gzip_bomb_layout(dir: &Path, len: u64) -> String {
+    use flate2::write::GzEncoder;
+    use sha2::Digest as _;
+    use std::io::Write;
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut diff_id = sha2::Sha256::new();
+    let mut put = |data: &[u8]| {
+        diff_id.update(data);
+        gz.write_all(data).unwrap();
+    };
+    let mut h = tar::Header::new_ustar();
+    h.set_path("zeros").unwrap();
+    h.set_size(len);
+    h.set_mode(0o644);
+    h.set_cksum();
+    put(h.as_bytes());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..len.div_ceil(1 << 20) {
+        put(&zeros);
+    }
+    put(&[0u8; 1024]);
+    let layer = gz.finish().unwrap();
+    let diff_id = format!("sha256:{}", hex_of(&diff_id.finalize()));
+
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let put_blob = |data: &[u8]| {
+        let d = sha256_digest(data);
+        fs::write(oci_blob(dir, &d), data).unwrap();
+        (d, data.len())
+    };
+    let (layer_digest, layer_size) = put_blob(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let (config_digest, config_size) = put_blob(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer_digest, "size": layer_size}],
+    }))
+    .unwrap();
+    let (manifest_digest, manifest_size) = put_blob(&manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest_digest, "size": manifest_size,
+                       "annotations": {"org.opencontainers.image.ref.name": "bomb"}}],
+    });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    format!("oci:{}:bomb", dir.display())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `skiff --insecure-policy copy ARGS...` with `$1` a fresh 64 MiB tmpfs in a private
+/// mount namespace (`$1` in ARGS, with an empty `$1/tmp`), and checks that the copy stopped
+/// at the filesystem's reserve, left nothing in it, and peaked under 100 MB of memory
+/// (skiff's included: `unshare` waits for the shell, which waits for skiff).
+fn copy_stops_at_the_reserve_of_a_small_filesystem(dir: &Path, args: &[&str]) -> Out {
+    let small = dir.join("small");
+    fs::create_dir(&small).unwrap();
+    let script = r#"mount -t tmpfs -o size=64m skiff-test "$1" || exit 99
+mkdir "$1/tmp"
+m="$1"; skiff="$2"; shift 2
+"$skiff" --insecure-policy copy "$@"
+rc=$?
+stat -f -c '%a %S' "$m"
+ls -A "$m" "$m/tmp"
+exit $rc"#;
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("$1", &small.display().to_string()))
+        .collect();
+    let (out, peak_kib) = run_peak_rss(
+        std::process::Command::new("unshare")
+            .args([
+                "--user",
+                "--map-root-user",
+                "--mount",
+                "sh",
+                "-c",
+                script,
+                "sh",
+            ])
+            .arg(&small)
+            .arg(skiff_bin())
+            .args(&args)
+            .env("HOME", empty_home())
+            .current_dir(dir),
+    );
+    assert_ne!(
+        out.code,
+        Some(99),
+        "cannot mount a tmpfs in a user namespace: {out}"
+    );
+    let mut lines = out.stdout.lines();
+    let (blocks, size) = lines.next().unwrap().split_once(' ').unwrap();
+    let free = blocks.parse::<u64>().unwrap() * size.parse::<u64>().unwrap();
+    let left: Vec<String> = lines.map(str::to_string).collect();
+    stopped_at_the_reserve(&out);
+    assert!(
+        free > 60 << 20,
+        "{free} bytes free after the copy failed\n{out}"
+    );
+    let small = p(&small);
+    let clean = [
+        format!("{small}:"),
+        "tmp".into(),
+        "".into(),
+        format!("{small}/tmp:"),
+    ];
+    assert_eq!(left, clean, "left behind in the filesystem\n{out}");
+    assert!(peak_kib < 100 * 1024, "peak RSS {peak_kib} KiB\n{out}");
+    out
+}
+
+/// The reserve of the 64 MiB test filesystem (5%), and the free bytes the error reports.
+fn stopped_at_the_reserve(out: &Out) -> u64 {
+    let reserve = (64u64 << 20) / 20;
+    let needle = format!("its filesystem would have less than {reserve} bytes (");
+    out.assert_exit1().assert_stderr_contains(&needle);
+    let after = &out.stderr[out.stderr.find(&needle).unwrap() + needle.len()..];
+    let available: u64 = after.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        available >= reserve,
+        "stopped with {available} bytes free\n{out}"
+    );
+    available
+}
+
+/// 256 MiB of zeros (260 KB gzipped) decompressed into a 64 MiB filesystem: skiff stops
+/// before the filesystem's reserve (5% of it), says how far it got, leaves nothing behind,
+/// and streams in flat memory.
+#[test]
+fn a_gzip_bomb_under_dest_decompress_stops_at_the_disk_reserve() {
+    let t = tempdir();
+    let src = gzip_bomb_layout(&t.path().join("bomb"), 256 << 20);
+    copy_stops_at_the_reserve_of_a_small_filesystem(
+        t.path(),
+        &["--dest-decompress", &src, "dir:$1/out"],
+    );
+}
+
+/// A gzipped docker-archive whose tar holds 256 MiB of zeros: decompressing it into
+/// --tmpdir (a 64 MiB filesystem) stops at the reserve, and the spool is removed.
+#[test]
+fn a_compressed_archive_bomb_stops_at_the_tmpdir_reserve() {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let t = tempdir();
+    let bomb = t.path().join("bomb.tar.gz");
+    let mut gz = GzEncoder::new(
+        fs::File::create(&bomb).unwrap(),
+        flate2::Compression::best(),
+    );
+    let entry = |gz: &mut GzEncoder<fs::File>, name: &str, size: u64| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_cksum();
+        gz.write_all(h.as_bytes()).unwrap();
+    };
+    let manifest = br#"[{"Config":"c.json","RepoTags":["bomb:latest"],"Layers":["layer.tar"]}]"#;
+    entry(&mut gz, "manifest.json", manifest.len() as u64);
+    gz.write_all(manifest).unwrap();
+    gz.write_all(&vec![0u8; 512 - manifest.len() % 512])
+        .unwrap();
+    entry(&mut gz, "layer.tar", 256 << 20);
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).unwrap();
+    }
+    gz.write_all(&[0u8; 1024]).unwrap();
+    gz.finish().unwrap();
+
+    let src = format!("docker-archive:{}", p(&bomb));
+    let out = copy_stops_at_the_reserve_of_a_small_filesystem(
+        t.path(),
+        &[
+            "--tmpdir",
+            "$1/tmp",
+            &src,
+            &format!("dir:{}", p(&t.path().join("out"))),
+        ],
+    );
+    out.assert_stderr_contains("decompressing the gzip-compressed archive: stopped after writing");
+}

@@ -109,14 +109,23 @@ pub(crate) fn read_auth_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ConfigError::io(path, e)),
     };
-    let value: Value = serde_json::from_slice(&raw).map_err(|e| json_error(path, &e))?;
+    parse_auth_file(&raw, path, legacy).map(Some)
+}
+
+/// Parses the bytes of an auth file read from `path`.
+pub(crate) fn parse_auth_file(
+    raw: &[u8],
+    path: &Path,
+    legacy: bool,
+) -> Result<ParsedAuthFile, ConfigError> {
+    let value: Value = serde_json::from_slice(raw).map_err(|e| json_error(path, &e))?;
     let mut parsed = ParsedAuthFile::default();
     if value.is_null() {
-        return Ok(Some(parsed));
+        return Ok(parsed);
     }
     if legacy {
         parsed.auths = parse_auths(path, &value, "the file")?;
-        return Ok(Some(parsed));
+        return Ok(parsed);
     }
     let Value::Object(top) = &value else {
         return Err(structure_error(
@@ -158,7 +167,7 @@ pub(crate) fn read_auth_file(
             }
         }
     }
-    Ok(Some(parsed))
+    Ok(parsed)
 }
 
 /// Decodes an `auths` entry (c/image `decodeDockerAuth`). An entry without a

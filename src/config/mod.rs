@@ -11,7 +11,7 @@
 //! see NOTES.md in the crate this module was developed in for the precise rules.
 
 pub mod auth;
-mod authfile;
+pub(crate) mod authfile;
 pub mod authwrite;
 pub mod certs;
 mod credentials;

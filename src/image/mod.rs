@@ -241,23 +241,10 @@ impl SourceImage {
     /// Checks that an image config lists one diff ID per layer (an empty layer in the
     /// history has no layer and no diff ID, so the counts always match in a sound image).
     pub fn check_diff_ids(&self, config: &[u8], layers: usize) -> Result<(), ImageError> {
-        #[derive(serde::Deserialize)]
-        struct Config {
-            rootfs: Option<RootFs>,
-        }
-        #[derive(serde::Deserialize)]
-        struct RootFs {
-            diff_ids: Option<Vec<serde::de::IgnoredAny>>,
-        }
-        let parsed: Config =
-            serde_json::from_slice(config).map_err(|source| ImageError::ConfigJson {
-                image: self.label.clone(),
-                source,
-            })?;
-        let diff_ids = parsed
-            .rootfs
-            .and_then(|r| r.diff_ids)
-            .map_or(0, |ids| ids.len());
+        let diff_ids = count_diff_ids(config).map_err(|source| ImageError::ConfigJson {
+            image: self.label.clone(),
+            source,
+        })?;
         if diff_ids != layers {
             return Err(ImageError::LayerCount {
                 image: self.label.clone(),
@@ -281,6 +268,23 @@ impl SourceImage {
                 source,
             })
     }
+}
+
+/// How many `rootfs.diff_ids` an image config lists (none when it has no `rootfs`).
+pub fn count_diff_ids(config: &[u8]) -> Result<usize, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        rootfs: Option<RootFs>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        diff_ids: Option<Vec<serde::de::IgnoredAny>>,
+    }
+    let parsed: Config = serde_json::from_slice(config)?;
+    Ok(parsed
+        .rootfs
+        .and_then(|r| r.diff_ids)
+        .map_or(0, |ids| ids.len()))
 }
 
 /// The list member for `wanted` (containers/image's `ChooseInstance`).

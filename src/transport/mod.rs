@@ -13,10 +13,11 @@ pub mod daemon;
 mod dir;
 pub mod docker;
 pub mod docker_archive;
+pub(crate) mod fsspace;
 pub(crate) mod fsutil;
 mod oci;
 pub mod retry;
-mod sif;
+pub(crate) mod sif;
 pub mod storage;
 mod tarball;
 

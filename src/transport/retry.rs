@@ -12,6 +12,7 @@
 //! |------------------------------|--------------------------------------------------|
 //! | `docker::client` request     | a request that can be replayed, on a connection  |
 //! |                              | error, a timeout or HTTP 408/429/500/502/503/504 |
+//! |                              | (token requests to the auth realm too)           |
 //! | `docker::source` download    | a body cut mid-way: resumed with `Range`         |
 //! | `copy::layer` blob           | the whole blob from the source, on any retryable |
 //! |                              | failure (a streamed upload cannot be replayed)   |

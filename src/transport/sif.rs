@@ -8,7 +8,7 @@
 //! access and change times, and the injected runscript (and its directory) get the SIF's
 //! modification time instead of the time of the copy.
 
-mod format;
+pub(crate) mod format;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

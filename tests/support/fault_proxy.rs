@@ -13,8 +13,13 @@
 //!   forwarding;
 //! * [`Fault::status`]`(code)`: answer `code` (500, 503, ...) without forwarding.
 //!
-//! Every request is recorded ([`FaultProxy::requests`]): method, target, `Range` header,
-//! status answered, and which fault (if any) fired.
+//! Every request is recorded ([`FaultProxy::requests`]): method, target, `Range` and
+//! `Authorization` headers, status answered, and which fault (if any) fired.
+//!
+//! Two rewrites let one proxy play a second host of a registry (a hostile one, or the
+//! storage host an upload `Location` names): [`FaultProxy::rewrite_location`] edits the
+//! `Location` of answers, and [`FaultProxy::authorize_upstream`] adds credentials of the
+//! proxy's own to requests that carry none, as a storage host that trusts its upload URLs.
 //!
 //! [`FaultProxy::with_signature_api`] also plays OpenShift's registry signature extension:
 //! `/v2/` answers carry `X-Registry-Supports-Signatures: 1`, and
@@ -124,6 +129,8 @@ pub struct ProxiedRequest {
     pub path: String,
     /// The `Range` request header, if any.
     pub range: Option<String>,
+    /// The `Authorization` request header the client sent, if any.
+    pub authorization: Option<String>,
     /// Status answered to the client (0 if the upstream could not be reached).
     pub status: u16,
     /// The fault that fired on this request, if any.
@@ -133,6 +140,10 @@ pub struct ProxiedRequest {
 struct State {
     upstream: String,
     faults: Mutex<Vec<Fault>>,
+    /// `Location` answers starting with `.0` have it replaced by `.1`.
+    location_rewrite: Mutex<Option<(String, String)>>,
+    /// Sent upstream as `Authorization` when the client sent none.
+    upstream_auth: Mutex<Option<String>>,
     log: Mutex<Vec<ProxiedRequest>>,
     stop: AtomicBool,
     /// The signature extension's store (path → the JSON signature objects PUT there).
@@ -163,6 +174,8 @@ impl FaultProxy {
         let state = Arc::new(State {
             upstream: upstream.to_string(),
             faults: Mutex::new(faults),
+            location_rewrite: Mutex::new(None),
+            upstream_auth: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             signature_api: signature_api.then(|| Mutex::new(Vec::new())),
@@ -202,6 +215,15 @@ impl FaultProxy {
     /// Add a fault rule (appended: earlier rules win).
     pub fn add_fault(&self, f: Fault) {
         self.state.faults.lock().unwrap().push(f);
+    }
+    /// Answers' `Location` headers that start with `from` get `to` instead (`to` may be
+    /// empty: a relative Location).
+    pub fn rewrite_location(&self, from: &str, to: &str) {
+        *self.state.location_rewrite.lock().unwrap() = Some((from.into(), to.into()));
+    }
+    /// Requests that carry no `Authorization` are forwarded with this one.
+    pub fn authorize_upstream(&self, authorization: &str) {
+        *self.state.upstream_auth.lock().unwrap() = Some(authorization.into());
     }
     pub fn clear_faults(&self) {
         self.state.faults.lock().unwrap().clear();
@@ -523,6 +545,7 @@ fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
             target: target.clone(),
             path: path.clone(),
             range: req.get("Range").map(str::to_string),
+            authorization: req.get("Authorization").map(str::to_string),
             status: 0,
             fault: None,
         };
@@ -609,6 +632,11 @@ fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
             }
             head.push_str(&format!("{k}: {v}\r\n"));
         }
+        if rec.authorization.is_none()
+            && let Some(auth) = st.upstream_auth.lock().unwrap().as_ref()
+        {
+            head.push_str(&format!("Authorization: {auth}\r\n"));
+        }
         head.push_str("Connection: close\r\n\r\n");
         uw.write_all(head.as_bytes())?;
         relay_body(&mut cr, &mut uw, req_framing, None)?;
@@ -657,6 +685,13 @@ fn serve_connection(st: &State, client: TcpStream) -> io::Result<()> {
             if HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()) {
                 continue;
             }
+            let rewrite = st.location_rewrite.lock().unwrap().clone();
+            let v = match rewrite {
+                Some((from, to)) if k.eq_ignore_ascii_case("location") && v.starts_with(&from) => {
+                    format!("{to}{}", &v[from.len()..])
+                }
+                _ => v.clone(),
+            };
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         if close_after {

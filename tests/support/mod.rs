@@ -7,6 +7,9 @@
 //!   compression, with a correct config (`rootfs.diff_ids`).
 #![allow(dead_code)]
 
+#[path = "rss.rs"]
+mod rss;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -157,6 +160,20 @@ pub fn run(cmd: &mut Command) -> Out {
         stdout_bytes: o.stdout,
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
+}
+
+/// Runs `cmd` like [`run`] and also returns the child's peak resident set size in KiB.
+pub fn run_peak_rss(cmd: &mut Command) -> (Out, u64) {
+    let cmdline = format!("{cmd:?}");
+    let f = rss::run_measured(cmd);
+    let o = Out {
+        cmdline,
+        code: f.code,
+        stdout: String::from_utf8_lossy(&f.stdout).into_owned(),
+        stdout_bytes: f.stdout,
+        stderr: String::from_utf8_lossy(&f.stderr).into_owned(),
+    };
+    (o, f.peak_rss_kib)
 }
 
 fn shell_quote(s: &str) -> String {
@@ -368,7 +385,7 @@ pub fn tempdir() -> tempfile::TempDir {
 }
 
 /// An empty directory used as $HOME (under target/tmp, so nothing leaks into /tmp).
-fn empty_home() -> &'static Path {
+pub fn empty_home() -> &'static Path {
     static HOME: OnceLock<PathBuf> = OnceLock::new();
     HOME.get_or_init(|| {
         let h = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-home");

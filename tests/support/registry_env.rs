@@ -4,8 +4,12 @@
 mod certs;
 #[path = "fault_proxy.rs"]
 mod fault_proxy;
+#[path = "hostile_registry.rs"]
+mod hostile_registry;
 #[path = "registry.rs"]
 mod registry;
+#[path = "rss.rs"]
+mod rss;
 #[path = "token_server.rs"]
 mod token_server;
 
@@ -22,7 +26,7 @@ use registry::{Registry, RegistryOpts};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
-use token_server::{TokenServer, TokenServerOpts};
+use token_server::{TokenFault, TokenServer, TokenServerOpts};
 
 const HELLO_MANIFEST: &str =
     "sha256:2616bf6ecea5ecf39d446d72ee303118fa988ad539334a7e24b193185405de66";
@@ -161,6 +165,25 @@ impl Ctx {
         args.push(src);
         args.push(dest);
         self.run(env!("CARGO_BIN_EXE_skiff"), &args, env)
+    }
+
+    /// `copy`, also returning the child's peak resident set size in KiB.
+    fn copy_measured(&self, flags: &[&str], src: &str, dest: &str) -> (Out, u64) {
+        let mut args = vec!["--insecure-policy", "copy"];
+        args.extend_from_slice(flags);
+        args.push(src);
+        args.push(dest);
+        let start = Instant::now();
+        let skiff = env!("CARGO_BIN_EXE_skiff");
+        let f = rss::run_measured(self.command(skiff, &[]).args(&args));
+        let out = Out {
+            code: f.code,
+            stdout: String::from_utf8_lossy(&f.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&f.stderr).into_owned(),
+            cmdline: format!("skiff {}", args.join(" ")),
+            elapsed: start.elapsed(),
+        };
+        (out, f.peak_rss_kib)
     }
 
     fn skopeo(&self, args: &[&str]) -> Out {

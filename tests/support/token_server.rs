@@ -13,6 +13,9 @@
 //! only `pull` when `anonymous_pull` is set, else nothing (an empty `access` list, so the
 //! registry then answers 401 insufficient_scope); wrong credentials → 401.
 //!
+//! Faults: [`TokenServer::fail_next`] makes the next requests fail (an HTTP status, or a
+//! connection reset before any answer), recorded with status 503/0.
+//!
 //! Note: distribution 2.8 accepts a JWT up to 60 s after its `exp` (leeway), and
 //! containers/image treats any `expires_in` below 60 as 60. To test expiry, issue tokens with
 //! a negative lifetime ([`TokenServer::set_lifetime`]) so `exp` is already > 60 s in the past.
@@ -65,6 +68,15 @@ impl Default for TokenServerOpts {
     }
 }
 
+/// How a request fails (see [`TokenServer::fail_next`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFault {
+    /// Answer this status with a JSON error body.
+    Status(u16),
+    /// Read the request, then reset the connection (RST) without answering.
+    Reset,
+}
+
 /// One request the token server answered.
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
@@ -82,7 +94,7 @@ pub struct TokenRequest {
     pub authenticated: bool,
     /// The user name supplied, if any.
     pub user: Option<String>,
-    /// HTTP status answered (200 or 401 / 404).
+    /// HTTP status answered (200 or 401 / 404; a fault's status; 0 for a reset).
     pub status: u16,
     /// `access` granted in the token: (type, name, actions).
     pub granted: Vec<(String, String, Vec<String>)>,
@@ -93,6 +105,7 @@ struct State {
     certs: Arc<Certs>,
     x5c: String,
     requests: Mutex<Vec<TokenRequest>>,
+    faults: Mutex<std::collections::VecDeque<TokenFault>>,
     stop: AtomicBool,
     counter: AtomicU64,
 }
@@ -119,6 +132,7 @@ impl TokenServer {
             certs,
             x5c,
             requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(std::collections::VecDeque::new()),
             stop: AtomicBool::new(false),
             counter: AtomicU64::new(0),
         });
@@ -184,6 +198,11 @@ impl TokenServer {
 
     pub fn set_anonymous_pull(&self, yes: bool) {
         self.state.opts.lock().unwrap().anonymous_pull = yes;
+    }
+
+    /// The next request fails with `fault` (calls queue up: one fault per request).
+    pub fn fail_next(&self, fault: TokenFault) {
+        self.state.faults.lock().unwrap().push_back(fault);
     }
 
     /// All requests so far, oldest first.
@@ -317,6 +336,9 @@ fn handle(st: &State, conn: TcpStream) -> std::io::Result<()> {
         granted: Vec::new(),
     };
 
+    if let Some(fault) = st.faults.lock().unwrap().pop_front() {
+        return answer_fault(st, rec, w, fault);
+    }
     let (status, reason, json_body) = if path != "/token" || (method != "GET" && method != "POST") {
         (
             404,
@@ -386,6 +408,52 @@ fn handle(st: &State, conn: TcpStream) -> std::io::Result<()> {
     w.write_all(&body)?;
     w.flush()?;
     let _ = w.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+/// Fails one request as `fault` asks, and records it.
+fn answer_fault(
+    st: &State,
+    mut rec: TokenRequest,
+    mut w: TcpStream,
+    fault: TokenFault,
+) -> std::io::Result<()> {
+    match fault {
+        TokenFault::Status(code) => {
+            rec.status = code;
+            st.requests.lock().unwrap().push(rec);
+            let body =
+                r#"{"errors":[{"code":"UNAVAILABLE","message":"injected by the token server"}]}"#;
+            write!(
+                w,
+                "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            w.flush()?;
+            let _ = w.shutdown(Shutdown::Both);
+        }
+        TokenFault::Reset => {
+            rec.status = 0;
+            st.requests.lock().unwrap().push(rec);
+            // SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid socket and a correctly sized option value.
+            unsafe {
+                libc::setsockopt(
+                    w.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    (&linger as *const libc::linger).cast(),
+                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                );
+            }
+            drop(w);
+        }
+    }
     Ok(())
 }
 

@@ -9,15 +9,15 @@
 //! * `attachments`: the registry form (`sha256-<hex>.sig` tags).
 
 pub mod attachments;
-mod cert;
-mod der;
+pub(crate) mod cert;
+pub(crate) mod der;
 pub mod fulcio;
-mod jcs;
+pub(crate) mod jcs;
 pub mod keys;
 pub mod oidc;
 pub mod params;
 pub mod payload;
-mod pem;
+pub(crate) mod pem;
 pub mod rekor;
 pub mod signer;
 pub mod verify;

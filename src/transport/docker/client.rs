@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -71,6 +72,8 @@ pub struct RegistryClient {
     credentials: Credentials,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<TokenCache>,
+    /// The clear-text realm warning was given (`check_realm`).
+    realm_warned: AtomicBool,
     report: Reporter,
     /// The `/v2/` answer said `X-Registry-Supports-Signatures: 1`.
     supports_signatures: bool,
@@ -97,6 +100,7 @@ impl RegistryClient {
             credentials: cfg.credentials.clone(),
             challenge: Mutex::new(None),
             tokens: Mutex::new(TokenCache::default()),
+            realm_warned: AtomicBool::new(false),
             report: cfg.report.clone(),
             supports_signatures: false,
         };
@@ -197,11 +201,13 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         let mut reauthenticated = false;
         let context = format!("{} {}", req.method, req.url);
+        let url = self.url(&req.url);
+        let own = self.is_own(&url);
         loop {
-            let auth = self.authorization(scopes).await?;
+            let auth = self.authorization_for(&url, own, scopes, budget).await?;
             let mut builder = self
                 .http
-                .request(req.method.clone(), self.url(&req.url))
+                .request(req.method.clone(), &url)
                 .headers(req.headers.clone());
             if let Some(a) = &auth {
                 builder = builder.header(AUTHORIZATION, a);
@@ -209,43 +215,56 @@ impl RegistryClient {
             if let Some(body) = &req.body {
                 builder = builder.body(body.clone());
             }
-            let resp = match builder.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    let err = RegistryError::network(&context, e);
-                    if err.retryable()
-                        && budget
-                            .wait(&self.report, &context, &err.to_string(), None)
-                            .await
-                    {
-                        continue;
-                    }
-                    return Err(err);
+            let sent = builder
+                .send()
+                .await
+                .map_err(|e| RegistryError::network(&context, e));
+            if let Ok(resp) = &sent {
+                self.report
+                    .debug(|| format!("{} {url} -> {}", req.method, resp.status()));
+                if resp.status() == StatusCode::UNAUTHORIZED
+                    && own
+                    && !reauthenticated
+                    && self.refresh_after_401(resp, scopes)
+                {
+                    reauthenticated = true;
+                    continue;
                 }
-            };
-            self.report
-                .debug(|| format!("{} {} -> {}", req.method, self.url(&req.url), resp.status()));
-            let status = resp.status();
-            if status == StatusCode::UNAUTHORIZED
-                && !reauthenticated
-                && self.refresh_after_401(&resp, scopes)
-            {
-                reauthenticated = true;
+            }
+            if self.again(budget, &context, &sent).await {
                 continue;
             }
-            if is_retryable_status(status)
-                && budget
-                    .wait(
-                        &self.report,
-                        &context,
-                        &format!("HTTP {status}"),
-                        retry_after(&resp),
-                    )
-                    .await
-            {
-                continue;
+            return sent;
+        }
+    }
+
+    /// Whether to send a request again after `sent` (waiting first): a connection error,
+    /// a timeout or a retryable status, while `budget` lasts.
+    async fn again(
+        &self,
+        budget: &RetryBudget,
+        context: &str,
+        sent: &Result<Response, RegistryError>,
+    ) -> bool {
+        match sent {
+            Err(e) => {
+                e.retryable()
+                    && budget
+                        .wait(&self.report, context, &e.to_string(), None)
+                        .await
             }
-            return Ok(resp);
+            Ok(resp) => {
+                let status = resp.status();
+                is_retryable_status(status)
+                    && budget
+                        .wait(
+                            &self.report,
+                            context,
+                            &format!("HTTP {status}"),
+                            retry_after(resp),
+                        )
+                        .await
+            }
         }
     }
 
@@ -260,10 +279,18 @@ impl RegistryClient {
         body: reqwest::Body,
         scopes: &[String],
     ) -> Result<Response, RegistryError> {
-        let auth = self.authorization(scopes).await?;
+        let full = self.url(url);
+        let auth = self
+            .authorization_for(
+                &full,
+                self.is_own(&full),
+                scopes,
+                &RetryBudget::current_or_new(),
+            )
+            .await?;
         let mut builder = self
             .http
-            .request(method.clone(), self.url(url))
+            .request(method.clone(), &full)
             .headers(headers)
             .body(body);
         if let Some(a) = &auth {
@@ -274,8 +301,35 @@ impl RegistryClient {
             .await
             .map_err(|e| RegistryError::network(&format!("{method} {url}"), e))?;
         self.report
-            .debug(|| format!("{method} {} -> {}", self.url(url), resp.status()));
+            .debug(|| format!("{method} {full} -> {}", resp.status()));
         Ok(resp)
+    }
+
+    /// Whether `url` is on this registry's own scheme, host and port. Credentials (Basic,
+    /// or a Bearer token for this registry) go nowhere else: an upload `Location` may name
+    /// any host, and reqwest drops them on a redirect to another origin the same way.
+    fn is_own(&self, url: &str) -> bool {
+        same_origin(&self.base, url)
+    }
+
+    /// The Authorization header for a request to `url`: none off the registry's origin.
+    async fn authorization_for(
+        &self,
+        url: &str,
+        own: bool,
+        scopes: &[String],
+        budget: &RetryBudget,
+    ) -> Result<Option<String>, RegistryError> {
+        if own {
+            return self.authorization(scopes, budget).await;
+        }
+        self.report.debug(|| {
+            format!(
+                "{url} is not on {}: sending no credentials there",
+                self.base
+            )
+        });
+        Ok(None)
     }
 
     /// On a 401, decides whether a fresh token could help (and drops the cached one).
@@ -300,7 +354,11 @@ impl RegistryClient {
     }
 
     /// The Authorization header value for `scopes`, fetching a token if needed.
-    async fn authorization(&self, scopes: &[String]) -> Result<Option<String>, RegistryError> {
+    async fn authorization(
+        &self,
+        scopes: &[String],
+        budget: &RetryBudget,
+    ) -> Result<Option<String>, RegistryError> {
         if let Credentials::BearerToken(t) = &self.credentials {
             return Ok(Some(format!("Bearer {t}")));
         }
@@ -318,8 +376,9 @@ impl RegistryClient {
                 {
                     return Ok(Some(format!("Bearer {t}")));
                 }
-                let (token, lifetime) =
-                    self.fetch_token(&realm, service.as_deref(), scopes).await?;
+                let (token, lifetime) = self
+                    .fetch_token(&realm, service.as_deref(), scopes, budget)
+                    .await?;
                 if let Ok(mut cache) = self.tokens.lock() {
                     cache.insert(&key, token.clone(), lifetime);
                 }
@@ -328,19 +387,79 @@ impl RegistryClient {
         }
     }
 
+    /// Asks the realm for a token, retrying what other safe requests retry (a connection
+    /// error, a timeout, 408/429/5xx) within `budget`.
     async fn fetch_token(
         &self,
         realm: &str,
         service: Option<&str>,
         scopes: &[String],
+        budget: &RetryBudget,
     ) -> Result<(String, Duration), RegistryError> {
-        let mut url = url::Url::parse(realm).map_err(|e| {
+        let url = url::Url::parse(realm).map_err(|e| {
             RegistryError::Auth(format!(
                 "registry {} named an invalid token realm {realm:?}: {e}",
                 self.host
             ))
         })?;
-        let request = match &self.credentials {
+        self.check_realm(&url)?;
+        let context = format!("requesting a token from {realm}");
+        loop {
+            let sent = self
+                .token_request(&url, service, scopes)
+                .send()
+                .await
+                .map_err(|e| RegistryError::network(&context, e));
+            if let Ok(resp) = &sent {
+                self.report
+                    .debug(|| format!("token request to {realm} -> {}", resp.status()));
+            }
+            if self.again(budget, &context, &sent).await {
+                continue;
+            }
+            return self.read_token(sent?, realm, url).await;
+        }
+    }
+
+    /// Credentials for a realm over plain http: refused when the registry itself is reached
+    /// over https (they would cross the network in clear text, a downgrade no registry
+    /// needs); with a plain-http registry, whose own requests carry them in clear text
+    /// anyway, a realm on another host is warned about once.
+    fn check_realm(&self, realm: &url::Url) -> Result<(), RegistryError> {
+        let secret = matches!(
+            self.credentials,
+            Credentials::Basic { .. } | Credentials::IdentityToken { .. }
+        );
+        if !secret || realm.scheme() != "http" {
+            return Ok(());
+        }
+        let base = url::Url::parse(&self.base).ok();
+        if base.as_ref().is_some_and(|b| b.scheme() == "https") {
+            return Err(RegistryError::Auth(format!(
+                "refusing to send the credentials for {} to the token realm {realm}: it is plain http, while the registry is reached over https",
+                self.host
+            )));
+        }
+        let same_host = base.as_ref().and_then(url::Url::host_str) == realm.host_str();
+        if !same_host && !self.realm_warned.swap(true, Ordering::Relaxed) {
+            self.report.warn(&format!(
+                "sending the credentials for {} in clear text (plain http) to the token realm {realm}, on another host",
+                self.host
+            ));
+        }
+        Ok(())
+    }
+
+    /// The token request for `url`: an OAuth2 refresh-token POST for an identity token,
+    /// else a GET with Basic credentials (if any).
+    fn token_request(
+        &self,
+        url: &url::Url,
+        service: Option<&str>,
+        scopes: &[String],
+    ) -> reqwest::RequestBuilder {
+        let mut url = url.clone();
+        match &self.credentials {
             Credentials::IdentityToken { token, .. } => {
                 let mut form = vec![
                     ("grant_type", "refresh_token".to_string()),
@@ -355,7 +474,7 @@ impl RegistryClient {
                     .extend_pairs(form)
                     .finish();
                 self.http
-                    .post(url.clone())
+                    .post(url)
                     .header(
                         reqwest::header::CONTENT_TYPE,
                         "application/x-www-form-urlencoded",
@@ -372,19 +491,22 @@ impl RegistryClient {
                         q.append_pair("scope", s);
                     }
                 }
-                let mut b = self.http.get(url.clone());
+                let mut b = self.http.get(url);
                 if let Some(h) = other.basic_header() {
                     b = b.header(AUTHORIZATION, h);
                 }
                 b
             }
-        };
-        let resp = request
-            .send()
-            .await
-            .map_err(|e| RegistryError::network(&format!("requesting a token from {realm}"), e))?;
-        self.report
-            .debug(|| format!("token request to {realm} -> {}", resp.status()));
+        }
+    }
+
+    /// The token in the realm's answer, or why there is none.
+    async fn read_token(
+        &self,
+        resp: Response,
+        realm: &str,
+        mut url: url::Url,
+    ) -> Result<(String, Duration), RegistryError> {
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
             let status = resp.status().as_u16();
             return Err(RegistryError::Unauthorized {
@@ -435,6 +557,14 @@ fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
         .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", cfg.host), e))
 }
 
+/// Same scheme, host and port (a default port written out or not).
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 fn challenges_of(resp: &Response) -> Vec<Challenge> {
     resp.headers()
         .get_all(WWW_AUTHENTICATE)
@@ -455,20 +585,56 @@ fn retry_after(resp: &Response) -> Option<Duration> {
     Some(Duration::from_secs(secs))
 }
 
-/// Reads a small response body, refusing more than a fixed cap.
+/// Reads a small response body, refusing more than a fixed cap: at once when the answer
+/// announces more (`Content-Length`), else once more has arrived.
 pub async fn read_small(resp: Response, what: &str) -> Result<Bytes, RegistryError> {
     use futures_util::StreamExt;
+    let limit = MAX_SMALL_BODY.max(crate::manifest::MAX_MANIFEST_SIZE as usize);
+    let too_large = |size: String| {
+        RegistryError::Protocol(format!(
+            "{what} is larger than the allowed limit ({size}, over {limit} bytes)"
+        ))
+    };
+    if let Some(announced) = resp.content_length()
+        && announced > limit as u64
+    {
+        return Err(too_large(format!("{announced} bytes announced")));
+    }
     let mut out = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| RegistryError::network(&format!("reading {what}"), e))?;
-        if out.len() + chunk.len() > MAX_SMALL_BODY.max(crate::manifest::MAX_MANIFEST_SIZE as usize)
-        {
-            return Err(RegistryError::Protocol(format!(
-                "{what} is larger than the allowed limit"
-            )));
+        if out.len() + chunk.len() > limit {
+            return Err(too_large(format!("{} bytes sent", out.len() + chunk.len())));
         }
         out.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn credentials_stay_on_one_scheme_host_and_port() {
+        let base = "https://r.example:5000";
+        assert!(same_origin(
+            base,
+            "https://r.example:5000/v2/a/blobs/uploads/x?s=1"
+        ));
+        assert!(same_origin(base, "HTTPS://R.EXAMPLE:5000/v2/"));
+        assert!(same_origin(
+            "https://r.example",
+            "https://r.example:443/v2/"
+        ));
+        assert!(!same_origin(base, "http://r.example:5000/v2/"), "downgrade");
+        assert!(!same_origin(base, "https://r.example:5001/v2/"));
+        assert!(!same_origin(base, "https://storage.example:5000/v2/"));
+        assert!(!same_origin(
+            base,
+            "https://r.example:5000@evil.example/v2/"
+        ));
+        assert!(!same_origin(base, "/v2/relative"), "unresolved");
+    }
 }

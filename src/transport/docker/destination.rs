@@ -123,16 +123,19 @@ impl DockerDestination {
         Ok(resp)
     }
 
+    /// The upload `Location` of `resp`, resolved against the URL of the request it answers
+    /// (a relative one after a PATCH to another host stays on that host).
     fn location(&self, resp: &Response, context: &str) -> Result<String> {
-        resp.headers()
+        let protocol = |message: String| TransportError::from(RegistryError::Protocol(message));
+        let raw = resp
+            .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(|l| self.client.url(l))
-            .ok_or_else(|| {
-                TransportError::from(RegistryError::Protocol(format!(
-                    "{context}: the registry sent no upload Location"
-                )))
-            })
+            .ok_or_else(|| protocol(format!("{context}: the registry sent no upload Location")))?;
+        resp.url()
+            .join(raw)
+            .map(String::from)
+            .map_err(|e| protocol(format!("{context}: bad upload Location {raw:?}: {e}")))
     }
 
     async fn cancel(&self, location: &str) {

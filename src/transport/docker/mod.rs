@@ -9,7 +9,7 @@
 
 mod api;
 mod attachments;
-mod auth;
+pub(crate) mod auth;
 mod client;
 mod destination;
 mod endpoint;

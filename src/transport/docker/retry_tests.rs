@@ -163,7 +163,7 @@ async fn a_download_resumes_within_its_budget_then_fails_as_transient() {
     let double = Double::start(Answer::Truncated);
     let client = Arc::new(double.client().await);
     let budget = RetryBudget::new();
-    let mut reader = open_download(client, "r", BLOB, budget.clone())
+    let mut reader = open_download(client, "r", BLOB, None, budget.clone())
         .await
         .unwrap();
     let mut got = Vec::new();

@@ -174,7 +174,8 @@ impl ImageSource for DockerSource {
         let url = format!("/v2/{}/blobs/{}", self.repository, desc.digest);
         // The blob's budget: the engine's when it copies the blob, else one of its own.
         let budget = RetryBudget::current_or_new();
-        Ok(open_download(self.client.clone(), &self.repository, &url, budget).await?)
+        let size = u64::try_from(desc.size).ok();
+        Ok(open_download(self.client.clone(), &self.repository, &url, size, budget).await?)
     }
 
     async fn signatures(&self, instance: Option<&Digest>) -> Result<Vec<Signature>> {
@@ -192,11 +193,13 @@ impl ImageSource for DockerSource {
     }
 }
 
+/// GETs a blob from `offset` on. An answer announcing more bytes than the blob has left
+/// (`size`, when the manifest gives it) is refused before its body is read.
 async fn open_blob(
     client: &RegistryClient,
     repo: &str,
     url: &str,
-    offset: u64,
+    (offset, size): (u64, Option<u64>),
     budget: &RetryBudget,
 ) -> std::result::Result<reqwest::Response, RegistryError> {
     let mut req = Request::new(Method::GET, url);
@@ -220,6 +223,21 @@ async fn open_blob(
         }
         return Err(RegistryError::from_response(&context, resp).await);
     }
+    let left = size.map(|s| s.saturating_sub(offset));
+    if let (Some(announced), Some(left)) = (resp.content_length(), left)
+        && announced > left
+    {
+        return Err(RegistryError::Protocol(format!(
+            "fetching blob {url} from {}: the registry announces {announced} bytes, but the manifest gives the blob {} bytes{}",
+            client.host(),
+            size.unwrap_or_default(),
+            if offset > 0 {
+                format!(" ({left} left from byte {offset})")
+            } else {
+                String::new()
+            },
+        )));
+    }
     Ok(resp)
 }
 
@@ -228,6 +246,8 @@ struct Download {
     client: std::sync::Arc<RegistryClient>,
     repo: String,
     url: String,
+    /// The blob's size, when the manifest gives it.
+    size: Option<u64>,
     budget: std::sync::Arc<RetryBudget>,
 }
 
@@ -237,14 +257,16 @@ pub(super) async fn open_download(
     client: std::sync::Arc<RegistryClient>,
     repo: &str,
     url: &str,
+    size: Option<u64>,
     budget: std::sync::Arc<RetryBudget>,
 ) -> std::result::Result<BlobReader, RegistryError> {
-    let first = open_blob(&client, repo, url, 0, &budget).await?;
+    let first = open_blob(&client, repo, url, (0, size), &budget).await?;
     Ok(spawn_download(
         Download {
             client,
             repo: repo.to_string(),
             url: url.to_string(),
+            size,
             budget,
         },
         first,
@@ -264,13 +286,15 @@ fn spawn_download(d: Download, first: reqwest::Response) -> BlobReader {
         loop {
             let resp = match response.take() {
                 Some(r) => r,
-                None => match open_blob(&d.client, &d.repo, &d.url, offset, &d.budget).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = tx.send(Err(download_error(e))).await;
-                        return;
+                None => {
+                    match open_blob(&d.client, &d.repo, &d.url, (offset, d.size), &d.budget).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = tx.send(Err(download_error(e))).await;
+                            return;
+                        }
                     }
-                },
+                }
             };
             let started_at = offset;
             let mut body = resp.bytes_stream();

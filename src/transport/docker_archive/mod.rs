@@ -12,6 +12,7 @@ mod dest;
 mod extend;
 mod format;
 mod source;
+mod tarheaders;
 pub(crate) mod tarindex;
 pub(crate) use tarindex::TarIndex;
 mod writer;

@@ -4,7 +4,8 @@
 //!
 //! Everything that could make a name mean two things, or point outside the archive, is
 //! refused while indexing: `..` and absolute names, duplicate names, links that leave the
-//! archive root, and entries whose data would run past the end of the file.
+//! archive root, and entries whose data would run past the end of the file. Headers are
+//! read by `tarheaders`, which refuses oversized long names and pax headers unread.
 //!
 //! A compressed archive (`docker save img | gzip`, or bzip2, xz, zstd) is decompressed once
 //! into a temp file under `--tmpdir`, which is indexed and served the same way and removed
@@ -17,7 +18,9 @@ use std::path::{Component, Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::ArchiveError;
+use super::tarheaders::{EntryKind, HeaderError, Headers};
 use crate::pipeline::{self, BlobReader, Compression};
+use crate::transport::fsspace::Guarded;
 use crate::transport::fsutil;
 
 #[derive(Debug, Clone)]
@@ -97,18 +100,24 @@ impl TarIndex {
         Ok(index)
     }
 
-    fn scan_reader<R: Read + Seek>(path: &Path, r: R, len: u64) -> Result<TarIndex, ArchiveError> {
+    pub(crate) fn scan_reader<R: Read + Seek>(
+        path: &Path,
+        r: R,
+        len: u64,
+    ) -> Result<TarIndex, ArchiveError> {
         let io_err = |e: io::Error| ArchiveError::io(path, "reading", e);
         let bad = |msg: String| ArchiveError::Invalid {
             archive: path.to_path_buf(),
             message: msg,
         };
-        let mut archive = tar::Archive::new(io::BufReader::new(r));
+        let mut headers = Headers::new(r, len);
         let mut nodes = HashMap::new();
         let mut order = Vec::new();
-        for entry in archive.entries_with_seek().map_err(io_err)? {
-            let entry = entry.map_err(io_err)?;
-            let raw_name = entry.path().map_err(io_err)?.into_owned();
+        while let Some(entry) = headers.next_entry().map_err(|e| match e {
+            HeaderError::Io(e) => io_err(e),
+            HeaderError::Invalid(message) => bad(message),
+        })? {
+            let raw_name = entry.name;
             let name = normalize(&raw_name).ok_or_else(|| {
                 bad(format!(
                     "entry {raw_name:?} has an absolute path or \"..\": it would escape the archive"
@@ -117,53 +126,9 @@ impl TarIndex {
             if name.is_empty() {
                 continue;
             }
-            let kind = entry.header().entry_type();
-            let node = if kind.is_file() || kind == tar::EntryType::Continuous {
-                let offset = entry.raw_file_position();
-                let size = entry.size();
-                if offset.checked_add(size).is_none_or(|end| end > len) {
-                    return Err(bad(format!(
-                        "entry {name:?} claims {size} bytes at offset {offset}, past the end of the {len}-byte file (truncated or lying archive)"
-                    )));
-                }
-                Node::File { offset, size }
-            } else if kind.is_symlink() {
-                let target = entry
-                    .link_name()
-                    .map_err(io_err)?
-                    .ok_or_else(|| bad(format!("symlink {name:?} has no target")))?;
-                let parent = Path::new(&name).parent().unwrap_or(Path::new(""));
-                let joined = if target.is_absolute() {
-                    return Err(bad(format!(
-                        "symlink {name:?} points to the absolute path {target:?}, outside the archive"
-                    )));
-                } else {
-                    parent.join(&target)
-                };
-                Node::Link(lexical_clean(&joined).ok_or_else(|| {
-                    bad(format!(
-                        "symlink {name:?} -> {target:?} points outside the archive"
-                    ))
-                })?)
-            } else if kind.is_hard_link() {
-                let target = entry
-                    .link_name()
-                    .map_err(io_err)?
-                    .ok_or_else(|| bad(format!("hard link {name:?} has no target")))?;
-                // Hard link targets are archive-relative names, not relative to the link.
-                Node::Link(
-                    normalize(&target)
-                        .filter(|t| !t.is_empty())
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "hard link {name:?} -> {target:?} points outside the archive"
-                            ))
-                        })?,
-                )
-            } else if kind.is_dir() {
-                Node::Dir
-            } else {
-                // Devices, FIFOs, PAX globals: nothing docker-archive needs; never served.
+            let Some(node) = node_of(entry.kind, entry.link_name, &name, entry.offset, entry.size)
+                .map_err(bad)?
+            else {
                 continue;
             };
             if let Some(previous) = nodes.insert(name.clone(), node) {
@@ -282,6 +247,46 @@ impl TarIndex {
     }
 }
 
+/// The index node for an entry of `kind` named `name`; None for kinds never served. Link
+/// targets are resolved to archive-root-relative names, and refused if they leave it.
+fn node_of(
+    kind: EntryKind,
+    link_name: Option<PathBuf>,
+    name: &str,
+    offset: u64,
+    size: u64,
+) -> Result<Option<Node>, String> {
+    Ok(Some(match kind {
+        EntryKind::File => Node::File { offset, size },
+        EntryKind::Symlink => {
+            let target = link_name.ok_or_else(|| format!("symlink {name:?} has no target"))?;
+            if target.is_absolute() {
+                return Err(format!(
+                    "symlink {name:?} points to the absolute path {target:?}, outside the archive"
+                ));
+            }
+            let parent = Path::new(&name).parent().unwrap_or(Path::new(""));
+            Node::Link(lexical_clean(&parent.join(&target)).ok_or_else(|| {
+                format!("symlink {name:?} -> {target:?} points outside the archive")
+            })?)
+        }
+        EntryKind::HardLink => {
+            let target = link_name.ok_or_else(|| format!("hard link {name:?} has no target"))?;
+            // Hard link targets are archive-relative names, not relative to the link.
+            Node::Link(
+                normalize(&target)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        format!("hard link {name:?} -> {target:?} points outside the archive")
+                    })?,
+            )
+        }
+        EntryKind::Dir => Node::Dir,
+        // Devices, FIFOs, sparse files: nothing docker-archive needs; never served.
+        EntryKind::Other => return Ok(None),
+    }))
+}
+
 /// The compression the file's first bytes announce; the file is left at its start.
 fn compression_of(file: &mut std::fs::File) -> io::Result<Option<Compression>> {
     let mut prefix = [0u8; 6];
@@ -312,7 +317,9 @@ fn decompress_to_temp(
         message: e.to_string(),
     })?;
     let mut plain = pipeline::decoder(compression, file).map_err(in_tmpdir)?;
-    let mut out = io::BufWriter::with_capacity(pipeline::BUFFER_SIZE, spool.as_file());
+    // The archive's size says nothing of what it decompresses to: keep the reserve.
+    let guarded = Guarded::new(spool.as_file(), spool.as_file()).map_err(in_tmpdir)?;
+    let mut out = io::BufWriter::with_capacity(pipeline::BUFFER_SIZE, guarded);
     let copied = io::copy(&mut plain, &mut out).and_then(|_| out.flush());
     drop(out);
     copied.map_err(|e| ArchiveError::Invalid {

@@ -40,7 +40,8 @@ pub struct Stored {
     pub created: bool,
 }
 
-/// Streams `reader` into a temp file in `dir`, then renames it to `name_for(digest)`,
+/// Streams `reader` into a temp file in `dir` (stopping before the filesystem's reserve,
+/// `fsspace`), then renames it to `name_for(digest)`,
 /// replacing a file of that name (a name is no proof of content; renaming over it costs
 /// nothing). On any error the temp file is removed.
 pub async fn store_blob(
@@ -66,6 +67,7 @@ pub async fn store_blob(
         let hash = known.is_none();
         let mut buf = vec![0u8; BUFFER_SIZE];
         let mut size: u64 = 0;
+        let mut room = crate::transport::fsspace::Room::of(temp.as_file())?;
         loop {
             let n = match src.read(&mut buf) {
                 Ok(0) => break,
@@ -76,6 +78,7 @@ pub async fn store_blob(
             if hash {
                 hasher.update(&buf[..n]);
             }
+            room.take(n as u64)?;
             temp.write_all(&buf[..n])?;
             let before = size;
             size += n as u64;

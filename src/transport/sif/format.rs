@@ -81,10 +81,15 @@ fn le_i64(b: &[u8]) -> i64 {
 
 impl SifFile {
     pub fn open(path: &Path) -> Result<SifFile, SifError> {
-        let mut file = File::open(path).map_err(|e| SifError::Open {
+        let file = File::open(path).map_err(|e| SifError::Open {
             path: path.display().to_string(),
             reason: crate::reference::go_errno_text(&e),
         })?;
+        SifFile::read(file)
+    }
+
+    /// Reads the global header and the descriptor table of an open SIF file.
+    pub fn read(mut file: File) -> Result<SifFile, SifError> {
         let len = file.metadata()?.len();
         let mut h = [0u8; HEADER_LEN];
         file.read_exact(&mut h)
@@ -100,7 +105,9 @@ impl SifFile {
         if !(0..=MAX_DESCRIPTORS).contains(&total)
             || desc_size < total * DESCRIPTOR_LEN as i64
             || desc_offset < 0
-            || (desc_offset + total * DESCRIPTOR_LEN as i64) as u64 > len
+            || desc_offset
+                .checked_add(total * DESCRIPTOR_LEN as i64)
+                .is_none_or(|end| end as u64 > len)
         {
             return Err(SifError::Malformed(
                 "reading descriptors: the descriptor table does not fit in the file".into(),
@@ -276,5 +283,26 @@ mod tests {
         assert_eq!(env, ["export A=1"]);
         assert_eq!(run, ["echo hi", "", "exec x"]);
         assert_eq!(parse_deffile("%labels\nx\n"), (vec![], vec![]));
+    }
+
+    /// Found by the `sif` fuzz target's input shape (and by review): a descriptor table
+    /// offset near i64::MAX overflowed the bounds check (a panic in debug builds).
+    #[test]
+    fn a_descriptor_table_offset_near_the_end_of_i64_is_refused() {
+        let mut h = vec![0u8; HEADER_LEN];
+        h[32..42].copy_from_slice(MAGIC);
+        h[42..45].copy_from_slice(VERSION_01);
+        for (i, v) in [(3, 1i64), (4, i64::MAX), (5, DESCRIPTOR_LEN as i64)] {
+            h[64 + i * 8..72 + i * 8].copy_from_slice(&v.to_le_bytes());
+        }
+        h.resize(HEADER_LEN + DESCRIPTOR_LEN, 0);
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &h).unwrap();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        let err = SifFile::read(file).err().expect("refused");
+        assert!(
+            err.to_string().contains("does not fit in the file"),
+            "{err}"
+        );
     }
 }

@@ -8,6 +8,11 @@
 use std::io::{self, BufRead, Read};
 
 const BLOCK: usize = 512;
+/// One PAX or GNU extension header is at most this large, as in Go's archive/tar.
+const MAX_EXTENSION: u64 = 1 << 20;
+/// All the extension headers before one entry together: Go keeps only the last of each
+/// kind, but their bytes are kept here for tar-split, so their number must be bounded too.
+const MAX_EXTENSIONS_PER_ENTRY: u64 = 4 << 20;
 
 /// One entry as Go's tar reader gives it.
 #[derive(Debug, Clone, Default)]
@@ -119,12 +124,21 @@ impl<R: BufRead> TarReader<R> {
         let mut pax: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
+        let mut extensions: u64 = 0;
         loop {
             let Some(block) = self.header_block()? else {
                 self.ended = true;
                 return Ok(None);
             };
             let typeflag = block[156];
+            if matches!(typeflag, b'x' | b'g' | b'L' | b'K') {
+                extensions += parse_numeric(&block[124..136])?;
+                if extensions > MAX_EXTENSIONS_PER_ENTRY {
+                    return Err(malformed(format!(
+                        "extension headers of over {MAX_EXTENSIONS_PER_ENTRY} bytes before one entry"
+                    )));
+                }
+            }
             match typeflag {
                 b'x' | b'g' => {
                     let data = self.extension_data(&block)?;
@@ -237,7 +251,7 @@ impl<R: BufRead> TarReader<R> {
     /// The data of an extension header (PAX, GNU long name), kept in `raw` too.
     fn extension_data(&mut self, block: &[u8; BLOCK]) -> io::Result<Vec<u8>> {
         let size = parse_numeric(&block[124..136])?;
-        if size > 1 << 20 {
+        if size > MAX_EXTENSION {
             return Err(malformed("an extension header over 1 MiB"));
         }
         let padded = size.div_ceil(BLOCK as u64) * BLOCK as u64;
@@ -532,6 +546,34 @@ mod tests {
                 secs: 12,
                 nanos: 500_000_000
             }
+        );
+    }
+
+    /// Each under the 1 MiB cap, but five of them before one entry: refused before the
+    /// fifth is read (they were all kept in memory for tar-split, without bound).
+    #[test]
+    fn extension_headers_before_one_entry_are_bounded_together() {
+        let mut data = Vec::new();
+        for _ in 0..5 {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(tar::EntryType::XGlobalHeader);
+            h.set_size(1 << 20);
+            h.set_cksum();
+            data.extend_from_slice(h.as_bytes());
+            let record = b"9 a=bcde\n";
+            data.extend(record.iter().cycle().take(1 << 20));
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_path("f").unwrap();
+        h.set_size(0);
+        h.set_cksum();
+        data.extend_from_slice(h.as_bytes());
+        data.extend([0u8; 1024]);
+        let err = TarReader::new(&data[..]).next_entry().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("extension headers of over 4194304 bytes before one entry"),
+            "{err}"
         );
     }
 
