@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod digest;
+pub mod gotime;
 pub mod image;
 pub mod manifest;
 pub mod pipeline;

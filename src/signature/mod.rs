@@ -15,7 +15,6 @@ pub mod gpg;
 pub mod keybox;
 pub mod openpgp;
 pub mod simple;
-pub mod time;
 
 pub mod sigstore;
 
