@@ -158,20 +158,22 @@ pub fn append(
             Vec::new(),
         ),
     };
-    let mut payloads = Vec::new();
+    let mut payloads: Vec<(Digest, Vec<u8>)> = Vec::new();
+    let mut added: Vec<&SigstoreSignature> = Vec::new();
     for sig in signatures {
         let digest = Digest::sha256_of(&sig.payload);
+        // As c/image: a layer matches on type, payload and annotations (two signatures of
+        // one payload made in the same second differ only in their annotations).
         let already = present.iter().any(|a| {
             a.descriptor.media_type == sig.mime_type
                 && a.descriptor.size == sig.payload.len() as i64
                 && a.descriptor.digest == digest
                 && a.annotations == sig.annotations
-        }) || payloads
-            .iter()
-            .any(|(d, _): &(Digest, Vec<u8>)| *d == digest);
+        }) || added.contains(&sig);
         if already {
             continue;
         }
+        added.push(sig);
         let mut layer = serde_json::json!({
             "mediaType": sig.mime_type,
             "digest": digest.to_string(),
@@ -192,9 +194,11 @@ pub fn append(
                 serde_json::Value::String(digest.to_string()),
             );
         }
-        payloads.push((digest, sig.payload.clone()));
+        if !payloads.iter().any(|(d, _)| *d == digest) {
+            payloads.push((digest, sig.payload.clone()));
+        }
     }
-    if payloads.is_empty() {
+    if added.is_empty() {
         return Ok(None);
     }
     let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
@@ -304,6 +308,21 @@ mod tests {
         let config: serde_json::Value = serde_json::from_slice(&second.config).unwrap();
         assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
         assert_eq!(second.payloads.len(), 1);
+    }
+
+    #[test]
+    fn signatures_of_one_payload_are_kept_apart_by_their_annotations() {
+        let sigs = [sig("{}", "c2ln"), sig("{}", "b3RoZXI="), sig("{}", "c2ln")];
+        let update = append(None, &sigs).unwrap().unwrap();
+        let parsed =
+            AttachmentManifest::parse("t", Some(mime::OCI_MANIFEST), &update.manifest).unwrap();
+        let layers = parsed.attachments().unwrap();
+        assert_eq!(layers.len(), 2);
+        assert_eq!(
+            layers[1].annotations[SIGSTORE_SIGNATURE_ANNOTATION],
+            "b3RoZXI="
+        );
+        assert_eq!(update.payloads.len(), 1, "one blob for the shared payload");
     }
 
     #[test]
