@@ -14,6 +14,7 @@ pub mod digest;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz_api;
+pub mod gotime;
 pub mod image;
 pub mod manifest;
 pub mod pipeline;

@@ -9,6 +9,7 @@ mod certs;
 mod fault_proxy;
 #[path = "support/registry.rs"]
 mod registry;
+mod support;
 #[path = "support/token_server.rs"]
 mod token_server;
 
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use fault_proxy::{Fault, FaultAction, FaultProxy};
 use registry::{Registry, RegistryOpts};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use token_server::{TokenServer, TokenServerOpts};
 
 const HELLO_MANIFEST: &str =
@@ -509,50 +509,17 @@ fn fault_proxy_5xx_is_not_retried_by_skopeo() {
 
 /// A one-layer OCI layout with a `size`-byte incompressible layer, ref `latest`.
 fn big_layout(dir: &Path, size: usize) -> String {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |data: &[u8]| -> String {
-        let hex = hex::encode(Sha256::digest(data));
-        std::fs::write(blobs.join(&hex), data).unwrap();
-        format!("sha256:{hex}")
-    };
-    // Pseudo-random bytes (xorshift) so gzip cannot shrink them.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let layer: Vec<u8> = (0..size)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    let layer_digest = put(&layer);
+    let oci = support::OciLayout::create(dir);
+    let layer = support::pseudo_random(1, size);
+    let layer = oci.put_layer("application/vnd.oci.image.layer.v1.tar", &layer);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
     }))
     .unwrap();
-    let config_digest = put(&config);
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
-    }))
-    .unwrap();
-    let manifest_digest = put(&manifest);
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    std::fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len(),
-                           "annotations": {"org.opencontainers.image.ref.name": "latest"}}],
-        }))
-        .unwrap(),
-    )
-    .unwrap();
-    layer_digest
+    oci.put_image("latest", &config, &[layer])
+        .layer_digests
+        .remove(0)
 }
 
 /// `GET http://HOST/PATH` with extra headers over a raw socket: (status, headers, body).

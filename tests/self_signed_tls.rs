@@ -34,13 +34,31 @@ impl SelfSigned {
         format!("docker://{}/{repo_tag}", self.host())
     }
 
-    /// `DIR/domain.crt` as a cert dir (any `*.crt` is a CA for containers-certs.d(5)).
+    /// The registry's certificate in `ROOT/HOST:PORT` (see [`cert_dir_for`]).
     fn cert_dir(&self, root: &Path) -> PathBuf {
-        let d = root.join(self.host());
-        fs::create_dir_all(&d).unwrap();
-        fs::copy(&self.certs.server_cert, d.join("domain.crt")).unwrap();
-        d
+        cert_dir_for(root, &self.host(), &self.certs.server_cert)
     }
+}
+
+/// `ROOT/HOST/domain.crt` holding `cert`, as a cert dir (any `*.crt` is a CA for
+/// containers-certs.d(5)); returns the directory.
+fn cert_dir_for(root: &Path, host: &str, cert: &Path) -> PathBuf {
+    let d = root.join(host);
+    fs::create_dir_all(&d).unwrap();
+    fs::copy(cert, d.join("domain.crt")).unwrap();
+    d
+}
+
+/// skiff and skopeo both fail to push hello-oci to `dest` trusting `cert_dir`; skiff says
+/// it is the certificate.
+#[track_caller]
+fn both_refuse_the_push(cx: &Ctx, cert_dir: &Path, dest: &str) {
+    let dir = cert_dir.to_str().unwrap();
+    let ours = cx.copy(&["--dest-cert-dir", dir], &hello_src(), dest);
+    ours.assert_fails_with("certificate");
+    let args = ["--insecure-policy", "copy", "--dest-cert-dir", dir];
+    let theirs = cx.skopeo(&[&args[..], &[&hello_src(), dest]].concat());
+    assert_eq!(theirs.code, Some(1), "{theirs:?}");
 }
 
 fn skiff(cx: &Ctx, args: &[&str], env: &[(&str, OsString)]) -> Out {
@@ -124,47 +142,14 @@ fn untrusted_or_misnamed_self_signed_certificates_still_fail_as_in_skopeo() {
     let s = SelfSigned::start();
     // A different self-signed certificate for the same name is trusted instead.
     let other = Certs::self_signed_like_distribution_docs(NAME);
-    let d = cx.path("other").join(s.host());
-    fs::create_dir_all(&d).unwrap();
-    fs::copy(&other.server_cert, d.join("domain.crt")).unwrap();
-    let wrong = d.to_str().unwrap();
+    let wrong = cert_dir_for(&cx.path("other"), &s.host(), &other.server_cert);
     let dest = s.image("skiff/hello:v1");
-    let ours = cx.copy(&["--dest-cert-dir", wrong], &hello_src(), &dest);
-    assert_eq!(ours.code, Some(1), "{ours:?}");
-    assert!(ours.stderr.contains("certificate"), "{ours:?}");
-    let theirs = cx.skopeo(&[
-        "--insecure-policy",
-        "copy",
-        "--dest-cert-dir",
-        wrong,
-        &hello_src(),
-        &dest,
-    ]);
-    assert_eq!(theirs.code, Some(1), "{theirs:?}");
+    both_refuse_the_push(&cx, &wrong, &dest);
     // No certificate given at all.
     let ours = cx.copy(&[], &hello_src(), &dest);
     assert_eq!(ours.code, Some(1), "{ours:?}");
     // The trusted certificate, reached by a name it is not for (127.0.0.1).
-    let right = s.cert_dir(&cx.path("right"));
-    let by_ip = cx.path("by-ip").join(s.reg.host());
-    fs::create_dir_all(&by_ip).unwrap();
-    fs::copy(right.join("domain.crt"), by_ip.join("domain.crt")).unwrap();
-    let ip_dest = s.reg.docker_ref("skiff/hello:v1");
-    let ours = cx.copy(
-        &["--dest-cert-dir", by_ip.to_str().unwrap()],
-        &hello_src(),
-        &ip_dest,
-    );
-    assert_eq!(ours.code, Some(1), "{ours:?}");
-    assert!(ours.stderr.contains("certificate"), "{ours:?}");
-    let theirs = cx.skopeo(&[
-        "--insecure-policy",
-        "copy",
-        "--dest-cert-dir",
-        by_ip.to_str().unwrap(),
-        &hello_src(),
-        &ip_dest,
-    ]);
-    assert_eq!(theirs.code, Some(1), "{theirs:?}");
+    let by_ip = cert_dir_for(&cx.path("by-ip"), &s.reg.host(), &s.certs.server_cert);
+    both_refuse_the_push(&cx, &by_ip, &s.reg.docker_ref("skiff/hello:v1"));
     assert!(s.reg.tags("skiff/hello").is_empty());
 }

@@ -20,6 +20,7 @@ mod support;
 #[path = "support/token_server.rs"]
 mod token_server;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -61,13 +62,13 @@ impl World {
     }
 
     /// `skiff [--policy P | --insecure-policy] --registries.d D ARGS`, in this GnuPG home.
-    fn skiff(&self, policy: Option<&Path>, args: &[&str]) -> Out {
+    fn skiff<S: AsRef<OsStr>>(&self, policy: Option<&Path>, args: &[S]) -> Out {
         let mut c = skiff();
         self.common(&mut c, policy);
         run(c.args(args))
     }
 
-    fn skopeo(&self, policy: Option<&Path>, args: &[&str]) -> Out {
+    fn skopeo<S: AsRef<OsStr>>(&self, policy: Option<&Path>, args: &[S]) -> Out {
         let mut c = skopeo();
         self.common(&mut c, policy);
         run(c.args(args))
@@ -113,6 +114,14 @@ impl World {
             .assert_success();
     }
 
+    /// skopeo pushes the `dir:` image `src` to `image` (a plain-HTTP registry), signed by
+    /// `fpr` as the destination's own reference.
+    fn skopeo_push_signed(&self, src: &Path, image: &str, fpr: &str) {
+        let args = ["copy", "--dest-tls-verify=false", "--sign-by", fpr];
+        self.skopeo(None, &[&args[..], &[&dir_ref(src), image]].concat())
+            .assert_success();
+    }
+
     /// A copy of `src` (a `dir:` image) with a signature by `fpr` as [`IDENTITY`], made
     /// by skopeo or by skiff.
     fn sign_dir(&self, src: &Path, name: &str, fpr: &str, by_skopeo: bool) -> PathBuf {
@@ -137,12 +146,31 @@ impl World {
     }
 }
 
+const MATCH_EXACT: &str = r#"{"type":"matchExact"}"#;
+const MATCH_REPOSITORY: &str = r#"{"type":"matchRepository"}"#;
+
 fn exact(reference: &str) -> String {
     format!(r#"{{"type":"exactReference","dockerReference":"{reference}"}}"#)
 }
 
 fn dir_ref(path: &Path) -> String {
     format!("dir:{}", p(path))
+}
+
+/// `copy FLAGS… dir:SRC dir:DEST`
+fn copy_dirs(flags: &[&str], src: &Path, dest: &Path) -> Vec<String> {
+    let mut args = vec!["copy".to_string()];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    args.extend([dir_ref(src), dir_ref(dest)]);
+    args
+}
+
+/// `copy --src-tls-verify=false IMAGE dir:OUT` (from a plain-HTTP registry).
+fn pull(image: &str, out: &Path) -> Vec<String> {
+    let flags = ["copy", "--src-tls-verify=false", image];
+    let mut args: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    args.push(dir_ref(out));
+    args
 }
 
 /// The literal data of an OpenPGP message, as gpg decodes it (no verification needed).
@@ -243,7 +271,7 @@ fn skiff_signs_and_skopeo_verifies_in_dir() {
     for (fpr, armor) in [(&rsa, false), (&ed, true)] {
         let pol = w.policy("p.json", "dir", &w.key_path(fpr, armor), &exact(IDENTITY));
         let out = w.path(&format!("skopeo-{armor}"));
-        w.skopeo(Some(&pol), &["copy", &dir_ref(&twice), &dir_ref(&out)])
+        w.skopeo(Some(&pol), &copy_dirs(&[], &twice, &out))
             .assert_success();
         assert!(out.join("signature-2").exists());
     }
@@ -257,7 +285,7 @@ fn skopeo_signs_and_skiff_verifies_in_dir() {
     let signed = w.sign_dir(&src, "signed", &rsa, true);
     let pol = w.policy("p.json", "dir", &w.key_path(&rsa, false), &exact(IDENTITY));
     let out = w.path("out");
-    w.skiff(Some(&pol), &["copy", &dir_ref(&signed), &dir_ref(&out)])
+    w.skiff(Some(&pol), &copy_dirs(&[], &signed, &out))
         .assert_success();
     // The signature is copied byte for byte.
     assert_eq!(
@@ -272,11 +300,8 @@ fn skopeo_signs_and_skiff_verifies_in_dir() {
         p(&w.gpg.export(&rsa, false))
     );
     let pol = w.policy("both.json", "dir", &both, &exact(IDENTITY));
-    w.skiff(
-        Some(&pol),
-        &["copy", &dir_ref(&signed), &dir_ref(&w.path("out2"))],
-    )
-    .assert_success();
+    w.skiff(Some(&pol), &copy_dirs(&[], &signed, &w.path("out2")))
+        .assert_success();
     use base64::Engine as _;
     let data = base64::engine::general_purpose::STANDARD
         .encode(std::fs::read(w.gpg.export(&rsa, true)).unwrap());
@@ -286,21 +311,15 @@ fn skopeo_signs_and_skiff_verifies_in_dir() {
         &format!(r#""keyData":"{data}""#),
         &exact(IDENTITY),
     );
-    w.skiff(
-        Some(&pol),
-        &["copy", &dir_ref(&signed), &dir_ref(&w.path("out3"))],
-    )
-    .assert_success();
+    w.skiff(Some(&pol), &copy_dirs(&[], &signed, &w.path("out3")))
+        .assert_success();
     let pol = w.policy(
         "repo.json",
         "dir",
         &w.key_path(&rsa, false),
-        r#"{"type":"matchRepository"}"#,
+        MATCH_REPOSITORY,
     );
-    let rejected = w.skiff(
-        Some(&pol),
-        &["copy", &dir_ref(&signed), &dir_ref(&w.path("no"))],
-    );
+    let rejected = w.skiff(Some(&pol), &copy_dirs(&[], &signed, &w.path("no")));
     rejected.assert_error().assert_stderr_contains(&format!(
         "Source image rejected: Signature for identity \"{IDENTITY}\" is not accepted"
     ));
@@ -357,8 +376,7 @@ fn standalone_verify_with_key_files_and_its_refusals() {
             .map(str::to_string)
             .collect::<Vec<_>>()
     };
-    let run =
-        |args: Vec<String>| w.skiff(None, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = |args: Vec<String>| w.skiff(None, &args);
     // Newer skopeo's --public-key-file, with "any" or a list of fingerprints.
     let keys = p(&w.gpg.export(rsa, true));
     for fprs in ["any".to_string(), format!("0000,{rsa}")] {
@@ -420,18 +438,9 @@ fn registry_with_a_file_lookaside_both_ways() {
     let sig = lookaside_file(&w, "test/hello", HELLO_MANIFEST, 1);
     assert!(sig.exists(), "no signature at {}", sig.display());
     // skopeo admits it from the registry and copies the signature to dir:.
-    let pol = w.policy(
-        "p.json",
-        "docker",
-        &w.key_path(&rsa, false),
-        r#"{"type":"matchExact"}"#,
-    );
+    let pol = w.policy("p.json", "docker", &w.key_path(&rsa, false), MATCH_EXACT);
     let out = w.path("from-registry");
-    w.skopeo(
-        Some(&pol),
-        &["copy", "--src-tls-verify=false", &img, &dir_ref(&out)],
-    )
-    .assert_success();
+    w.skopeo(Some(&pol), &pull(&img, &out)).assert_success();
     assert_eq!(
         std::fs::read(&sig).unwrap(),
         std::fs::read(out.join("signature-1")).unwrap()
@@ -443,32 +452,17 @@ fn registry_with_a_file_lookaside_both_ways() {
 
     // skopeo pushes a signed image; skiff reads it under the policy and keeps the signature.
     let img2 = reg.docker_ref("test/hello:v2");
-    w.skopeo(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &dir_ref(&out),
-            &img2,
-        ],
-    )
-    .assert_success();
+    w.skopeo_push_signed(&out, &img2, &rsa);
     // The copied signature (for v1) and skopeo's new one (for v2), under one digest.
     assert!(lookaside_file(&w, "test/hello", HELLO_MANIFEST, 2).exists());
     let pol = w.policy(
         "repo.json",
         "docker",
         &w.key_path(&rsa, true),
-        r#"{"type":"matchRepository"}"#,
+        MATCH_REPOSITORY,
     );
     let back = w.path("back");
-    w.skiff(
-        Some(&pol),
-        &["copy", "--src-tls-verify=false", &img2, &dir_ref(&back)],
-    )
-    .assert_success();
+    w.skiff(Some(&pol), &pull(&img2, &back)).assert_success();
     for n in [1, 2] {
         assert_eq!(
             std::fs::read(lookaside_file(&w, "test/hello", HELLO_MANIFEST, n)).unwrap(),
@@ -494,19 +488,9 @@ fn registry_with_an_http_lookaside_and_a_failing_one() {
     let rsa = w.gpg.keys.rsa.clone();
     let img = reg.docker_ref("test/hello:v1");
     w.push_signed(&img, &rsa);
-    let pol = w.policy(
-        "p.json",
-        "docker",
-        &w.key_path(&rsa, false),
-        r#"{"type":"matchExact"}"#,
-    );
+    let pol = w.policy("p.json", "docker", &w.key_path(&rsa, false), MATCH_EXACT);
     for (who, out) in [("skiff", "a"), ("skopeo", "b")] {
-        let args = [
-            "copy",
-            "--src-tls-verify=false",
-            &img,
-            &dir_ref(&w.path(out)),
-        ];
+        let args = pull(&img, &w.path(out));
         let run = if who == "skiff" {
             w.skiff(Some(&pol), &args)
         } else {
@@ -528,41 +512,17 @@ fn registry_with_an_http_lookaside_and_a_failing_one() {
     let expected = format!(
         "Source image rejected: reading signature from {url}: status 500 (Internal Server Error)"
     );
-    let theirs = w.skopeo(
-        Some(&pol),
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &img,
-            &dir_ref(&w.path("c")),
-        ],
-    );
+    let theirs = w.skopeo(Some(&pol), &pull(&img, &w.path("c")));
     theirs
         .assert_exit1()
         .assert_skopeo_message_contains(&expected);
-    let ours = w.skiff(
-        Some(&pol),
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &img,
-            &dir_ref(&w.path("d")),
-        ],
-    );
+    let ours = w.skiff(Some(&pol), &pull(&img, &w.path("d")));
     ours.assert_error().assert_stderr_contains(&expected);
     assert!(!w.path("d").exists());
     // Without a policy that needs them, the copy fails as it would lose them...
-    w.skiff(
-        None,
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &img,
-            &dir_ref(&w.path("e")),
-        ],
-    )
-    .assert_error()
-    .assert_stderr_contains("status 500 (Internal Server Error)");
+    w.skiff(None, &pull(&img, &w.path("e")))
+        .assert_error()
+        .assert_stderr_contains("status 500 (Internal Server Error)");
     assert!(!w.path("e").exists());
     // ...and --remove-signatures does not read them at all.
     w.skiff(
@@ -615,16 +575,10 @@ fn all_instances_and_the_list_are_signed() {
     );
     // skopeo verifies every instance and the list; so does skiff, which keeps them all.
     let pol = w.policy("p.json", "dir", &w.key_path(&rsa, false), &exact(IDENTITY));
-    w.skopeo(
-        Some(&pol),
-        &["copy", "--all", &dir_ref(&signed), &dir_ref(&w.path("a"))],
-    )
-    .assert_success();
-    w.skiff(
-        Some(&pol),
-        &["copy", "--all", &dir_ref(&signed), &dir_ref(&w.path("b"))],
-    )
-    .assert_success();
+    w.skopeo(Some(&pol), &copy_dirs(&["--all"], &signed, &w.path("a")))
+        .assert_success();
+    w.skiff(Some(&pol), &copy_dirs(&["--all"], &signed, &w.path("b")))
+        .assert_success();
     assert_same_tree(
         &w.path("a"),
         &w.path("b"),
@@ -636,14 +590,11 @@ fn all_instances_and_the_list_are_signed() {
         MULTI_ARM64.trim_start_matches("sha256:")
     )))
     .unwrap();
-    w.skiff(
-        Some(&pol),
-        &["copy", "--all", &dir_ref(&signed), &dir_ref(&w.path("c"))],
-    )
-    .assert_error()
-    .assert_stderr_contains(
-        "Source image rejected: A signature was required, but no signature exists",
-    );
+    w.skiff(Some(&pol), &copy_dirs(&["--all"], &signed, &w.path("c")))
+        .assert_error()
+        .assert_stderr_contains(
+            "Source image rejected: A signature was required, but no signature exists",
+        );
     assert!(!w.path("c").exists());
 }
 
@@ -658,14 +609,10 @@ fn both_reject(w: &World, policy: Option<&Path>, args: &[&str], common: &str, th
         v.push(dir_ref(dest));
         v
     };
-    let ours = with(&a);
-    let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
-    let skopeos = with(&b);
-    let skopeos: Vec<&str> = skopeos.iter().map(String::as_str).collect();
-    w.skiff(policy, &ours)
+    w.skiff(policy, &with(&a))
         .assert_error()
         .assert_stderr_contains(common);
-    w.skopeo(policy, &skopeos)
+    w.skopeo(policy, &with(&b))
         .assert_exit1()
         .assert_skopeo_message_contains(theirs);
     assert!(!a.exists(), "skiff wrote {}", a.display());
@@ -678,11 +625,8 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
     let rsa = w.gpg.keys.rsa.clone();
     let signed = w.sign_dir(&src, "signed", &rsa, true);
     let pol = w.policy("p.json", "dir", &w.key_path(&rsa, false), &exact(IDENTITY));
-    let copy = |s: &Path| vec!["copy".to_string(), dir_ref(s)];
     let run = |src: &Path, pol: &Path, common: &str, theirs: &str| {
-        let args = copy(src);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        both_reject(&w, Some(pol), &args, common, theirs);
+        both_reject(&w, Some(pol), &["copy", &dir_ref(src)], common, theirs);
     };
     // No signature.
     let none = "Source image rejected: A signature was required, but no signature exists";
@@ -747,11 +691,8 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
         &exact(IDENTITY),
     );
     run(&expired, &exp, invalid, invalid);
-    w.skiff(
-        Some(&exp),
-        &["copy", &dir_ref(&expired), &dir_ref(&w.path("exp-out"))],
-    )
-    .assert_stderr_contains("has expired");
+    w.skiff(Some(&exp), &copy_dirs(&[], &expired, &w.path("exp-out")))
+        .assert_stderr_contains("has expired");
 }
 
 #[test]
@@ -888,45 +829,21 @@ fn registry_signature_extension_api_both_ways() {
     );
     assert!(!w.path("look").exists());
     // skopeo reads it through the API and admits the image.
-    let pol = w.policy(
-        "p.json",
-        "docker",
-        &w.key_path(&rsa, false),
-        r#"{"type":"matchExact"}"#,
-    );
+    let pol = w.policy("p.json", "docker", &w.key_path(&rsa, false), MATCH_EXACT);
     let out = w.path("out");
-    w.skopeo(
-        Some(&pol),
-        &["copy", "--src-tls-verify=false", &img, &dir_ref(&out)],
-    )
-    .assert_success();
+    w.skopeo(Some(&pol), &pull(&img, &out)).assert_success();
     // skopeo adds its signature of v2 (same manifest); skiff reads both, under the policy.
     let img2 = proxy.docker_ref("test/hello:v2");
-    w.skopeo(
-        None,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--sign-by",
-            &rsa,
-            &dir_ref(&out),
-            &img2,
-        ],
-    )
-    .assert_success();
+    w.skopeo_push_signed(&out, &img2, &rsa);
     assert_eq!(proxy.extension_signatures(&api).len(), 2);
     let pol = w.policy(
         "repo.json",
         "docker",
         &w.key_path(&rsa, false),
-        r#"{"type":"matchRepository"}"#,
+        MATCH_REPOSITORY,
     );
     let back = w.path("back");
-    w.skiff(
-        Some(&pol),
-        &["copy", "--src-tls-verify=false", &img2, &dir_ref(&back)],
-    )
-    .assert_success();
+    w.skiff(Some(&pol), &pull(&img2, &back)).assert_success();
     assert!(back.join("signature-2").exists() && !back.join("signature-3").exists());
     // Copying again adds nothing the registry already has.
     w.skiff(

@@ -142,24 +142,19 @@ fn signatures_made_with_a_generated_key_verify_independently_and_under_the_polic
     let out = cx.skopeo(&[
         "--insecure-policy",
         "copy",
-        &format!("dir:{}", signed.display()),
-        &format!("dir:{}", by_skopeo.display()),
+        &dir_ref(&signed),
+        &dir_ref(&by_skopeo),
     ]);
     assert!(out.ok(), "{out:?}");
     assert_eq!(fs::read(by_skopeo.join("signature-1")).unwrap(), stored);
     // skiff's policy admits it.
-    let src = format!("dir:{}", signed.display());
+    let src = dir_ref(&signed);
     let out = cx.copy_under(&key_policy(&public, EXACT), &[], &src, &cx.dir("ok"));
     assert!(out.ok(), "{out:?}");
     // Under another identity rule: refused, nothing written.
     let other = r#"{"type":"exactReference","dockerReference":"registry.example/test/hello:v2"}"#;
-    let out = cx.copy_under(&key_policy(&public, other), &[], &src, &cx.dir("no"));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(
-        out.stderr.contains("Source image rejected: Signature for identity \"registry.example/test/hello:v1\" is not accepted"),
-        "{out:?}"
-    );
-    assert!(!cx.path("no").exists());
+    let why = "Signature for identity \"registry.example/test/hello:v1\" is not accepted";
+    cx.assert_rejected(&key_policy(&public, other), &[], &src, why);
 }
 
 #[test]
@@ -181,22 +176,13 @@ fn a_cosign_format_key_signs_and_bad_passphrases_or_keys_fail_cleanly() {
     // A wrong passphrase: c/image's words, nothing written.
     let bad = write_file(&cx.path("bad.pw"), "nope\n");
     let out = cx.sign_to_dir(&cx.path("cosign.private"), &bad, "never");
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(
-        out.stderr
-            .contains("initializing private key: decrypt: encrypted: decryption failed"),
-        "{out:?}"
-    );
+    out.assert_fails_with("initializing private key: decrypt: encrypted: decryption failed");
     assert!(!cx.path("never").exists());
     // Verifying with another key fails; the tampered payload fails.
     let (_, other) = cx.generate_key("other", "x");
-    let src = format!("dir:{}", cx.path("signed").display());
-    let out = cx.copy_under(&key_policy(&other, EXACT), &[], &src, &cx.dir("no"));
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(
-        out.stderr.contains("Source image rejected: cryptographic signature verification failed: invalid signature when validating ASN.1 encoded signature"),
-        "{out:?}"
-    );
+    let src = cx.dir("signed");
+    let why = "cryptographic signature verification failed: invalid signature when validating ASN.1 encoded signature";
+    cx.assert_rejected(&key_policy(&other, EXACT), &[], &src, why);
     let sig_path = cx.path("signed/signature-1");
     let stored = fs::read_to_string(&sig_path).unwrap();
     let v: Value = serde_json::from_str(&stored[stored.find('{').unwrap()..]).unwrap();
@@ -204,19 +190,8 @@ fn a_cosign_format_key_signs_and_bad_passphrases_or_keys_fail_cleanly() {
     let forged = payload.replace("hello:v1", "hello:v9");
     let tampered = stored.replace(v["payload"].as_str().unwrap(), &b64(&forged));
     fs::write(&sig_path, tampered).unwrap();
-    let out = cx.copy_under(
-        &key_policy(&cx.path("cosign.pub"), EXACT),
-        &[],
-        &src,
-        &cx.dir("no"),
-    );
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(
-        out.stderr
-            .contains("cryptographic signature verification failed"),
-        "{out:?}"
-    );
-    assert!(!cx.path("no").exists());
+    let why = "cryptographic signature verification failed";
+    cx.assert_rejected(&key_policy(&cx.path("cosign.pub"), EXACT), &[], &src, why);
 }
 
 #[test]
@@ -241,7 +216,7 @@ fn all_signs_every_instance_and_the_list() {
     let dest = cx.path("multi");
     let mut flags = signing.to_vec();
     flags.extend(["--sign-identity", IDENTITY]);
-    let out = cx.copy(&flags, &multi, &format!("dir:{}", dest.display()));
+    let out = cx.copy(&flags, &multi, &dir_ref(&dest));
     assert!(out.ok(), "{out:?}");
     let mut checked = 0;
     for entry in fs::read_dir(&dest).unwrap() {
@@ -338,23 +313,18 @@ fn attachments_are_written_read_and_copied_like_skopeo_does() {
     let out = sign(&key2);
     assert!(out.ok(), "{out:?}");
     // skopeo 1.9.3 and skiff both bring them to dir:, identically.
+    let skopeo_pull = |image: &str, dest: &Path| {
+        cx.skopeo_copy(&regd, &["--src-tls-verify=false"], image, &dir_ref(dest))
+    };
+    let skiff_pull = |image: &str, dest: &Path| {
+        let flags = ["--src-tls-verify=false", "--registries.d", &regd];
+        cx.copy(&flags, image, &dir_ref(dest))
+    };
     let by_skopeo = cx.path("by-skopeo");
-    let out = cx.skopeo(&[
-        "--insecure-policy",
-        "--registries.d",
-        &regd,
-        "copy",
-        "--src-tls-verify=false",
-        &image,
-        &format!("dir:{}", by_skopeo.display()),
-    ]);
+    let out = skopeo_pull(&image, &by_skopeo);
     assert!(out.ok(), "{out:?}");
     let by_skiff = cx.path("by-skiff");
-    let out = cx.copy(
-        &["--src-tls-verify=false", "--registries.d", &regd],
-        &image,
-        &format!("dir:{}", by_skiff.display()),
-    );
+    let out = skiff_pull(&image, &by_skiff);
     assert!(out.ok(), "{out:?}");
     for n in 1..=2 {
         let name = format!("signature-{n}");
@@ -390,15 +360,7 @@ fn attachments_are_written_read_and_copied_like_skopeo_does() {
     assert!(out.ok(), "{out:?}");
     assert!(reg.tags("test/copy").contains(&tag));
     let back = cx.path("back");
-    let out = cx.skopeo(&[
-        "--insecure-policy",
-        "--registries.d",
-        &regd,
-        "copy",
-        "--src-tls-verify=false",
-        &copy_dest,
-        &format!("dir:{}", back.display()),
-    ]);
+    let out = skopeo_pull(&copy_dest, &back);
     assert!(out.ok(), "{out:?}");
     assert_eq!(
         fs::read(back.join("signature-2")).unwrap(),
@@ -406,22 +368,15 @@ fn attachments_are_written_read_and_copied_like_skopeo_does() {
     );
     // The reverse: skopeo pushes the dir: signatures to a registry; skiff reads them.
     let pushed = reg.docker_ref("test/pushed:v1");
-    let out = cx.skopeo(&[
-        "--insecure-policy",
-        "--registries.d",
+    let out = cx.skopeo_copy(
         &regd,
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("dir:{}", by_skiff.display()),
+        &["--dest-tls-verify=false"],
+        &dir_ref(&by_skiff),
         &pushed,
-    ]);
+    );
     assert!(out.ok(), "{out:?}");
     let from_skopeo = cx.path("from-skopeo");
-    let out = cx.copy(
-        &["--src-tls-verify=false", "--registries.d", &regd],
-        &pushed,
-        &format!("dir:{}", from_skopeo.display()),
-    );
+    let out = skiff_pull(&pushed, &from_skopeo);
     assert!(out.ok(), "{out:?}");
     assert_eq!(
         fs::read(from_skopeo.join("signature-1")).unwrap(),
@@ -437,15 +392,10 @@ fn attachments_are_written_read_and_copied_like_skopeo_does() {
             "--registries.d",
             &empty_regd.display().to_string(),
         ],
-        &format!("dir:{}", by_skiff.display()),
+        &dir_ref(&by_skiff),
         &nowhere,
     );
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(
-        out.stderr
-            .contains("writing sigstore attachments is disabled by configuration"),
-        "{out:?}"
-    );
+    out.assert_fails_with("writing sigstore attachments is disabled by configuration");
     assert!(reg.tags("test/nowhere").is_empty());
 }
 
@@ -460,19 +410,8 @@ fn a_missing_attachment_costs_one_request_and_a_failing_one_fails_cleanly() {
         public.display()
     ));
     let flags = ["--src-tls-verify=false", "--registries.d", regd.as_str()];
-    let out = cx.copy_under(
-        &policy,
-        &flags,
-        &reg.docker_ref("skiff/hello:v1"),
-        &cx.dir("no"),
-    );
-    assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(
-        out.stderr
-            .contains("Source image rejected: A signature was required, but no signature exists"),
-        "{out:?}"
-    );
-    assert!(!cx.path("no").exists());
+    let why = "A signature was required, but no signature exists";
+    cx.assert_rejected(&policy, &flags, &reg.docker_ref("skiff/hello:v1"), why);
     let sig_path = format!("/v2/skiff/hello/manifests/{}", sig_tag_of(HELLO_MANIFEST));
     let asked: Vec<_> = client_requests(&reg)
         .into_iter()

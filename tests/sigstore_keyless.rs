@@ -45,11 +45,11 @@ fn keyless_signing_with_each_oidc_mode_verifies_with_fulcio_and_rekor() {
         let signed = cx.path(mode);
         servers.peer_verifies(&signed);
         let policy = servers.fulcio_policy(&servers.field("issuer"), &servers.field("email"));
-        let src = format!("dir:{}", signed.display());
+        let src = dir_ref(&signed);
         let out = cx.copy_under(&policy, &[], &src, &cx.dir(&format!("ok-{mode}")));
         assert!(out.ok(), "{mode}: {out:?}");
     }
-    let src = format!("dir:{}", cx.path("deviceGrant").display());
+    let src = cx.dir("deviceGrant");
     // A policy for another issuer or email refuses, in c/image's words, writing nothing.
     let issuer = servers.field("issuer");
     let cases = [
@@ -64,14 +64,7 @@ fn keyless_signing_with_each_oidc_mode_verifies_with_fulcio_and_rekor() {
         ),
     ];
     for (policy, want) in cases {
-        let out = cx.copy_under(&policy, &[], &src, &cx.dir("no"));
-        assert_eq!(out.code, Some(1), "{out:?}");
-        assert!(
-            out.stderr
-                .contains(&format!("Source image rejected: {want}")),
-            "{out:?}"
-        );
-        assert!(!cx.path("no").exists());
+        cx.assert_rejected(&policy, &[], &src, &want);
     }
     // A key signature logged in Rekor: the SET is checked against the key.
     let (key, public) = cx.generate_key("k", "pw");
@@ -91,7 +84,7 @@ fn keyless_signing_with_each_oidc_mode_verifies_with_fulcio_and_rekor() {
         public.display(),
         servers.field("rekor_pub")
     ));
-    let src = format!("dir:{}", cx.path("key-rekor").display());
+    let src = cx.dir("key-rekor");
     let out = cx.copy_under(&policy, &[], &src, &cx.dir("ok-key-rekor"));
     assert!(out.ok(), "{out:?}");
 }
@@ -116,14 +109,7 @@ fn an_expired_certificate_or_a_bad_set_is_refused() {
         let out = cx.sign_with_params(&params, &format!("signed-{name}"), &[]);
         assert!(out.ok(), "{name}: {out:?}");
         let policy = servers.fulcio_policy(&servers.field("issuer"), &servers.field("email"));
-        let src = format!("dir:{}", cx.path(&format!("signed-{name}")).display());
-        let out = cx.copy_under(&policy, &[], &src, &cx.dir("no"));
-        assert_eq!(out.code, Some(1), "{name}: {out:?}");
-        assert!(
-            out.stderr
-                .contains(&format!("Source image rejected: {want}")),
-            "{name}: {out:?}"
-        );
-        assert!(!cx.path("no").exists());
+        let src = cx.dir(&format!("signed-{name}"));
+        cx.assert_rejected(&policy, &[], &src, want);
     }
 }

@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::fs;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -87,42 +86,14 @@ fn tricky_tar(gnu_padding: bool) -> Vec<u8> {
 
 /// An OCI layout with one uncompressed layer holding `tar`.
 fn image_of(layout: &Path, tar: &[u8]) -> String {
-    let blobs = layout.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let put = |data: &[u8]| {
-        let d = sha256_digest(data);
-        fs::write(blobs.join(&d[7..]), data).unwrap();
-        d
-    };
-    let layer = put(tar);
+    let oci = OciLayout::create(layout);
+    let layer = oci.put_layer("application/vnd.oci.image.layer.v1.tar", tar);
     let config = serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [layer]},
+        "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
     }))
     .unwrap();
-    let config_digest = put(&config);
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": tar.len()}],
-    }))
-    .unwrap();
-    let md = put(&manifest);
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len(),
-             "annotations": {"org.opencontainers.image.ref.name": "v1"}}]}))
-        .unwrap(),
-    )
-    .unwrap();
-    format!("oci:{}:v1", p(layout))
+    oci.put_image("v1", &config, &[layer]).oci_ref()
 }
 
 /// Each layer's (descriptor, blob) of the image tagged `v1` in `layout`.

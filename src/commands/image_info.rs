@@ -96,6 +96,21 @@ fn time_of(obj: &Value, name: &str) -> Result<Option<String>, InfoError> {
     }
 }
 
+/// A `string` field as a template value.
+fn go_str(obj: &Value, name: &str) -> Result<GoValue, InfoError> {
+    Ok(GoValue::Str(string_of(obj, name)?))
+}
+
+/// A `[]string` field as a template value.
+fn go_strings(obj: &Value, name: &str) -> Result<GoValue, InfoError> {
+    Ok(GoValue::strings(strings_of(obj, name)?))
+}
+
+/// A `*time.Time` field as a template value.
+fn go_time(obj: &Value, name: &str) -> Result<GoValue, InfoError> {
+    Ok(time_of(obj, name)?.map_or(GoValue::Nil, GoValue::Time))
+}
+
 /// c/image `Inspect()` for an image manifest (not a list) and its parsed config.
 pub fn facts(manifest: &Manifest, config: Option<&Value>) -> Result<ImageFacts, InfoError> {
     match &manifest.kind {
@@ -210,36 +225,20 @@ pub fn oci_config(config: &Value) -> Result<GoValue, InfoError> {
     let empty = Value::Object(Map::new());
     let history = oci_history(config)?;
     Ok(GoValue::Struct(vec![
-        omitempty(
-            "Created",
-            "created",
-            time_of(config, "created")?.map_or(GoValue::Nil, GoValue::Time),
-        ),
-        omitempty(
-            "Author",
-            "author",
-            GoValue::Str(string_of(config, "author")?),
-        ),
+        omitempty("Created", "created", go_time(config, "created")?),
+        omitempty("Author", "author", go_str(config, "author")?),
         field(
             "Architecture",
             "architecture",
-            GoValue::Str(string_of(config, "architecture")?),
+            go_str(config, "architecture")?,
         ),
-        omitempty(
-            "Variant",
-            "variant",
-            GoValue::Str(string_of(config, "variant")?),
-        ),
-        field("OS", "os", GoValue::Str(string_of(config, "os")?)),
-        omitempty(
-            "OSVersion",
-            "os.version",
-            GoValue::Str(string_of(config, "os.version")?),
-        ),
+        omitempty("Variant", "variant", go_str(config, "variant")?),
+        field("OS", "os", go_str(config, "os")?),
+        omitempty("OSVersion", "os.version", go_str(config, "os.version")?),
         omitempty(
             "OSFeatures",
             "os.features",
-            GoValue::strings(strings_of(config, "os.features")?),
+            go_strings(config, "os.features")?,
         ),
         field(
             "Config",
@@ -258,47 +257,31 @@ pub fn oci_config(config: &Value) -> Result<GoValue, InfoError> {
 /// `v1.ImageConfig`: what a container runs with.
 fn oci_runtime_config(inner: &Value) -> Result<GoValue, InfoError> {
     Ok(GoValue::Struct(vec![
-        omitempty("User", "User", GoValue::Str(string_of(inner, "User")?)),
+        omitempty("User", "User", go_str(inner, "User")?),
         omitempty(
             "ExposedPorts",
             "ExposedPorts",
             set_of(inner, "ExposedPorts"),
         ),
-        omitempty("Env", "Env", GoValue::strings(strings_of(inner, "Env")?)),
-        omitempty(
-            "Entrypoint",
-            "Entrypoint",
-            GoValue::strings(strings_of(inner, "Entrypoint")?),
-        ),
-        omitempty("Cmd", "Cmd", GoValue::strings(strings_of(inner, "Cmd")?)),
+        omitempty("Env", "Env", go_strings(inner, "Env")?),
+        omitempty("Entrypoint", "Entrypoint", go_strings(inner, "Entrypoint")?),
+        omitempty("Cmd", "Cmd", go_strings(inner, "Cmd")?),
         omitempty("Volumes", "Volumes", set_of(inner, "Volumes")),
-        omitempty(
-            "WorkingDir",
-            "WorkingDir",
-            GoValue::Str(string_of(inner, "WorkingDir")?),
-        ),
+        omitempty("WorkingDir", "WorkingDir", go_str(inner, "WorkingDir")?),
         omitempty(
             "Labels",
             "Labels",
             GoValue::string_map(string_map_of(inner, "Labels")?),
         ),
-        omitempty(
-            "StopSignal",
-            "StopSignal",
-            GoValue::Str(string_of(inner, "StopSignal")?),
-        ),
+        omitempty("StopSignal", "StopSignal", go_str(inner, "StopSignal")?),
     ]))
 }
 
 /// `v1.RootFS`: the layers' diff IDs.
 fn oci_rootfs(rootfs: &Value) -> Result<GoValue, InfoError> {
     Ok(GoValue::Struct(vec![
-        field("Type", "type", GoValue::Str(string_of(rootfs, "type")?)),
-        field(
-            "DiffIDs",
-            "diff_ids",
-            GoValue::strings(strings_of(rootfs, "diff_ids")?),
-        ),
+        field("Type", "type", go_str(rootfs, "type")?),
+        field("DiffIDs", "diff_ids", go_strings(rootfs, "diff_ids")?),
     ]))
 }
 
@@ -319,18 +302,10 @@ fn oci_history(config: &Value) -> Result<Option<Vec<GoValue>>, InfoError> {
 
 fn oci_history_entry(h: &Value) -> Result<GoValue, InfoError> {
     Ok(GoValue::Struct(vec![
-        omitempty(
-            "Created",
-            "created",
-            time_of(h, "created")?.map_or(GoValue::Nil, GoValue::Time),
-        ),
-        omitempty(
-            "CreatedBy",
-            "created_by",
-            GoValue::Str(string_of(h, "created_by")?),
-        ),
-        omitempty("Author", "author", GoValue::Str(string_of(h, "author")?)),
-        omitempty("Comment", "comment", GoValue::Str(string_of(h, "comment")?)),
+        omitempty("Created", "created", go_time(h, "created")?),
+        omitempty("CreatedBy", "created_by", go_str(h, "created_by")?),
+        omitempty("Author", "author", go_str(h, "author")?),
+        omitempty("Comment", "comment", go_str(h, "comment")?),
         omitempty(
             "EmptyLayer",
             "empty_layer",

@@ -6,14 +6,15 @@ use std::path::Path;
 
 use super::{CommandError, invalid, print};
 use crate::cli::{StandaloneSignSettings, StandaloneVerifySettings};
+use crate::gotime;
 use crate::manifest::convert::gojson::write_str as go_json_string;
 use crate::policy::go_io_cause;
 use crate::policy::signed_by::manifest_matches;
 use crate::reference::DockerRef;
 use crate::signature::gpg::{GpgSigner, read_passphrase_file};
+use crate::signature::keybox;
 use crate::signature::openpgp::{Keyring, untrusted_contents};
 use crate::signature::simple::Payload;
-use crate::signature::{keybox, time};
 
 /// Go's `os.ReadFile` error text: `open PATH: no such file or directory`.
 fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -190,7 +191,7 @@ fn dump_json(p: &Payload, key_id: &str) -> String {
     let creator = p.creator.as_deref().map(string);
     let timestamp = p
         .timestamp
-        .map(|t| format!("\"{}\"", time::rfc3339(t, time::local_offset(t))));
+        .map(|t| format!("\"{}\"", gotime::rfc3339(t, gotime::local_offset(t))));
     format!(
         "{{\n    \"UntrustedDockerManifestDigest\": {},\n    \"UntrustedDockerReference\": {},\n    \"UntrustedCreatorID\": {},\n    \"UntrustedTimestamp\": {},\n    \"UntrustedShortKeyIdentifier\": {}\n}}\n",
         string(&p.docker_manifest_digest.to_string()),

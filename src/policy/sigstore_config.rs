@@ -177,12 +177,7 @@ fn parse_fulcio(v: &JValue) -> Result<FulcioConfig, String> {
         }
         Ok(true)
     })?;
-    let ca = match (path.is_empty(), data) {
-        (false, Some(_)) => return Err("caPath and caData cannot be used simultaneously".into()),
-        (true, None) => return Err("At least one of caPath and caData must be specified".into()),
-        (false, None) => BytesSource::Path(path),
-        (true, Some(d)) => BytesSource::Data(d),
-    };
+    let ca = required_path_or_data(path, data, ("caPath", "caData"))?;
     if issuer.is_empty() {
         return Err("oidcIssuer not specified".into());
     }
@@ -213,26 +208,12 @@ fn parse_pki(v: &JValue) -> Result<PkiConfig, String> {
         }
         Ok(true)
     })?;
-    let roots = match (roots_path.is_empty(), roots_data) {
-        (false, Some(_)) => {
-            return Err("caRootsPath and caRootsData cannot be used simultaneously".into());
-        }
-        (true, None) => {
-            return Err("At least one of caRootsPath and caRootsData must be specified".into());
-        }
-        (false, None) => BytesSource::Path(roots_path),
-        (true, Some(d)) => BytesSource::Data(d),
-    };
-    let intermediates = match (mid_path.is_empty(), mid_data) {
-        (false, Some(_)) => {
-            return Err(
-                "caIntermediatesPath and caIntermediatesData cannot be used simultaneously".into(),
-            );
-        }
-        (true, None) => None,
-        (false, None) => Some(BytesSource::Path(mid_path)),
-        (true, Some(d)) => Some(BytesSource::Data(d)),
-    };
+    let roots = required_path_or_data(roots_path, roots_data, ("caRootsPath", "caRootsData"))?;
+    let intermediates = path_or_data(
+        mid_path,
+        mid_data,
+        ("caIntermediatesPath", "caIntermediatesData"),
+    )?;
     if email.is_empty() && hostname.is_empty() {
         return Err("At least one of subjectEmail, subjectHostname must be specified".into());
     }
@@ -241,5 +222,36 @@ fn parse_pki(v: &JValue) -> Result<PkiConfig, String> {
         intermediates,
         subject_email: email,
         subject_hostname: hostname,
+    })
+}
+
+/// A file named by `names.0` or data given inline as `names.1`, at most one of them.
+fn path_or_data(
+    path: String,
+    data: Option<Vec<u8>>,
+    names: (&str, &str),
+) -> Result<Option<BytesSource>, String> {
+    match (path.is_empty(), data) {
+        (false, Some(_)) => Err(format!(
+            "{} and {} cannot be used simultaneously",
+            names.0, names.1
+        )),
+        (true, None) => Ok(None),
+        (false, None) => Ok(Some(BytesSource::Path(path))),
+        (true, Some(d)) => Ok(Some(BytesSource::Data(d))),
+    }
+}
+
+/// [`path_or_data`] where one of them is required.
+fn required_path_or_data(
+    path: String,
+    data: Option<Vec<u8>>,
+    names: (&str, &str),
+) -> Result<BytesSource, String> {
+    path_or_data(path, data, names)?.ok_or_else(|| {
+        format!(
+            "At least one of {} and {} must be specified",
+            names.0, names.1
+        )
     })
 }

@@ -15,7 +15,6 @@ pub mod gpg;
 pub mod keybox;
 pub mod openpgp;
 pub mod simple;
-pub mod time;
 
 pub mod sigstore;
 
@@ -194,7 +193,8 @@ impl Signature {
     }
 }
 
-mod base64_std {
+/// Serde for bytes as standard base64 text (`[]byte` in Go's encoding/json).
+pub(crate) mod base64_std {
     use super::*;
 
     pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -234,7 +234,7 @@ impl Helper<'_> {
 
 fn expiry(vc: &ValidCert<'_>) -> String {
     match vc.primary_key().key_expiration_time() {
-        Some(t) => format!(" (on {})", super::time::utc(t)),
+        Some(t) => format!(" (on {})", crate::gotime::utc_rfc3339(t)),
         None => String::new(),
     }
 }

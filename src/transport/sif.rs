@@ -17,7 +17,8 @@ use async_trait::async_trait;
 
 use super::{ImageSource, Result, TransportError, fsutil};
 use crate::digest::Digest;
-use crate::manifest::convert::gojson::{rfc3339_nano, write_str};
+use crate::gotime::rfc3339_nano;
+use crate::manifest::convert::gojson::write_str;
 use crate::manifest::{Descriptor, mime};
 use crate::pipeline::BlobReader;
 use crate::signature::Signature;

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 
 use super::{ImageSource, Result, TransportError, fsutil};
 use crate::digest::Digest;
-use crate::manifest::convert::gojson::{rfc3339_of, write_str};
+use crate::gotime::utc_rfc3339_nano;
+use crate::manifest::convert::gojson::write_str;
 use crate::manifest::platform::WantedPlatform;
 use crate::manifest::{Descriptor, mime};
 use crate::pipeline::{self, BlobReader, Compression};
@@ -138,7 +139,10 @@ fn config_json(layers: &[Layer]) -> String {
         .max()
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let arch = WantedPlatform::host(None, None, None).architecture;
-    let mut out = format!(r#"{{"created":"{}","architecture":"#, rfc3339_of(created));
+    let mut out = format!(
+        r#"{{"created":"{}","architecture":"#,
+        utc_rfc3339_nano(created)
+    );
     write_str(&mut out, &arch);
     out.push_str(&format!(
         r#","os":"{}","config":{{}},"rootfs":{{"type":"layers","diff_ids":["#,
@@ -155,7 +159,7 @@ fn config_json(layers: &[Layer]) -> String {
         .map(|l| {
             format!(
                 r#"{{"created":"{}","created_by":"/bin/sh -c #(nop) ADD file:{} in /","comment":"imported from tarball"}}"#,
-                rfc3339_of(l.time),
+                utc_rfc3339_nano(l.time),
                 l.diff_id.hex()
             )
         })

@@ -801,6 +801,81 @@ impl BuiltImage {
     }
 }
 
+/// An OCI image layout being written: blobs by digest, images tagged in its index.
+pub struct OciLayout<'a>(&'a Path);
+
+impl OciLayout<'_> {
+    /// Creates the layout's `oci-layout` file and blob directory (what is there stays).
+    pub fn create(layout: &Path) -> OciLayout<'_> {
+        fs::create_dir_all(layout.join("blobs").join("sha256")).unwrap();
+        fs::write(
+            layout.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+        OciLayout(layout)
+    }
+
+    /// Stores a blob; returns its digest.
+    pub fn put(&self, data: &[u8]) -> String {
+        let d = sha256_digest(data);
+        fs::write(oci_blob(self.0, &d), data).unwrap();
+        d
+    }
+
+    /// Stores a layer blob; returns its descriptor.
+    pub fn put_layer(&self, media_type: &str, blob: &[u8]) -> Value {
+        json!({"mediaType": media_type, "digest": self.put(blob), "size": blob.len()})
+    }
+
+    /// Stores `config` and the manifest naming it and `layers` (descriptors), and tags the
+    /// manifest `reference` in the index (in place of an image that had the tag).
+    pub fn put_image(&self, reference: &str, config: &[u8], layers: &[Value]) -> BuiltImage {
+        let config_digest = self.put(config);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": layers,
+        }))
+        .unwrap();
+        let manifest_digest = self.put(&manifest);
+        let index_path = self.0.join("index.json");
+        let mut index = if index_path.exists() {
+            read_json(&index_path)
+        } else {
+            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
+        };
+        let manifests = index["manifests"].as_array_mut().unwrap();
+        manifests.retain(|m| m["annotations"]["org.opencontainers.image.ref.name"] != reference);
+        manifests.push(json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": reference},
+        }));
+        fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+        let strings = |v: &Value| -> Vec<String> {
+            let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
+            items
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        };
+        let field = |k: &str| layers.iter().map(|d| d[k].clone()).collect::<Value>();
+        let config: Value = serde_json::from_slice(config).unwrap();
+        BuiltImage {
+            layout: self.0.to_path_buf(),
+            reference: reference.to_string(),
+            manifest_digest,
+            config_digest,
+            layer_digests: strings(&field("digest")),
+            diff_ids: strings(&config["rootfs"]["diff_ids"]),
+            layer_media_types: strings(&field("mediaType")),
+        }
+    }
+}
+
 /// Write (or add to) an OCI image layout at `layout`, tagging the new image `reference`.
 /// Returns the digests. Deterministic for a given (layers, seed).
 pub fn build_oci_image(
@@ -809,33 +884,15 @@ pub fn build_oci_image(
     layers: &[LayerSpec],
     seed: u64,
 ) -> BuiltImage {
-    let blobs = layout.join("blobs").join("sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let put = |data: &[u8]| -> String {
-        let d = sha256_digest(data);
-        fs::write(oci_blob(layout, &d), data).unwrap();
-        d
-    };
-
+    let oci = OciLayout::create(layout);
     let mut layer_descs = Vec::new();
-    let mut layer_digests = Vec::new();
     let mut diff_ids = Vec::new();
-    let mut media_types = Vec::new();
     for (i, spec) in layers.iter().enumerate() {
         let tar = layer_tar(i, spec.size, seed);
         diff_ids.push(sha256_digest(&tar));
         let blob = spec.comp.compress(&tar);
         drop(tar);
-        let d = put(&blob);
-        layer_descs
-            .push(json!({"mediaType": spec.comp.media_type(), "digest": d, "size": blob.len()}));
-        layer_digests.push(d);
-        media_types.push(spec.comp.media_type().to_string());
+        layer_descs.push(oci.put_layer(spec.comp.media_type(), &blob));
     }
     let history: Vec<Value> = (0..layers.len())
         .map(|i| json!({"created": "2024-01-01T00:00:00Z", "created_by": format!("ADD layer{i} (seed {seed})")}))
@@ -848,42 +905,11 @@ pub fn build_oci_image(
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": history,
     });
-    let config_bytes = serde_json::to_vec(&config).unwrap();
-    let config_digest = put(&config_bytes);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_bytes.len()},
-        "layers": layer_descs,
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
-    let manifest_digest = put(&manifest_bytes);
-
-    let index_path = layout.join("index.json");
-    let mut index = if index_path.exists() {
-        read_json(&index_path)
-    } else {
-        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
-    };
-    let manifests = index["manifests"].as_array_mut().unwrap();
-    manifests.retain(|m| m["annotations"]["org.opencontainers.image.ref.name"] != reference);
-    manifests.push(json!({
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": manifest_digest,
-        "size": manifest_bytes.len(),
-        "annotations": {"org.opencontainers.image.ref.name": reference},
-    }));
-    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
-
-    BuiltImage {
-        layout: layout.to_path_buf(),
-        reference: reference.to_string(),
-        manifest_digest,
-        config_digest,
-        layer_digests,
-        diff_ids,
-        layer_media_types: media_types,
-    }
+    oci.put_image(
+        reference,
+        &serde_json::to_vec(&config).unwrap(),
+        &layer_descs,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

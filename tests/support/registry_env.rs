@@ -72,6 +72,13 @@ impl Out {
     fn ok(&self) -> bool {
         self.code == Some(0)
     }
+
+    /// Asserts exit status 1 with `text` in stderr.
+    #[track_caller]
+    fn assert_fails_with(&self, text: &str) {
+        assert_eq!(self.code, Some(1), "{self:?}");
+        assert!(self.stderr.contains(text), "{self:?}");
+    }
 }
 
 impl std::fmt::Debug for Out {

@@ -84,7 +84,7 @@ impl Ctx {
                 IDENTITY,
             ],
             &hello_src(),
-            &format!("dir:{}", self.path(dest).display()),
+            &self.dir(dest),
         )
     }
 
@@ -99,9 +99,26 @@ impl Ctx {
         self.run(skiff_bin(), &args, &[])
     }
 
+    /// Under `policy`, `copy FLAGS… SRC` is rejected with `Source image rejected: WHY`
+    /// and writes nothing.
+    #[track_caller]
+    fn assert_rejected(&self, policy: &str, flags: &[&str], src: &str, why: &str) {
+        let out = self.copy_under(policy, flags, src, &self.dir("no"));
+        out.assert_fails_with(&format!("Source image rejected: {why}"));
+        assert!(!self.path("no").exists());
+    }
+
     /// `dir:<tmp>/NAME`
     fn dir(&self, name: &str) -> String {
-        format!("dir:{}", self.path(name).display())
+        dir_ref(&self.path(name))
+    }
+
+    /// `skopeo --insecure-policy --registries.d REGD copy FLAGS… SRC DEST`
+    fn skopeo_copy(&self, regd: &str, flags: &[&str], src: &str, dest: &str) -> Out {
+        let mut args = vec!["--insecure-policy", "--registries.d", regd, "copy"];
+        args.extend_from_slice(flags);
+        args.extend([src, dest]);
+        self.skopeo(&args)
     }
 
     /// registries.d turning attachments on for `reg`.
@@ -113,6 +130,10 @@ impl Ctx {
         write_file(&self.path("registries.d/attach.yaml"), &yaml);
         self.path("registries.d").display().to_string()
     }
+}
+
+fn dir_ref(path: &Path) -> String {
+    format!("dir:{}", path.display())
 }
 
 fn policy_with(req: &str) -> String {
@@ -236,7 +257,7 @@ impl Ctx {
         self.copy_env(
             &["--sign-by-sigstore", params, "--sign-identity", IDENTITY],
             &hello_src(),
-            &format!("dir:{}", self.path(dest).display()),
+            &self.dir(dest),
             env,
         )
     }

@@ -177,27 +177,12 @@ impl Drop for Store {
 
 /// An OCI layout at `layout` whose image `reference` has these layer tars (gzipped).
 pub fn image_from_tars(layout: &Path, reference: &str, tars: &[Vec<u8>]) -> BuiltImage {
-    fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    fs::write(
-        layout.join("oci-layout"),
-        br#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let put = |data: &[u8]| -> String {
-        let d = sha256_digest(data);
-        fs::write(oci_blob(layout, &d), data).unwrap();
-        d
-    };
-    let mut layers = Vec::new();
-    let mut layer_digests = Vec::new();
-    let mut diff_ids = Vec::new();
-    for t in tars {
-        diff_ids.push(sha256_digest(t));
-        let blob = Comp::Gzip.compress(t);
-        let d = put(&blob);
-        layers.push(json!({"mediaType": Comp::Gzip.media_type(), "digest": d, "size": blob.len()}));
-        layer_digests.push(d);
-    }
+    let oci = OciLayout::create(layout);
+    let layers: Vec<Value> = tars
+        .iter()
+        .map(|t| oci.put_layer(Comp::Gzip.media_type(), &Comp::Gzip.compress(t)))
+        .collect();
+    let diff_ids: Vec<String> = tars.iter().map(|t| sha256_digest(t)).collect();
     let config = serde_json::to_vec(&json!({
         "created": "2024-01-01T00:00:00Z",
         "architecture": "amd64",
@@ -206,33 +191,7 @@ pub fn image_from_tars(layout: &Path, reference: &str, tars: &[Vec<u8>]) -> Buil
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }))
     .unwrap();
-    let config_digest = put(&config);
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": layers,
-    }))
-    .unwrap();
-    let manifest_digest = put(&manifest);
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest.len(),
-            "annotations": {"org.opencontainers.image.ref.name": reference}}]}))
-        .unwrap(),
-    )
-    .unwrap();
-    BuiltImage {
-        layout: layout.to_path_buf(),
-        reference: reference.to_string(),
-        manifest_digest,
-        config_digest,
-        layer_digests,
-        diff_ids,
-        layer_media_types: vec![Comp::Gzip.media_type().to_string(); tars.len()],
-    }
+    oci.put_image(reference, &config, &layers)
 }
 
 /// Builds a layer tar entry by entry.

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::gotime::Fields;
 use crate::manifest::ManifestError;
 
 /// Appends `s` as a JSON string the way Go's encoder writes it (HTML-safe).
@@ -385,75 +386,23 @@ pub fn go_time(s: &str) -> Result<String, ManifestError> {
     if day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
         return Err(bad());
     }
-    // Go keeps nanoseconds (9 digits, truncating longer fractions) and drops trailing zeros.
-    let mut frac: String = frac.chars().take(9).collect();
-    while frac.ends_with('0') {
-        frac.pop();
+    // Go keeps nanoseconds (9 digits, truncating longer fractions).
+    let nanos = format!("{:0<9.9}", frac).parse().map_err(|_| bad())?;
+    Ok(Fields {
+        year: year.into(),
+        month: month.into(),
+        day: day.into(),
+        hour: hour.into(),
+        minute: minute.into(),
+        second: second.into(),
+        nanos,
+        offset_secs: i64::from(offset) * 60,
     }
-    let mut out = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
-    if !frac.is_empty() {
-        out.push('.');
-        out.push_str(&frac);
-    }
-    if offset == 0 {
-        out.push('Z');
-    } else {
-        let sign = if offset < 0 { '-' } else { '+' };
-        let o = offset.abs();
-        out.push_str(&format!("{sign}{:02}:{:02}", o / 60, o % 60));
-    }
-    Ok(out)
+    .rfc3339_nano())
 }
 
-/// Go's `time.Time` JSON (RFC 3339 with nanoseconds, trailing zeros dropped) of a Unix time,
-/// in UTC (Go writes the machine's zone; the instant is the same).
-pub fn rfc3339_nano(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let mut s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    );
-    if nanos > 0 {
-        let frac = format!("{nanos:09}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
-
-/// A proleptic Gregorian date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// The `time.Time` of a file's modification time, as Go's `FileInfo.ModTime` gives it.
-pub fn rfc3339_of(t: std::time::SystemTime) -> String {
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => rfc3339_nano(d.as_secs() as i64, d.subsec_nanos()),
-        Err(e) => {
-            let d = e.duration();
-            let (mut secs, mut nanos) = (-(d.as_secs() as i64), d.subsec_nanos());
-            if nanos > 0 {
-                secs -= 1;
-                nanos = 1_000_000_000 - nanos;
-            }
-            rfc3339_nano(secs, nanos)
-        }
-    }
-}
+/// `time.Time` in JSON of a Unix time; the formatters live in [`crate::gotime`].
+pub use crate::gotime::rfc3339_nano;
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The throwaway key that signs schema 1 output, as containers/image does: a fresh random
 //! P-256 key per manifest (registries only check that a valid signature is present).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
@@ -80,11 +80,7 @@ fn base32(data: &[u8]) -> String {
 
 /// `time.Now().UTC().Format(time.RFC3339)`.
 fn rfc3339_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    crate::signature::time::rfc3339(secs, 0)
+    crate::gotime::utc_rfc3339(SystemTime::now())
 }
 
 impl Schema1Signer for EphemeralSigner {

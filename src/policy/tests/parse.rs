@@ -322,6 +322,38 @@ fn sigstore_signed_rules() {
         cause(&with_req(pki_none)),
         "At least one of subjectEmail, subjectHostname must be specified"
     );
+    // Each CA is a path or inline data, not both; the roots and Fulcio's CA are required.
+    let ca_none = r#"{"type":"sigstoreSigned","fulcio":{"oidcIssuer":"i","subjectEmail":"e"},"rekorPublicKeyPath":"/r"}"#;
+    let pki =
+        |ca: &str| format!(r#"{{"type":"sigstoreSigned","pki":{{{ca}"subjectHostname":"h"}}}}"#);
+    for (req, want) in [
+        (
+            ca_none.to_string(),
+            "At least one of caPath and caData must be specified",
+        ),
+        (
+            pki(""),
+            "At least one of caRootsPath and caRootsData must be specified",
+        ),
+        (
+            pki(r#""caRootsPath":"/r","caRootsData":"YQ==","#),
+            "caRootsPath and caRootsData cannot be used simultaneously",
+        ),
+        (
+            pki(r#""caRootsPath":"/r","caIntermediatesPath":"/i","caIntermediatesData":"YQ==","#),
+            "caIntermediatesPath and caIntermediatesData cannot be used simultaneously",
+        ),
+    ] {
+        assert_eq!(cause(&with_req(&req)), want, "{req}");
+    }
+    let mid = pki(r#""caRootsData":"YQ==","caIntermediatesPath":"/i","#);
+    let p = parse(&with_req(&mid)).unwrap();
+    let Requirement::SigstoreSigned(req) = &p.default_requirements()[0] else {
+        panic!("not sigstoreSigned")
+    };
+    let pki = req.pki.as_ref().unwrap();
+    assert_eq!(pki.roots, BytesSource::Data(b"a".to_vec()));
+    assert_eq!(pki.intermediates, Some(BytesSource::Path("/i".into())));
 }
 
 #[test]

@@ -158,22 +158,22 @@ pub fn append(
             Vec::new(),
         ),
     };
-    // A layer is the same signature only if its type, payload and annotations (the
-    // signature itself) all match: two keys signing one payload make two layers.
-    let mut present = present;
     let mut payloads: Vec<(Digest, Vec<u8>)> = Vec::new();
-    let mut added = 0;
+    let mut added: Vec<&SigstoreSignature> = Vec::new();
     for sig in signatures {
         let digest = Digest::sha256_of(&sig.payload);
+        // As c/image: a layer matches on type, payload and annotations (two signatures of
+        // one payload made in the same second differ only in their annotations).
         let already = present.iter().any(|a| {
             a.descriptor.media_type == sig.mime_type
                 && a.descriptor.size == sig.payload.len() as i64
                 && a.descriptor.digest == digest
                 && a.annotations == sig.annotations
-        });
+        }) || added.contains(&sig);
         if already {
             continue;
         }
+        added.push(sig);
         let mut layer = serde_json::json!({
             "mediaType": sig.mime_type,
             "digest": digest.to_string(),
@@ -194,24 +194,11 @@ pub fn append(
                 serde_json::Value::String(digest.to_string()),
             );
         }
-        present.push(Attachment {
-            descriptor: Descriptor {
-                media_type: sig.mime_type.clone(),
-                digest: digest.clone(),
-                size: sig.payload.len() as i64,
-                urls: Vec::new(),
-                annotations: None,
-                platform: None,
-            },
-            annotations: sig.annotations.clone(),
-        });
-        added += 1;
-        // The blob is uploaded once however many signatures share the payload.
         if !payloads.iter().any(|(d, _)| *d == digest) {
             payloads.push((digest, sig.payload.clone()));
         }
     }
-    if added == 0 {
+    if added.is_empty() {
         return Ok(None);
     }
     let config_bytes = serde_json::to_vec(&config).unwrap_or_default();
@@ -324,16 +311,18 @@ mod tests {
     }
 
     #[test]
-    fn two_signatures_of_one_payload_are_two_layers_and_one_blob() {
-        let update = append(None, &[sig("{}", "c2ln"), sig("{}", "b3RoZXI=")])
-            .unwrap()
-            .unwrap();
+    fn signatures_of_one_payload_are_kept_apart_by_their_annotations() {
+        let sigs = [sig("{}", "c2ln"), sig("{}", "b3RoZXI="), sig("{}", "c2ln")];
+        let update = append(None, &sigs).unwrap().unwrap();
         let parsed =
             AttachmentManifest::parse("t", Some(mime::OCI_MANIFEST), &update.manifest).unwrap();
-        assert_eq!(parsed.attachments().unwrap().len(), 2);
-        assert_eq!(update.payloads.len(), 1);
-        let again = append(Some((&parsed, &update.config)), &[sig("{}", "b3RoZXI=")]).unwrap();
-        assert!(again.is_none());
+        let layers = parsed.attachments().unwrap();
+        assert_eq!(layers.len(), 2);
+        assert_eq!(
+            layers[1].annotations[SIGSTORE_SIGNATURE_ANNOTATION],
+            "b3RoZXI="
+        );
+        assert_eq!(update.payloads.len(), 1, "one blob for the shared payload");
     }
 
     #[test]

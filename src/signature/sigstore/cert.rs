@@ -105,7 +105,7 @@ pub fn parse_leaf(cert_pem: &[u8]) -> Result<Vec<u8>, String> {
 
 /// `time.Unix(secs, 0).UTC().Format(time.RFC3339)`.
 fn rfc3339(secs: u64) -> String {
-    crate::signature::time::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX), 0)
+    crate::gotime::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX), 0)
 }
 
 /// Go's x509 wording for webpki's findings, where there is an equivalent.

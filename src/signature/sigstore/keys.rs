@@ -5,7 +5,6 @@
 //!
 //! Signing and verifying run on ring, which the TLS stack already links.
 
-use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self as rsig, KeyPair};
 use serde::{Deserialize, Serialize};
@@ -290,7 +289,7 @@ fn pkcs8_algorithm(pkcs8: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), der::DerE
 struct Sealed {
     kdf: Kdf,
     cipher: Cipher,
-    #[serde(with = "b64")]
+    #[serde(with = "crate::signature::base64_std")]
     ciphertext: Vec<u8>,
 }
 
@@ -298,7 +297,7 @@ struct Sealed {
 struct Kdf {
     name: String,
     params: ScryptParams,
-    #[serde(with = "b64")]
+    #[serde(with = "crate::signature::base64_std")]
     salt: Vec<u8>,
 }
 
@@ -313,7 +312,7 @@ struct ScryptParams {
 #[derive(Serialize, Deserialize)]
 struct Cipher {
     name: String,
-    #[serde(with = "b64")]
+    #[serde(with = "crate::signature::base64_std")]
     nonce: Vec<u8>,
 }
 
@@ -440,21 +439,6 @@ mod secretbox {
         let mut plaintext = ciphertext.to_vec();
         stream.apply_keystream(&mut plaintext);
         Some(plaintext)
-    }
-}
-
-mod b64 {
-    use super::*;
-
-    pub fn serialize<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -38,14 +38,21 @@ pub fn client_config(s: &TlsSettings<'_>) -> Result<rustls::ClientConfig, Regist
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::tls(format!("setting up TLS for {}", s.host), e))?;
-    let verifier: Arc<dyn ServerCertVerifier> = if s.insecure {
-        Arc::new(AcceptAnything(provider))
-    } else {
-        Arc::new(TrustedLeafVerifier::new(s.host, s.ca_certs, provider)?)
+    let verifier = ServerVerifier {
+        leaf: if s.insecure {
+            None
+        } else {
+            Some(TrustedLeafVerifier::new(
+                s.host,
+                s.ca_certs,
+                provider.clone(),
+            )?)
+        },
+        algorithms: provider.signature_verification_algorithms,
     };
     let builder = builder
         .dangerous()
-        .with_custom_certificate_verifier(verifier);
+        .with_custom_certificate_verifier(Arc::new(verifier));
     let mut config = match s.client_cert {
         Some((cert, key)) => {
             let chain = read_certs(cert, "client certificate")?;
@@ -162,8 +169,8 @@ impl TrustedLeafVerifier {
     }
 }
 
-impl ServerCertVerifier for TrustedLeafVerifier {
-    fn verify_server_cert(
+impl TrustedLeafVerifier {
+    fn verify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -192,45 +199,32 @@ impl ServerCertVerifier for TrustedLeafVerifier {
             }
         }
     }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
 }
 
-/// `--tls-verify=false`: any certificate is accepted (the handshake's signatures are
-/// still checked against the certificate presented).
+/// The verifier rustls is given: the server's certificate through [`TrustedLeafVerifier`],
+/// or (`--tls-verify=false`) any certificate; either way the handshake's signatures are
+/// checked against the certificate presented, with the provider's algorithms (as
+/// rustls' WebPKI verifier checks them).
 #[derive(Debug)]
-struct AcceptAnything(Arc<CryptoProvider>);
+struct ServerVerifier {
+    /// None: `--tls-verify=false`.
+    leaf: Option<TrustedLeafVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for AcceptAnything {
+impl ServerCertVerifier for ServerVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.leaf {
+            Some(v) => v.verify(end_entity, intermediates, server_name, ocsp_response, now),
+            None => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -239,12 +233,7 @@ impl ServerCertVerifier for AcceptAnything {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -253,16 +242,11 @@ impl ServerCertVerifier for AcceptAnything {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -300,8 +284,7 @@ mod tests {
         now: UnixTime,
     ) -> Result<(), rustls::Error> {
         let name = ServerName::try_from(name.to_string()).unwrap();
-        v.verify_server_cert(&der(cert), &[], &name, &[], now)
-            .map(|_| ())
+        v.verify(&der(cert), &[], &name, &[], now).map(|_| ())
     }
 
     const CA_TRUE: &str = "self-signed-ca-true.pem";

@@ -126,6 +126,17 @@ fn parent_and_base(rel: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// The inverse of [`parent_and_base`]: `name` in the directory `dir` (`.` is the root).
+fn child(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut rel = Vec::with_capacity(dir.len() + 1 + name.len());
+    if dir != b"." {
+        rel.extend_from_slice(dir);
+        rel.push(b'/');
+    }
+    rel.extend_from_slice(name);
+    rel
+}
+
 /// What applying a layer found out.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -243,7 +254,7 @@ impl Applier {
         if rel != b"." {
             self.ensure_dir(&parent, &h.name)?;
         }
-        if let Some(done) = self.whiteout(h, &rel, &parent, &base)? {
+        if let Some(done) = self.whiteout(h, &parent, &base)? {
             return Ok(done);
         }
         let path = self.full(&rel);
@@ -293,7 +304,6 @@ impl Applier {
     fn whiteout(
         &mut self,
         h: &Header,
-        rel: &[u8],
         parent: &[u8],
         base: &[u8],
     ) -> Result<Option<Option<u64>>, ApplyError> {
@@ -308,13 +318,7 @@ impl Applier {
                     lsetxattr(&dir, opaque_xattr, b"y").map_err(|e| self.io(&dir, e))?;
                     return Ok(Some(None));
                 }
-                let mut target = parent.to_vec();
-                if target == b"." {
-                    target.clear();
-                } else {
-                    target.push(b'/');
-                }
-                target.extend_from_slice(&base[WHITEOUT_PREFIX.len()..]);
+                let target = child(parent, &base[WHITEOUT_PREFIX.len()..]);
                 let path = self.full(&target);
                 if std::fs::symlink_metadata(&path).is_ok() {
                     self.remove(&target)?;
@@ -327,16 +331,8 @@ impl Applier {
                 if base == WHITEOUT_OPAQUE {
                     self.clear_opaque(parent)?;
                 } else {
-                    let mut target = parent.to_vec();
-                    if target == b"." {
-                        target.clear();
-                    } else {
-                        target.push(b'/');
-                    }
-                    target.extend_from_slice(&base[WHITEOUT_PREFIX.len()..]);
-                    self.remove(&target)?;
+                    self.remove(&child(parent, &base[WHITEOUT_PREFIX.len()..]))?;
                 }
-                let _ = rel;
                 Ok(Some(None))
             }
         }
@@ -348,14 +344,7 @@ impl Applier {
         let entries = std::fs::read_dir(&dir).map_err(|e| self.io(&dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| self.io(&dir, e))?;
-            let mut rel = if dir_rel == b"." {
-                Vec::new()
-            } else {
-                let mut r = dir_rel.to_vec();
-                r.push(b'/');
-                r
-            };
-            rel.extend_from_slice(entry.file_name().as_bytes());
+            let rel = child(dir_rel, entry.file_name().as_bytes());
             if !self.unpacked.contains(&rel) {
                 self.remove(&rel)?;
             }
@@ -455,7 +444,7 @@ impl Applier {
                     mkdir(path, working).map_err(|e| self.io(path, e))?;
                 }
                 self.dirs.insert(rel.to_vec());
-                self.finish(path, h, working, atime, false)?;
+                self.finish(path, h, working, atime)?;
                 self.dir_times.push(DirFinish {
                     path: path.to_path_buf(),
                     mode: (working != mode).then_some(mode),
@@ -481,7 +470,7 @@ impl Applier {
                 }
                 let dev = libc::makedev(h.devmajor as u32, h.devminor as u32);
                 mknod(path, kind | mode, dev).map_err(|e| self.io(path, e))?;
-                self.finish(path, h, mode, atime, false)?;
+                self.finish(path, h, mode, atime)?;
                 Ok(None)
             }
             other => Err(ApplyError::Refused(format!(
@@ -592,7 +581,7 @@ impl Applier {
             if name.as_slice() == b"security.selinux" {
                 continue;
             }
-            self.xattr_result(path, name, fsetxattr(fd, name, value))?;
+            self.xattr_result(path, fsetxattr(fd, name, value))?;
         }
         let times = [timespec(atime), timespec(h.mtime)];
         // SAFETY: a valid descriptor and two timespecs.
@@ -609,7 +598,6 @@ impl Applier {
         h: &Header,
         mode: u32,
         atime: Timestamp,
-        _symlink: bool,
     ) -> Result<(), ApplyError> {
         self.chown(path, h.uid, h.gid)?;
         chmod(path, mode).map_err(|e| self.io(path, e))?;
@@ -623,21 +611,20 @@ impl Applier {
                 continue;
             }
             let name_text = String::from_utf8_lossy(name).into_owned();
-            self.xattr_result(path, name, lsetxattr(path, &name_text, value))?;
+            self.xattr_result(path, lsetxattr(path, &name_text, value))?;
         }
         Ok(())
     }
 
     /// Filesystems without xattrs, and a non-root user's trusted/security names, are
     /// skipped (containers/storage warns and goes on); other failures stop the layer.
-    fn xattr_result(&self, path: &Path, name: &[u8], r: io::Result<()>) -> Result<(), ApplyError> {
+    fn xattr_result(&self, path: &Path, r: io::Result<()>) -> Result<(), ApplyError> {
         match r {
             Ok(()) => Ok(()),
             Err(e)
                 if e.raw_os_error() == Some(libc::ENOTSUP)
                     || (!self.opts.privileged && e.raw_os_error() == Some(libc::EPERM)) =>
             {
-                let _ = name;
                 Ok(())
             }
             Err(e) => Err(self.io(path, e)),
@@ -702,5 +689,7 @@ mod tests {
         assert!(relative(b"a/../../etc/passwd").is_err());
         assert_eq!(relative(b"/etc/passwd").unwrap(), b"etc/passwd");
         assert_eq!(relative(b"./").unwrap(), b".");
+        assert_eq!(child(b".", b"a"), b"a");
+        assert_eq!(child(b"x/y", b"a"), b"x/y/a");
     }
 }

@@ -481,19 +481,7 @@ impl StorageDestination {
                     .into(),
             ));
         };
-        if let Some(wanted) = self.reference.reference.as_ref().and_then(|r| r.digest()) {
-            let wanted = wanted.to_string();
-            let top_digest = s
-                .toplevel
-                .as_deref()
-                .and_then(|t| manifest_digest(t).ok())
-                .map(|d| d.to_string());
-            if digest.to_string() != wanted && top_digest.as_deref() != Some(wanted.as_str()) {
-                return Err(TransportError::Invalid(format!(
-                    "Manifest to be saved does not match expected digest {wanted}"
-                )));
-            }
-        }
+        self.check_wanted_digest(&s, &digest)?;
         let manifest = Manifest::parse(raw.clone(), None)
             .map_err(|e| TransportError::Invalid(format!("parsing manifest: {e}")))?;
         let (count, config) = manifest_parts(&manifest);
@@ -504,7 +492,40 @@ impl StorageDestination {
             )));
         }
         let top_layer = count.checked_sub(1).and_then(|i| s.top[i].clone());
-        let id = match (&self.reference.id, &config) {
+        let mut big_data = blob_and_manifest_items(&s, &manifest, &raw, &digest);
+        let metadata = signature_items(&s, &digest, &mut big_data);
+        Ok(NewImage {
+            id: self.image_id(config.as_ref()),
+            top_layer,
+            created: created(&s, config.as_ref()),
+            big_data,
+            metadata,
+            name: self.reference.reference.as_ref().map(|r| r.to_string()),
+        })
+    }
+
+    /// A reference with a digest takes only that manifest (or a list that has that digest).
+    fn check_wanted_digest(&self, s: &State, digest: &Digest) -> Result<()> {
+        let Some(wanted) = self.reference.reference.as_ref().and_then(|r| r.digest()) else {
+            return Ok(());
+        };
+        let wanted = wanted.to_string();
+        let top_digest = s
+            .toplevel
+            .as_deref()
+            .and_then(|t| manifest_digest(t).ok())
+            .map(|d| d.to_string());
+        if digest.to_string() != wanted && top_digest.as_deref() != Some(wanted.as_str()) {
+            return Err(TransportError::Invalid(format!(
+                "Manifest to be saved does not match expected digest {wanted}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The image ID the reference names, else the config's digest.
+    fn image_id(&self, config: Option<&Digest>) -> String {
+        match (&self.reference.id, config) {
             (Some(id), _) => id.clone(),
             (None, Some(c)) => c.hex().to_string(),
             (None, None) => {
@@ -514,75 +535,92 @@ impl StorageDestination {
                 super::lock::fill_random(&mut b);
                 hex::encode(b)
             }
-        };
-        let created = config
-            .as_ref()
-            .and_then(|c| s.blobs.get(c))
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-            .and_then(|v| {
-                v.get("created")
-                    .and_then(|c| c.as_str())
-                    .map(str::to_string)
-            });
-        let layer_digests: Vec<&Digest> = match &manifest.kind {
-            Kind::Image { layers, .. } | Kind::Schema1 { layers } => {
-                layers.iter().map(|l| &l.digest).collect()
-            }
-            Kind::List { .. } => Vec::new(),
-        };
-        let mut big_data = Vec::new();
-        let mut data: Vec<(&Digest, &Vec<u8>)> = s
-            .blobs
-            .iter()
-            .filter(|(d, _)| !layer_digests.contains(d))
-            .collect();
-        data.sort_by_key(|(d, _)| d.to_string());
-        for (d, b) in data {
-            big_data.push((d.to_string(), b.clone(), Digest::sha256_of(b)));
         }
-        if let Some(top) = &s.toplevel
-            && *top != raw
-            && let Ok(d) = manifest_digest(top)
-        {
-            big_data.push((images::manifest_key(&d), top.clone(), d));
-        }
-        big_data.push((images::manifest_key(&digest), raw.clone(), digest.clone()));
-        big_data.push(("manifest".into(), raw.clone(), digest.clone()));
-        if let Some((blob, _)) = &s.signatures
-            && !blob.is_empty()
-        {
-            big_data.push(("signatures".into(), blob.clone(), Digest::sha256_of(blob)));
-        }
-        // containers/image always stores the (maybe empty) signatures of the manifest.
-        let mut per_instance = s.instance_signatures.clone();
-        per_instance
-            .entry(digest.to_string())
-            .or_insert_with(|| (Vec::new(), Vec::new()));
-        let mut sizes = serde_json::Map::new();
-        for (d, (blob, lens)) in &per_instance {
-            if let Ok(d) = Digest::parse(d) {
-                big_data.push((
-                    images::signature_key(&d),
-                    blob.clone(),
-                    Digest::sha256_of(blob),
-                ));
-            }
-            sizes.insert(d.clone(), serde_json::json!(lens));
-        }
-        let mut metadata = serde_json::Map::new();
-        if let Some((_, lens)) = &s.signatures
-            && !lens.is_empty()
-        {
-            metadata.insert("signature-sizes".into(), serde_json::json!(lens));
-        }
-        metadata.insert("signatures-sizes".into(), serde_json::Value::Object(sizes));
-        Ok(NewImage {
-            id,
-            top_layer,
-            created,
-            big_data,
-            metadata: serde_json::Value::Object(metadata).to_string(),
-            name: self.reference.reference.as_ref().map(|r| r.to_string()),
-        })
     }
+}
+
+/// The config's `created`, for the image record.
+fn created(s: &State, config: Option<&Digest>) -> Option<String> {
+    config
+        .and_then(|c| s.blobs.get(c))
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| {
+            v.get("created")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
+}
+
+/// Big data items in containers/image's order: the blobs that are not layers (the config),
+/// by digest; the top-level manifest (a list) when it is another; the manifest under its
+/// digest and as `manifest`.
+fn blob_and_manifest_items(
+    s: &State,
+    manifest: &Manifest,
+    raw: &[u8],
+    digest: &Digest,
+) -> Vec<(String, Vec<u8>, Digest)> {
+    let layer_digests: Vec<&Digest> = match &manifest.kind {
+        Kind::Image { layers, .. } | Kind::Schema1 { layers } => {
+            layers.iter().map(|l| &l.digest).collect()
+        }
+        Kind::List { .. } => Vec::new(),
+    };
+    let mut big_data = Vec::new();
+    let mut data: Vec<(&Digest, &Vec<u8>)> = s
+        .blobs
+        .iter()
+        .filter(|(d, _)| !layer_digests.contains(d))
+        .collect();
+    data.sort_by_key(|(d, _)| d.to_string());
+    for (d, b) in data {
+        big_data.push((d.to_string(), b.clone(), Digest::sha256_of(b)));
+    }
+    if let Some(top) = &s.toplevel
+        && *top != raw
+        && let Ok(d) = manifest_digest(top)
+    {
+        big_data.push((images::manifest_key(&d), top.clone(), d));
+    }
+    big_data.push((images::manifest_key(digest), raw.to_vec(), digest.clone()));
+    big_data.push(("manifest".into(), raw.to_vec(), digest.clone()));
+    big_data
+}
+
+/// Appends the signature items (`signatures`, then one per instance) to `big_data` and
+/// returns the image's metadata, which records their sizes.
+fn signature_items(
+    s: &State,
+    digest: &Digest,
+    big_data: &mut Vec<(String, Vec<u8>, Digest)>,
+) -> String {
+    if let Some((blob, _)) = &s.signatures
+        && !blob.is_empty()
+    {
+        big_data.push(("signatures".into(), blob.clone(), Digest::sha256_of(blob)));
+    }
+    // containers/image always stores the (maybe empty) signatures of the manifest.
+    let mut per_instance = s.instance_signatures.clone();
+    per_instance
+        .entry(digest.to_string())
+        .or_insert_with(|| (Vec::new(), Vec::new()));
+    let mut sizes = serde_json::Map::new();
+    for (d, (blob, lens)) in &per_instance {
+        if let Ok(d) = Digest::parse(d) {
+            big_data.push((
+                images::signature_key(&d),
+                blob.clone(),
+                Digest::sha256_of(blob),
+            ));
+        }
+        sizes.insert(d.clone(), serde_json::json!(lens));
+    }
+    let mut metadata = serde_json::Map::new();
+    if let Some((_, lens)) = &s.signatures
+        && !lens.is_empty()
+    {
+        metadata.insert("signature-sizes".into(), serde_json::json!(lens));
+    }
+    metadata.insert("signatures-sizes".into(), serde_json::Value::Object(sizes));
+    serde_json::Value::Object(metadata).to_string()
 }

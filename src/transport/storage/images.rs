@@ -218,7 +218,7 @@ pub fn commit(store: &Store, new: &NewImage, layers_lock: &Lock) -> Result<()> {
                 json!(
                     new.created
                         .clone()
-                        .unwrap_or_else(records::now_rfc3339_nano)
+                        .unwrap_or_else(crate::gotime::now_rfc3339_nano)
                 ),
             );
             images.push(r);

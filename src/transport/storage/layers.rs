@@ -113,7 +113,7 @@ fn record_of(new: &NewLayer) -> Record {
     if let Some(p) = &new.parent {
         r.insert("parent".into(), json!(p));
     }
-    r.insert("created".into(), json!(records::now_rfc3339_nano()));
+    r.insert("created".into(), json!(crate::gotime::now_rfc3339_nano()));
     r.insert(
         "compressed-diff-digest".into(),
         json!(new.compressed.0.to_string()),

@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
@@ -148,40 +147,6 @@ pub fn find_by_id_or_prefix<'a>(records: &'a [Record], id: &str) -> Option<&'a R
     matches.next().is_none().then_some(first)
 }
 
-/// `time.Now().UTC()` as Go's JSON encoding writes it (RFC 3339 with nanoseconds, trailing
-/// zeros of the fraction dropped).
-pub fn now_rfc3339_nano() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let mut frac = format!("{:09}", now.subsec_nanos());
-    while frac.ends_with('0') {
-        frac.pop();
-    }
-    let frac = if frac.is_empty() {
-        String::new()
-    } else {
-        format!(".{frac}")
-    };
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{frac}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,15 +185,6 @@ mod tests {
         assert_eq!(
             str_field(find_by_id_or_prefix(&records, "de").unwrap(), "id"),
             Some("def")
-        );
-    }
-
-    #[test]
-    fn timestamps_look_like_go() {
-        let t = now_rfc3339_nano();
-        assert!(
-            t.ends_with('Z') && t.len() >= 20 && t.as_bytes()[10] == b'T',
-            "{t}"
         );
     }
 }

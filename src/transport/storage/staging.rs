@@ -55,10 +55,6 @@ pub fn stage(
     parent: Option<String>,
     verified: Option<BlobInfo>,
 ) -> std::result::Result<Staged, StorageError> {
-    let applying = |source| StorageError::Apply {
-        context: "applying a layer to the store".into(),
-        source,
-    };
     let mut compressed = Tap {
         inner: input,
         hasher: verified.is_none().then(|| Algorithm::Sha256.hasher()),
@@ -68,74 +64,26 @@ pub fn stage(
     (&mut compressed)
         .take(6)
         .read_to_end(&mut prefix)
-        .map_err(|e| applying(apply::ApplyError::Tar(e)))?;
+        .map_err(reading)?;
     let compression = pipeline::detect(&prefix);
     let root = store
         .driver
         .prepare(dir, parent.as_deref())
         .map_err(|e| StorageError::io(format!("preparing {}", dir.display()), e))?;
-    let split_file = File::create(tar_split)
-        .and_then(|f| {
-            use std::os::unix::fs::PermissionsExt;
-            // containers/storage writes it 0600.
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            Ok(f)
-        })
-        .map_err(|e| StorageError::io(format!("creating {}", tar_split.display()), e))?;
-    let mut split = TarSplitWriter::new(io::BufWriter::new(split_file));
-    let opts = ApplyOptions {
-        whiteouts: store.driver.whiteouts(),
-        privileged: store.privileged,
-        ignore_chown_errors: store.ignore_chown_errors,
-    };
+    let mut split = create_tar_split(tar_split)?;
     let (applied, diff) = {
         let joined = Read::chain(io::Cursor::new(prefix), &mut compressed);
         let plain: Box<dyn Read + '_> = match compression {
             None => Box::new(joined),
-            Some(c) => {
-                pipeline::decoder(c, joined).map_err(|e| applying(apply::ApplyError::Tar(e)))?
-            }
+            Some(c) => pipeline::decoder(c, joined).map_err(reading)?,
         };
-        let mut plain = Tap {
-            inner: plain,
-            hasher: Some(Algorithm::Sha256.hasher()),
-            count: 0,
-        };
-        let applied = apply::apply(
-            BufReader::with_capacity(pipeline::BUFFER_SIZE, &mut plain),
-            &root,
-            &opts,
-            &mut split,
-        )
-        .map_err(applying)?;
-        let diff = (
-            plain.hasher.take().expect("set above").finish(),
-            plain.count,
-        );
-        (applied, diff)
+        unpack(store, plain, &root, &mut split)?
     };
     // The rest of the blob (a decoder may stop at its end marker): read to the end, so a
     // verifying stream reports a wrong digest here instead of passing.
-    io::copy(&mut compressed, &mut io::sink()).map_err(|e| applying(apply::ApplyError::Tar(e)))?;
-    let digest = match (&verified, compressed.hasher.take()) {
-        (Some(v), _) => {
-            if v.size != compressed.count {
-                return Err(StorageError::Invalid(format!(
-                    "blob {}: {} bytes arrived, {} expected",
-                    v.digest, compressed.count, v.size
-                )));
-            }
-            v.digest.clone()
-        }
-        (None, Some(h)) => h.finish(),
-        (None, None) => unreachable!("a hasher is set when nothing verified the stream"),
-    };
-    let mut out = split
-        .finish()
-        .map_err(|e| StorageError::io(format!("writing {}", tar_split.display()), e))?;
-    io::Write::flush(&mut out)
-        .map_err(|e| StorageError::io(format!("writing {}", tar_split.display()), e))?;
-    drop(out);
+    io::copy(&mut compressed, &mut io::sink()).map_err(reading)?;
+    let digest = compressed_digest(verified.as_ref(), &mut compressed)?;
+    finish_tar_split(split, tar_split)?;
     store
         .driver
         .seal(dir, parent.as_deref())
@@ -150,6 +98,91 @@ pub fn stage(
         gids: applied.gids.into_iter().collect(),
         built_on: parent,
     })
+}
+
+fn applying(source: apply::ApplyError) -> StorageError {
+    StorageError::Apply {
+        context: "applying a layer to the store".into(),
+        source,
+    }
+}
+
+/// A failure reading (or decompressing) the blob.
+fn reading(e: io::Error) -> StorageError {
+    applying(apply::ApplyError::Tar(e))
+}
+
+type SplitWriter = TarSplitWriter<io::BufWriter<File>>;
+
+fn create_tar_split(path: &Path) -> std::result::Result<SplitWriter, StorageError> {
+    let file = File::create(path)
+        .and_then(|f| {
+            use std::os::unix::fs::PermissionsExt;
+            // containers/storage writes it 0600.
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(f)
+        })
+        .map_err(|e| StorageError::io(format!("creating {}", path.display()), e))?;
+    Ok(TarSplitWriter::new(io::BufWriter::new(file)))
+}
+
+fn finish_tar_split(split: SplitWriter, path: &Path) -> std::result::Result<(), StorageError> {
+    let writing = |e| StorageError::io(format!("writing {}", path.display()), e);
+    let mut out = split.finish().map_err(writing)?;
+    io::Write::flush(&mut out).map_err(writing)
+}
+
+/// Applies the uncompressed layer under `root`, recording tar-split; returns what applying
+/// found and the diff ID and size.
+fn unpack(
+    store: &Store,
+    plain: impl Read,
+    root: &Path,
+    split: &mut SplitWriter,
+) -> std::result::Result<(apply::Applied, (Digest, u64)), StorageError> {
+    let opts = ApplyOptions {
+        whiteouts: store.driver.whiteouts(),
+        privileged: store.privileged,
+        ignore_chown_errors: store.ignore_chown_errors,
+    };
+    let mut plain = Tap {
+        inner: plain,
+        hasher: Some(Algorithm::Sha256.hasher()),
+        count: 0,
+    };
+    let applied = apply::apply(
+        BufReader::with_capacity(pipeline::BUFFER_SIZE, &mut plain),
+        root,
+        &opts,
+        split,
+    )
+    .map_err(applying)?;
+    let diff = (
+        plain.hasher.take().expect("set above").finish(),
+        plain.count,
+    );
+    Ok((applied, diff))
+}
+
+/// The blob's digest: the one verified while streaming (its size checked here), else the
+/// one computed.
+fn compressed_digest<R>(
+    verified: Option<&BlobInfo>,
+    compressed: &mut Tap<R>,
+) -> std::result::Result<Digest, StorageError> {
+    match (verified, compressed.hasher.take()) {
+        (Some(v), _) => {
+            if v.size != compressed.count {
+                return Err(StorageError::Invalid(format!(
+                    "blob {}: {} bytes arrived, {} expected",
+                    v.digest, compressed.count, v.size
+                )));
+            }
+            Ok(v.digest.clone())
+        }
+        (None, Some(h)) => Ok(h.finish()),
+        (None, None) => unreachable!("a hasher is set when nothing verified the stream"),
+    }
 }
 
 /// Adds a staged layer on `parent`; returns its ID (the store's, if it had it already).
