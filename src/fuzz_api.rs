@@ -357,3 +357,8 @@ pub fn sigstore(data: &[u8]) {
     let _ = crate::signature::sigstore::attachments::AttachmentManifest::parse("t", None, data)
         .map(|m| (m.config().ok(), m.attachments().ok()));
 }
+
+/// An encrypted layer's annotations, the options JSON a wrapped key opens to, key files.
+pub fn encryption(data: &[u8]) {
+    crate::crypt::fuzz::encryption(data);
+}

@@ -9,6 +9,8 @@
 //! `keys` reads the key material the command line names.
 
 pub mod cipher;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod keyfile;
 mod keys;
 mod keywrap;
