@@ -10,11 +10,11 @@
 
 pub mod attachments;
 pub(crate) mod cert;
-pub(crate) mod der;
 pub mod fulcio;
 pub(crate) mod jcs;
 pub mod keys;
 pub mod oidc;
+pub(crate) mod oids;
 pub mod params;
 pub mod payload;
 pub(crate) mod pem;
