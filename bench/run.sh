@@ -2,7 +2,10 @@
 # Benchmarks skiff against skopeo in one run and prints a Markdown table.
 #
 #   bench/run.sh [RUNS] [MB]      (defaults: 5 runs, a ~300 MB image)
-#   ONLY=docker-archive bench/run.sh   (only the cases whose label contains that text)
+#   ONLY=docker-archive bench/run.sh   (only the cases whose label contains that text;
+#                                       'A|B' for several)
+#   SKIP='jwe|storage' bench/run.sh    (not the cases whose label contains one of these;
+#                                       their setup is skipped too, for builds without them)
 #   VERBOSE=1 bench/run.sh             (each run's seconds and peak RSS KB on stderr)
 #   SKIFF=/tmp/old/skiff bench/run.sh  (time another skiff build against skopeo)
 #
@@ -122,9 +125,18 @@ stat_line() { # values... -> "median min max"
 }
 echo "| case | skiff median (min-max) s | skopeo median (min-max) s | ratio | skiff peak RSS MB | skopeo peak RSS MB |"
 echo "|---|---|---|---|---|---|"
+selected() { # label -> whether ONLY and SKIP (each TEXT or TEXT|TEXT...) let it run
+  local want hit=""
+  IFS='|' read -ra want <<< "${ONLY:-}"
+  [ ${#want[@]} -gt 0 ] || hit=1
+  for w in "${want[@]}"; do case "$1" in *"$w"*) hit=1;; esac; done
+  [ -n "$hit" ] || return 1
+  IFS='|' read -ra want <<< "${SKIP:-}"
+  for w in "${want[@]}"; do case "$1" in *"$w"*) return 1;; esac; done
+}
 bench_case() { # label src dest-template flags...
   local label=$1 src=$2 tmpl=$3; shift 3
-  case "$label" in *"${ONLY:-}"*) ;; *) return 0;; esac
+  selected "$label" || return 0
   local st=() sm=() kt=() km=() failed=""
   # One untimed run of each tool first: caches warm for both, whoever goes first.
   one_run "$SKIFF" "$src" "$(fresh_dest "$tmpl")" "$@" > /dev/null
@@ -158,7 +170,8 @@ bench_case "registry->oci, zstd" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN --dest-
 # Layer encryption: a JWE recipient (RSA), and decrypting an image encrypted for it.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/enc.pem" 2>/dev/null
 openssl pkey -in "$WORK/enc.pem" -pubout -out "$WORK/enc.pub.pem"
-"$SKIFF" --insecure-policy copy -q $PLAIN --encryption-key "jwe:$WORK/enc.pub.pem" "$BIG" "docker://$R1/bench/encrypted:latest"
+! selected "registry->oci, decrypt (jwe)" ||
+  "$SKIFF" --insecure-policy copy -q $PLAIN --encryption-key "jwe:$WORK/enc.pub.pem" "$BIG" "docker://$R1/bench/encrypted:latest"
 bench_case "registry->oci, encrypt (jwe)" "$BIG" "oci:$WORK/out@N@:latest" $PLAIN --encryption-key "jwe:$WORK/enc.pub.pem"
 bench_case "registry->oci, decrypt (jwe)" "docker://$R1/bench/encrypted:latest" "oci:$WORK/out@N@:latest" $PLAIN --decryption-key "$WORK/enc.pem"
 bench_case "dir->dir" "dir:$WORK/dirsrc/big" "dir:$WORK/out@N@"
@@ -172,14 +185,16 @@ bench_case "re-copy, everything exists" "$BIG" "docker://$R1/bench/again:latest"
 bench_case "small image, oci->dir" "$SMALL" "dir:$WORK/out@N@"
 # containers-storage, overlay driver: a fresh store per run, and one store holding the image.
 CS="$WORK/cs-src"
-"$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "containers-storage:[overlay@$CS/root+$CS/run]bench/big:latest"
+! selected "containers-storage (overlay)->registry" ||
+  "$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "containers-storage:[overlay@$CS/root+$CS/run]bench/big:latest"
 bench_case "registry->containers-storage (overlay)" "$BIG" \
   "containers-storage:[overlay@$WORK/out@N@/root+$WORK/out@N@/run]bench/big:latest" $PLAIN
 bench_case "containers-storage (overlay)->registry" "containers-storage:[overlay@$CS/root+$CS/run]bench/big:latest" \
   "docker://$R1/bench/fromcs@N@:latest" $PLAIN
 # Named after the registry it was pulled from (as `podman pull` names it): skiff mounts the
 # pulled blobs; skopeo would too with its blob-info cache, which each run deletes.
-"$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "containers-storage:[overlay@$CS/root+$CS/run]$R1/bench/big:latest"
+! selected "containers-storage (overlay)->registry, pulled from it" ||
+  "$SKIFF" --insecure-policy copy -q $PLAIN "$BIG" "containers-storage:[overlay@$CS/root+$CS/run]$R1/bench/big:latest"
 bench_case "containers-storage (overlay)->registry, pulled from it" \
   "containers-storage:[overlay@$CS/root+$CS/run]$R1/bench/big:latest" "docker://$R1/bench/back@N@:latest" $PLAIN
 

@@ -15,10 +15,11 @@ mod certs;
 mod registry;
 #[path = "support/store.rs"]
 mod store;
+#[path = "support/store_facts.rs"]
+mod store_facts;
 #[path = "support/token_server.rs"]
 mod token_server;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -26,6 +27,7 @@ use std::path::Path;
 use registry::{Registry, RegistryOpts};
 use serde_json::Value;
 use store::*;
+use store_facts::*;
 use support::*;
 
 const HELLO_CONFIG: &str = "620dc057349bd148f7caac1b342eba5c6e227e6a2b44ea7d366278c947be213a";
@@ -36,110 +38,6 @@ fn hello() -> String {
 
 fn hello_image() -> Loaded {
     load_oci(&example("hello-oci"), Some("latest"))
-}
-
-/// The fields of layer records skiff must write as skopeo does (not `created`).
-fn layer_facts(records: &[Value]) -> Vec<Value> {
-    records
-        .iter()
-        .map(|r| {
-            let mut r = r.as_object().unwrap().clone();
-            r.remove("created");
-            Value::Object(r)
-        })
-        .collect()
-}
-
-/// An image record as a map with the big-data names as a set (their order is Go's map
-/// order in containers/image).
-fn image_facts(records: &[Value]) -> Vec<BTreeMap<String, Value>> {
-    records
-        .iter()
-        .map(|r| {
-            let mut m: BTreeMap<String, Value> = r
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            if let Some(Value::Array(names)) = m.get_mut("big-data-names") {
-                names.sort_by_key(|v| v.to_string());
-            }
-            m
-        })
-        .collect()
-}
-
-/// Each entry of a layer's tree: type, mode, owner, device, link target, content digest,
-/// xattrs, and mtime for files and links (directories and whiteouts get "now").
-fn tree(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-    for e in fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let path = e.path();
-        let m = fs::symlink_metadata(&path).unwrap();
-        let rel = path.strip_prefix(root).unwrap().display().to_string();
-        let ft = m.file_type();
-        let mut desc = format!("mode={:o} owner={}:{}", m.mode(), m.uid(), m.gid());
-        if ft.is_file() {
-            desc += &format!(
-                " file={} mtime={} nlink={}",
-                sha256_file(&path),
-                m.mtime(),
-                m.nlink()
-            );
-        } else if ft.is_symlink() {
-            desc += &format!(" link={}", fs::read_link(&path).unwrap().display());
-        } else if ft.is_char_device() || ft.is_block_device() {
-            desc += &format!(" dev={:x}", m.rdev());
-        }
-        desc += &format!(" xattrs={:?}", xattrs(&path));
-        out.insert(rel, desc);
-        if ft.is_dir() {
-            walk(root, &path, out);
-        }
-    }
-}
-
-fn xattrs(path: &Path) -> Vec<(String, String)> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-    let mut names = vec![0u8; 4096];
-    // SAFETY: a NUL-terminated path and a buffer of the given length.
-    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if n <= 0 {
-        return Vec::new();
-    }
-    names.truncate(n as usize);
-    let mut out = Vec::new();
-    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let cname = CString::new(name).unwrap();
-        let mut value = vec![0u8; 4096];
-        // SAFETY: NUL-terminated strings and a buffer of the given length.
-        let n = unsafe {
-            libc::lgetxattr(
-                c.as_ptr(),
-                cname.as_ptr(),
-                value.as_mut_ptr().cast(),
-                value.len(),
-            )
-        };
-        if n >= 0 {
-            value.truncate(n as usize);
-            out.push((
-                String::from_utf8_lossy(name).into_owned(),
-                String::from_utf8_lossy(&value).into_owned(),
-            ));
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -332,32 +230,6 @@ fn skiff_reads_what_skopeo_and_podman_write() {
     }
 }
 
-/// A layer with every kind of entry, and one above it with an opaque directory and a
-/// whiteout.
-fn special_layers() -> Vec<Vec<u8>> {
-    let base = TarBuilder::new()
-        .dir("etc/", 0o755)
-        .file("etc/a", 0o644, b"a file\n")
-        .hardlink("etc/a-link", "etc/a")
-        .symlink("etc/rel", "a")
-        .symlink("etc/abs", "/etc/a")
-        .file_with("etc/attrs", (1000, 1001), &[("user.skiff", b"1")], b"x")
-        .file("usr/bin/suid", 0o4755, b"#!/bin/true\n")
-        .dir("tmp/", 0o1777)
-        .dir("opq/", 0o755)
-        .file("opq/old", 0o644, b"old")
-        .char_device("dev/null", 1, 3)
-        .fifo("run/fifo")
-        .build();
-    let top = TarBuilder::new()
-        .dir("opq/", 0o755)
-        .file("opq/.wh..wh..opq", 0o644, b"")
-        .file("opq/new", 0o644, b"new")
-        .file("etc/.wh.a", 0o644, b"")
-        .build();
-    vec![base, top]
-}
-
 #[test]
 fn links_xattrs_devices_whiteouts_and_opaque_directories_survive_a_round_trip() {
     let t = tempdir();
@@ -448,10 +320,6 @@ fn links_xattrs_devices_whiteouts_and_opaque_directories_survive_a_round_trip() 
     }
 }
 
-fn libc_makedev(major: u64, minor: u64) -> u64 {
-    ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
-}
-
 #[test]
 fn hostile_layers_are_refused_and_leave_nothing() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -516,20 +384,6 @@ fn hostile_layers_are_refused_and_leave_nothing() {
         assert!(evil.is_empty(), "{driver}: {evil:?}");
         store.podman(&["images"]).assert_success();
     }
-}
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let path = e.path();
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.extend(walkdir(&path));
-            }
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]
