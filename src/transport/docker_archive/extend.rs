@@ -8,11 +8,12 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::ArchiveError;
-use super::dest::{DestOptions, Plan, werr};
+use super::error::ArchiveError;
+use super::error::werr;
 use super::format::{self, ManifestItem, Repositories};
+use super::options::DestOptions;
 use super::tarindex::TarIndex;
-use super::writer::Content;
+use super::writer::{Content, Plan};
 use crate::digest::Digest;
 use crate::manifest::{self, MAX_CONFIG_SIZE};
 use crate::pipeline;

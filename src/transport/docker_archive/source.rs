@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::ArchiveError;
+use super::error::ArchiveError;
 use super::format::{self, ManifestItem};
 use super::tarindex::{Span, TarIndex};
 use crate::digest::Digest;
