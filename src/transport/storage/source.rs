@@ -8,11 +8,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use super::error::StorageError;
 use super::images;
 use super::layers;
 use super::lock::Mode;
 use super::records::{Record, str_field};
-use super::{StorageError, Store};
+use super::store::{Store, open_store};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Kind, Manifest, mime};
 use crate::pipeline::{self, BlobReader, ChannelWriter};
@@ -47,7 +48,7 @@ impl StorageSource {
     }
 
     fn open_blocking(r: StorageRef) -> Result<StorageSource> {
-        let store = super::open_store(&r)?;
+        let store = open_store(&r)?;
         store.recover()?;
         let image = images::resolve(&store, &r)?;
         let id = str_field(&image, "id").unwrap_or_default().to_string();
