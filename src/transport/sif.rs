@@ -15,7 +15,9 @@ use std::process::Command;
 
 use async_trait::async_trait;
 
-use super::{ImageSource, Result, TransportError, fsutil};
+use super::error::{Result, TransportError};
+use super::fsutil;
+use super::traits::ImageSource;
 use crate::digest::Digest;
 use crate::gotime::rfc3339_nano;
 use crate::manifest::convert::gojson::write_str;

@@ -48,7 +48,7 @@ impl DaemonClient {
             host: host.clone(),
             message: why.to_string(),
         };
-        crate::transport::install_tls_provider();
+        crate::transport::tls::install_tls_provider();
         let builder = reqwest::Client::builder()
             .user_agent(concat!("skiff/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30));

@@ -21,9 +21,10 @@ use tokio::sync::mpsc;
 pub use client::{DEFAULT_HOST, DaemonClient, DaemonOptions};
 
 use super::docker_archive::{ArchiveDestination, ArchiveSource, DestOptions, Sink};
-use super::{
-    BlobInfo, BlobOptions, DestCaps, ImageDestination, ImageSource, Result, SignatureSupport,
-    TransportError, fsutil,
+use super::error::{Result, TransportError};
+use super::fsutil;
+use super::traits::{
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, ImageSource, SignatureSupport,
 };
 use crate::digest::Digest;
 use crate::manifest::Descriptor;

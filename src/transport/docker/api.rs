@@ -12,7 +12,7 @@ use super::endpoint::{RegistryContext, RegistryOptions};
 use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
 use crate::digest::Digest;
 use crate::reference::DockerRef;
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// Pages of a tag list followed before giving up (a registry that links in a circle).
 const MAX_TAG_PAGES: usize = 10_000;

@@ -17,7 +17,7 @@ use crate::digest::Digest;
 use crate::manifest::mime;
 use crate::signature::sigstore::attachments::{self, AttachmentManifest, signature_of};
 use crate::signature::{MAX_SIGNATURE_SIZE, ReadBudget, Signature, SigstoreSignature};
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 fn invalid(msg: String) -> TransportError {
     TransportError::Invalid(msg)

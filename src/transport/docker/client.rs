@@ -540,7 +540,7 @@ impl RegistryClient {
 /// took 15% longer here (0.50 s against 0.43 s), and HTTP/2's flow-control windows
 /// would cap each blob at a few MB per round trip to a distant registry.
 fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
-    crate::transport::install_tls_provider();
+    crate::transport::tls::install_tls_provider();
     let mut b = reqwest::Client::builder()
         .user_agent(cfg.user_agent.clone())
         .connect_timeout(Duration::from_secs(30))

@@ -23,9 +23,9 @@ use crate::digest::Digest;
 use crate::pipeline::{BlobReader, CountingReader};
 use crate::reference::DockerRef;
 use crate::signature::Signature;
-use crate::transport::{
-    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, Result, SignatureSupport,
-    TransportError,
+use crate::transport::error::{Result, TransportError};
+use crate::transport::traits::{
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, SignatureSupport,
 };
 
 /// Chunk size once a registry refuses a single large PATCH (HTTP 413).

@@ -11,7 +11,7 @@ use crate::config::registries_d::{RegistriesD, registries_d_dir};
 use crate::config::{self, AuthLookup, Endpoint, Env, RegistriesConf, tls_files_for};
 use crate::reference::DockerRef;
 use crate::report::Reporter;
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// Per-side registry settings from the command line.
 #[derive(Debug, Clone, Default)]

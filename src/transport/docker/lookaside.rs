@@ -25,7 +25,7 @@ use super::client::{RegistryClient, Request};
 use crate::config::registries_d::lookaside_url;
 use crate::digest::Digest;
 use crate::signature::{ReadBudget, Signature};
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// The cap on one signature and on the extension API's list (as containers/image's).
 const MAX_SIGNATURE_SIZE: usize = crate::signature::MAX_SIGNATURE_SIZE as usize;

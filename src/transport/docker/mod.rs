@@ -338,7 +338,7 @@ fn push_scope(repo: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::TransportError;
+    use crate::transport::error::TransportError;
 
     #[test]
     fn describes_registry_errors() {

@@ -17,8 +17,9 @@ use crate::manifest::Descriptor;
 use crate::pipeline::{BlobReader, TransientError};
 use crate::reference::DockerRef;
 use crate::signature::Signature;
+use crate::transport::error::{Result, TransportError};
 use crate::transport::retry::{self, RetryBudget};
-use crate::transport::{ImageSource, Result, TransportError};
+use crate::transport::traits::ImageSource;
 
 pub struct DockerSource {
     client: std::sync::Arc<RegistryClient>,

@@ -15,8 +15,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::error::ArchiveError;
-use super::error::werr;
+use super::error::{ArchiveError, werr};
 use super::extend::{Existing, keep_survivors, open_existing, read_old};
 use super::format;
 use super::options::{DestOptions, Sink};
@@ -25,10 +24,10 @@ use crate::digest::Digest;
 use crate::manifest::{self, Kind, MAX_CONFIG_SIZE, Manifest, mime};
 use crate::pipeline::BlobReader;
 use crate::reference::DockerRef;
+use crate::transport::error::{Result, TransportError};
 use crate::transport::fsutil;
-use crate::transport::{
-    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, Result, SignatureSupport,
-    TransportError,
+use crate::transport::traits::{
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, SignatureSupport,
 };
 
 /// How commit delivers the tar.

@@ -8,8 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::error::ArchiveError;
-use super::error::werr;
+use super::error::{ArchiveError, werr};
 use super::format::{self, ManifestItem, Repositories};
 use super::options::DestOptions;
 use super::tarindex::TarIndex;
@@ -18,7 +17,7 @@ use crate::digest::Digest;
 use crate::manifest::{self, MAX_CONFIG_SIZE};
 use crate::pipeline;
 use crate::reference::DockerRef;
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// The archive being extended.
 pub(super) struct Existing {

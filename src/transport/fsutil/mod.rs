@@ -20,7 +20,8 @@ pub use temp::{
     visible_entries,
 };
 
-use super::{BlobInfo, Result, TransportError};
+use super::error::{Result, TransportError};
+use super::traits::BlobInfo;
 use crate::digest::Digest;
 use crate::pipeline::{BUFFER_SIZE, BlobReader};
 

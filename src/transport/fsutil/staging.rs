@@ -10,7 +10,7 @@ use super::temp::is_temporary;
 use super::{
     TempDir, keep_mode_and_owner, parent_of, sweep_stale, sync_dir, temp_dir_in, visible_entries,
 };
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// A directory built beside its final location and moved into place on commit.
 /// Dropped without `commit`, it is deleted.

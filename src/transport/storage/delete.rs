@@ -11,7 +11,7 @@ use super::lock::Mode;
 use super::records::{self, str_field, strings_field};
 use super::store::open_store;
 use crate::reference::StorageRef;
-use crate::transport::TransportError;
+use crate::transport::error::TransportError;
 
 pub async fn delete_image(r: &StorageRef) -> Result<(), TransportError> {
     let r = r.clone();

@@ -31,9 +31,9 @@ use crate::manifest::{Kind, Manifest, manifest_digest, mime};
 use crate::pipeline::{self, BlobReader};
 use crate::reference::StorageRef;
 use crate::signature::Signature;
-use crate::transport::{
-    BlobInfo, BlobOptions, BlobRole, DestCaps, ImageDestination, LayerCompression, Result,
-    SignatureSupport, TransportError,
+use crate::transport::error::{Result, TransportError};
+use crate::transport::traits::{
+    BlobInfo, BlobOptions, BlobRole, DestCaps, ImageDestination, LayerCompression, SignatureSupport,
 };
 
 /// Configs and other small blobs are kept in memory until commit; nothing bigger is one.

@@ -4,7 +4,7 @@
 use std::io;
 
 use super::apply;
-use crate::transport::TransportError;
+use crate::transport::error::TransportError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

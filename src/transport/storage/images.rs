@@ -14,7 +14,7 @@ use super::records::{self, Record, str_field, strings_field};
 use super::store::{Store, display_name};
 use crate::digest::Digest;
 use crate::reference::{DockerRef, ReferenceError, StorageRef};
-use crate::transport::TransportError;
+use crate::transport::error::TransportError;
 
 /// c/storage's `ErrNoSuchImage` / `ErrNotAnImage` text.
 pub const NOT_AN_IMAGE: &str = "identifier is not an image";

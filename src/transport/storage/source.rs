@@ -19,7 +19,8 @@ use crate::manifest::{Descriptor, Kind, Manifest, mime};
 use crate::pipeline::{self, BlobReader, ChannelWriter};
 use crate::reference::StorageRef;
 use crate::signature::Signature;
-use crate::transport::{ImageSource, LayerForCopy, Result, TransportError};
+use crate::transport::error::{Result, TransportError};
+use crate::transport::traits::{ImageSource, LayerForCopy};
 
 /// The gzipped empty tar schema 1 images use for throwaway layers (c/image's
 /// `GzippedEmptyLayer`), served without a layer in the store.

@@ -14,7 +14,7 @@ use super::store::Store;
 use super::tarsplit::TarSplitWriter;
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::pipeline::{self, Compression};
-use crate::transport::BlobInfo;
+use crate::transport::traits::BlobInfo;
 
 /// A layer ready to be added to the store.
 pub struct Staged {
