@@ -12,7 +12,9 @@ use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::client::{RegistryClient, Request, read_small};
-use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
+use super::error::RegistryError;
+use super::protocol::MANIFEST_ACCEPT;
+use super::protocol::pull_scope;
 use crate::digest::Digest;
 use crate::manifest::mime;
 use crate::signature::sigstore::attachments::{self, AttachmentManifest, signature_of};

@@ -17,8 +17,9 @@ use tokio_util::io::ReaderStream;
 
 use super::client::{RegistryClient, Request};
 use super::endpoint::{RegistryContext, RegistryOptions};
+use super::error::RegistryError;
 use super::lookaside::SignatureStore;
-use super::{RegistryError, pull_scope, push_scope};
+use super::protocol::{pull_scope, push_scope};
 use crate::digest::Digest;
 use crate::pipeline::{BlobReader, CountingReader};
 use crate::reference::DockerRef;

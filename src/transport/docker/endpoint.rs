@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::RegistryError;
 use super::auth::Credentials;
 use super::client::{ClientConfig, RegistryClient};
+use super::error::RegistryError;
 use super::lookaside::SignatureStore;
 use crate::config::registries_d::{RegistriesD, registries_d_dir};
 use crate::config::{self, AuthLookup, Endpoint, Env, RegistriesConf, tls_files_for};

@@ -10,8 +10,10 @@ use tokio::sync::mpsc;
 
 use super::client::{RegistryClient, Request, read_small};
 use super::endpoint::{RegistryContext, RegistryOptions};
+use super::error::RegistryError;
 use super::lookaside::SignatureStore;
-use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
+use super::protocol::MANIFEST_ACCEPT;
+use super::protocol::pull_scope;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{BlobReader, TransientError};
