@@ -25,10 +25,7 @@ use crate::manifest::{Descriptor, mime};
 use crate::pipeline::BlobReader;
 use crate::signature::Signature;
 
-use format::{DeffileScript, SifFile};
-
-/// Where containers/image puts the script made of `%environment` and `%runscript`.
-const INJECTED_SCRIPT: &str = "/podman/runscript";
+use format::{DeffileScript, INJECTED_SCRIPT, SifFile};
 
 pub struct SifSource {
     /// Holds the layer; removed with the source.
