@@ -20,7 +20,7 @@ use super::fsutil;
 use super::traits::ImageSource;
 use crate::digest::Digest;
 use crate::gotime::rfc3339_nano;
-use crate::manifest::convert::gojson::write_str;
+use crate::manifest::gojson::write_str;
 use crate::manifest::{Descriptor, mime};
 use crate::pipeline::BlobReader;
 use crate::signature::Signature;

@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::Payload;
 use super::tar_walk::{Header, Time};
-use crate::manifest::convert::gojson::{self, write_str};
+use crate::manifest::gojson::{self, write_str};
 
 /// One piece of a payload, split by the rolling checksum or around a run of zeros.
 pub struct Chunk {
