@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 use super::api::LayerBlob;
 use crate::digest::Digest;
 use crate::manifest::error::ManifestError;
+use crate::manifest::gojson;
+use crate::manifest::mime;
 use crate::manifest::model::{Descriptor, Kind, Manifest};
-use crate::manifest::{gojson, mime};
 
 /// containers/image's `NewNonImageArtifactError` text.
 pub fn artifact_error(config_mime: &str) -> ManifestError {
