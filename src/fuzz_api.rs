@@ -331,7 +331,8 @@ pub fn simple_signing(data: &[u8]) {
 /// (DER read by skiff's own reader), Rekor's JSON (canonicalised before any signature is
 /// checked), the payload JSON, signing parameters, and an attachment manifest.
 pub fn sigstore(data: &[u8]) {
-    use crate::signature::sigstore::{cert, der, jcs, keys::PublicKey, params, payload, pem};
+    use crate::der;
+    use crate::signature::sigstore::{cert, jcs, keys::PublicKey, params, payload, pem};
     let _ = pem::decode_all(data);
     if let Ok(leaf) = cert::parse_leaf(data)
         && let Ok(fields) = cert::CertFields::parse(&leaf)

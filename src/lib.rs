@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod copy;
 pub mod crypt;
+pub(crate) mod der;
 pub mod digest;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -5,6 +5,8 @@
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/loopback.rs"]
+mod loopback;
 #[path = "support/registry.rs"]
 mod registry;
 #[path = "support/token_server.rs"]

@@ -1,6 +1,8 @@
 //! Manifest lists through every `--multi-arch` mode and override, into local layouts and a
 //! real registry, with and without format conversion; nested indexes.
 
+#[path = "support/loopback.rs"]
+mod loopback;
 mod support;
 
 #[path = "support/certs.rs"]

@@ -7,6 +7,8 @@
 mod certs;
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/loopback.rs"]
+mod loopback;
 #[path = "support/registry.rs"]
 mod registry;
 mod support;

@@ -14,6 +14,8 @@ mod fault_proxy;
 mod gpg;
 #[path = "support/http_files.rs"]
 mod http_files;
+#[path = "support/loopback.rs"]
+mod loopback;
 #[path = "support/registry.rs"]
 mod registry;
 mod support;

@@ -5,6 +5,8 @@
 //! with overlayfs for `podman image mount`; containers cannot run in the CI sandbox, so the
 //! mounted image is what stands in for `podman run`).
 
+#[path = "support/loopback.rs"]
+mod loopback;
 mod support;
 
 #[path = "support/certs.rs"]

@@ -3,6 +3,8 @@
 
 #[path = "certs.rs"]
 mod certs;
+#[path = "loopback.rs"]
+mod loopback;
 #[path = "registry.rs"]
 mod registry;
 #[path = "mod.rs"]

@@ -28,11 +28,11 @@
 #![allow(dead_code)]
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use super::loopback::{Acceptor, Head, read_head};
 
 /// What a fault does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +145,6 @@ struct State {
     /// Sent upstream as `Authorization` when the client sent none.
     upstream_auth: Mutex<Option<String>>,
     log: Mutex<Vec<ProxiedRequest>>,
-    stop: AtomicBool,
     /// The signature extension's store (path → the JSON signature objects PUT there).
     signature_api: Option<Mutex<Vec<(String, serde_json::Value)>>>,
 }
@@ -153,8 +152,7 @@ struct State {
 /// A running proxy on `127.0.0.1:PORT`; stopped on drop.
 pub struct FaultProxy {
     state: Arc<State>,
-    port: u16,
-    thread: Option<JoinHandle<()>>,
+    server: Acceptor,
 }
 
 impl FaultProxy {
@@ -169,40 +167,24 @@ impl FaultProxy {
     }
 
     fn start_inner(upstream: &str, faults: Vec<Fault>, signature_api: bool) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fault proxy");
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
             upstream: upstream.to_string(),
             faults: Mutex::new(faults),
             location_rewrite: Mutex::new(None),
             upstream_auth: Mutex::new(None),
             log: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
             signature_api: signature_api.then(|| Mutex::new(Vec::new())),
         });
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                std::thread::spawn(move || {
-                    let _ = serve_connection(&st, conn);
-                });
-            }
+        let server = Acceptor::start("bind fault proxy", move |conn| {
+            let _ = serve_connection(&st, conn);
         });
-        FaultProxy {
-            state,
-            port,
-            thread: Some(thread),
-        }
+        FaultProxy { state, server }
     }
 
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.server.port())
     }
     /// `http://127.0.0.1:PORT`
     pub fn url(&self) -> String {
@@ -283,16 +265,6 @@ impl FaultProxy {
     }
 }
 
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// `*` matches any run of characters (including `/`); everything else literally.
 pub fn glob_match(glob: &str, s: &str) -> bool {
     let parts: Vec<&str> = glob.split('*').collect();
@@ -311,55 +283,6 @@ pub fn glob_match(glob: &str, s: &str) -> bool {
         }
     }
     true
-}
-
-struct Head {
-    start_line: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Head {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .any(|(_, v)| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    }
-}
-
-/// Read a request/response head; `Ok(None)` on a clean EOF before any byte.
-fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
-    let mut start_line = String::new();
-    if r.read_line(&mut start_line)? == 0 {
-        return Ok(None);
-    }
-    let mut headers = Vec::new();
-    loop {
-        let mut l = String::new();
-        if r.read_line(&mut l)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "EOF in headers",
-            ));
-        }
-        let l = l.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    Ok(Some(Head {
-        start_line: start_line.trim_end().to_string(),
-        headers,
-    }))
 }
 
 #[derive(Clone, Copy)]

@@ -5,12 +5,12 @@
 //! thread ends when the client hangs up.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
+
+use super::loopback::{Acceptor, read_head};
 
 /// What a route answers.
 #[derive(Clone)]
@@ -46,48 +46,30 @@ impl Route {
 struct State {
     routes: Vec<Route>,
     log: Mutex<Vec<String>>,
-    stop: AtomicBool,
 }
 
 /// A running server on `127.0.0.1:PORT`; stopped on drop.
 pub struct HostileRegistry {
     state: Arc<State>,
-    port: u16,
-    thread: Option<JoinHandle<()>>,
+    server: Acceptor,
 }
 
 impl HostileRegistry {
     pub fn start(routes: Vec<Route>) -> HostileRegistry {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind hostile registry");
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
             routes,
             log: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
         });
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                std::thread::spawn(move || {
-                    let _ = serve(&st, conn);
-                });
-            }
+        let server = Acceptor::start("bind hostile registry", move |conn| {
+            let _ = serve(&st, conn);
         });
-        HostileRegistry {
-            state,
-            port,
-            thread: Some(thread),
-        }
+        HostileRegistry { state, server }
     }
 
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.server.port())
     }
 
     /// `docker://127.0.0.1:PORT/REPO_AND_TAG`
@@ -101,31 +83,14 @@ impl HostileRegistry {
     }
 }
 
-impl Drop for HostileRegistry {
-    fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn serve(st: &State, conn: TcpStream) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut w = conn;
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("").to_string();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim_end().is_empty() {
-            break;
-        }
-    }
+    let Some(head) = read_head(&mut reader)? else {
+        return Ok(());
+    };
+    let (method, target) = head.method_and_target();
     let path = target.split('?').next().unwrap_or("").to_string();
     st.log.lock().unwrap().push(format!("{method} {path}"));
     let head_only = method == "HEAD";

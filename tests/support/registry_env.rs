@@ -6,6 +6,8 @@ mod certs;
 mod fault_proxy;
 #[path = "hostile_registry.rs"]
 mod hostile_registry;
+#[path = "loopback.rs"]
+mod loopback;
 #[path = "registry.rs"]
 mod registry;
 #[path = "rss.rs"]

@@ -21,18 +21,18 @@
 //! a negative lifetime ([`TokenServer::set_lifetime`]) so `exp` is already > 60 s in the past.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
 use super::certs::Certs;
+use super::loopback::{Acceptor, read_head};
 
 /// `auth.token.service` of registries that trust this server.
 pub const SERVICE: &str = "skiff-registry";
@@ -106,15 +106,13 @@ struct State {
     x5c: String,
     requests: Mutex<Vec<TokenRequest>>,
     faults: Mutex<std::collections::VecDeque<TokenFault>>,
-    stop: AtomicBool,
     counter: AtomicU64,
 }
 
 /// A running token server on `127.0.0.1:PORT`; stopped on drop.
 pub struct TokenServer {
     state: Arc<State>,
-    port: u16,
-    thread: Option<JoinHandle<()>>,
+    server: Acceptor,
 }
 
 impl TokenServer {
@@ -125,45 +123,29 @@ impl TokenServer {
             .clone()
             .unwrap_or_else(|| Arc::new(Certs::generate()));
         let x5c = certs.issuer_cert_der_base64();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind token server");
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(State {
             opts: Mutex::new(opts),
             certs,
             x5c,
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(std::collections::VecDeque::new()),
-            stop: AtomicBool::new(false),
             counter: AtomicU64::new(0),
         });
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let st = st.clone();
-                std::thread::spawn(move || {
-                    let _ = handle(&st, conn);
-                });
-            }
+        let server = Acceptor::start("bind token server", move |conn| {
+            let _ = handle(&st, conn);
         });
-        TokenServer {
-            state,
-            port,
-            thread: Some(thread),
-        }
+        TokenServer { state, server }
     }
 
     /// `127.0.0.1:PORT`
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.server.port())
     }
 
     /// The realm URL for the registry config / `WWW-Authenticate`: `http://127.0.0.1:PORT/token`.
     pub fn realm(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
+        format!("http://127.0.0.1:{}/token", self.server.port())
     }
 
     /// The issuer certificate (the registry's `rootcertbundle`).
@@ -226,17 +208,6 @@ impl TokenServer {
     }
 }
 
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.state.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -248,31 +219,11 @@ fn handle(st: &State, conn: TcpStream) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut r = BufReader::new(conn.try_clone()?);
     let mut w = conn;
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let target = parts.next().unwrap_or("").to_string();
-    let mut headers: Vec<(String, String)> = Vec::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 {
-            break;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-        }
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
+    let Some(head) = read_head(&mut r)? else {
+        return Ok(());
     };
+    let (method, target) = head.method_and_target();
+    let header = |name: &str| head.get(name).map(str::to_string);
     let mut body = Vec::new();
     if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
         body.resize(n, 0);

@@ -2,7 +2,6 @@
 //! ocicrypt's schemes (JWE, PKCS7, OpenPGP) and stored base64-encoded in the scheme's
 //! annotation (several wrapped blobs are comma-separated).
 
-pub(super) mod der;
 pub mod jwe;
 pub mod pgp;
 pub mod pkcs7;

@@ -15,7 +15,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Encrypt, RsaPrivateKey, RsaPublicKey};
 
 use super::super::keyfile;
-use super::der::{self, Reader};
+use crate::der::{self, DerError, Reader, Tlv};
 
 const ENVELOPED_DATA: &[u64] = &[1, 2, 840, 113549, 1, 7, 3];
 const DATA: &[u64] = &[1, 2, 840, 113549, 1, 7, 1];
@@ -63,28 +63,28 @@ impl Certificate {
 /// `SEQUENCE { issuer, serialNumber }` of a certificate (raw bytes, as Go compares them)
 /// and its SubjectPublicKeyInfo.
 fn certificate_fields(cert: &[u8]) -> Result<(Vec<u8>, &[u8]), String> {
-    let mut whole = Reader::new(cert);
-    let outer = whole.expect(der::SEQUENCE, "certificate")?;
+    let mut whole = Reader::lenient(cert);
+    let outer = expect(&mut whole, der::SEQUENCE, "certificate")?;
     if !whole.is_empty() {
         return Err("certificate: trailing data".into());
     }
-    let mut parts = Reader::new(outer.content);
-    let tbs = parts.expect(der::SEQUENCE, "tbsCertificate")?;
-    let _algorithm = parts.expect(der::SEQUENCE, "signatureAlgorithm")?;
-    let mut fields = Reader::new(tbs.content);
-    let mut serial = fields.next()?;
+    let mut parts = Reader::lenient(outer.value);
+    let tbs = expect(&mut parts, der::SEQUENCE, "tbsCertificate")?;
+    let _algorithm = expect(&mut parts, der::SEQUENCE, "signatureAlgorithm")?;
+    let mut fields = Reader::lenient(tbs.value);
+    let mut serial = next(&mut fields)?;
     if serial.tag == 0xa0 {
         // [0] EXPLICIT version
-        serial = fields.next()?;
+        serial = next(&mut fields)?;
     }
     if serial.tag != der::INTEGER {
         return Err("certificate: no serial number".into());
     }
-    let _signature = fields.expect(der::SEQUENCE, "signature algorithm")?;
-    let issuer = fields.expect(der::SEQUENCE, "issuer")?;
-    let _validity = fields.expect(der::SEQUENCE, "validity")?;
-    let _subject = fields.expect(der::SEQUENCE, "subject")?;
-    let spki = fields.expect(der::SEQUENCE, "subjectPublicKeyInfo")?;
+    let _signature = expect(&mut fields, der::SEQUENCE, "signature algorithm")?;
+    let issuer = expect(&mut fields, der::SEQUENCE, "issuer")?;
+    let _validity = expect(&mut fields, der::SEQUENCE, "validity")?;
+    let _subject = expect(&mut fields, der::SEQUENCE, "subject")?;
+    let spki = expect(&mut fields, der::SEQUENCE, "subjectPublicKeyInfo")?;
     Ok((
         der::cons(der::SEQUENCE, &[issuer.raw, serial.raw]),
         spki.raw,
@@ -113,7 +113,7 @@ pub fn wrap(certs: &[Certificate], payload: &[u8]) -> Result<Vec<u8>, String> {
                 &der::small_int(0),
                 &cert.issuer_and_serial,
                 &der::cons(der::SEQUENCE, &[&der::oid(RSA_ENCRYPTION)]),
-                &der::tlv(der::OCTET_STRING, &wrapped),
+                &der::encode(der::OCTET_STRING, &wrapped),
             ],
         ));
     }
@@ -122,18 +122,18 @@ pub fn wrap(certs: &[Certificate], payload: &[u8]) -> Result<Vec<u8>, String> {
     let content = sealed.map_err(|_| "PKCS7: encrypting failed".to_string())?;
     let params = der::cons(
         der::SEQUENCE,
-        &[&der::tlv(0x84, &nonce), &der::small_int(16)],
+        &[&der::encode(0x84, &nonce), &der::small_int(16)],
     );
     let algorithm = der::cons(
         der::SEQUENCE,
-        &[&der::oid(AES128_GCM), &der::tlv(0x10, &params)],
+        &[&der::oid(AES128_GCM), &der::encode(0x10, &params)],
     );
     let encrypted_content_info = der::cons(
         der::SEQUENCE,
         &[
             &der::oid(DATA),
             &algorithm,
-            &der::cons(0xa0, &[&der::tlv(der::OCTET_STRING, &content)]),
+            &der::cons(0xa0, &[&der::encode(der::OCTET_STRING, &content)]),
         ],
     );
     let recipient_refs: Vec<&[u8]> = recipients.iter().map(Vec::as_slice).collect();
@@ -156,50 +156,54 @@ struct Envelope<'a> {
     /// (issuer and serial, wrapped content key) per recipient.
     recipients: Vec<(&'a [u8], &'a [u8])>,
     algorithm: &'a [u8],
-    params: Option<der::Tlv<'a>>,
+    params: Option<Tlv<'a>>,
     content: Vec<u8>,
 }
 
 fn parse(data: &[u8]) -> Result<Envelope<'_>, String> {
-    let info = Reader::new(data).expect(der::SEQUENCE, "ContentInfo")?;
-    let mut r = Reader::new(info.content);
-    let kind = r.expect(der::OID, "content type")?;
+    let info = expect(&mut Reader::lenient(data), der::SEQUENCE, "ContentInfo")?;
+    let mut r = Reader::lenient(info.value);
+    let kind = expect(&mut r, der::OID, "content type")?;
     if kind.raw != der::oid(ENVELOPED_DATA) {
         return Err("not a PKCS7 EnvelopedData".into());
     }
-    let explicit = r.expect(0xa0, "content")?;
-    let enveloped = Reader::new(explicit.content).expect(der::SEQUENCE, "EnvelopedData")?;
-    let mut r = Reader::new(enveloped.content);
-    let _version = r.expect(der::INTEGER, "version")?;
-    let set = r.expect(der::SET, "recipientInfos")?;
+    let explicit = expect(&mut r, 0xa0, "content")?;
+    let enveloped = expect(
+        &mut Reader::lenient(explicit.value),
+        der::SEQUENCE,
+        "EnvelopedData",
+    )?;
+    let mut r = Reader::lenient(enveloped.value);
+    let _version = expect(&mut r, der::INTEGER, "version")?;
+    let set = expect(&mut r, der::SET, "recipientInfos")?;
     let mut recipients = Vec::new();
-    let mut infos = Reader::new(set.content);
+    let mut infos = Reader::lenient(set.value);
     while !infos.is_empty() {
-        let info = infos.expect(der::SEQUENCE, "RecipientInfo")?;
-        let mut f = Reader::new(info.content);
-        let _version = f.expect(der::INTEGER, "RecipientInfo version")?;
-        let id = f.expect(der::SEQUENCE, "issuerAndSerialNumber")?;
-        let _alg = f.expect(der::SEQUENCE, "keyEncryptionAlgorithm")?;
-        let key = f.expect(der::OCTET_STRING, "encryptedKey")?;
-        recipients.push((id.raw, key.content));
+        let info = expect(&mut infos, der::SEQUENCE, "RecipientInfo")?;
+        let mut f = Reader::lenient(info.value);
+        let _version = expect(&mut f, der::INTEGER, "RecipientInfo version")?;
+        let id = expect(&mut f, der::SEQUENCE, "issuerAndSerialNumber")?;
+        let _alg = expect(&mut f, der::SEQUENCE, "keyEncryptionAlgorithm")?;
+        let key = expect(&mut f, der::OCTET_STRING, "encryptedKey")?;
+        recipients.push((id.raw, key.value));
     }
-    let eci = r.expect(der::SEQUENCE, "EncryptedContentInfo")?;
-    let mut r = Reader::new(eci.content);
-    let _type = r.expect(der::OID, "content type")?;
-    let alg = r.expect(der::SEQUENCE, "contentEncryptionAlgorithm")?;
-    let mut a = Reader::new(alg.content);
-    let algorithm = a.expect(der::OID, "content cipher")?.raw;
-    let params = (!a.is_empty()).then(|| a.next()).transpose()?;
-    let encrypted = r.next()?;
+    let eci = expect(&mut r, der::SEQUENCE, "EncryptedContentInfo")?;
+    let mut r = Reader::lenient(eci.value);
+    let _type = expect(&mut r, der::OID, "content type")?;
+    let alg = expect(&mut r, der::SEQUENCE, "contentEncryptionAlgorithm")?;
+    let mut a = Reader::lenient(alg.value);
+    let algorithm = expect(&mut a, der::OID, "content cipher")?.raw;
+    let params = (!a.is_empty()).then(|| next(&mut a)).transpose()?;
+    let encrypted = next(&mut r)?;
     let content = match encrypted.tag {
         // [0] IMPLICIT OCTET STRING, primitive...
-        0x80 => encrypted.content.to_vec(),
+        0x80 => encrypted.value.to_vec(),
         // ...or constructed from OCTET STRING pieces (Go's form).
         0xa0 => {
             let mut out = Vec::new();
-            let mut pieces = Reader::new(encrypted.content);
+            let mut pieces = Reader::lenient(encrypted.value);
             while !pieces.is_empty() {
-                out.extend_from_slice(pieces.expect(der::OCTET_STRING, "content")?.content);
+                out.extend_from_slice(expect(&mut pieces, der::OCTET_STRING, "content")?.value);
             }
             out
         }
@@ -278,7 +282,7 @@ fn open(env: &Envelope<'_>, cek: &[u8]) -> Result<Vec<u8>, String> {
         .params
         .filter(|p| p.tag == der::OCTET_STRING)
         .ok_or("CBC parameters are not an IV")?
-        .content;
+        .value;
     let bad_key = |_| "bad content key or IV length".to_string();
     let unpad = |_| "PKCS7: decrypting the content failed".to_string();
     let data = &env.content;
@@ -303,23 +307,27 @@ fn open(env: &Envelope<'_>, cek: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The nonce and tag length of GCM parameters, in Go's wrapping (tag 0x10) or plain DER.
-fn gcm_params<'a>(params: Option<der::Tlv<'a>>) -> Result<(&'a [u8], usize), String> {
+fn gcm_params<'a>(params: Option<Tlv<'a>>) -> Result<(&'a [u8], usize), String> {
     let p = params.ok_or("GCM without parameters")?;
     let seq = match p.tag {
-        0x10 => Reader::new(p.content).expect(der::SEQUENCE, "GCM parameters")?,
+        0x10 => expect(
+            &mut Reader::lenient(p.value),
+            der::SEQUENCE,
+            "GCM parameters",
+        )?,
         der::SEQUENCE => p,
         other => return Err(format!("unexpected GCM parameters tag {other:#04x}")),
     };
-    let mut r = Reader::new(seq.content);
-    let nonce = r.next()?;
+    let mut r = Reader::lenient(seq.value);
+    let nonce = next(&mut r)?;
     if nonce.tag != 0x84 && nonce.tag != der::OCTET_STRING {
         return Err("GCM parameters have no nonce".into());
     }
     let tag_len = match r.is_empty() {
         true => 12,
         false => {
-            let t = r.expect(der::INTEGER, "ICV length")?;
-            t.content
+            let t = expect(&mut r, der::INTEGER, "ICV length")?;
+            t.value
                 .iter()
                 .fold(0usize, |v, b| (v << 8) | usize::from(*b))
         }
@@ -327,7 +335,35 @@ fn gcm_params<'a>(params: Option<der::Tlv<'a>>) -> Result<(&'a [u8], usize), Str
     if !(12..=16).contains(&tag_len) {
         return Err(format!("unsupported GCM tag length {tag_len}"));
     }
-    Ok((nonce.content, tag_len))
+    Ok((nonce.value, tag_len))
+}
+
+/// The next element, in this reader's wording of DER errors.
+fn next<'a>(r: &mut Reader<'a>) -> Result<Tlv<'a>, String> {
+    r.any().map_err(describe)
+}
+
+/// The next element, which must have `tag`; errors name `what` was expected.
+fn expect<'a>(r: &mut Reader<'a>, tag: u8, what: &str) -> Result<Tlv<'a>, String> {
+    r.expect(tag)
+        .map_err(|e| format!("{what}: {}", describe(e)))
+}
+
+/// PKCS#7 parse errors keep their own wording (not sigstore's `malformed DER: …`).
+fn describe(e: DerError) -> String {
+    match e {
+        DerError::End => "unexpected end of data".into(),
+        DerError::HighTag(tag) => format!("multi-byte tag {tag:#x} not supported"),
+        DerError::NoLength => "truncated length".into(),
+        DerError::BadLength | DerError::NonMinimalLength => {
+            "unsupported or truncated length".into()
+        }
+        DerError::Truncated(len) => format!("element of {len} bytes is truncated"),
+        DerError::UnexpectedTag { expected, found } => {
+            format!("expected tag {expected:#04x}, found {found:#04x}")
+        }
+        DerError::TrailingData => "trailing data".into(),
+    }
 }
 
 #[cfg(test)]
@@ -349,17 +385,17 @@ mod tests {
                 der::SET,
                 &[&der::cons(
                     der::SEQUENCE,
-                    &[&der::oid(&[2, 5, 4, 3]), &der::tlv(0x0c, b"skiff test")],
+                    &[&der::oid(&[2, 5, 4, 3]), &der::encode(0x0c, b"skiff test")],
                 )],
             )],
         );
         let sha256_rsa = der::cons(der::SEQUENCE, &[&der::oid(&[1, 2, 840, 113549, 1, 1, 11])]);
-        let time = der::tlv(0x17, b"250101000000Z");
+        let time = der::encode(0x17, b"250101000000Z");
         let tbs = der::cons(
             der::SEQUENCE,
             &[
                 &der::cons(0xa0, &[&der::small_int(2)]),
-                &der::tlv(der::INTEGER, &serial),
+                &der::encode(der::INTEGER, &serial),
                 &sha256_rsa,
                 &name,
                 &der::cons(der::SEQUENCE, &[&time, &time]),
@@ -369,7 +405,7 @@ mod tests {
         );
         let cert = der::cons(
             der::SEQUENCE,
-            &[&tbs, &sha256_rsa, &der::tlv(0x03, &[0, 1, 2])],
+            &[&tbs, &sha256_rsa, &der::encode(0x03, &[0, 1, 2])],
         );
         (Certificate::parse(&cert).unwrap(), key)
     }
@@ -401,5 +437,22 @@ mod tests {
         assert_eq!(unwrap(&[&k1], &[c1], &wrapped).unwrap(), b"secret");
         let err = unwrap(&[&k1], &[c2], &wrapped).unwrap_err();
         assert!(err.contains("no enveloped recipient"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_keep_their_wording() {
+        let err = |data: &[u8]| unwrap(&[], &[], data).unwrap_err();
+        assert_eq!(
+            err(&[0x30, 0x05, 0x01]),
+            "could not parse PKCS7 packet: ContentInfo: element of 5 bytes is truncated"
+        );
+        assert_eq!(
+            err(&[0x31, 0x00]),
+            "could not parse PKCS7 packet: ContentInfo: expected tag 0x30, found 0x31"
+        );
+        assert_eq!(
+            err(&[]),
+            "could not parse PKCS7 packet: ContentInfo: unexpected end of data"
+        );
     }
 }

@@ -6,9 +6,10 @@
 
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::der::{self, Reader, oids};
 use super::keys::PublicKey;
+use super::oids;
 use super::pem;
+use crate::der::{self, Reader};
 use crate::policy::json::go_quote;
 
 /// Go's `CertPool.AppendCertsFromPEM`: every usable `CERTIFICATE` block, DER.

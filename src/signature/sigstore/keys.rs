@@ -9,8 +9,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self as rsig, KeyPair};
 use serde::{Deserialize, Serialize};
 
-use super::der::{self, Reader, oids};
+use super::oids;
 use super::pem;
+use crate::der::{self, Reader};
 
 /// The label c/image (and so skopeo's generate-sigstore-key) writes: older cosign releases
 /// read only this one.
@@ -123,18 +124,27 @@ impl PublicKey {
         let oid = |o: &[u8]| der::encode(der::OID, o);
         let (alg, key) = match self {
             PublicKey::EcdsaP256(k) => (
-                der::sequence(&[&oid(oids::EC_PUBLIC_KEY), &oid(oids::P256)]),
+                der::cons(
+                    der::SEQUENCE,
+                    &[&oid(oids::EC_PUBLIC_KEY), &oid(oids::P256)],
+                ),
                 k,
             ),
             PublicKey::EcdsaP384(k) => (
-                der::sequence(&[&oid(oids::EC_PUBLIC_KEY), &oid(oids::P384)]),
+                der::cons(
+                    der::SEQUENCE,
+                    &[&oid(oids::EC_PUBLIC_KEY), &oid(oids::P384)],
+                ),
                 k,
             ),
-            PublicKey::Rsa(k) => (der::sequence(&[&oid(oids::RSA), &[0x05, 0x00]]), k),
-            PublicKey::Ed25519(k) => (der::sequence(&[&oid(oids::ED25519)]), k),
+            PublicKey::Rsa(k) => (
+                der::cons(der::SEQUENCE, &[&oid(oids::RSA), &[0x05, 0x00]]),
+                k,
+            ),
+            PublicKey::Ed25519(k) => (der::cons(der::SEQUENCE, &[&oid(oids::ED25519)]), k),
         };
         let bits = der::encode(der::BIT_STRING, &[&[0u8][..], key].concat());
-        der::sequence(&[&alg, &bits])
+        der::cons(der::SEQUENCE, &[&alg, &bits])
     }
 
     /// cryptoutils' `MarshalPublicKeyToPEM`.

@@ -11,13 +11,13 @@
 
 pub mod attachments;
 pub(crate) mod cert;
-pub(crate) mod der;
 mod error;
 pub mod fulcio;
 mod http;
 pub(crate) mod jcs;
 pub mod keys;
 pub mod oidc;
+pub(crate) mod oids;
 pub mod params;
 pub mod payload;
 pub(crate) mod pem;
