@@ -7,7 +7,7 @@ use std::path::Path;
 use super::{CommandError, invalid, print};
 use crate::cli::{StandaloneSignSettings, StandaloneVerifySettings};
 use crate::gotime;
-use crate::manifest::convert::gojson::write_str as go_json_string;
+use crate::manifest::gojson::write_str as go_json_string;
 use crate::policy::go_io_cause;
 use crate::policy::signed_by::manifest_matches;
 use crate::reference::DockerRef;

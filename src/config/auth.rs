@@ -7,9 +7,9 @@ use std::ffi::{OsStr, OsString};
 use std::path::Path;
 use std::time::Duration;
 
-use super::ConfigError;
 use super::authfile::{decode_entry, read_auth_file};
 use super::credentials::Credentials;
+use super::error::ConfigError;
 use super::helper;
 use super::paths::{AuthFilePath, Env};
 use super::registries::AUTH_FILE_HELPER;

@@ -6,8 +6,8 @@ use std::path::Path;
 use base64::Engine;
 use serde_json::Value;
 
-use super::ConfigError;
 use super::credentials::Credentials;
+use super::error::ConfigError;
 
 #[derive(Default)]
 pub(crate) struct AuthEntry {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::paths::Env;
 
 /// The file `login`/`logout` write: `--authfile`, else $REGISTRY_AUTH_FILE, else

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::ConfigError;
 use super::authfile::get_field;
 use super::credentials::Credentials;
+use super::error::ConfigError;
 
 /// What a helper prints when it has nothing for the server.
 const NOT_FOUND_MESSAGE: &str = "credentials not found in native keychain";

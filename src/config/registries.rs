@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::names::{parse_canonical_name, strip_tag_and_digest};
 use super::paths::Env;
 use super::registries_file::{PartialConf, parse_file};

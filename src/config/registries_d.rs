@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use url::Url;
 use yaml_rust2::{Yaml, YamlLoader};
 
-use super::{ConfigError, Env};
+use super::error::ConfigError;
+use super::paths::Env;
 use crate::digest::Digest;
 use crate::reference::DockerRef;
 

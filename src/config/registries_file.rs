@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::names::{is_valid_domain, split_registry, strip_tag_and_digest};
 use super::registries_model::{Mirror, PullFromMirror, Registry};
 

@@ -2,7 +2,8 @@
 //! empty layers): copied early when unchanged, else stored once the manifest to write
 //! is built.
 
-use super::{CopyError, Ctx};
+use super::context::Ctx;
+use super::error::CopyError;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::BlobReader;

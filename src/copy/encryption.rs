@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::CopyError;
+use super::error::CopyError;
 use super::rewrite::ENCRYPTED_SUFFIX;
 use crate::crypt::{self, DecryptionKeys, LayerSecrets, Recipients};
 use crate::digest::Digest;

@@ -1,7 +1,7 @@
 //! Which manifest types to try writing for one image, in order (containers/image's
 //! `determineManifestConversion` plus its fallbacks), decided before any blob moves.
 
-use super::CopyError;
+use super::error::CopyError;
 use crate::manifest::convert::{self, Target};
 use crate::manifest::{Manifest, mime};
 use crate::pipeline::Compression;

@@ -4,8 +4,8 @@
 use tokio::io::AsyncReadExt;
 use tokio_util::io::InspectReader;
 
-use super::CopyError;
 use super::encryption::{self, LayerCrypto};
+use super::error::CopyError;
 use crate::crypt;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;

@@ -6,8 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 
+use super::context::AdmittedImage;
+use super::context::Ctx;
+use super::error::CopyError;
+use super::options::ListSelection;
 use super::single::{Placement, Written, copy_single, keeps_signatures, store_signatures};
-use super::{AdmittedImage, CopyError, Ctx, ListSelection};
 use crate::digest::Digest;
 use crate::image::{MAX_LIST_DEPTH, MAX_LIST_MANIFESTS};
 use crate::manifest::convert::{self, Target};

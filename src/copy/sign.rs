@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use super::{CopyError, Ctx};
+use super::context::Ctx;
+use super::error::CopyError;
 use crate::reference::{DockerRef, ImageName};
 use crate::signature::Signature;
 use crate::signature::gpg::GpgSigner;

@@ -6,11 +6,13 @@
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::config::{self, EarlyConfig};
+use super::context::AdmittedImage;
+use super::context::Ctx;
 use super::encryption::{self, LayerCrypto};
+use super::error::CopyError;
 use super::formats::{self, Wanted};
 use super::layer::{self, LayerJob, LayerOutcome, LayerPolicy};
 use super::rewrite;
-use super::{AdmittedImage, CopyError, Ctx};
 use crate::digest::Digest;
 use crate::manifest::convert::{self, Converted, Inputs, Target};
 use crate::manifest::{Descriptor, Kind, Manifest, mime};

@@ -9,7 +9,11 @@ use async_trait::async_trait;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
-use super::{CopyError, CopyOptions, Ctx, ListSelection, admit_first, copy_admitted};
+use super::context::Ctx;
+use super::error::CopyError;
+use super::options::CopyOptions;
+use super::options::ListSelection;
+use super::{admit_first, copy_admitted};
 use crate::digest::Digest;
 use crate::image::SourceImage;
 use crate::manifest::platform::WantedPlatform;

@@ -7,7 +7,7 @@ use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
 use serde_json::Value;
 use spki_traits::{DecodePrivateKey, DecodePublicKey};
 
-use super::CryptError;
+use super::error::CryptError;
 
 /// The key traits of RustCrypto's `pkcs8`/`spki` crates, by their job.
 mod spki_traits {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sequoia_openpgp as pgp;
 use sequoia_openpgp::parse::Parse;
 
-use super::CryptError;
+use super::error::CryptError;
 use super::keyfile::{self, PrivateKey, PublicKey};
 use super::keywrap::pgp::{Recipient as PgpRecipient, SecretKeys as PgpSecretKeys};
 use super::keywrap::pkcs7::Certificate;

@@ -6,9 +6,10 @@
 //! recipient needs (key, nonce, plaintext digest: the *private options*) is encrypted
 //! for every recipient by a key wrapper (`keywrap`: JWE, PKCS7, OpenPGP) and stored in
 //! the layer's annotations with the *public options* (cipher and HMAC), see `options`.
-//! `keys` reads the key material the command line names.
+//! `keys` reads the key material the command line names; `error` has [`CryptError`].
 
 pub mod cipher;
+mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod keyfile;
@@ -19,28 +20,9 @@ mod options;
 mod test_keys;
 
 pub use cipher::{DecryptError, Decryptor, Encryptor, Expected, Sealed, SealedSlot};
+pub use error::CryptError;
 pub use keys::{DecryptionKeys, Recipients, parse_decryption_keys, parse_recipients};
 pub use options::{ANNOTATION_PREFIX, LayerKey, PUBOPTS, PrivateOptions, PublicOptions, Scheme};
-
-#[derive(Debug, thiserror::Error)]
-pub enum CryptError {
-    /// Key material from the command line (ocicrypt's wording).
-    #[error("{0}")]
-    Key(String),
-    /// A layer's options or annotations are malformed.
-    #[error("{0}")]
-    Options(String),
-    #[error("{scheme}: {message}")]
-    Wrap {
-        scheme: &'static str,
-        message: String,
-    },
-    /// No key given opens the layer.
-    #[error("{0}")]
-    NoKey(String),
-    #[error("{0}")]
-    Crypto(String),
-}
 
 /// What decrypting one layer needs, read from its annotations with the keys given.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::CryptError;
+use super::error::CryptError;
 use crate::digest::Digest;
 
 /// Every annotation ocicrypt owns starts with this; decryption drops them all.

@@ -1,6 +1,7 @@
 //! Choosing the instance of a manifest list that matches the wanted platform.
 
-use super::{Descriptor, ManifestError};
+use super::error::ManifestError;
+use super::model::Descriptor;
 
 /// The platform to pick from a list: the running one unless `--override-*` says otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +112,7 @@ pub fn choose<'a>(
 mod tests {
     use super::*;
     use crate::digest::Digest;
-    use crate::manifest::Platform;
+    use crate::manifest::model::Platform;
 
     fn entry(os: &str, arch: &str, variant: Option<&str>, n: u8) -> Descriptor {
         Descriptor {

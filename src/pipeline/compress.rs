@@ -11,7 +11,8 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use super::{BUFFER_SIZE, BlobReader, parallel_gzip, read_full};
+use super::parallel_gzip;
+use super::stream::{BUFFER_SIZE, BlobReader, read_full};
 
 /// Size of the chunks a transform hands back to the async side.
 const CHUNK_SIZE: usize = 256 * 1024;

@@ -1,63 +1,21 @@
 //! Blob stream stages: digest verification, compression detection, (de)compression,
 //! in-place filters (layer encryption and decryption) and progress counting. Each stage
 //! is an `AsyncRead` wrapping the previous one, so a layer flows through in fixed-size
-//! buffers and is never held whole in memory.
+//! buffers and is never held whole in memory. `stream` has the stream type and helpers
+//! every stage shares.
 
 mod compress;
 mod filter;
 mod parallel_gzip;
+mod stream;
 mod verify;
 pub mod zstd_chunked;
-
-use std::pin::Pin;
-
-use tokio::io::AsyncRead;
 
 pub use compress::{
     ChannelWriter, Compression, Transform, TransformNotes, channel_reader, channel_stream, decoder,
     decompressed_len, detect, sniff, transform, transform_noting,
 };
 pub use filter::{ChunkFilter, FilterReader};
+pub(crate) use stream::read_full;
+pub use stream::{BUFFER_SIZE, BlobReader, TransientError, is_transient};
 pub use verify::{Counted, CountingReader, VerifyError, VerifyingReader};
-
-/// A stream of blob bytes.
-pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
-
-/// Whether a stream error may go away if the blob is read again (a dropped connection,
-/// not a digest mismatch or a full disk).
-pub fn is_transient(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        e.kind(),
-        ConnectionReset
-            | ConnectionAborted
-            | ConnectionRefused
-            | BrokenPipe
-            | TimedOut
-            | Interrupted
-    ) || e
-        .get_ref()
-        .is_some_and(|inner| inner.downcast_ref::<TransientError>().is_some())
-}
-
-/// Marks an io::Error raised by a network stage as worth a retry; the cause stays typed.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct TransientError(pub Box<dyn std::error::Error + Send + Sync>);
-
-/// Buffer size for copies: large enough that hashing and syscalls, not call overhead, dominate.
-pub const BUFFER_SIZE: usize = 256 * 1024;
-
-/// Reads until `buf` is full or the stream ends; returns how much was read.
-pub(crate) fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use flate2::{Compress, FlushCompress, Status};
 
-use super::read_full;
+use super::stream::read_full;
 
 /// Input per block: big enough that the cuts cost next to nothing (an 82 MB layer came out
 /// 0.01% larger than from one zlib stream), small enough that one layer splits across cores.

@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 use zstd::stream::raw::{Encoder, InBuffer, Operation, OutBuffer};
 
 use tar_walk::TarWalk;
-use toc::{Chunk, TocEntry};
+use toc::{Chunk, Payload, TocEntry};
 
 /// Annotation holding the TOC's digest (of its compressed bytes).
 pub const MANIFEST_CHECKSUM_KEY: &str = "io.containers.zstd-chunked.manifest-checksum";
@@ -64,16 +64,6 @@ pub fn compress(
     let end = frames.end_frame()?;
     let toc = toc::json(&entries);
     write_manifest(frames.out, end, toc.as_bytes(), level)
-}
-
-/// Where one file's payload went.
-pub(crate) struct Payload {
-    /// `sha256:…` of the whole payload; None when it is empty.
-    digest: Option<String>,
-    /// Offsets of the first payload frame and of the end of the last one (0 if empty).
-    start: u64,
-    end: u64,
-    chunks: Vec<Chunk>,
 }
 
 /// containers/storage's `writeZstdChunkedStream` loop for one file: frames restart before the

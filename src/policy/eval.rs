@@ -2,31 +2,13 @@
 //! the applicable list must allow the image; evaluation stops at the first
 //! one that does not, in list order.
 
-use super::{Policy, PolicyError, Requirement};
+use super::document::Policy;
+use super::error::PolicyError;
+use super::image::PolicyImage;
+use super::model::Requirement;
+use super::signed_by;
+use super::sigstore_signed;
 use crate::digest::Digest;
-use crate::reference::DockerRef;
-use crate::signature::Signature;
-
-/// One image instance (a single image or a list) as the policy sees it: where it comes
-/// from and the evidence to judge it by (containers/image's `UnparsedImage`).
-#[derive(Debug, Clone, Copy)]
-pub struct PolicyImage<'a> {
-    /// Transport name, e.g. `dir`, `docker`, `oci`.
-    pub transport: &'a str,
-    /// `PolicyConfigurationIdentity` of the image.
-    pub identity: &'a str,
-    /// `PolicyConfigurationNamespaces`, narrowest first.
-    pub namespaces: &'a [String],
-    /// `transports.ImageName`, e.g. `dir:/path`, used in messages.
-    pub display_name: &'a str,
-    /// The reference signatures' identities are matched against (`signedIdentity`), when
-    /// the transport has one.
-    pub docker_reference: Option<&'a DockerRef>,
-    /// The manifest of this instance, as read from the source.
-    pub manifest: &'a [u8],
-    /// The signatures stored for this instance, untrusted until a requirement verifies one.
-    pub signatures: &'a [Signature],
-}
 
 /// Proof that the policy admitted one manifest; only [`Policy::evaluate`] constructs it.
 #[derive(Debug)]
@@ -89,9 +71,7 @@ fn check(req: &Requirement, image: &PolicyImage<'_>) -> Result<(), PolicyError> 
             key_type,
             keys,
             signed_identity,
-        } => super::signed_by::check(*key_type, keys, signed_identity, image).map_err(rejected),
-        Requirement::SigstoreSigned(req) => {
-            super::sigstore_signed::check(req, image).map_err(rejected)
-        }
+        } => signed_by::check(*key_type, keys, signed_identity, image).map_err(rejected),
+        Requirement::SigstoreSigned(req) => sigstore_signed::check(req, image).map_err(rejected),
     }
 }

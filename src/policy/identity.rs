@@ -1,11 +1,13 @@
-//! `signedIdentity` rules (c/image `policy_reference_match.go`): whether the identity a
+//! `signedIdentity` rules (c/image `policy_reference_match.go`): the [`ReferenceMatch`]
+//! type, its strict parsing (`newPolicyReferenceMatchFromJSON`), and whether the identity a
 //! signature claims (`critical.identity.docker-reference`) may stand for the image being
 //! copied. Each rule is one small function; anything that cannot be parsed does not match.
 //!
-//! Used by every signature requirement (`signedBy`, and `sigstoreSigned` once built).
+//! Used by every signature requirement (`signedBy`, `sigstoreSigned`).
 
-use super::ReferenceMatch;
+use super::json::{JValue, discover_type, exact_fields, go_string, unexpected_type};
 use crate::reference::DockerRef;
+use crate::reference::docker::{has_domain_prefix, is_domain, is_name};
 
 impl ReferenceMatch {
     /// Whether a signature for `signed` is acceptable for an image whose own reference is
@@ -102,6 +104,115 @@ fn remap(intended: &DockerRef, prefix: &str, signed_prefix: &str) -> Option<Dock
     }
     let rewritten = intended.to_string().replacen(prefix, signed_prefix, 1);
     DockerRef::parse_named(&rewritten).ok()
+}
+
+/// A `signedIdentity` / `baseLayerIdentity` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceMatch {
+    MatchExact,
+    MatchRepoDigestOrExact,
+    MatchRepository,
+    ExactReference {
+        docker_reference: String,
+    },
+    ExactRepository {
+        docker_repository: String,
+    },
+    RemapIdentity {
+        prefix: String,
+        signed_prefix: String,
+    },
+}
+
+const PRM_TYPE: &str = "signature.prmTypeIdentifier";
+
+/// In-order decoding of identity-match fields: all are strings.
+fn prm_strings(key: &str, v: &JValue) -> Result<(), String> {
+    let go_type = if key == "type" { PRM_TYPE } else { "string" };
+    go_string(v, go_type).map(drop)
+}
+
+/// Parses `signedIdentity`, defaulting to `matchRepoDigestOrExact` if absent.
+pub(super) fn signed_identity(v: Option<&JValue>) -> Result<ReferenceMatch, String> {
+    match v {
+        None => Ok(ReferenceMatch::MatchRepoDigestOrExact),
+        Some(v) => parse_reference_match(v),
+    }
+}
+
+/// `newPolicyReferenceMatchFromJSON`.
+pub(crate) fn parse_reference_match(v: &JValue) -> Result<ReferenceMatch, String> {
+    let t = discover_type(v, "prmCommon", PRM_TYPE)?;
+    let check_type = |ty: &JValue| -> Result<(), String> {
+        let ty = go_string(ty, PRM_TYPE)?.unwrap_or_default();
+        if ty == t {
+            Ok(())
+        } else {
+            Err(unexpected_type(&ty))
+        }
+    };
+    let str_field = |f: &JValue| go_string(f, "string").map(Option::unwrap_or_default);
+    match t.as_str() {
+        "matchExact" | "matchRepoDigestOrExact" | "matchRepository" => {
+            let [ty] = exact_fields(v, ["type"], prm_strings)?;
+            check_type(ty)?;
+            Ok(match t.as_str() {
+                "matchExact" => ReferenceMatch::MatchExact,
+                "matchRepoDigestOrExact" => ReferenceMatch::MatchRepoDigestOrExact,
+                _ => ReferenceMatch::MatchRepository,
+            })
+        }
+        "exactReference" => {
+            let [ty, r] = exact_fields(v, ["type", "dockerReference"], prm_strings)?;
+            let r = str_field(r)?;
+            check_type(ty)?;
+            let named = parse_normalized_named(&r)
+                .map_err(|e| format!("Invalid format of dockerReference {r}: {e}"))?;
+            if named.is_name_only() {
+                return Err(format!(
+                    "dockerReference {r} contains neither a tag nor digest"
+                ));
+            }
+            Ok(ReferenceMatch::ExactReference {
+                docker_reference: r,
+            })
+        }
+        "exactRepository" => {
+            let [ty, r] = exact_fields(v, ["type", "dockerRepository"], prm_strings)?;
+            let r = str_field(r)?;
+            check_type(ty)?;
+            parse_normalized_named(&r)
+                .map_err(|e| format!("Invalid format of dockerRepository {r}: {e}"))?;
+            Ok(ReferenceMatch::ExactRepository {
+                docker_repository: r,
+            })
+        }
+        "remapIdentity" => {
+            let [ty, p, sp] = exact_fields(v, ["type", "prefix", "signedPrefix"], prm_strings)?;
+            let (prefix, signed_prefix) = (str_field(p)?, str_field(sp)?);
+            check_type(ty)?;
+            validate_remap_prefix(&prefix)?;
+            validate_remap_prefix(&signed_prefix)?;
+            Ok(ReferenceMatch::RemapIdentity {
+                prefix,
+                signed_prefix,
+            })
+        }
+        other => Err(format!("Unknown policy reference match type \"{other}\"")),
+    }
+}
+
+/// `validateIdentityRemappingPrefix`.
+fn validate_remap_prefix(s: &str) -> Result<(), String> {
+    if is_domain(s) || (is_name(s) && has_domain_prefix(s)) {
+        Ok(())
+    } else {
+        Err(format!("prefix \"{s}\" is not valid"))
+    }
+}
+
+fn parse_normalized_named(s: &str) -> Result<DockerRef, String> {
+    DockerRef::parse_normalized(s).map_err(|e| e.message().to_string())
 }
 
 #[cfg(test)]

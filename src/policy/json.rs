@@ -1,6 +1,8 @@
 //! A JSON value that keeps object members in document order, duplicates
 //! included, so the policy parser can be as paranoid as c/image's
-//! `ParanoidUnmarshalJSONObject` (duplicate and unknown keys are errors).
+//! `ParanoidUnmarshalJSONObject` (duplicate and unknown keys are errors), and the
+//! Go-decoding helpers the requirement parsers share (`[]byte`, `[]string`, type
+//! discovery, c/image's unexpected-type text).
 
 use std::fmt;
 
@@ -264,4 +266,61 @@ pub(crate) fn go_base64(s: &str) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&bytes[..n.saturating_sub(1)]);
     }
     Ok(out)
+}
+
+pub(super) const REQ_TYPE: &str = "signature.prTypeIdentifier";
+
+pub(super) fn unexpected_type(t: &str) -> String {
+    format!("Unexpected policy requirement type \"{t}\"")
+}
+
+/// The lenient first pass c/image uses to pick the implementation: Go's
+/// `json.Unmarshal` into a one-field struct (case-insensitive key match, last
+/// one wins, any kind mismatch is an error).
+pub(super) fn discover_type(v: &JValue, go_struct: &str, go_type: &str) -> Result<String, String> {
+    let mut found = String::new();
+    match v {
+        JValue::Object(members) => {
+            for (k, val) in members {
+                if !k.eq_ignore_ascii_case("type") {
+                    continue;
+                }
+                match val {
+                    JValue::String(s) => found = s.clone(),
+                    JValue::Null => {}
+                    other => {
+                        return Err(format!(
+                            "json: cannot unmarshal {} into Go struct field {go_struct}.type of type {go_type}",
+                            other.kind()
+                        ));
+                    }
+                }
+            }
+        }
+        JValue::Null => {}
+        other => return Err(type_error(other, &format!("signature.{go_struct}"))),
+    }
+    Ok(found)
+}
+
+/// A Go `[]byte` field: base64 text; `null` leaves it nil.
+pub(super) fn go_bytes(v: &JValue) -> Result<Option<Vec<u8>>, String> {
+    match v {
+        JValue::Null => Ok(None),
+        JValue::String(s) => go_base64(s).map(Some),
+        other => Err(type_error(other, "[]uint8")),
+    }
+}
+
+/// A Go `[]string` field; `null` leaves it nil.
+pub(super) fn go_string_list(v: &JValue) -> Result<Option<Vec<String>>, String> {
+    match v {
+        JValue::Null => Ok(None),
+        JValue::Array(items) => items
+            .iter()
+            .map(|i| go_string(i, "string").map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        other => Err(type_error(other, "[]string")),
+    }
 }

@@ -2,7 +2,8 @@
 //! namespace lists c/image's transports compute for an image, so callers can
 //! build the `namespaces` argument exactly as skopeo would.
 
-use super::{Policy, Requirement};
+use super::document::Policy;
+use super::model::Requirement;
 
 impl Policy {
     /// The requirements governing an image of `transport` whose policy

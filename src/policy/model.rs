@@ -1,15 +1,13 @@
-//! The strict policy.json model: requirement and identity-match types, and
-//! their parsing with c/image v5.23.1's rules and error texts
-//! (`signature/policy_config.go`).
+//! The strict policy.json model: requirement types and their parsing with c/image
+//! v5.23.1's rules and error texts (`signature/policy_config.go`). `signedIdentity`
+//! values are parsed in `identity.rs`, `sigstoreSigned` in `sigstore_config.rs`.
 
-use super::json::{JValue, exact_fields, go_base64, go_string, paranoid_object, type_error};
-pub use super::sigstore_config::{BytesSource, FulcioConfig, PkiConfig, SigstoreSigned};
-use crate::reference::DockerRef;
-use crate::reference::docker::{has_domain_prefix, is_domain, is_name};
-
-fn parse_normalized_named(s: &str) -> Result<DockerRef, String> {
-    DockerRef::parse_normalized(s).map_err(|e| e.message().to_string())
-}
+use super::identity::{ReferenceMatch, parse_reference_match, signed_identity};
+use super::json::{
+    JValue, REQ_TYPE, discover_type, exact_fields, go_bytes, go_string, go_string_list,
+    paranoid_object, type_error, unexpected_type,
+};
+use super::sigstore_config::SigstoreSigned;
 
 /// One policy requirement (an element of a requirement list).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,56 +71,6 @@ pub enum KeySource {
     Data(Vec<u8>),
 }
 
-/// A `signedIdentity` / `baseLayerIdentity` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReferenceMatch {
-    MatchExact,
-    MatchRepoDigestOrExact,
-    MatchRepository,
-    ExactReference {
-        docker_reference: String,
-    },
-    ExactRepository {
-        docker_repository: String,
-    },
-    RemapIdentity {
-        prefix: String,
-        signed_prefix: String,
-    },
-}
-
-pub(super) const REQ_TYPE: &str = "signature.prTypeIdentifier";
-const PRM_TYPE: &str = "signature.prmTypeIdentifier";
-
-/// The lenient first pass c/image uses to pick the implementation: Go's
-/// `json.Unmarshal` into a one-field struct (case-insensitive key match, last
-/// one wins, any kind mismatch is an error).
-fn discover_type(v: &JValue, go_struct: &str, go_type: &str) -> Result<String, String> {
-    let mut found = String::new();
-    match v {
-        JValue::Object(members) => {
-            for (k, val) in members {
-                if !k.eq_ignore_ascii_case("type") {
-                    continue;
-                }
-                match val {
-                    JValue::String(s) => found = s.clone(),
-                    JValue::Null => {}
-                    other => {
-                        return Err(format!(
-                            "json: cannot unmarshal {} into Go struct field {go_struct}.type of type {go_type}",
-                            other.kind()
-                        ));
-                    }
-                }
-            }
-        }
-        JValue::Null => {}
-        other => return Err(type_error(other, &format!("signature.{go_struct}"))),
-    }
-    Ok(found)
-}
-
 /// `PolicyRequirements.UnmarshalJSON`: a non-empty array of requirements.
 pub(crate) fn parse_requirements(v: &JValue) -> Result<Vec<Requirement>, String> {
     let items: &[JValue] = match v {
@@ -142,16 +90,6 @@ fn req_strings(key: &str, v: &JValue) -> Result<(), String> {
         "type" => go_string(v, REQ_TYPE).map(drop),
         _ => Ok(()),
     }
-}
-
-/// In-order decoding of identity-match fields: all are strings.
-fn prm_strings(key: &str, v: &JValue) -> Result<(), String> {
-    let go_type = if key == "type" { PRM_TYPE } else { "string" };
-    go_string(v, go_type).map(drop)
-}
-
-pub(super) fn unexpected_type(t: &str) -> String {
-    format!("Unexpected policy requirement type \"{t}\"")
 }
 
 /// `newPolicyRequirementFromJSON`.
@@ -182,36 +120,6 @@ fn parse_requirement(v: &JValue) -> Result<Requirement, String> {
             super::sigstore_config::parse(v).map(|r| Requirement::SigstoreSigned(Box::new(r)))
         }
         other => Err(format!("Unknown policy requirement type \"{other}\"")),
-    }
-}
-
-/// A Go `[]byte` field: base64 text; `null` leaves it nil.
-pub(super) fn go_bytes(v: &JValue) -> Result<Option<Vec<u8>>, String> {
-    match v {
-        JValue::Null => Ok(None),
-        JValue::String(s) => go_base64(s).map(Some),
-        other => Err(type_error(other, "[]uint8")),
-    }
-}
-
-/// A Go `[]string` field; `null` leaves it nil.
-pub(super) fn go_string_list(v: &JValue) -> Result<Option<Vec<String>>, String> {
-    match v {
-        JValue::Null => Ok(None),
-        JValue::Array(items) => items
-            .iter()
-            .map(|i| go_string(i, "string").map(Option::unwrap_or_default))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        other => Err(type_error(other, "[]string")),
-    }
-}
-
-/// Parses `signedIdentity`, defaulting to `matchRepoDigestOrExact` if absent.
-pub(super) fn signed_identity(v: Option<&JValue>) -> Result<ReferenceMatch, String> {
-    match v {
-        None => Ok(ReferenceMatch::MatchRepoDigestOrExact),
-        Some(v) => parse_reference_match(v),
     }
 }
 
@@ -273,75 +181,4 @@ fn parse_signed_by(v: &JValue) -> Result<Requirement, String> {
         keys,
         signed_identity,
     })
-}
-
-/// `validateIdentityRemappingPrefix`.
-fn validate_remap_prefix(s: &str) -> Result<(), String> {
-    if is_domain(s) || (is_name(s) && has_domain_prefix(s)) {
-        Ok(())
-    } else {
-        Err(format!("prefix \"{s}\" is not valid"))
-    }
-}
-
-/// `newPolicyReferenceMatchFromJSON`.
-pub(crate) fn parse_reference_match(v: &JValue) -> Result<ReferenceMatch, String> {
-    let t = discover_type(v, "prmCommon", PRM_TYPE)?;
-    let check_type = |ty: &JValue| -> Result<(), String> {
-        let ty = go_string(ty, PRM_TYPE)?.unwrap_or_default();
-        if ty == t {
-            Ok(())
-        } else {
-            Err(unexpected_type(&ty))
-        }
-    };
-    let str_field = |f: &JValue| go_string(f, "string").map(Option::unwrap_or_default);
-    match t.as_str() {
-        "matchExact" | "matchRepoDigestOrExact" | "matchRepository" => {
-            let [ty] = exact_fields(v, ["type"], prm_strings)?;
-            check_type(ty)?;
-            Ok(match t.as_str() {
-                "matchExact" => ReferenceMatch::MatchExact,
-                "matchRepoDigestOrExact" => ReferenceMatch::MatchRepoDigestOrExact,
-                _ => ReferenceMatch::MatchRepository,
-            })
-        }
-        "exactReference" => {
-            let [ty, r] = exact_fields(v, ["type", "dockerReference"], prm_strings)?;
-            let r = str_field(r)?;
-            check_type(ty)?;
-            let named = parse_normalized_named(&r)
-                .map_err(|e| format!("Invalid format of dockerReference {r}: {e}"))?;
-            if named.is_name_only() {
-                return Err(format!(
-                    "dockerReference {r} contains neither a tag nor digest"
-                ));
-            }
-            Ok(ReferenceMatch::ExactReference {
-                docker_reference: r,
-            })
-        }
-        "exactRepository" => {
-            let [ty, r] = exact_fields(v, ["type", "dockerRepository"], prm_strings)?;
-            let r = str_field(r)?;
-            check_type(ty)?;
-            parse_normalized_named(&r)
-                .map_err(|e| format!("Invalid format of dockerRepository {r}: {e}"))?;
-            Ok(ReferenceMatch::ExactRepository {
-                docker_repository: r,
-            })
-        }
-        "remapIdentity" => {
-            let [ty, p, sp] = exact_fields(v, ["type", "prefix", "signedPrefix"], prm_strings)?;
-            let (prefix, signed_prefix) = (str_field(p)?, str_field(sp)?);
-            check_type(ty)?;
-            validate_remap_prefix(&prefix)?;
-            validate_remap_prefix(&signed_prefix)?;
-            Ok(ReferenceMatch::RemapIdentity {
-                prefix,
-                signed_prefix,
-            })
-        }
-        other => Err(format!("Unknown policy reference match type \"{other}\"")),
-    }
 }

@@ -3,8 +3,10 @@
 //! signs this manifest, and claims an identity the `signedIdentity` rule accepts.
 //! Rejections carry c/image's texts; with several signatures, every reason is listed.
 
-use super::eval::PolicyImage;
-use super::{KeySource, KeyType, ReferenceMatch, go_io_cause};
+use super::error::go_io_cause;
+use super::identity::ReferenceMatch;
+use super::image::PolicyImage;
+use super::model::{KeySource, KeyType};
 use crate::digest::{Algorithm, Digest};
 use crate::signature::Signature;
 use crate::signature::openpgp::Keyring;

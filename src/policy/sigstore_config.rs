@@ -5,9 +5,9 @@
 //! with `pki`), and `signedIdentity` (default `matchRepoDigestOrExact`). c/image 5.23.1
 //! knew only `keyPath`/`keyData`; the newer fields are accepted so current policies work.
 
-use super::json::{self, JValue, go_string, paranoid_object};
-use super::model::{
-    REQ_TYPE, ReferenceMatch, go_bytes, go_string_list, signed_identity, unexpected_type,
+use super::identity::{ReferenceMatch, signed_identity};
+use super::json::{
+    self, JValue, REQ_TYPE, go_bytes, go_string, go_string_list, paranoid_object, unexpected_type,
 };
 
 /// Where one kind of data comes from (c/image `configBytesSources`).

@@ -3,9 +3,9 @@
 //! (keys, Fulcio + Rekor, or PKI), signs this manifest, and claims an identity the
 //! `signedIdentity` rule accepts. Rejections carry c/image's texts.
 
-use super::eval::PolicyImage;
+use super::image::PolicyImage;
 use super::signed_by::{manifest_matches, read_key_file};
-use super::{BytesSource, SigstoreSigned};
+use super::sigstore_config::{BytesSource, SigstoreSigned};
 use crate::digest::Digest;
 use crate::signature::sigstore::fulcio::FulcioTrustRoot;
 use crate::signature::sigstore::verify::{PkiTrustRoot, Rules};

@@ -21,7 +21,7 @@
 
 use std::fmt;
 
-use super::{ErrorKind, ReferenceError};
+use super::error::{ErrorKind, ReferenceError};
 use crate::digest::Digest;
 
 /// Maximum length of the full (normalised) repository name.

@@ -7,7 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use super::docker::{DockerRef, parse_digest};
-use super::{ArchiveSelector, DaemonRef, ErrorKind, ImageName, ReferenceError, paths};
+use super::error::ErrorKind;
+use super::error::ReferenceError;
+use super::name::ImageName;
+use super::name::{ArchiveSelector, DaemonRef};
+use super::paths;
 
 fn invalid(input: &str, message: String) -> ReferenceError {
     ReferenceError::new(ErrorKind::InvalidReference, input, message)

@@ -6,22 +6,26 @@
 //! Error messages reproduce c/image's text; skopeo prints them as
 //! `Invalid source name NAME: MESSAGE` (or `Invalid destination name …`), so callers
 //! should add that prefix. [`ReferenceError::input`] gives the offending input.
+//!
+//! `name` has the [`ImageName`] types, `error` the error; `docker`, `local` and `storage`
+//! parse each transport's part, `paths` the path rules they share. This file parses the
+//! transport prefix and answers the policy's questions about a name.
 
 pub(crate) mod docker;
+mod error;
 mod local;
+mod name;
 pub(crate) mod paths;
 mod storage;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
-use std::path::PathBuf;
-
 pub use docker::{DockerRef, NAME_TOTAL_LENGTH_MAX};
+pub use error::{ErrorKind, ReferenceError};
+pub use name::{ArchiveSelector, DaemonRef, ImageName, StorageRef};
 pub(crate) use paths::go_errno_text;
+use std::fmt;
 pub use storage::parse_with_lookup as storage_with_lookup;
-
-use crate::digest::Digest;
 
 /// The transports skopeo 1.9.3 lists in its usage text, in its order.
 pub const KNOWN_TRANSPORTS: &[&str] = &[
@@ -39,124 +43,6 @@ pub const KNOWN_TRANSPORTS: &[&str] = &[
 
 /// Known to skopeo but not implemented by skiff (Debian's skopeo has no `ostree:` either).
 pub const UNSUPPORTED_TRANSPORTS: &[&str] = &["ostree"];
-
-/// What went wrong, coarsely; the message has the detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// No `transport:` prefix at all.
-    MissingTransport,
-    /// A prefix that is not a transport name.
-    UnknownTransport,
-    /// A transport skopeo knows but skiff does not implement (ostree).
-    UnsupportedTransport,
-    /// The transport-specific part is malformed (docker grammar, oci ref, index, …).
-    InvalidReference,
-    /// A `dir:`/`oci:`/`oci-archive:` path could not be resolved (missing parent, …).
-    Path,
-}
-
-/// The single error type of this module. `Display` is c/image's message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ReferenceError {
-    kind: ErrorKind,
-    input: String,
-    message: String,
-}
-
-impl ReferenceError {
-    pub(crate) fn new(kind: ErrorKind, input: &str, message: String) -> ReferenceError {
-        ReferenceError {
-            kind,
-            input: input.to_string(),
-            message,
-        }
-    }
-
-    pub fn kind(&self) -> ErrorKind {
-        self.kind
-    }
-
-    /// The string that failed to parse (the part handed to the failing parser).
-    pub fn input(&self) -> &str {
-        &self.input
-    }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// Re-attribute the error to a larger input (e.g. the whole image name).
-    pub(crate) fn with_input(mut self, input: &str) -> ReferenceError {
-        self.input = input.to_string();
-        self
-    }
-}
-
-/// Which image inside a `docker-archive:` tarball.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ArchiveSelector {
-    /// `:NAME[:TAG]` — always tagged (`:latest` added), never digested.
-    Reference(DockerRef),
-    /// `:@N` — the N-th entry of the archive's manifest.json.
-    Index(usize),
-}
-
-/// A `docker-daemon:` reference.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum DaemonRef {
-    /// `NAME:TAG` or `NAME@DIGEST` (never both, never neither: no `:latest` is added).
-    Reference(DockerRef),
-    /// `sha256:ID` — an image ID (sha256 only).
-    Id(Digest),
-}
-
-/// A `containers-storage:` reference. Store fields are what the user wrote inside
-/// `[driver@graphroot+runroot:opt1,opt2]`; `None` means "the configured default".
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct StorageRef {
-    pub driver: Option<String>,
-    pub graph_root: Option<PathBuf>,
-    pub run_root: Option<PathBuf>,
-    pub options: Vec<String>,
-    /// Tagged (`:latest` added when neither tag nor digest) and may have both.
-    pub reference: Option<DockerRef>,
-    /// A full 64-hex image ID.
-    pub id: Option<String>,
-}
-
-/// A parsed `transport:details` image name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ImageName {
-    /// `docker://NAME[:TAG|@DIGEST]`; always tagged or digested, never both.
-    Docker(DockerRef),
-    /// `dir:PATH`
-    Dir { path: PathBuf },
-    /// `oci:PATH[:REF]`
-    Oci {
-        path: PathBuf,
-        reference: Option<String>,
-    },
-    /// `oci-archive:PATH[:REF]`
-    OciArchive {
-        path: PathBuf,
-        reference: Option<String>,
-    },
-    /// `docker-archive:PATH[:NAME[:TAG]|:@N]`
-    DockerArchive {
-        path: PathBuf,
-        selector: Option<ArchiveSelector>,
-    },
-    /// `docker-daemon:NAME:TAG`, `docker-daemon:NAME@DIGEST` or `docker-daemon:sha256:ID`
-    DockerDaemon(DaemonRef),
-    /// `containers-storage:[STORE]NAME`, `…@ID`, `…NAME@ID`
-    ContainersStorage(StorageRef),
-    /// `sif:PATH` — a Singularity image file (read only).
-    Sif { path: PathBuf },
-    /// `tarball:FILE[:FILE…]` — filesystem tarballs as layers, `-` for stdin (read only).
-    Tarball { files: Vec<String> },
-}
 
 impl ImageName {
     /// Parse `transport:details` as `alltransports.ParseImageName` does. Paths of `dir:`,

@@ -9,7 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use super::docker::{DockerRef, parse_digest};
-use super::{ErrorKind, ImageName, ReferenceError, StorageRef};
+use super::error::ErrorKind;
+use super::error::ReferenceError;
+use super::name::ImageName;
+use super::name::StorageRef;
 
 /// c/storage defaults for root, used for policy identities when the user gave no store.
 pub const DEFAULT_DRIVER: &str = "overlay";

@@ -9,7 +9,7 @@
 //! there `optional` may be `null` (cosign writes that).
 
 use crate::digest::{Digest, DigestError};
-use crate::manifest::convert::gojson::write_str as go_json_string;
+use crate::manifest::gojson::write_str as go_json_string;
 use crate::policy::json::{JValue, exact_fields, go_string, paranoid_object, parse_document};
 
 /// `critical.type` of every simple-signing payload.

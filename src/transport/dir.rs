@@ -10,10 +10,12 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::error::{Result, TransportError};
 use super::fsutil::{self, Durability, Staging};
-use super::{
-    BlobInfo, BlobOptions, DestCaps, ImageDestination, ImageSource, LayerCompression, OpenOptions,
-    Result, SignatureSupport, TransportError,
+use super::options::OpenOptions;
+use super::traits::{
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, ImageSource, LayerCompression,
+    SignatureSupport,
 };
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE};

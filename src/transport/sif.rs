@@ -15,18 +15,17 @@ use std::process::Command;
 
 use async_trait::async_trait;
 
-use super::{ImageSource, Result, TransportError, fsutil};
+use super::error::{Result, TransportError};
+use super::fsutil;
+use super::traits::ImageSource;
 use crate::digest::Digest;
 use crate::gotime::rfc3339_nano;
-use crate::manifest::convert::gojson::write_str;
+use crate::manifest::gojson::write_str;
 use crate::manifest::{Descriptor, mime};
 use crate::pipeline::BlobReader;
 use crate::signature::Signature;
 
-use format::{DeffileScript, SifFile};
-
-/// Where containers/image puts the script made of `%environment` and `%runscript`.
-const INJECTED_SCRIPT: &str = "/podman/runscript";
+use format::{DeffileScript, INJECTED_SCRIPT, SifFile};
 
 pub struct SifSource {
     /// Holds the layer; removed with the source.

@@ -10,10 +10,12 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use super::{ImageSource, Result, TransportError, fsutil};
+use super::error::{Result, TransportError};
+use super::fsutil;
+use super::traits::ImageSource;
 use crate::digest::Digest;
 use crate::gotime::utc_rfc3339_nano;
-use crate::manifest::convert::gojson::write_str;
+use crate::manifest::gojson::write_str;
 use crate::manifest::platform::WantedPlatform;
 use crate::manifest::{Descriptor, mime};
 use crate::pipeline::{self, BlobReader, Compression};

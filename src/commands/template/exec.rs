@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::error::{TemplateError, exec_err};
 use super::parse::{Command, Node, Operand, Pipeline};
-use super::{TemplateError, exec_err};
 use crate::commands::value::GoValue;
 
 pub(super) struct Scope<'a> {

@@ -7,8 +7,10 @@
 //!
 //! The format is prepared as skopeo's containers/common `NormalizeFormat` does (`\t`, `\n`
 //! escapes, a final newline, the `table ` prefix) and the output aligned like Go's
-//! tabwriter (min width 8, padding 2).
+//! tabwriter (min width 8, padding 2). `parse` and `exec` do the work, `error` has the
+//! error type.
 
+mod error;
 mod exec;
 mod parse;
 mod tabwriter;
@@ -16,27 +18,9 @@ mod tabwriter;
 use super::value::GoValue;
 use parse::{Node, parse_nodes, split_actions};
 
-/// The name skopeo gives its template, which Go puts in every error.
-const NAME: &str = "skopeo inspect";
+use error::parse_err;
 
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("template: {NAME}: {0}")]
-    Parse(String),
-    #[error("template: {NAME}: executing \"{NAME}\" at <{at}>: {message}")]
-    Exec { at: String, message: String },
-}
-
-pub(super) fn parse_err(m: impl Into<String>) -> TemplateError {
-    TemplateError::Parse(m.into())
-}
-
-pub(super) fn exec_err(at: &str, m: impl Into<String>) -> TemplateError {
-    TemplateError::Exec {
-        at: at.to_string(),
-        message: m.into(),
-    }
-}
+pub use error::TemplateError;
 
 /// A parsed template.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! Parsing: actions out of text, then pipelines out of actions.
 
-use super::{TemplateError, parse_err};
+use super::error::{TemplateError, parse_err};
 
 #[derive(Debug, Clone)]
 pub(super) enum Node {

@@ -1,7 +1,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{TempDir, env_in};
-use crate::config::{AuthLookup, ConfigError, Credentials, Env};
+use crate::config::error::ConfigError;
+use crate::config::{AuthLookup, Credentials, Env};
 
 fn b64(s: &str) -> String {
     use base64::Engine;

@@ -1,6 +1,7 @@
 use super::{TempDir, env_in};
 use crate::config::certs::scan_cert_dir;
-use crate::config::{ConfigError, tls_files_for};
+use crate::config::error::ConfigError;
+use crate::config::tls_files_for;
 
 #[test]
 fn explicit_cert_dir_is_the_only_dir() {

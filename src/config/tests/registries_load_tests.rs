@@ -2,7 +2,8 @@
 
 use super::registries_tests::V1_EXAMPLE;
 use super::{TempDir, env_in};
-use crate::config::{ConfigError, RegistriesConf};
+use crate::config::RegistriesConf;
+use crate::config::error::ConfigError;
 
 #[test]
 fn load_merges_dropins_in_lexical_order() {

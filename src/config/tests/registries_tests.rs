@@ -1,6 +1,7 @@
 use std::path::Path;
 
-use crate::config::{ConfigError, Endpoint, PullFromMirror, RegistriesConf};
+use crate::config::error::ConfigError;
+use crate::config::{Endpoint, PullFromMirror, RegistriesConf};
 
 const MAN_EXAMPLE: &str = r#"
 unqualified-search-registries = ["example.com"]

@@ -9,7 +9,7 @@ pub mod pkcs7;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::CryptError;
+use super::error::CryptError;
 use super::keyfile::PrivateKey;
 use super::keys::{DecryptionKeys, Recipients};
 use super::options::Scheme;

@@ -24,7 +24,7 @@ use sequoia_openpgp::policy::StandardPolicy;
 use sequoia_openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
 use sequoia_openpgp::types::{Features, SymmetricAlgorithm};
 
-use super::super::CryptError;
+use super::super::error::CryptError;
 
 /// A certificate from the keyring that a recipient string chose.
 pub struct Recipient {

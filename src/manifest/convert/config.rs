@@ -4,8 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use super::gojson::{self, get_bool, get_map, get_string, get_strings, get_time, map_value};
-use crate::manifest::ManifestError;
+use crate::manifest::error::ManifestError;
+use crate::manifest::gojson::{
+    self, get_bool, get_map, get_string, get_strings, get_time, map_value,
+};
 
 fn object<'a>(v: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ManifestError> {
     v.as_object().ok_or_else(|| {

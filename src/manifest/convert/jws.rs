@@ -5,8 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{Schema1Signer, gojson};
-use crate::manifest::ManifestError;
+use super::api::Schema1Signer;
+use crate::manifest::error::ManifestError;
+use crate::manifest::gojson;
 
 /// Unpadded URL-safe base64, as libtrust's `joseBase64UrlEncode`.
 pub fn base64url(data: &[u8]) -> String {

@@ -3,11 +3,13 @@
 
 use serde_json::{Map, Value};
 
-use super::Target;
-use super::gojson::{self, get_map, get_string, get_strings, member};
+use super::api::Target;
 use crate::digest::Digest;
+use crate::manifest::error::ManifestError;
+use crate::manifest::gojson::{self, get_map, get_string, get_strings, member};
+use crate::manifest::mime;
+use crate::manifest::model::Manifest;
 use crate::manifest::platform::WantedPlatform;
-use crate::manifest::{Manifest, ManifestError, mime};
 
 /// One list entry with the fields c/image keeps.
 #[derive(Debug, Clone)]

@@ -1,8 +1,9 @@
 //! containers/image's choice of manifest type (copy/manifest.go
 //! `determineManifestConversion`, copy/copy.go `determineListConversion`).
 
-use super::Target;
-use crate::manifest::{ManifestError, mime};
+use super::api::Target;
+use crate::manifest::error::ManifestError;
+use crate::manifest::mime;
 
 /// `manifest.NormalizedMIMEType`: unknown types are treated as signed schema 1.
 pub fn normalized(m: &str) -> &str {

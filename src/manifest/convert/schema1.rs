@@ -5,12 +5,14 @@
 
 use serde_json::{Map, Value};
 
+use super::api::{Inputs, LayerBlob, Schema1Signer};
 use super::config::{DockerHistory, docker_image};
-use super::gojson::{self, get_bool, get_string, get_strings, get_time};
 use super::schema2_oci::{check_config, copied, schema2_descriptor, schema2_manifest};
-use super::{Inputs, LayerBlob, Schema1Signer};
 use crate::digest::Digest;
-use crate::manifest::{Descriptor, Kind, Manifest, ManifestError, mime};
+use crate::manifest::error::ManifestError;
+use crate::manifest::gojson::{self, get_bool, get_string, get_strings, get_time};
+use crate::manifest::mime;
+use crate::manifest::model::{Descriptor, Kind, Manifest};
 
 /// docker/distribution's gzipped empty tar (a schema 1 manifest needs a blob for every
 /// history entry, `throwaway` ones included).

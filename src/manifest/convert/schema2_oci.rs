@@ -3,9 +3,12 @@
 
 use serde_json::{Map, Value};
 
-use super::{LayerBlob, gojson};
+use super::api::LayerBlob;
 use crate::digest::Digest;
-use crate::manifest::{Descriptor, Kind, Manifest, ManifestError, mime};
+use crate::manifest::error::ManifestError;
+use crate::manifest::gojson;
+use crate::manifest::mime;
+use crate::manifest::model::{Descriptor, Kind, Manifest};
 
 /// containers/image's `NewNonImageArtifactError` text.
 pub fn artifact_error(config_mime: &str) -> ManifestError {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::*;
-use crate::manifest::Kind;
+use crate::manifest::model::Kind;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(

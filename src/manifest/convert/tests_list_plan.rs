@@ -2,7 +2,7 @@
 
 use super::tests::{manifest, text};
 use super::*;
-use crate::manifest::Kind;
+use crate::manifest::model::Kind;
 
 #[test]
 fn oci_index_to_docker_list_matches_skopeo() {

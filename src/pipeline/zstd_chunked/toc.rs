@@ -1,13 +1,13 @@
 //! The TOC containers/storage writes: `{"version":1,"entries":[…]}`, one entry per tar entry
 //! (and one more per extra chunk of a split file), fields in Go's struct order with Go's
-//! `omitempty`, encoded as Go's encoding/json encodes it.
+//! `omitempty`, encoded as Go's encoding/json encodes it; built from where each file's
+//! payload went ([`Payload`]).
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-use super::Payload;
 use super::tar_walk::{Header, Time};
-use crate::manifest::convert::gojson::{self, write_str};
+use crate::manifest::gojson::{self, write_str};
 
 /// One piece of a payload, split by the rolling checksum or around a run of zeros.
 pub struct Chunk {
@@ -192,4 +192,14 @@ pub fn rfc3339(t: Option<Time>) -> String {
         Some(t) => gojson::rfc3339_nano(t.secs, t.nanos),
         None => "0001-01-01T00:00:00Z".to_string(),
     }
+}
+
+/// Where one file's payload went.
+pub(crate) struct Payload {
+    /// `sha256:…` of the whole payload; None when it is empty.
+    pub(super) digest: Option<String>,
+    /// Offsets of the first payload frame and of the end of the last one (0 if empty).
+    pub(super) start: u64,
+    pub(super) end: u64,
+    pub(super) chunks: Vec<Chunk>,
 }

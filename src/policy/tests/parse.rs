@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use super::super::*;
 use super::*;
 
 // ---- finding and loading ------------------------------------------------

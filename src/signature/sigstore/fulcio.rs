@@ -7,8 +7,10 @@
 use base64::Engine as _;
 
 use super::cert::{self, CertFields};
+use super::error::SigstoreError;
+use super::http::http_client;
 use super::keys::{PrivateKey, PublicKey};
-use super::{SigstoreError, http_client, pem};
+use super::pem;
 use crate::policy::json::go_quote;
 
 /// What a `fulcio` policy section trusts.

@@ -6,11 +6,14 @@
 //!   `oidc`, optionally logged in `rekor`); `params`: the `--sign-by-sigstore` file;
 //! * `verify`: accepting a signature under a `sigstoreSigned` trust root (`fulcio` and
 //!   `cert` check certificates offline, `rekor` checks SETs, `jcs` canonicalizes JSON);
-//! * `attachments`: the registry form (`sha256-<hex>.sig` tags).
+//! * `attachments`: the registry form (`sha256-<hex>.sig` tags);
+//! * `error`: [`SigstoreError`]; `http`: the client for Fulcio, Rekor and OIDC issuers.
 
 pub mod attachments;
 pub(crate) mod cert;
+mod error;
 pub mod fulcio;
+mod http;
 pub(crate) mod jcs;
 pub mod keys;
 pub mod oidc;
@@ -22,33 +25,7 @@ pub mod rekor;
 pub mod signer;
 pub mod verify;
 
+pub use error::SigstoreError;
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use signer::Signer;
 pub use verify::{TrustRoot, verify};
-
-/// Setting up or using a signer, or talking to Fulcio, Rekor or an OIDC issuer. The
-/// texts are containers/image's.
-#[derive(Debug, thiserror::Error)]
-pub enum SigstoreError {
-    #[error("{0}")]
-    Setup(String),
-    #[error("creating signature: {0}")]
-    Sign(String),
-    #[error("{0}")]
-    Fulcio(String),
-    #[error("{0}")]
-    Rekor(String),
-    #[error("setting up an HTTP client: {0}")]
-    Http(String),
-}
-
-/// The HTTP client for Fulcio, Rekor and OIDC issuers (rustls with ring, as registries).
-fn http_client() -> Result<reqwest::Client, SigstoreError> {
-    crate::transport::install_tls_provider();
-    reqwest::Client::builder()
-        .user_agent(format!("skiff/{}", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
-        .map_err(|e| SigstoreError::Http(e.to_string()))
-}

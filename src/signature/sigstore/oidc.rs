@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::Digest as _;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use super::http_client;
+use super::http::http_client;
 use crate::policy::json::go_quote;
 
 /// A token and the subject (verified email, else `sub`) Fulcio will certify.

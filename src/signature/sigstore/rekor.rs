@@ -7,8 +7,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 use sha2::Digest as _;
 
+use super::error::SigstoreError;
+use super::http::http_client;
+use super::jcs;
 use super::keys::PublicKey;
-use super::{SigstoreError, http_client, jcs, pem};
+use super::pem;
 use crate::policy::json::{self, JValue};
 
 const HASHEDREKORD_VERSION: &str = "0.0.1";

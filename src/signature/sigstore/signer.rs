@@ -9,11 +9,14 @@ use std::path::Path;
 
 use base64::Engine as _;
 
+use super::error::SigstoreError;
+use super::fulcio;
 use super::keys::{self, PrivateKey};
+use super::oidc;
 use super::params::{FulcioParams, SigningParams};
 use super::payload::new_payload;
+use super::rekor;
 use super::verify::{CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, SET_ANNOTATION};
-use super::{SigstoreError, fulcio, oidc, rekor};
 use crate::policy::json::go_quote;
 use crate::signature::{SIGSTORE_PAYLOAD_TYPE, SIGSTORE_SIGNATURE_ANNOTATION, SigstoreSignature};
 

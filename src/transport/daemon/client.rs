@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::DaemonError;
+use super::error::DaemonError;
+use crate::reference::DaemonRef;
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -48,7 +49,7 @@ impl DaemonClient {
             host: host.clone(),
             message: why.to_string(),
         };
-        crate::transport::install_tls_provider();
+        crate::transport::tls::install_tls_provider();
         let builder = reqwest::Client::builder()
             .user_agent(concat!("skiff/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30));
@@ -183,17 +184,6 @@ fn parse_version(s: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// The most specific cause ("Connection refused (os error 111)"), not reqwest's outer text.
-pub fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur: &dyn std::error::Error = e;
-    let mut text = cur.to_string();
-    while let Some(next) = cur.source() {
-        cur = next;
-        text = cur.to_string();
-    }
-    text
-}
-
 /// TLS for `tcp://`: the CA, client certificate and key of `cert_dir` (Docker's names).
 fn tls(
     mut b: reqwest::ClientBuilder,
@@ -234,6 +224,28 @@ fn tls(
         b = b.tls_danger_accept_invalid_certs(true);
     }
     Ok(b)
+}
+
+/// The name the API knows the image by (as c/image passes it: familiar form, or the ID).
+pub(super) fn api_name(r: &DaemonRef) -> String {
+    match r {
+        DaemonRef::Id(d) => d.to_string(),
+        DaemonRef::Reference(r) => r.familiar(),
+    }
+}
+
+/// Percent-encodes what may not appear raw in a path segment (`/` and `:` may: the API
+/// routes `/images/{name:.*}/get`).
+pub(super) fn path_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ use serde::Deserialize;
 use super::auth::Credentials;
 use super::client::{RegistryClient, Request, read_small};
 use super::endpoint::{RegistryContext, RegistryOptions};
-use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
+use super::error::RegistryError;
+use super::protocol::MANIFEST_ACCEPT;
+use super::protocol::pull_scope;
 use crate::digest::Digest;
 use crate::reference::DockerRef;
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// Pages of a tag list followed before giving up (a registry that links in a circle).
 const MAX_TAG_PAGES: usize = 10_000;

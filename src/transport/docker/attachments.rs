@@ -12,12 +12,14 @@ use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::client::{RegistryClient, Request, read_small};
-use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
+use super::error::RegistryError;
+use super::protocol::MANIFEST_ACCEPT;
+use super::protocol::pull_scope;
 use crate::digest::Digest;
 use crate::manifest::mime;
 use crate::signature::sigstore::attachments::{self, AttachmentManifest, signature_of};
 use crate::signature::{MAX_SIGNATURE_SIZE, ReadBudget, Signature, SigstoreSignature};
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 fn invalid(msg: String) -> TransportError {
     TransportError::Invalid(msg)

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode};
 
-use super::RegistryError;
 use super::auth::{Challenge, Credentials, TokenCache, TokenResponse, parse_challenges};
+use super::error::{RegistryError, describe_errors};
 use crate::report::Reporter;
 use crate::transport::retry::RetryBudget;
 
@@ -540,7 +540,7 @@ impl RegistryClient {
 /// took 15% longer here (0.50 s against 0.43 s), and HTTP/2's flow-control windows
 /// would cap each blob at a few MB per round trip to a distant registry.
 fn build_http(cfg: &ClientConfig) -> Result<reqwest::Client, RegistryError> {
-    crate::transport::install_tls_provider();
+    crate::transport::tls::install_tls_provider();
     let mut b = reqwest::Client::builder()
         .user_agent(cfg.user_agent.clone())
         .connect_timeout(Duration::from_secs(30))
@@ -575,7 +575,7 @@ fn challenges_of(resp: &Response) -> Vec<Challenge> {
 }
 
 fn is_retryable_status(s: StatusCode) -> bool {
-    super::is_retryable_status(s.as_u16())
+    super::error::is_retryable_status(s.as_u16())
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is treated as "soon"); the budget caps it.
@@ -610,6 +610,22 @@ pub async fn read_small(resp: Response, what: &str) -> Result<Bytes, RegistryErr
         out.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(out))
+}
+
+// Reading the error body is HTTP work, so it lives with the client.
+impl RegistryError {
+    /// Turns an error response into a message, using the registry's error JSON if present.
+    pub(super) async fn from_response(context: &str, resp: Response) -> RegistryError {
+        let status = resp.status();
+        let body = read_small(resp, "error response").await.unwrap_or_default();
+        let (message, codes) = describe_errors(status, &body);
+        RegistryError::Http {
+            context: context.to_string(),
+            status: status.as_u16(),
+            message,
+            codes,
+        }
+    }
 }
 
 #[cfg(test)]

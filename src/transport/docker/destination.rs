@@ -17,15 +17,16 @@ use tokio_util::io::ReaderStream;
 
 use super::client::{RegistryClient, Request};
 use super::endpoint::{RegistryContext, RegistryOptions};
+use super::error::RegistryError;
 use super::lookaside::SignatureStore;
-use super::{RegistryError, pull_scope, push_scope};
+use super::protocol::{pull_scope, push_scope};
 use crate::digest::Digest;
 use crate::pipeline::{BlobReader, CountingReader};
 use crate::reference::DockerRef;
 use crate::signature::Signature;
-use crate::transport::{
-    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, Result, SignatureSupport,
-    TransportError,
+use crate::transport::error::{Result, TransportError};
+use crate::transport::traits::{
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, SignatureSupport,
 };
 
 /// Chunk size once a registry refuses a single large PATCH (HTTP 413).

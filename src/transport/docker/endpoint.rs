@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 
-use super::RegistryError;
 use super::auth::Credentials;
 use super::client::{ClientConfig, RegistryClient};
+use super::error::RegistryError;
 use super::lookaside::SignatureStore;
 use crate::config::registries_d::{RegistriesD, registries_d_dir};
 use crate::config::{self, AuthLookup, Endpoint, Env, RegistriesConf, tls_files_for};
 use crate::reference::DockerRef;
 use crate::report::Reporter;
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// Per-side registry settings from the command line.
 #[derive(Debug, Clone, Default)]

@@ -20,12 +20,12 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::RegistryError;
 use super::client::{RegistryClient, Request};
+use super::error::RegistryError;
 use crate::config::registries_d::lookaside_url;
 use crate::digest::Digest;
 use crate::signature::{ReadBudget, Signature};
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// The cap on one signature and on the extension API's list (as containers/image's).
 const MAX_SIGNATURE_SIZE: usize = crate::signature::MAX_SIGNATURE_SIZE as usize;
@@ -361,7 +361,7 @@ async fn read_extension(
     repository: &str,
     manifest: &Digest,
 ) -> Result<Vec<Signature>> {
-    let scopes = [super::pull_scope(repository)];
+    let scopes = [super::protocol::pull_scope(repository)];
     let list = get_extension_list(client, repository, &scopes, manifest).await?;
     let mut budget = ReadBudget::default();
     let mut out = Vec::new();

@@ -10,15 +10,18 @@ use tokio::sync::mpsc;
 
 use super::client::{RegistryClient, Request, read_small};
 use super::endpoint::{RegistryContext, RegistryOptions};
+use super::error::RegistryError;
 use super::lookaside::SignatureStore;
-use super::{MANIFEST_ACCEPT, RegistryError, pull_scope};
+use super::protocol::MANIFEST_ACCEPT;
+use super::protocol::pull_scope;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
 use crate::pipeline::{BlobReader, TransientError};
 use crate::reference::DockerRef;
 use crate::signature::Signature;
+use crate::transport::error::{Result, TransportError};
 use crate::transport::retry::{self, RetryBudget};
-use crate::transport::{ImageSource, Result, TransportError};
+use crate::transport::traits::ImageSource;
 
 pub struct DockerSource {
     client: std::sync::Arc<RegistryClient>,

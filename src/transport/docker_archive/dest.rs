@@ -15,38 +15,20 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::ArchiveError;
+use super::error::{ArchiveError, werr};
 use super::extend::{Existing, keep_survivors, open_existing, read_old};
-use super::format::{self, Repositories};
-use super::writer::{self, Content, Entry};
+use super::format;
+use super::options::{DestOptions, Sink};
+use super::writer::{self, Content, Entry, Plan};
 use crate::digest::Digest;
 use crate::manifest::{self, Kind, MAX_CONFIG_SIZE, Manifest, mime};
 use crate::pipeline::BlobReader;
 use crate::reference::DockerRef;
+use crate::transport::error::{Result, TransportError};
 use crate::transport::fsutil;
-use crate::transport::{
-    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, Result, SignatureSupport,
-    TransportError,
+use crate::transport::traits::{
+    BlobInfo, BlobOptions, DestCaps, ImageDestination, LayerCompression, SignatureSupport,
 };
-
-/// Where the finished tar goes.
-#[derive(Debug, Clone)]
-pub enum Sink {
-    /// A path given by the user.
-    Path(PathBuf),
-    /// Handed to the caller (`docker-daemon:`) through `ArchiveDestination::finish`.
-    Caller,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct DestOptions {
-    /// The tags the image gets: the destination reference first, then `--additional-tag`s.
-    pub tags: Vec<DockerRef>,
-    /// Also write the OCI layout Docker 25+ writes (`--format oci`).
-    pub oci_layout: bool,
-    /// For spooling when the target is not a regular file.
-    pub tmpdir: PathBuf,
-}
 
 /// How commit delivers the tar.
 enum Delivery {
@@ -75,13 +57,6 @@ pub struct ArchiveDestination {
     existing: Option<Existing>,
     blobs: Mutex<Spooled>,
     written: Mutex<Option<Written>>,
-}
-
-pub(super) fn werr(target: &Path, message: impl Into<String>) -> ArchiveError {
-    ArchiveError::Write {
-        target: target.to_path_buf(),
-        message: message.into(),
-    }
 }
 
 impl ArchiveDestination {
@@ -379,28 +354,6 @@ impl ArchiveDestination {
         );
         plan.push("repositories".into(), Content::Bytes(repos));
         Ok(plan.entries)
-    }
-}
-
-/// The archive being planned: its entries (each name once, the first wins), and
-/// manifest.json's items and the repositories file as they grow.
-#[derive(Default)]
-pub(super) struct Plan {
-    entries: Vec<Entry>,
-    names: HashSet<String>,
-    pub items: Vec<Value>,
-    pub repositories: Repositories,
-}
-
-impl Plan {
-    pub fn contains(&self, name: &str) -> bool {
-        self.names.contains(name)
-    }
-
-    pub fn push(&mut self, name: String, content: Content) {
-        if self.names.insert(name.clone()) {
-            self.entries.push(Entry { name, content });
-        }
     }
 }
 

@@ -8,16 +8,16 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::ArchiveError;
-use super::dest::{DestOptions, Plan, werr};
+use super::error::{ArchiveError, werr};
 use super::format::{self, ManifestItem, Repositories};
+use super::options::DestOptions;
 use super::tarindex::TarIndex;
-use super::writer::Content;
+use super::writer::{Content, Plan};
 use crate::digest::Digest;
 use crate::manifest::{self, MAX_CONFIG_SIZE};
 use crate::pipeline;
 use crate::reference::DockerRef;
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// The archive being extended.
 pub(super) struct Existing {

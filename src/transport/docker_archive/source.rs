@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::ArchiveError;
+use super::error::ArchiveError;
 use super::format::{self, ManifestItem};
 use super::tarindex::{Span, TarIndex};
 use crate::digest::Digest;
@@ -18,7 +18,8 @@ use crate::manifest::{Descriptor, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, mime};
 use crate::pipeline::{self, BlobReader, Compression, Transform};
 use crate::reference::{ArchiveSelector, DockerRef};
 use crate::signature::Signature;
-use crate::transport::{ImageSource, Result, TransportError};
+use crate::transport::error::{Result, TransportError};
+use crate::transport::traits::ImageSource;
 
 struct LayerFile {
     name: String,

@@ -17,7 +17,7 @@ use std::path::{Component, Path, PathBuf};
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::ArchiveError;
+use super::error::ArchiveError;
 use super::tarheaders::{EntryKind, HeaderError, Headers};
 use crate::pipeline::{self, BlobReader, Compression};
 use crate::transport::fsspace::Guarded;

@@ -1,11 +1,15 @@
-//! Writing the tar: a list of planned entries, streamed in order into any `Write` (a temp
+//! Writing the tar: a list of planned entries ([`Plan`]), streamed in order into any `Write` (a temp
 //! file renamed into place, a pipe, a daemon's load request). Headers follow what
 //! containers/image writes (USTAR, mode 0444, owner 0, time 0), so the output does not
 //! depend on who ran the copy or when.
 
+use std::collections::HashSet;
 use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
+use super::format::Repositories;
 use super::tarindex::Span;
 use crate::pipeline::BUFFER_SIZE;
 
@@ -108,6 +112,28 @@ fn file_header(h: &mut tar::Header, size: u64) {
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o444);
     h.set_size(size);
+}
+
+/// The archive being planned: its entries (each name once, the first wins), and
+/// manifest.json's items and the repositories file as they grow.
+#[derive(Default)]
+pub(super) struct Plan {
+    pub(super) entries: Vec<Entry>,
+    names: HashSet<String>,
+    pub items: Vec<Value>,
+    pub repositories: Repositories,
+}
+
+impl Plan {
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub fn push(&mut self, name: String, content: Content) {
+        if self.names.insert(name.clone()) {
+            self.entries.push(Entry { name, content });
+        }
+    }
 }
 
 #[cfg(test)]

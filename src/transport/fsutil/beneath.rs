@@ -10,7 +10,7 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::Path;
 
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// Why a file below a store's root was refused.
 fn refused(what: &str) -> io::Error {

@@ -5,12 +5,11 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::files::{keep_mode_and_owner, parent_of, sync_dir};
 use super::lock::lock_dir;
 use super::temp::is_temporary;
-use super::{
-    TempDir, keep_mode_and_owner, parent_of, sweep_stale, sync_dir, temp_dir_in, visible_entries,
-};
-use crate::transport::{Result, TransportError};
+use super::temp::{TempDir, sweep_stale, temp_dir_in, visible_entries};
+use crate::transport::error::{Result, TransportError};
 
 /// A directory built beside its final location and moved into place on commit.
 /// Dropped without `commit`, it is deleted.

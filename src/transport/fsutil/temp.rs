@@ -7,7 +7,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 /// What skiff creates as temporaries, and whether each is a file or a directory. A name
 /// only counts as skiff's when it has one of these labels and the matching type, so the

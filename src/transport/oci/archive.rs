@@ -6,8 +6,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::transport::docker_archive::append_from;
+use crate::transport::error::{Result, TransportError};
 use crate::transport::fsutil;
-use crate::transport::{Result, TransportError};
 
 /// Tars the layout in `layout` into `target` atomically (blocking).
 pub fn write_archive(layout: &Path, target: &Path) -> Result<()> {

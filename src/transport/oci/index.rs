@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::manifest::{self, Descriptor, mime};
-use crate::transport::{Result, TransportError};
+use crate::transport::error::{Result, TransportError};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub const LAYOUT_FILE: &str = "oci-layout";

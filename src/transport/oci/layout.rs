@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use super::index;
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Kind, MAX_MANIFEST_SIZE, Manifest, mime};
+use crate::transport::error::{Result, TransportError};
 use crate::transport::fsutil::{self, DirLock, Durability};
-use crate::transport::{Result, TransportError};
 
 /// How deep `referenced` follows lists of lists (the copy engine refuses deeper ones).
 const MAX_DEPTH: usize = 8;

@@ -186,7 +186,7 @@ impl SifFile {
             }
         } else {
             DeffileScript {
-                command: super::INJECTED_SCRIPT.into(),
+                command: INJECTED_SCRIPT.into(),
                 injected: Some(format!(
                     "#!/bin/bash\n{}\n{}\n",
                     environment.join("\n"),
@@ -270,6 +270,9 @@ pub fn parse_deffile(text: &str) -> (Vec<String>, Vec<String>) {
     }
     (environment, runscript)
 }
+
+/// Where containers/image puts the script made of `%environment` and `%runscript`.
+pub(crate) const INJECTED_SCRIPT: &str = "/podman/runscript";
 
 #[cfg(test)]
 mod tests {

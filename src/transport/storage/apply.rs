@@ -13,11 +13,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-pub use super::sys::{chmod, lsetxattr, mkdir, open_beneath, set_times};
+use super::sys::{chmod, lsetxattr, mkdir, set_times};
 use super::sys::{cpath, fsetxattr, mknod, timespec};
 
 use super::tarsplit::{Crc64, TarSplitWriter};
-use super::tarstream::{self, Header, TarReader, Timestamp};
+use super::tarstream::{self, Header, TarReader, Timestamp, clean_path};
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
@@ -73,37 +73,6 @@ impl ApplyError {
 
 fn show(p: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(p))
-}
-
-/// Go's `filepath.Clean` on bytes (the name of a tar entry).
-pub fn clean_path(p: &[u8]) -> Vec<u8> {
-    if p.is_empty() {
-        return b".".to_vec();
-    }
-    let rooted = p[0] == b'/';
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in p.split(|&b| b == b'/') {
-        match part {
-            b"" | b"." => {}
-            b".." => {
-                if parts.last().is_some_and(|l| *l != b"..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push(part);
-                }
-            }
-            _ => parts.push(part),
-        }
-    }
-    let mut out = Vec::with_capacity(p.len());
-    if rooted {
-        out.push(b'/');
-    }
-    out.extend_from_slice(&parts.join(&b"/"[..]));
-    if out.is_empty() {
-        out.push(b'.');
-    }
-    out
 }
 
 /// The entry's path relative to the layer root, or a refusal when it climbs out.
@@ -356,7 +325,7 @@ impl Applier {
     fn remove(&mut self, rel: &[u8]) -> Result<(), ApplyError> {
         let path = self.full(rel);
         let result = match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => super::drivers::remove_tree(&path),
+            Ok(m) if m.is_dir() => super::sys::remove_tree(&path),
             Ok(_) => std::fs::remove_file(&path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),

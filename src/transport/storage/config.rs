@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::StorageError;
+use super::error::StorageError;
 use crate::reference::StorageRef;
 
 const ROOT_GRAPH_ROOT: &str = "/var/lib/containers/storage";

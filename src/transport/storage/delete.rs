@@ -4,11 +4,14 @@
 
 use std::collections::HashSet;
 
+use super::error::StorageError;
+use super::images;
+use super::layers;
 use super::lock::Mode;
 use super::records::{self, str_field, strings_field};
-use super::{StorageError, images, layers};
+use super::store::open_store;
 use crate::reference::StorageRef;
-use crate::transport::TransportError;
+use crate::transport::error::TransportError;
 
 pub async fn delete_image(r: &StorageRef) -> Result<(), TransportError> {
     let r = r.clone();
@@ -19,7 +22,7 @@ pub async fn delete_image(r: &StorageRef) -> Result<(), TransportError> {
 }
 
 fn delete_blocking(r: &StorageRef) -> Result<(), StorageError> {
-    let store = super::open_store(r)?;
+    let store = open_store(r)?;
     store.recover()?;
     let id = records::str_field(&images::resolve(&store, r)?, "id")
         .unwrap_or_default()
@@ -50,7 +53,7 @@ fn delete_blocking(r: &StorageRef) -> Result<(), StorageError> {
     let mut all_layers = layers::load(&store)?;
     let doomed = layers_to_remove(&image, &all_images, &all_layers, &containers);
     records::save(&images_path, &all_images, &images_lock)?;
-    let _ = super::drivers::remove_tree(&store.images_dir().join(&id));
+    let _ = super::sys::remove_tree(&store.images_dir().join(&id));
     for layer in doomed {
         layers::remove_locked(&store, &mut all_layers, &layer, &layers_lock)?;
     }

@@ -20,19 +20,20 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::SyncIoBridge;
 
+use super::error::StorageError;
 use super::images::{self, NewImage};
 use super::layers;
 use super::lock::Mode;
 use super::staging::{Staged, install_staged, restage_known, stage};
-use super::{StorageError, Store};
+use super::store::Store;
 use crate::digest::Digest;
 use crate::manifest::{Kind, Manifest, manifest_digest, mime};
 use crate::pipeline::{self, BlobReader};
 use crate::reference::StorageRef;
 use crate::signature::Signature;
-use crate::transport::{
-    BlobInfo, BlobOptions, BlobRole, DestCaps, ImageDestination, LayerCompression, Result,
-    SignatureSupport, TransportError,
+use crate::transport::error::{Result, TransportError};
+use crate::transport::traits::{
+    BlobInfo, BlobOptions, BlobRole, DestCaps, ImageDestination, LayerCompression, SignatureSupport,
 };
 
 /// Configs and other small blobs are kept in memory until commit; nothing bigger is one.
@@ -271,7 +272,7 @@ impl StorageDestination {
             let input = BufReader::with_capacity(pipeline::BUFFER_SIZE, SyncIoBridge::new(reader));
             let result = stage(&store, input, &dir, &tar_split, parent, expected);
             if result.is_err() {
-                let _ = super::drivers::remove_tree(&dir);
+                let _ = super::sys::remove_tree(&dir);
                 let _ = std::fs::remove_file(&tar_split);
             }
             result

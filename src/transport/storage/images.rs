@@ -1,16 +1,20 @@
 //! `DRIVER-images/images.json` and the images' big-data items (containers/storage's
 //! `Image`): the manifest under "manifest" and "manifest-DIGEST", the config under its
 //! digest, signatures, names and names history; and how containers/image finds an image
-//! for a reference (`resolveImage`).
+//! for a reference (`resolveImage`), and how a parsed name is completed against the store's
+//! images ([`resolve_name`]).
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use super::config;
+use super::error::{Result, StorageError};
 use super::lock::{Lock, Mode};
 use super::records::{self, Record, str_field, strings_field};
-use super::{Result, StorageError, Store};
+use super::store::{Store, display_name};
 use crate::digest::Digest;
-use crate::reference::{DockerRef, StorageRef};
+use crate::reference::{DockerRef, ReferenceError, StorageRef};
+use crate::transport::error::TransportError;
 
 /// c/storage's `ErrNoSuchImage` / `ErrNotAnImage` text.
 pub const NOT_AN_IMAGE: &str = "identifier is not an image";
@@ -157,7 +161,7 @@ pub fn resolve(store: &Store, r: &StorageRef) -> Result<Record> {
 
 /// `[driver@root+run]name@id`, as containers/image's `StringWithinTransport`.
 pub fn within_transport(store: &Store, r: &StorageRef) -> String {
-    super::display_name(store, r)
+    display_name(store, r)
         .trim_start_matches("containers-storage:")
         .to_string()
 }
@@ -288,6 +292,26 @@ fn add_name(images: &mut [Record], pos: usize, name: &str) {
             .filter(|n| n != name),
     );
     records::set_strings(image, "names-history", &history);
+}
+
+/// Completes a parsed `containers-storage:` name against its store, as containers/image
+/// does while parsing: the store's actual driver and paths, and image IDs given by a
+/// prefix (`@abc123`, or a bare `abc123` that no name matches) made whole.
+pub fn resolve_name(
+    r: &StorageRef,
+    input: &str,
+) -> std::result::Result<StorageRef, TransportError> {
+    let store = Store::open(config::resolve(r)?)?;
+    let images = load_images(&store)?;
+    let lookup = |prefix: &str| id_by_prefix(&images, prefix);
+    let rest = input.strip_prefix("containers-storage:").unwrap_or(input);
+    let mut resolved = crate::reference::storage_with_lookup(rest, &lookup)
+        .map_err(|e: ReferenceError| TransportError::Invalid(e.to_string()))?;
+    resolved.driver = Some(store.config.driver.clone());
+    resolved.graph_root = Some(store.config.graph_root.clone());
+    resolved.run_root = Some(store.config.run_root.clone());
+    resolved.options = store.config.options.clone();
+    Ok(resolved)
 }
 
 #[cfg(test)]

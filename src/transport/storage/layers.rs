@@ -6,9 +6,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use super::error::{Result, StorageError};
 use super::lock::{Lock, Mode};
 use super::records::{self, Record, str_field};
-use super::{Result, StorageError, Store};
+use super::store::Store;
 use crate::digest::Digest;
 use crate::pipeline::Compression;
 
@@ -227,7 +228,7 @@ pub fn remove_locked(store: &Store, layers: &mut Vec<Record>, id: &str, lock: &L
         .remove(id)
         .map_err(|e| StorageError::io(format!("removing layer {id}"), e))?;
     let _ = std::fs::remove_file(store.tar_split_path(id));
-    let _ = super::drivers::remove_tree(&store.layers_dir().join(id));
+    let _ = super::sys::remove_tree(&store.layers_dir().join(id));
     layers.remove(pos);
     save(store, layers, lock)
 }
@@ -252,6 +253,23 @@ pub fn delete_incomplete(store: &Store) -> Result<()> {
         remove_locked(store, &mut layers, &id, &lock)?;
     }
     Ok(())
+}
+
+// Recovery is about layers (incomplete ones and their staging), so it lives with them.
+impl Store {
+    /// Removes what killed processes left: skiff's staging directories (in the driver's
+    /// directory) and tar-split temp files (beside `layers.json`) whose owner is gone,
+    /// and layers still marked incomplete (as containers/storage does on load).
+    pub fn recover(&self) -> Result<()> {
+        for dir in [
+            self.driver.home().to_path_buf(),
+            self.layers_dir(),
+            self.tmp_dir(),
+        ] {
+            crate::transport::fsutil::sweep_stale(&dir);
+        }
+        delete_incomplete(self)
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::StorageError;
+use super::error::StorageError;
 use super::lock::Lock;
 
 pub type Record = Map<String, Value>;

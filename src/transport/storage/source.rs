@@ -8,17 +8,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
+use super::error::StorageError;
 use super::images;
 use super::layers;
 use super::lock::Mode;
 use super::records::{Record, str_field};
-use super::{StorageError, Store};
+use super::store::{Store, open_store};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Kind, Manifest, mime};
 use crate::pipeline::{self, BlobReader, ChannelWriter};
 use crate::reference::StorageRef;
 use crate::signature::Signature;
-use crate::transport::{ImageSource, LayerForCopy, Result, TransportError};
+use crate::transport::error::{Result, TransportError};
+use crate::transport::traits::{ImageSource, LayerForCopy};
 
 /// The gzipped empty tar schema 1 images use for throwaway layers (c/image's
 /// `GzippedEmptyLayer`), served without a layer in the store.
@@ -47,7 +49,7 @@ impl StorageSource {
     }
 
     fn open_blocking(r: StorageRef) -> Result<StorageSource> {
-        let store = super::open_store(&r)?;
+        let store = open_store(&r)?;
         store.recover()?;
         let image = images::resolve(&store, &r)?;
         let id = str_field(&image, "id").unwrap_or_default().to_string();

@@ -7,13 +7,14 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::apply::{self, ApplyOptions};
+use super::error::StorageError;
 use super::layers::{self, NewLayer};
 use super::lock::Mode;
+use super::store::Store;
 use super::tarsplit::TarSplitWriter;
-use super::{StorageError, Store};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::pipeline::{self, Compression};
-use crate::transport::BlobInfo;
+use crate::transport::traits::BlobInfo;
 
 /// A layer ready to be added to the store.
 pub struct Staged {
@@ -208,7 +209,7 @@ pub fn install_staged(
     }
     let added = layers::install(store, &new, &staged.dir, &staged.tar_split);
     if !matches!(added, Ok(true)) {
-        let _ = super::drivers::remove_tree(&staged.dir);
+        let _ = super::sys::remove_tree(&staged.dir);
         let _ = std::fs::remove_file(&staged.tar_split);
     }
     added.map(|_| id)

@@ -1,5 +1,6 @@
 //! The system calls applying a layer needs that std does not offer (mknod, lchown,
-//! utimensat, xattrs, openat2), each a thin checked wrapper.
+//! utimensat, xattrs, openat2), each a thin checked wrapper, and [`remove_tree`], which
+//! every part of the store uses to remove a layer's or image's directory.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -148,4 +149,35 @@ pub fn open_beneath(root_fd: &File, root: &Path, rel: &[u8]) -> io::Result<File>
             .open(root.join(std::ffi::OsStr::from_bytes(rel)));
     }
     Err(e)
+}
+
+/// Removes a directory tree, making read-only directories writable first when that is
+/// what stops the removal (a non-root user cannot empty a 0555 `diff`).
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            make_writable(path);
+            std::fs::remove_dir_all(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn make_writable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if !meta.is_dir() {
+        return;
+    }
+    let mode = meta.permissions().mode();
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o700));
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            make_writable(&e.path());
+        }
+    }
 }

@@ -47,7 +47,7 @@ impl<W: Write> TarSplitWriter<W> {
     /// seen before: containers/storage cannot store such a layer (its unpacker refuses
     /// duplicate paths), so neither does skiff.
     pub fn file(&mut self, name: &[u8], size: u64, crc: Option<u64>) -> io::Result<()> {
-        let clean = super::apply::clean_path(name);
+        let clean = super::tarstream::clean_path(name);
         if !self.seen.insert(clean) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

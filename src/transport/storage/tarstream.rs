@@ -480,6 +480,37 @@ fn apply_pax(h: &mut Header, records: &[(Vec<u8>, Vec<u8>)]) -> io::Result<()> {
     Ok(())
 }
 
+/// Go's `filepath.Clean` on bytes (the name of a tar entry).
+pub fn clean_path(p: &[u8]) -> Vec<u8> {
+    if p.is_empty() {
+        return b".".to_vec();
+    }
+    let rooted = p[0] == b'/';
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in p.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                if parts.last().is_some_and(|l| *l != b"..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push(part);
+                }
+            }
+            _ => parts.push(part),
+        }
+    }
+    let mut out = Vec::with_capacity(p.len());
+    if rooted {
+        out.push(b'/');
+    }
+    out.extend_from_slice(&parts.join(&b"/"[..]));
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,7 +114,7 @@ pub struct FileGetter {
 
 impl FileGetter {
     pub fn open(&self, name: &[u8]) -> io::Result<File> {
-        let clean = super::apply::clean_path(name);
+        let clean = super::tarstream::clean_path(name);
         let rel = clean.strip_prefix(b"/").unwrap_or(&clean);
         if rel == b".." || rel.starts_with(b"../") || rel.is_empty() || rel == b"." {
             return Err(io::Error::new(
@@ -125,7 +125,7 @@ impl FileGetter {
                 ),
             ));
         }
-        super::apply::open_beneath(&self.fd, &self.root, rel).map_err(|e| {
+        super::sys::open_beneath(&self.fd, &self.root, rel).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
@@ -136,47 +136,4 @@ impl FileGetter {
             )
         })
     }
-}
-
-/// Removes a directory tree, making read-only directories writable first when that is
-/// what stops the removal (a non-root user cannot empty a 0555 `diff`).
-pub fn remove_tree(path: &Path) -> io::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            make_writable(path);
-            std::fs::remove_dir_all(path)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn make_writable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return;
-    };
-    if !meta.is_dir() {
-        return;
-    }
-    let mode = meta.permissions().mode();
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | 0o700));
-    if let Ok(entries) = std::fs::read_dir(path) {
-        for e in entries.flatten() {
-            make_writable(&e.path());
-        }
-    }
-}
-
-/// A random short link name for overlay's `l/` directory (26 characters of base32, as
-/// containers/storage's `generateID`).
-pub fn short_link_name() -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bytes = [0u8; 26];
-    super::lock::fill_random(&mut bytes);
-    bytes
-        .iter()
-        .map(|b| ALPHABET[(b & 31) as usize] as char)
-        .collect()
 }

@@ -13,7 +13,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::super::apply::Whiteouts;
-use super::super::apply::{chmod, mkdir};
+use super::super::sys::{chmod, mkdir, remove_tree};
 
 /// containers/storage's mode for a layer's `diff` directory.
 const DIFF_MODE: u32 = 0o555;
@@ -57,7 +57,7 @@ impl Overlay {
         mkdir(&diff, 0o755)?;
         mkdir(&stage.join("work"), 0o700)?;
         mkdir(&stage.join("merged"), 0o700)?;
-        std::fs::write(stage.join("link"), super::short_link_name())?;
+        std::fs::write(stage.join("link"), short_link_name())?;
         Ok(diff)
     }
 
@@ -112,6 +112,18 @@ impl Overlay {
                 let _ = std::fs::remove_file(self.home.join("l").join(link));
             }
         }
-        super::remove_tree(&dir)
+        remove_tree(&dir)
     }
+}
+
+/// A random short link name for overlay's `l/` directory (26 characters of base32, as
+/// containers/storage's `generateID`).
+pub fn short_link_name() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = [0u8; 26];
+    super::super::lock::fill_random(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(b & 31) as usize] as char)
+        .collect()
 }

@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::super::apply::{chmod, lsetxattr, mkdir, set_times};
+use super::super::sys::{chmod, lsetxattr, mkdir, remove_tree, set_times};
 use super::super::tarstream::Timestamp;
 
 /// containers/storage's mode for the root of a base layer.
@@ -63,7 +63,7 @@ impl Vfs {
     }
 
     pub fn remove(&self, id: &str) -> io::Result<()> {
-        super::remove_tree(&self.dir(id))
+        remove_tree(&self.dir(id))
     }
 }
 

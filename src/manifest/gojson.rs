@@ -5,8 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use super::error::ManifestError;
 use crate::gotime::Fields;
-use crate::manifest::ManifestError;
 
 /// Appends `s` as a JSON string the way Go's encoder writes it (HTML-safe).
 pub fn write_str(out: &mut String, s: &str) {
