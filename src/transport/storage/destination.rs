@@ -25,7 +25,7 @@ use super::images::{self, NewImage};
 use super::layers;
 use super::lock::Mode;
 use super::staging::{Staged, install_staged, restage_known, stage};
-use super::store::Store;
+use super::store::{Store, open_store};
 use crate::digest::Digest;
 use crate::manifest::{Kind, Manifest, manifest_digest, mime};
 use crate::pipeline::{self, BlobReader};
@@ -102,7 +102,7 @@ impl StorageDestination {
     pub async fn open(r: &StorageRef) -> Result<StorageDestination> {
         let r2 = r.clone();
         let store = blocking(move || {
-            let store = super::open_store(&r2)?;
+            let store = open_store(&r2)?;
             store.recover()?;
             Ok(store)
         })
