@@ -216,7 +216,8 @@ fn split_offset(s: &str) -> Option<(&str, &str)> {
         return Some((rest, &s[rest.len()..]));
     }
     let i = s.len().checked_sub(6)?;
-    let (head, off) = s.split_at(i);
+    // Outside text: the cut may fall inside a character (found by fuzzing).
+    let (head, off) = s.split_at_checked(i)?;
     (off.starts_with(['+', '-']) && off.as_bytes().get(3) == Some(&b':')).then_some((head, off))
 }
 
@@ -236,6 +237,19 @@ fn go_time_string(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fuzz target image_config's crash input: a `created` whose last six bytes start
+    /// inside a three-byte character panicked in split_offset.
+    #[test]
+    fn a_time_cut_inside_a_character_is_left_as_it_is() {
+        for s in [
+            "2024-0ca@example.com\u{83e} & co",
+            "2024-01-01T10:00:00\u{83e}0:00",
+        ] {
+            assert_eq!(normalize_time(s), s);
+            assert_eq!(go_time_string(s), s);
+        }
+    }
 
     #[test]
     fn times_like_go() {
