@@ -190,6 +190,67 @@ fn other_errors_keep_exit_1_and_skopeos_sentences() {
     }
 }
 
+/// Flags, names and inputs refused before or while opening the images: skopeo's sentence
+/// and exit 1 (a sweep of copy, inspect, list-tags, delete and logout errors).
+#[test]
+fn flag_name_and_input_errors_keep_skopeos_sentences() {
+    let f = Fixture::new();
+    let i = "--insecure-policy";
+    let out = format!("dir:{}", f.p("out"));
+    let src = hello_src();
+    let copy = |flags: &[&str], from: &str, to: &str| -> Vec<String> {
+        let mut args = vec![i.to_string(), "copy".to_string()];
+        args.extend(flags.iter().map(|a| a.to_string()));
+        args.extend([from.to_string(), to.to_string()]);
+        args
+    };
+    let policy = format!("{}/policy.json", f.p("missing"));
+    let cases: Vec<Vec<String>> = vec![
+        copy(&[], "foo:bar", &out),
+        copy(&["--dest-compress-format", "bogus"], &src, &out),
+        copy(&["--format", "bogus"], &src, &out),
+        copy(&["--all", "--multi-arch", "all"], &src, &out),
+        copy(&["--retry-times", "x"], &src, &out),
+        copy(&["--bogus"], &src, &out),
+        copy(&["-Z"], &src, &out),
+        vec![
+            "--command-timeout".into(),
+            "x".into(),
+            "copy".into(),
+            src.clone(),
+            out.clone(),
+        ],
+        copy(
+            &["--encryption-key", "bogus:x"],
+            &src,
+            &format!("oci:{}:t", f.p("o3")),
+        ),
+        copy(&["--sign-by", "x"], &src, &format!("oci:{}:t", f.p("o4"))),
+        copy(&[], &src, "docker://UPPER/x:y"),
+        copy(&[], &src, &format!("oci:{}:bad@@tag", f.p("o5"))),
+        copy(&[], &format!("docker-archive:{}", f.p("missing.tar")), &out),
+        vec![
+            "--policy".into(),
+            policy,
+            "copy".into(),
+            src.clone(),
+            out.clone(),
+        ],
+        vec!["list-tags".into(), "docker://127.0.0.1:1/y:tag".into()],
+        vec!["delete".into(), format!("dir:{}", f.p("layout"))],
+        vec![
+            "logout".into(),
+            "--authfile".into(),
+            f.p("none.json"),
+            "127.0.0.1:1".into(),
+        ],
+    ];
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        f.same_sentence(&args, 1);
+    }
+}
+
 /// A list without the wanted platform: newer skopeo's sentence (values quoted), the list's
 /// platforms and the flags after it.
 #[test]

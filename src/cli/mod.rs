@@ -7,6 +7,7 @@ pub mod commands;
 pub mod companions;
 pub mod flags;
 pub mod settings;
+mod usage_errors;
 
 use std::ffi::OsString;
 
@@ -127,7 +128,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
                     Ok(Invocation::Print(e.render().to_string()))
                 }
                 _ => Err(UsageError {
-                    message: clap_error_text(&e),
+                    message: usage_errors::usage_error_text(&e),
                 }),
             };
         }
@@ -190,17 +191,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, UsageError> {
             ),
         }),
     }
-}
-
-/// clap's error without its "error: " prefix and usage tail, so main can format it once.
-fn clap_error_text(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid command line");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first}\nTry '--help' for more information")
 }
 
 /// A shell completion script for `skiff` (or `skopeo`, when invoked through the symlink).

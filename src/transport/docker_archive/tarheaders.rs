@@ -28,6 +28,9 @@ pub enum HeaderError {
     Invalid(String),
 }
 
+/// Go's archive/tar error for a header it cannot read, which skopeo prints.
+const GO_ERR_HEADER: &str = "archive/tar: invalid tar header";
+
 fn invalid(message: String) -> HeaderError {
     HeaderError::Invalid(message)
 }
@@ -296,7 +299,7 @@ fn check_sum(block: &[u8; 512], at: u64) -> Result<(), HeaderError> {
     }
     if stored != unsigned && i64::try_from(stored).ok() != Some(signed) {
         return Err(invalid(format!(
-            "the header at byte {at} has a bad checksum (not a tar file, or a damaged one)"
+            "{GO_ERR_HEADER}: the header at byte {at} has a bad checksum (not a tar file, or a damaged one)"
         )));
     }
     Ok(())
@@ -307,7 +310,7 @@ fn check_sum(block: &[u8; 512], at: u64) -> Result<(), HeaderError> {
 fn numeric(field: &[u8], what: &str, at: u64) -> Result<u64, HeaderError> {
     let bad = || {
         invalid(format!(
-            "the header at byte {at} has an invalid {what} field"
+            "{GO_ERR_HEADER}: the header at byte {at} has an invalid {what} field"
         ))
     };
     if let Some((&first, rest)) = field.split_first()
