@@ -536,6 +536,17 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
     run(&expired, &exp, invalid, invalid);
     w.skiff(Some(&exp), &copy_dirs(&[], &expired, &w.path("exp-out")))
         .assert_stderr_contains("has expired");
+    // A revoked key: the image was signed before the revocation.
+    w.gpg.revoke(&rsa);
+    let revoked = w.policy(
+        "rev.json",
+        "dir",
+        &w.key_path(&rsa, false),
+        &exact(IDENTITY),
+    );
+    run(&signed, &revoked, invalid, invalid);
+    w.skiff(Some(&revoked), &copy_dirs(&[], &signed, &w.path("rev-out")))
+        .assert_stderr_contains("revoked");
 }
 
 #[test]

@@ -203,6 +203,20 @@ impl GpgHome {
         path
     }
 
+    /// Revokes `fpr` in this home with the revocation certificate gpg wrote when it made
+    /// the key (`openpgp-revocs.d/FPR.rev`, whose leading `:` guards against importing it
+    /// by accident).
+    pub fn revoke(&self, fpr: &str) {
+        let rev = self
+            .home
+            .join("openpgp-revocs.d")
+            .join(format!("{fpr}.rev"));
+        let text = std::fs::read_to_string(&rev).unwrap();
+        let cert = text.replacen(":-----BEGIN", "-----BEGIN", 1);
+        let path = self.file("revocation.asc", &cert);
+        run_ok(gpg_in(&self.home).arg("--import").arg(path));
+    }
+
     /// Signs `payload` with `fpr` as gpg would have at `time` (`20200101T010000`), e.g.
     /// with a key that has expired since.
     pub fn sign_at(&self, fpr: &str, payload: &[u8], time: &str) -> Vec<u8> {
