@@ -7,10 +7,12 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::error::CopyError;
-use super::rewrite::ENCRYPTED_SUFFIX;
 use crate::crypt::{self, DecryptionKeys, LayerSecrets, Recipients};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, mime};
+
+/// The suffix ocicrypt adds to the media type of an encrypted layer.
+pub const ENCRYPTED_SUFFIX: &str = "+encrypted";
 
 /// `--encryption-key` (with `--encrypt-layer`) or `--decryption-key`, for the engine.
 #[derive(Debug, Clone)]

@@ -36,8 +36,7 @@ use context::{AdmittedImage, Ctx, admit};
 pub use encryption::CryptOptions;
 pub use error::CopyError;
 pub use layer::LayerOutcome;
-pub use options::{CopyOptions, ListSelection};
-pub use sign::{SignOptions, SigstoreSigners};
+pub use options::{CopyOptions, ListSelection, SignOptions, SigstoreSigners};
 
 /// Copies `src_name` to `dest_name`; returns the manifest written at the top (the list
 /// when a list was copied), for `--digestfile`.

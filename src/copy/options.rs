@@ -1,10 +1,15 @@
-//! [`CopyOptions`]: everything the engine needs from the command line, and which part
-//! of a manifest list to copy ([`ListSelection`]).
+//! [`CopyOptions`]: everything the engine needs from the command line, which part of a
+//! manifest list to copy ([`ListSelection`]), and what to sign with ([`SignOptions`],
+//! [`SigstoreSigners`]).
+
+use std::sync::Arc;
 
 use super::encryption::CryptOptions;
-use super::sign::{SignOptions, SigstoreSigners};
 use crate::manifest::platform::WantedPlatform;
 use crate::pipeline::Compression;
+use crate::reference::DockerRef;
+use crate::signature::gpg::GpgSigner;
+use crate::signature::sigstore::Signer as SigstoreSigner;
 use crate::transport::OpenOptions;
 
 /// What to do with a manifest list (`--all`, `--multi-arch`).
@@ -42,4 +47,43 @@ pub struct CopyOptions {
     /// `--dest-force-compress-format`: a layer is reused from the destination only when it
     /// has `compress_format` (containers/image's requireCompressionFormatMatch).
     pub force_compress_format: bool,
+}
+
+/// What `--sign-by`, `--sign-passphrase-file` and `--sign-identity` ask for.
+#[derive(Debug, Clone)]
+pub struct SignOptions {
+    /// The key, as `--sign-by` gives it (a fingerprint).
+    pub key: String,
+    /// gpg, with the passphrase if one was given.
+    pub signer: GpgSigner,
+    /// `--sign-identity`; the destination's reference when absent.
+    pub identity: Option<DockerRef>,
+}
+
+/// The sigstore signers of a copy, set up (keys decrypted, Fulcio certificate obtained)
+/// before anything is copied.
+#[derive(Clone, Default)]
+pub struct SigstoreSigners {
+    /// `--sign-by-sigstore`: signs before the GPG signer.
+    pub from_params: Option<Arc<SigstoreSigner>>,
+    /// `--sign-by-sigstore-private-key`: signs after it.
+    pub from_key: Option<Arc<SigstoreSigner>>,
+    /// `--sign-identity`, when no GPG signer carries it.
+    pub identity: Option<DockerRef>,
+}
+
+impl SigstoreSigners {
+    pub fn is_empty(&self) -> bool {
+        self.from_params.is_none() && self.from_key.is_none()
+    }
+}
+
+impl std::fmt::Debug for SigstoreSigners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigstoreSigners")
+            .field("from_params", &self.from_params.is_some())
+            .field("from_key", &self.from_key.is_some())
+            .field("identity", &self.identity)
+            .finish()
+    }
 }

@@ -2,13 +2,11 @@
 //! to the target format if needed, each layer descriptor updated from its outcome
 //! (digest, size, media type for the new compression or encryption, annotations).
 
+use super::encryption::ENCRYPTED_SUFFIX;
 use super::layer::{LayerEdit, LayerOutcome};
 use crate::manifest::convert::signer::EphemeralSigner;
 use crate::manifest::convert::{self, Converted, Inputs, LayerBlob, Target};
 use crate::manifest::{Descriptor, Kind, Manifest, ManifestError, mime};
-
-/// The suffix ocicrypt adds to the media type of an encrypted layer.
-pub const ENCRYPTED_SUFFIX: &str = "+encrypted";
 
 /// The manifest to write as `target_type`: the source converted if needed, with the layer
 /// descriptors updated from the outcomes. Changes are recorded in the source format first

@@ -4,54 +4,12 @@
 //! (`--sign-by-sigstore`, `--sign-by-sigstore-private-key`) sign the same manifests, in
 //! containers/image's order: the parameter file's, the GPG one, the private key's.
 
-use std::sync::Arc;
-
 use super::context::Ctx;
 use super::error::CopyError;
 use crate::reference::{DockerRef, ImageName};
 use crate::signature::Signature;
-use crate::signature::gpg::GpgSigner;
 use crate::signature::sigstore::Signer as SigstoreSigner;
 use crate::signature::simple::Payload;
-
-/// What `--sign-by`, `--sign-passphrase-file` and `--sign-identity` ask for.
-#[derive(Debug, Clone)]
-pub struct SignOptions {
-    /// The key, as `--sign-by` gives it (a fingerprint).
-    pub key: String,
-    /// gpg, with the passphrase if one was given.
-    pub signer: GpgSigner,
-    /// `--sign-identity`; the destination's reference when absent.
-    pub identity: Option<DockerRef>,
-}
-
-/// The sigstore signers of a copy, set up (keys decrypted, Fulcio certificate obtained)
-/// before anything is copied.
-#[derive(Clone, Default)]
-pub struct SigstoreSigners {
-    /// `--sign-by-sigstore`: signs before the GPG signer.
-    pub from_params: Option<Arc<SigstoreSigner>>,
-    /// `--sign-by-sigstore-private-key`: signs after it.
-    pub from_key: Option<Arc<SigstoreSigner>>,
-    /// `--sign-identity`, when no GPG signer carries it.
-    pub identity: Option<DockerRef>,
-}
-
-impl SigstoreSigners {
-    pub fn is_empty(&self) -> bool {
-        self.from_params.is_none() && self.from_key.is_none()
-    }
-}
-
-impl std::fmt::Debug for SigstoreSigners {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigstoreSigners")
-            .field("from_params", &self.from_params.is_some())
-            .field("from_key", &self.from_key.is_some())
-            .field("identity", &self.identity)
-            .finish()
-    }
-}
 
 /// The identity the signatures will claim, decided before anything is copied (skopeo
 /// finds out only after writing the image). `identity` is `--sign-identity`.
