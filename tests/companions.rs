@@ -515,7 +515,7 @@ fn list_tags_follows_pagination_like_skopeo() {
         .success();
     }
     let proxy = Paginator::start(reg.host());
-    let through = format!("docker://127.0.0.1:{}/paged/hello", proxy.port);
+    let through = format!("docker://127.0.0.1:{}/paged/hello", proxy.port());
     let ours = env
         .skiff(&["list-tags", "--tls-verify=false", &through])
         .success();
@@ -530,7 +530,7 @@ fn list_tags_follows_pagination_like_skopeo() {
     assert_eq!(got, tags);
     assert_eq!(
         v["Repository"],
-        format!("127.0.0.1:{}/paged/hello", proxy.port)
+        format!("127.0.0.1:{}/paged/hello", proxy.port())
     );
     let pages = proxy
         .seen

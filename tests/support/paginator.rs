@@ -1,16 +1,18 @@
 //! A loopback proxy for tests/companions.rs that pages a registry's tag lists.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+
+use crate::loopback::{Acceptor, read_head};
 
 /// A loopback proxy that pages tag lists: Debian's distribution 2.8 ignores `?n=`, so the
 /// proxy fetches the whole list and serves it 2 tags at a time with `Link: <…>; rel="next"`,
 /// as registries that paginate do. Everything else is relayed. Records every request target.
 pub struct Paginator {
-    pub port: u16,
+    server: Acceptor,
     pub seen: Arc<Mutex<Vec<String>>>,
 }
 
@@ -18,23 +20,19 @@ pub const PAGE: usize = 2;
 
 impl Paginator {
     pub fn start(upstream: String) -> Paginator {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
-                let (log, upstream) = (log.clone(), upstream.clone());
-                std::thread::spawn(move || relay(conn, &upstream, &log));
-            }
-        });
-        Paginator { port, seen }
+        let server = Acceptor::start("bind paginator", move |conn| relay(conn, &upstream, &log));
+        Paginator { server, seen }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.server.port()
     }
 }
 
 /// Sends `head` (already ending in `Connection: close`) upstream; the whole response.
-pub fn forward(upstream: &str, head: &str) -> Option<Vec<u8>> {
+fn forward(upstream: &str, head: &str) -> Option<Vec<u8>> {
     let mut up = TcpStream::connect(upstream).ok()?;
     up.write_all(head.as_bytes()).ok()?;
     let mut response = Vec::new();
@@ -42,30 +40,21 @@ pub fn forward(upstream: &str, head: &str) -> Option<Vec<u8>> {
     Some(response)
 }
 
-pub fn relay(mut client: TcpStream, upstream: &str, log: &Mutex<Vec<String>>) {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match client.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return,
-        }
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = text.split("\r\n");
-    let request = lines.next().unwrap_or_default().to_string();
-    let mut parts = request.split(' ');
-    let (method, target) = (
-        parts.next().unwrap_or_default().to_string(),
-        parts.next().unwrap_or_default().to_string(),
-    );
+fn relay(client: TcpStream, upstream: &str, log: &Mutex<Vec<String>>) {
+    let Ok(mut reader) = client.try_clone().map(BufReader::new) else {
+        return;
+    };
+    let mut client = client;
+    let Ok(Some(head)) = read_head(&mut reader) else {
+        return;
+    };
+    let (method, target) = head.method_and_target();
     log.lock().unwrap().push(target.clone());
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let mut forwarded = format!("{method} {path} HTTP/1.1\r\n");
-    for line in lines.filter(|l| !l.is_empty()) {
-        if !line.to_ascii_lowercase().starts_with("connection:") {
-            forwarded.push_str(line);
-            forwarded.push_str("\r\n");
+    for (name, value) in &head.headers {
+        if !name.eq_ignore_ascii_case("connection") {
+            forwarded.push_str(&format!("{name}: {value}\r\n"));
         }
     }
     forwarded.push_str("Connection: close\r\n\r\n");
