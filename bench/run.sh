@@ -106,7 +106,18 @@ one_run() { # tool src dest flags... -> "seconds rss_kb"
   case "$dest" in dir:*|oci:*|oci-archive:*|docker-archive:*) local p=${dest#*:}; rm -rf "${p%%:*}";; esac
   # skopeo bind-mounts the overlay directory onto itself and leaves it mounted.
   case "$dest" in containers-storage:*) local s=${dest#*@}; s=${s%%/root+*}
-    while umount -l "$s/root/overlay" 2>/dev/null; do :; done; rm -rf "$s";; esac
+    while umount -l "$s/root/overlay" 2>/dev/null; do :; done; rm -rf "$s"
+    # A store is ~9,800 files and directories. For 60 s after they are deleted (360 s while the inode
+    # table block is dirty), ext4 skips their inode numbers on every new file by looking
+    # each one up in the cached inode-table blocks (fs/ext4/ialloc.c recently_deleted):
+    # the next run of either tool then spent 5-9 s of system time there (perf: 60% of all
+    # samples in recently_deleted under ext4_create). Written back and dropped from the
+    # cache, those blocks no longer count as recent, as on a machine whose last store
+    # deletion was minutes ago (the next run then reads the registry's blobs from disk,
+    # whichever tool it is).
+    sync
+    if [ -w /proc/sys/vm/drop_caches ]; then echo 1 > /proc/sys/vm/drop_caches; fi;;
+  esac
 }
 clear_outputs() { # after each case: leftovers go, the disk settles (this ext4 is mounted
   # with online discard) and, as root, the page cache is dropped
