@@ -8,6 +8,9 @@ use std::time::Instant;
 use isal_sys::igzip_lib as isal;
 
 const BLOCK: usize = 1 << 20;
+
+/// Compresses one block (level, dictionary, input) onto the end of the output.
+type Engine = fn(u32, &[u8], &[u8], &mut Vec<u8>);
 const WINDOW: usize = 32 * 1024;
 
 fn zlib_rs_block(level: u32, dict: &[u8], input: &[u8], out: &mut Vec<u8>) {
@@ -44,7 +47,8 @@ fn isal_block(level: u32, dict: &[u8], input: &[u8], out: &mut Vec<u8>) {
         s.gzip_flag = isal::IGZIP_DEFLATE as u16;
         s.flush = isal::SYNC_FLUSH as u16;
         if !dict.is_empty() {
-            let rc = isal::isal_deflate_set_dict(&mut s, dict.as_ptr().cast_mut(), dict.len() as u32);
+            let rc =
+                isal::isal_deflate_set_dict(&mut s, dict.as_ptr().cast_mut(), dict.len() as u32);
             assert_eq!(rc, 0, "isal_deflate_set_dict");
         }
         s.next_in = input.as_ptr().cast_mut();
@@ -61,7 +65,7 @@ fn isal_block(level: u32, dict: &[u8], input: &[u8], out: &mut Vec<u8>) {
 fn main() {
     let path = std::env::args().nth(1).expect("usage: gzip-engines FILE");
     let data = std::fs::read(&path).expect("read the input");
-    let engines: [(&str, fn(u32, &[u8], &[u8], &mut Vec<u8>), u32); 5] = [
+    let engines: [(&str, Engine, u32); 5] = [
         ("zlib-rs level 2", zlib_rs_block, 2),
         ("zlib-rs level 3 (skiff's default)", zlib_rs_block, 3),
         ("ISA-L level 1", isal_block, 1),
@@ -75,7 +79,12 @@ fn main() {
         let mut out = Vec::with_capacity(data.len() / 2);
         for (i, chunk) in data.chunks(BLOCK).enumerate() {
             let off = i * BLOCK;
-            block(level, &data[off.saturating_sub(WINDOW)..off], chunk, &mut out);
+            block(
+                level,
+                &data[off.saturating_sub(WINDOW)..off],
+                chunk,
+                &mut out,
+            );
         }
         out.extend_from_slice(&[0x03, 0x00]); // an empty final block
         let secs = t.elapsed().as_secs_f64();
@@ -83,7 +92,10 @@ fn main() {
         flate2::read::DeflateDecoder::new(&out[..])
             .read_to_end(&mut back)
             .expect("inflate");
-        assert!(back == data, "{name}: the stream does not decompress to the input");
+        assert!(
+            back == data,
+            "{name}: the stream does not decompress to the input"
+        );
         println!("| {name} | {} | {secs:.2} |", out.len());
     }
 }
