@@ -12,6 +12,8 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v podman >/dev/null 2>&1 || need+=(podman)
+# tests/storage_run.rs: a static busybox is the only program in the image podman runs.
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # Signing tests: gpg makes the keys, gpg-agent holds them, gpgconf stops the agents.
 command -v gpg >/dev/null 2>&1 && command -v gpg-agent >/dev/null 2>&1 \

@@ -2,8 +2,8 @@
 //! private store per test (tests/support/store.rs), both drivers, both directions.
 //!
 //! Needs: apt-get install -y podman skopeo docker-registry (overlay needs root and a kernel
-//! with overlayfs for `podman image mount`; containers cannot run in the CI sandbox, so the
-//! mounted image is what stands in for `podman run`).
+//! with overlayfs for `podman image mount`). tests/storage_run.rs runs containers from what
+//! skiff stored.
 
 #[path = "support/loopback.rs"]
 mod loopback;
