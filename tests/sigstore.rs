@@ -195,6 +195,36 @@ fn a_cosign_format_key_signs_and_bad_passphrases_or_keys_fail_cleanly() {
 }
 
 #[test]
+fn every_key_type_containers_image_signs_with_signs_and_verifies() {
+    // P-384 (over SHA-256, as containers/image signs with any curve), RSA and Ed25519 keys,
+    // made by the peer; the peer checks each signature, and skiff's policy admits it.
+    let cx = Ctx::new();
+    for kind in ["p384", "rsa", "ed25519"] {
+        let prefix = cx.path(kind).display().to_string();
+        let out = peer(&[
+            "make-key",
+            &prefix,
+            "pw",
+            "ENCRYPTED COSIGN PRIVATE KEY",
+            kind,
+        ]);
+        assert!(out.ok(), "{kind}: {out:?}");
+        let pw = write_file(&cx.path(&format!("{kind}.pw")), "pw\n");
+        let out = cx.sign_to_dir(&cx.path(&format!("{kind}.private")), &pw, kind);
+        assert!(out.ok(), "{kind}: {out:?}");
+        let public = cx.path(&format!("{kind}.pub"));
+        peer_verifies(&cx.path(kind), 1, &public, IDENTITY);
+        let out = cx.copy_under(
+            &key_policy(&public, EXACT),
+            &[],
+            &dir_ref(&cx.path(kind)),
+            &cx.dir(&format!("{kind}-ok")),
+        );
+        assert!(out.ok(), "{kind}: {out:?}");
+    }
+}
+
+#[test]
 fn all_signs_every_instance_and_the_list() {
     let cx = Ctx::new();
     let (key, public) = cx.generate_key("k", "pw");

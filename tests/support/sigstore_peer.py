@@ -5,12 +5,13 @@ OIDC issuer on loopback with a CA and log key made on the fly.
 
   verify --pub PUB --manifest M --reference R --sig FILE [--rekor-pub P --ca C --issuer I --email E]
       FILE is containers/image's stored form (dir: signature-N). Checks: the MIME type; the
-      ECDSA P-256 / SHA-256 signature over the exact payload bytes (with PUB, or with the
-      Fulcio certificate's key, which must chain to C); the payload's type, its manifest
+      signature over the exact payload bytes as containers/image makes it (ECDSA P-256 or
+      P-384 over SHA-256, RSA PKCS#1 v1.5 SHA-256, Ed25519) with PUB, or with the Fulcio
+      certificate's key (P-256), which must chain to C; the payload's type, its manifest
       digest (sha256 of M) and identity (R); with --rekor-pub, the SET signature over the
       canonical JSON and that it records this signature, key/cert and payload hash.
-  make-key PREFIX PASSPHRASE LABEL
-      PREFIX.private: PKCS#8 P-256 key, scrypt (N=32768, r=8, p=1) + secretbox, PEM LABEL;
+  make-key PREFIX PASSPHRASE LABEL [p256|p384|rsa|ed25519]
+      PREFIX.private: PKCS#8 key (P-256 unless told), scrypt (N=32768, r=8, p=1) + secretbox, PEM LABEL;
       PREFIX.pub: its public key.
   public-of PRIVATE PASSPHRASE
       Decrypts a key file and prints its public key PEM.
@@ -37,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 import nacl.secret
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
@@ -99,12 +100,19 @@ def verify(args):
         pem = open(opts["--pub"], "rb").read()
         key = serialization.load_pem_public_key(pem)
         key_or_cert = pem
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        fail("not a P-256 key")
+    if "--ca" in opts and not (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1"):
+        fail("not a P-256 certificate key")
     try:
-        key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+        if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1", "secp384r1"):
+            key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, payload)
+        else:
+            fail(f"a key containers/image does not sign with: {key}")
     except Exception:
-        fail("ECDSA signature does not verify over the payload bytes")
+        fail("the signature does not verify over the payload bytes")
     p = json.loads(payload)
     if sorted(p) != ["critical", "optional"] or sorted(p["critical"]) != ["identity", "image", "type"]:
         fail(f"payload shape {p}")
@@ -177,8 +185,13 @@ def pem_block(label, data):
     return ("-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label, "\n".join(lines), label)).encode()
 
 
-def make_key(prefix, passphrase, label):
-    key = ec.generate_private_key(ec.SECP256R1())
+def make_key(prefix, passphrase, label, kind="p256"):
+    key = {
+        "p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+        "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        "ed25519": ed25519.Ed25519PrivateKey.generate,
+    }[kind]()
     pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     with open(prefix + ".private", "wb") as f:
         f.write(pem_block(label, seal(pkcs8, passphrase.encode())))

@@ -3,7 +3,9 @@
 //! derives a key from the passphrase, NaCl secretbox seals the PKCS#8 DER; PEM labels
 //! `ENCRYPTED COSIGN PRIVATE KEY` or `ENCRYPTED SIGSTORE PRIVATE KEY`).
 //!
-//! Signing and verifying run on ring, which the TLS stack already links.
+//! Signing and verifying run on ring, which the TLS stack already links; P-384 keys sign
+//! with the RustCrypto `p384` crate (layer encryption links it), because containers/image
+//! signs SHA-256 digests with every curve and ring pairs P-384 only with SHA-384.
 
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self as rsig, KeyPair};
@@ -200,6 +202,7 @@ pub struct PrivateKey {
 
 enum Pair {
     EcdsaP256(rsig::EcdsaKeyPair),
+    EcdsaP384(p384::ecdsa::SigningKey),
     Rsa(rsig::RsaKeyPair),
     Ed25519(rsig::Ed25519KeyPair),
 }
@@ -228,6 +231,16 @@ impl PrivateKey {
             Ok(PrivateKey {
                 pair: Pair::EcdsaP256(pair),
                 public,
+            })
+        } else if oid == oids::EC_PUBLIC_KEY && curve.as_deref() == Some(oids::P384) {
+            use p384::elliptic_curve::sec1::ToEncodedPoint;
+            use p384::pkcs8::DecodePrivateKey;
+            let secret = p384::SecretKey::from_pkcs8_der(pkcs8)
+                .map_err(|e| KeyError::Pkcs8(format!("x509: failed to parse private key ({e})")))?;
+            let public = secret.public_key().to_encoded_point(false);
+            Ok(PrivateKey {
+                public: PublicKey::EcdsaP384(public.as_bytes().to_vec()),
+                pair: Pair::EcdsaP384(secret.into()),
             })
         } else if oid == oids::RSA {
             let pair = rsig::RsaKeyPair::from_pkcs8(pkcs8).map_err(bad)?;
@@ -271,6 +284,15 @@ impl PrivateKey {
                 .sign(&rng, message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(failed),
+            Pair::EcdsaP384(k) => {
+                use p384::ecdsa::{Signature, signature::hazmat::PrehashSigner};
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(message);
+                let sig: Signature = k
+                    .sign_prehash(&digest)
+                    .map_err(|e| KeyError::Sign(e.to_string()))?;
+                Ok(sig.to_der().as_bytes().to_vec())
+            }
             Pair::Rsa(p) => {
                 let mut sig = vec![0u8; p.public().modulus_len()];
                 p.sign(&rsig::RSA_PKCS1_SHA256, &rng, message, &mut sig)
