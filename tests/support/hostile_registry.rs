@@ -1,13 +1,14 @@
 //! A registry that lies about sizes: a loopback HTTP/1.1 server answering `GET /v2/` and
 //! the routes it is given, each with a body that may be endless, drip one byte at a time,
 //! or announce a `Content-Length` it never sends. For the resource-bound tests: whatever it
-//! does, skiff must stop within its bounds. One request per connection; a connection's
+//! does, skiff must stop within its bounds. A body may also be held halfway until the test
+//! lets it go, to stop a copy at a known point. One request per connection; a connection's
 //! thread ends when the client hangs up.
 #![allow(dead_code)]
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::loopback::{Acceptor, read_head};
@@ -23,6 +24,40 @@ pub enum Body {
     Drip(Duration),
     /// `Content-Length: length`, then one byte every interval.
     Announce { length: u64, every: Duration },
+    /// These bytes, with their Content-Length: the first half at once, the rest once the
+    /// gate is opened.
+    Held { bytes: Vec<u8>, gate: Gate },
+}
+
+/// Where a `Body::Held` waits: the test sees it reached, and opens it.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<(Mutex<(bool, bool)>, Condvar)>);
+
+impl Gate {
+    /// Waits (at most `limit`) until a response has stopped here; false if none did.
+    pub fn wait_reached(&self, limit: Duration) -> bool {
+        let (m, cv) = &*self.0;
+        let guard = m.lock().unwrap();
+        let (guard, _) = cv.wait_timeout_while(guard, limit, |s| !s.0).unwrap();
+        guard.0
+    }
+
+    /// Lets every held response (now and later) finish.
+    pub fn open(&self) {
+        let (m, cv) = &*self.0;
+        m.lock().unwrap().1 = true;
+        cv.notify_all();
+    }
+
+    fn hold(&self) {
+        let (m, cv) = &*self.0;
+        let mut s = m.lock().unwrap();
+        s.0 = true;
+        cv.notify_all();
+        while !s.1 {
+            s = cv.wait(s).unwrap();
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -120,6 +155,22 @@ fn serve(st: &State, conn: TcpStream) -> std::io::Result<()> {
                 w.flush()?;
                 std::thread::sleep(*every);
             }
+        }
+        Body::Held { bytes, gate } => {
+            let half = bytes.len() / 2;
+            write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nDocker-Distribution-Api-Version: registry/2.0\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            )?;
+            if head_only {
+                return w.flush();
+            }
+            w.write_all(&bytes[..half])?;
+            w.flush()?;
+            gate.hold();
+            w.write_all(&bytes[half..])?;
+            w.flush()
         }
         Body::Announce { length, every } => {
             write!(

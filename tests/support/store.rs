@@ -83,16 +83,21 @@ impl Store {
         run(&mut c)
     }
 
-    pub fn skopeo_copy(&self, args: &[&str]) -> Out {
+    /// skopeo on this store (storage.conf and TMPDIR set, nothing run yet).
+    pub fn skopeo_command(&self) -> Command {
         let mut c = skopeo();
         self.env(&mut c);
+        c
+    }
+
+    pub fn skopeo_copy(&self, args: &[&str]) -> Out {
+        let mut c = self.skopeo_command();
         c.arg("--insecure-policy").arg("copy").args(args);
         run(&mut c)
     }
 
     pub fn skopeo(&self, args: &[&str]) -> Out {
-        let mut c = skopeo();
-        self.env(&mut c);
+        let mut c = self.skopeo_command();
         c.args(args);
         run(&mut c)
     }
