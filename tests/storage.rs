@@ -11,6 +11,8 @@ mod support;
 
 #[path = "support/certs.rs"]
 mod certs;
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 #[path = "support/registry.rs"]
 mod registry;
 #[path = "support/store.rs"]
@@ -24,6 +26,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
+use fault_proxy::FaultProxy;
 use registry::{Registry, RegistryOpts};
 use serde_json::Value;
 use store::*;
@@ -430,6 +433,118 @@ fn a_device_node_is_refused_for_a_non_root_user() {
         .assert_stderr_contains("\"dev/mem\" is a device node, which only root can create");
     assert!(store.layers_json().is_empty());
     assert_eq!(store.tmp_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn layers_the_store_has_are_not_downloaded_again() {
+    // b = a's two layers and one more; c = a's layers, zstd-compressed (other blobs, the
+    // same diff IDs). A proxy in front of the registry counts what is fetched.
+    let registry = Registry::start(RegistryOpts::plain());
+    let t = tempdir();
+    let tars: Vec<Vec<u8>> = (0..3u64)
+        .map(|i| {
+            TarBuilder::new()
+                .file(&format!("f{i}"), 0o644, &pseudo_random(i + 40, 256 << 10))
+                .build()
+        })
+        .collect();
+    let a = image_from_tars(&t.path().join("a"), "x", &tars[..2]);
+    let b = image_from_tars(&t.path().join("b"), "x", &tars);
+    for (image, repo) in [(&a, "reuse/a:1"), (&b, "reuse/b:1")] {
+        skiff_copy([
+            "--dest-tls-verify=false",
+            &image.oci_ref(),
+            &registry.docker_ref(repo),
+        ])
+        .assert_success();
+    }
+    skiff_copy([
+        "--dest-tls-verify=false",
+        "--dest-compress-format",
+        "zstd",
+        &a.oci_ref(),
+        &registry.docker_ref("reuse/c:1"),
+    ])
+    .assert_success();
+    let proxy = FaultProxy::start(&registry.host(), vec![]);
+    let store = Store::new("overlay");
+    let from = |repo: &str| proxy.docker_ref(repo);
+    store
+        .skiff_copy(&[
+            "--src-tls-verify=false",
+            &from("reuse/a:1"),
+            &store.name("a:1"),
+        ])
+        .assert_success();
+    let layer_gets = |digests: &[String]| {
+        digests
+            .iter()
+            .map(|d| proxy.count("GET", &format!("/v2/*/blobs/{d}")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(layer_gets(&a.layer_digests), [1, 1]);
+
+    proxy.clear_requests();
+    store
+        .skiff_copy(&[
+            "--src-tls-verify=false",
+            &from("reuse/b:1"),
+            &store.name("b:1"),
+        ])
+        .assert_success();
+    assert_eq!(
+        layer_gets(&b.layer_digests),
+        [0, 0, 1],
+        "by compressed digest"
+    );
+
+    proxy.clear_requests();
+    store
+        .skiff_copy(&[
+            "--src-tls-verify=false",
+            &from("reuse/a:1"),
+            &store.name("a:2"),
+        ])
+        .assert_success();
+    assert_eq!(layer_gets(&a.layer_digests), [0, 0], "the same image again");
+
+    proxy.clear_requests();
+    store
+        .skiff_copy(&[
+            "--src-tls-verify=false",
+            &from("reuse/c:1"),
+            &store.name("c:1"),
+        ])
+        .assert_success();
+    let out = store.skopeo(&["inspect", "--raw", &store.name("c:1")]);
+    out.assert_success();
+    let c: Value = serde_json::from_str(&out.stdout).unwrap();
+    let c_layers: Vec<String> = c["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    // The config says the store has these layers, but nothing has checked that c's blobs
+    // decompress to them: fetched and checked, as containers/image does (it reuses only
+    // digest pairs it has verified), so an image whose config lies is never taken for one
+    // the store holds.
+    assert_eq!(
+        layer_gets(&c_layers),
+        [1, 1],
+        "other blobs of the same diff IDs"
+    );
+    assert_eq!(store.layers_json().len(), 3);
+
+    // Uncompressed blobs (a docker archive's) are named by their diff IDs: found too.
+    let plain = format!("docker-archive:{}", p(&t.path().join("plain.tar")));
+    skiff_copy([&a.oci_ref(), &plain]).assert_success();
+    let out = store.skiff_copy(&[&plain, &store.name("plain:1")]);
+    out.assert_success();
+    for diff_id in &a.diff_ids {
+        out.assert_stderr_contains(&format!("Copying blob {diff_id} skipped: already exists"));
+    }
+    assert_eq!(store.layers_json().len(), 3);
 }
 
 #[test]
