@@ -329,10 +329,15 @@ pub fn simple_signing(data: &[u8]) {
 
 /// What a sigstore signature carries besides its payload: PEM certificates and keys
 /// (DER read by skiff's own reader), Rekor's JSON (canonicalised before any signature is
-/// checked), the payload JSON, signing parameters, and an attachment manifest.
+/// checked), the payload JSON, signing parameters, and an attachment manifest; and a
+/// private key's PKCS#8 as a decrypted key file holds it (signing with it if it parses).
 pub fn sigstore(data: &[u8]) {
     use crate::der;
-    use crate::signature::sigstore::{cert, jcs, keys::PublicKey, params, payload, pem};
+    use crate::signature::sigstore::keys::{PrivateKey, PublicKey};
+    use crate::signature::sigstore::{cert, jcs, params, payload, pem};
+    if let Ok(key) = PrivateKey::from_pkcs8(data) {
+        let _ = key.sign(b"payload");
+    }
     let _ = pem::decode_all(data);
     if let Ok(leaf) = cert::parse_leaf(data)
         && let Ok(fields) = cert::CertFields::parse(&leaf)
