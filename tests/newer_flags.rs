@@ -11,6 +11,62 @@ fn skiff_bin() -> &'static str {
     env!("CARGO_BIN_EXE_skiff")
 }
 
+use hostile_registry::{Gate, HostileRegistry};
+
+/// Copies the example image from a registry that holds its first layer halfway, and
+/// returns the "Copying blob" lines printed while it is held: at most until `enough` of
+/// them came, or `settle` passed. Then lets the copy finish, which must succeed.
+fn blob_lines_while_the_first_layer_is_held(
+    cx: &Ctx,
+    flags: &[&str],
+    enough: usize,
+    settle: Duration,
+) -> Vec<String> {
+    use std::io::BufRead;
+    let gate = Gate::default();
+    let layout = repo_root().join("examples/hello-oci");
+    let registry =
+        HostileRegistry::serve_layout(&layout, "latest", "skiff/hello", |i, _| i == 0, &gate);
+    let dest = cx.path(&format!("held{}", flags.concat()));
+    let mut c = cx.command(skiff_bin(), &[]);
+    c.args(["--insecure-policy", "copy", "--src-tls-verify=false"])
+        .args(flags)
+        .arg(registry.docker_ref("skiff/hello:latest"))
+        .arg(format!("dir:{}", dest.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    if !gate.wait_reached(Duration::from_secs(30)) {
+        let _ = child.kill();
+        let said: Vec<String> = rx.try_iter().collect();
+        panic!("{flags:?}: the first layer was never fetched: {said:#?}");
+    }
+    let deadline = Instant::now() + settle;
+    let mut seen = Vec::new();
+    while seen.len() < enough {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("Copying blob") => seen.push(line),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    gate.open();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{flags:?}: the copy failed");
+    seen
+}
+
 /// The "Copying blob" lines of a non-terminal run, in order.
 fn blob_lines(stderr: &str) -> Vec<&str> {
     stderr
@@ -34,14 +90,20 @@ fn image_parallel_copies_one_copies_the_layers_one_at_a_time() {
     for pair in lines.chunks(2) {
         assert_eq!(format!("{} done", pair[0]), pair[1], "{one:?}");
     }
-    // By default (and with 0, containers/image's "unset") layers are copied together.
+    // With the first layer held at the source: one at a time, nothing else starts...
+    let one = blob_lines_while_the_first_layer_is_held(
+        &cx,
+        &["--image-parallel-copies", "1"],
+        2,
+        Duration::from_secs(1),
+    );
+    assert_eq!(one.len(), 1, "{one:?}");
+    // ...by default (and with 0, containers/image's "unset") the others start meanwhile.
     for flags in [&[][..], &["--image-parallel-copies", "0"][..]] {
-        let dest = cx.path(&format!("default{}", flags.len()));
-        let all = cx.copy(flags, &hello_src(), &format!("dir:{}", dest.display()));
-        assert!(all.ok(), "{all:?}");
-        // The second layer starts before the first is done.
-        let lines = blob_lines(&all.stderr);
-        assert!(lines[..2].iter().all(|l| !l.ends_with(" done")), "{all:?}");
+        let lines =
+            blob_lines_while_the_first_layer_is_held(&cx, flags, 2, Duration::from_secs(30));
+        assert_eq!(lines.len(), 2, "{flags:?}: {lines:?}");
+        assert!(!lines[0].ends_with(" done"), "{flags:?}: {lines:?}");
     }
     let bad = cx.copy(
         &["--image-parallel-copies", "-1"],

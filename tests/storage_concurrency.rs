@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hostile_registry::{Body, Gate, HostileRegistry, Route};
+use hostile_registry::{Gate, HostileRegistry};
 
 use store::*;
 use store_facts::*;
@@ -132,50 +132,6 @@ fn skiff_and_skopeo_write_one_store_at_once() {
     assert_eq!(docker_archive_layers(&saved).1, built[5].1.diff_ids);
 }
 
-/// A registry serving the OCI layout's image `reference` as `slow:1`, every layer over
-/// 1 MiB held halfway until `gate` opens.
-fn held_registry(layout: &Path, reference: &str, gate: &Gate) -> HostileRegistry {
-    let image = load_oci(layout, Some(reference));
-    let blob = |digest: &str| {
-        let hex = digest.trim_start_matches("sha256:");
-        fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
-    };
-    let manifest_type = image.manifest["mediaType"].as_str().unwrap();
-    let manifest = Body::Bytes(image.manifest_bytes.clone());
-    let mut routes = vec![
-        Route::new("/v2/slow/manifests/1", manifest_type, manifest.clone()),
-        Route::new(
-            format!("/v2/slow/manifests/{}", image.manifest_digest()),
-            manifest_type,
-            manifest,
-        ),
-    ];
-    let config = image.manifest["config"]["digest"].as_str().unwrap();
-    routes.push(Route::new(
-        format!("/v2/slow/blobs/{config}"),
-        "application/octet-stream",
-        Body::Bytes(blob(config)),
-    ));
-    for layer in image.manifest["layers"].as_array().unwrap() {
-        let digest = layer["digest"].as_str().unwrap();
-        let bytes = blob(digest);
-        let body = if bytes.len() > 1 << 20 {
-            Body::Held {
-                bytes,
-                gate: gate.clone(),
-            }
-        } else {
-            Body::Bytes(bytes)
-        };
-        routes.push(Route::new(
-            format!("/v2/slow/blobs/{digest}"),
-            "application/octet-stream",
-            body,
-        ));
-    }
-    HostileRegistry::start(routes)
-}
-
 #[test]
 fn a_copy_held_midway_keeps_what_the_other_tool_wrote_meanwhile() {
     // The long copy has read the store (which layers exist) and is stopped inside its big
@@ -194,7 +150,9 @@ fn a_copy_held_midway_keeps_what_the_other_tool_wrote_meanwhile() {
     for (long, short) in [("skopeo", "skiff"), ("skiff", "skopeo")] {
         let store = Store::new("overlay");
         let gate = Gate::default();
-        let registry = held_registry(&slow.layout, &slow.reference, &gate);
+        let big = |_, size| size > 1 << 20;
+        let registry =
+            HostileRegistry::serve_layout(&slow.layout, &slow.reference, "slow", big, &gate);
         // Should the short copies wait for the long one (a lock held across the network),
         // the gate opens after two minutes and the interleaving check below fails.
         let watchdog = gate.clone();
@@ -212,7 +170,7 @@ fn a_copy_held_midway_keeps_what_the_other_tool_wrote_meanwhile() {
             "copy",
             "-q",
             "--src-tls-verify=false",
-            &registry.docker_ref("slow:1"),
+            &registry.docker_ref(&format!("slow:{}", slow.reference)),
             &store.name("slow:1"),
         ]);
         let mut long_copy = start(c);

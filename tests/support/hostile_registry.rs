@@ -8,6 +8,7 @@
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -100,6 +101,75 @@ impl HostileRegistry {
             let _ = serve(&st, conn);
         });
         HostileRegistry { state, server }
+    }
+
+    /// Serves the image an OCI layout tags `tag` as `REPO:TAG` (its manifest by tag and by
+    /// digest, config and layers), holding halfway at `gate` every layer `hold(index,
+    /// size)` picks.
+    pub fn serve_layout(
+        layout: &Path,
+        tag: &str,
+        repo: &str,
+        hold: impl Fn(usize, usize) -> bool,
+        gate: &Gate,
+    ) -> HostileRegistry {
+        let read_json = |p: &Path| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+        };
+        let blob_path = |d: &str| {
+            layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"))
+        };
+        let index = read_json(&layout.join("index.json"));
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap_or_else(|| panic!("no image tagged {tag} in {}", layout.display()));
+        let digest = entry["digest"].as_str().unwrap();
+        let manifest_type = entry["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+        let manifest_bytes = std::fs::read(blob_path(digest)).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
+        let mut routes = vec![
+            Route::new(
+                format!("/v2/{repo}/manifests/{tag}"),
+                manifest_type,
+                Body::Bytes(manifest_bytes.clone()),
+            ),
+            Route::new(
+                format!("/v2/{repo}/manifests/{digest}"),
+                manifest_type,
+                Body::Bytes(manifest_bytes),
+            ),
+        ];
+        let config = manifest["config"]["digest"].as_str().unwrap();
+        routes.push(Route::new(
+            format!("/v2/{repo}/blobs/{config}"),
+            "application/octet-stream",
+            Body::Bytes(std::fs::read(blob_path(config)).unwrap()),
+        ));
+        for (i, layer) in manifest["layers"].as_array().unwrap().iter().enumerate() {
+            let digest = layer["digest"].as_str().unwrap();
+            let bytes = std::fs::read(blob_path(digest)).unwrap();
+            let body = if hold(i, bytes.len()) {
+                Body::Held {
+                    bytes,
+                    gate: gate.clone(),
+                }
+            } else {
+                Body::Bytes(bytes)
+            };
+            routes.push(Route::new(
+                format!("/v2/{repo}/blobs/{digest}"),
+                "application/octet-stream",
+                body,
+            ));
+        }
+        HostileRegistry::start(routes)
     }
 
     /// `127.0.0.1:PORT`
