@@ -222,23 +222,24 @@ pub fn channel_stream(
     })
 }
 
+/// Refused before any stage starts: bzip2 and xz are read, never written (containers/image
+/// 5.23 writes them only on request, and no registry layer uses them).
 fn check_supported(t: Transform) -> io::Result<()> {
-    let unsupported = |c: Compression| {
-        io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("not supported yet: {} (de)compression of layers", c.name()),
-        )
-    };
-    // bzip2 and xz are read, never written (as containers/image 5.23 writes them only on
-    // request, and no registry layer uses them).
     match t {
         Transform::Compress { to: c, .. } | Transform::Recompress { to: c, .. }
             if matches!(c, Compression::Bzip2 | Compression::Xz) =>
         {
-            Err(unsupported(c))
+            Err(not_written(c))
         }
         _ => Ok(()),
     }
+}
+
+fn not_written(c: Compression) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("not supported yet: {} compression of layers", c.name()),
+    )
 }
 
 /// A reader of `input`'s decompressed bytes. Concatenated gzip members, bzip2 and xz
@@ -396,12 +397,8 @@ fn encode(
         Compression::ZstdChunked => {
             notes.set(super::zstd_chunked::compress(plain, &mut *sink, level)?);
         }
-        other => {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("not supported yet: {} compression", other.name()),
-            ));
-        }
+        // Refused by `check_supported` before the stage starts.
+        other => return Err(not_written(other)),
     }
     Ok(())
 }
