@@ -6,10 +6,11 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::Path;
 
+use super::files::{over_limit, read_capped};
 use crate::transport::error::{Result, TransportError};
 
 /// Why a file below a store's root was refused.
@@ -91,37 +92,20 @@ pub async fn read_beneath(root: &Path, rel: &str, limit: u64, what: &str) -> Res
     // containers/image's words: "open PATH: no such file or directory".
     let ctx = |e| TransportError::io(format!("open {}", path.display()), e);
     let (root_owned, rel_owned) = (root.to_path_buf(), rel.to_string());
-    let read =
-        tokio::task::spawn_blocking(move || -> io::Result<std::result::Result<Vec<u8>, u64>> {
-            let file = open_beneath(&root_owned, &rel_owned)?;
-            let len = file.metadata()?.len();
-            if len > limit {
-                return Ok(Err(len));
-            }
-            let mut out = Vec::with_capacity(len as usize);
-            file.take(limit + 1).read_to_end(&mut out)?;
-            Ok(Ok(out))
-        })
-        .await
-        .map_err(|e| TransportError::Invalid(format!("reading {what} {}: {e}", path.display())))?
-        .map_err(ctx)?;
-    match read {
-        Ok(bytes) if bytes.len() as u64 <= limit => Ok(bytes),
-        Ok(bytes) => Err(over_limit(what, &path, bytes.len() as u64, limit)),
-        Err(len) => Err(over_limit(what, &path, len, limit)),
-    }
-}
-
-fn over_limit(what: &str, path: &Path, len: u64, limit: u64) -> TransportError {
-    TransportError::Invalid(format!(
-        "{what} {} is {len} bytes, over the {limit}-byte limit",
-        path.display()
-    ))
+    let read = tokio::task::spawn_blocking(move || {
+        let mut file = open_beneath(&root_owned, &rel_owned)?;
+        read_capped(&mut file, limit)
+    })
+    .await
+    .map_err(|e| TransportError::Invalid(format!("reading {what} {}: {e}", path.display())))?
+    .map_err(ctx)?;
+    read.map_err(|len| over_limit(what, &path, len, limit))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn only_regular_files_below_the_root_are_opened() {

@@ -224,27 +224,67 @@ pub fn digest_reader(r: &mut impl Read) -> io::Result<(Digest, u64)> {
     crate::digest::Algorithm::Sha256.digest_reader(r)
 }
 
-/// Reads a small file, refusing more than `limit` bytes.
+/// Reads a small file, refusing more than `limit` bytes (also from a device or a pipe,
+/// whose metadata claims no length).
 pub async fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&owned)?;
+        read_capped(&mut file, limit)
+    })
+    .await
+    .map_err(|e| TransportError::Invalid(format!("reading {what} {}: {e}", path.display())))?
     // containers/image's words: "open PATH: no such file or directory".
-    let meta = tokio::fs::metadata(path)
-        .await
-        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))?;
-    if meta.len() > limit {
-        return Err(TransportError::Invalid(format!(
-            "{what} {} is {} bytes, over the {limit}-byte limit",
-            path.display(),
-            meta.len()
-        )));
+    .map_err(|e| TransportError::io(format!("open {}", path.display()), e))?;
+    read.map_err(|len| over_limit(what, path, len, limit))
+}
+
+/// Reads `file` whole unless it holds more than `limit` bytes; then the length its
+/// metadata gives, or None when it only showed by reading past the limit.
+pub(super) fn read_capped(
+    file: &mut std::fs::File,
+    limit: u64,
+) -> io::Result<std::result::Result<Vec<u8>, Option<u64>>> {
+    let len = file.metadata()?.len();
+    if len > limit {
+        return Ok(Err(Some(len)));
     }
-    tokio::fs::read(path)
-        .await
-        .map_err(|e| TransportError::io(format!("open {}", path.display()), e))
+    let mut out = Vec::with_capacity(len as usize);
+    Read::by_ref(file).take(limit + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Ok(Err(None));
+    }
+    Ok(Ok(out))
+}
+
+pub(super) fn over_limit(what: &str, path: &Path, len: Option<u64>, limit: u64) -> TransportError {
+    TransportError::Invalid(match len {
+        Some(len) => format!(
+            "{what} {} is {len} bytes, over the {limit}-byte limit",
+            path.display()
+        ),
+        None => format!("{what} {} is over the {limit}-byte limit", path.display()),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_device_that_claims_no_length_is_cut_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("signature-1");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = read_limited(&link, 16, "signature").await.unwrap_err();
+        assert!(
+            err.to_string().contains("is over the 16-byte limit"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("small"), b"0123456789abcdef").unwrap();
+        let read = read_limited(&dir.path().join("small"), 16, "signature").await;
+        assert_eq!(read.unwrap(), b"0123456789abcdef");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn stores_blobs_hashed_or_trusted() {
