@@ -153,7 +153,13 @@ pub fn transform_noting(
         let _slot = CpuSlots::shared().acquire();
         let sink = ChannelWriter::new(tx.clone(), "blob consumer went away");
         let source = SyncIoBridge::new(input);
-        if let Err(e) = run_transform(source, sink, t, &notes) {
+        // A panic (here or on the decoder thread, which the scope re-raises) must reach
+        // the reader as an error: a dropped sender alone reads as a clean end, and the
+        // bytes so far would be stored as the whole blob.
+        let run = std::panic::AssertUnwindSafe(|| run_transform(source, sink, t, &notes));
+        let result = std::panic::catch_unwind(run)
+            .unwrap_or_else(|_| Err(io::Error::other("the (de)compression stage panicked")));
+        if let Err(e) = result {
             // The reader may be gone already (cancelled copy); nothing left to tell then.
             let _ = tx.blocking_send(Err(e));
         }
