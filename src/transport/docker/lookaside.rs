@@ -68,7 +68,7 @@ impl SignatureStore {
         // Every signature of the image, whatever its store, counts against one budget.
         let mut budget = ReadBudget::default();
         let mut out = if self.extension {
-            read_extension(client, repository, manifest).await?
+            read_extension(client, repository, manifest, &mut budget).await?
         } else {
             let mut out = Vec::new();
             loop {
@@ -360,10 +360,10 @@ async fn read_extension(
     client: &RegistryClient,
     repository: &str,
     manifest: &Digest,
+    budget: &mut ReadBudget,
 ) -> Result<Vec<Signature>> {
     let scopes = [super::protocol::pull_scope(repository)];
     let list = get_extension_list(client, repository, &scopes, manifest).await?;
-    let mut budget = ReadBudget::default();
     let mut out = Vec::new();
     for s in list {
         if s.version == EXTENSION_SCHEMA_VERSION && s.kind == EXTENSION_TYPE_ATOMIC {
