@@ -9,6 +9,7 @@ use super::error::CopyError;
 use crate::crypt;
 use crate::digest::Digest;
 use crate::manifest::Descriptor;
+use crate::manifest::convert::GZIPPED_EMPTY_LAYER_DIGEST;
 use crate::pipeline::{self, BlobReader, Compression, FilterReader, Transform, VerifyingReader};
 use crate::report::Reporter;
 use crate::transport::retry::{self, RetryBudget};
@@ -126,7 +127,7 @@ impl LayerJob<'_> {
         BlobOptions {
             role: BlobRole::Layer {
                 index: self.index,
-                empty: self.layer.digest.to_string() == GZIPPED_EMPTY_LAYER,
+                empty: self.layer.digest.to_string() == GZIPPED_EMPTY_LAYER_DIGEST,
             },
             original: Some(self.layer),
             verified,
@@ -134,9 +135,6 @@ impl LayerJob<'_> {
     }
 }
 
-/// The gzipped empty tar schema 1 images use for their throwaway layers.
-const GZIPPED_EMPTY_LAYER: &str =
-    "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
 
 /// Copies one layer.
 pub async fn copy_layer(

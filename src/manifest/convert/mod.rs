@@ -32,7 +32,7 @@ use crate::manifest::model::Manifest;
 pub use api::{Converted, Inputs, LayerBlob, Schema1Signer, Target};
 pub use jws::base64url;
 pub use plan::{destination_types, forced_mime, normalized};
-pub use schema1::GZIPPED_EMPTY_LAYER;
+pub use schema1::{GZIPPED_EMPTY_LAYER, GZIPPED_EMPTY_LAYER_DIGEST};
 
 fn unchanged(m: &Manifest) -> Converted {
     Converted {

@@ -20,6 +20,9 @@ pub const GZIPPED_EMPTY_LAYER: [u8; 32] = [
     31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 98, 24, 5, 163, 96, 20, 140, 88, 0, 8, 0, 0, 255, 255,
     46, 175, 181, 239, 0, 4, 0, 0,
 ];
+/// Its digest (checked by a test against the bytes).
+pub const GZIPPED_EMPTY_LAYER_DIGEST: &str =
+    "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
 
 /// `v1IDFromBlobDigestAndComponents`: sha256 of the parts joined by spaces.
 fn v1_id(parts: &[&[u8]]) -> String {

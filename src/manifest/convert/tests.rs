@@ -144,7 +144,7 @@ fn oci_to_schema1_matches_skopeo_up_to_the_signature() {
     assert_eq!(c.extra_blobs, vec![GZIPPED_EMPTY_LAYER.to_vec()]);
     assert_eq!(
         Digest::sha256_of(&GZIPPED_EMPTY_LAYER).to_string(),
-        "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"
+        GZIPPED_EMPTY_LAYER_DIGEST
     );
 }
 

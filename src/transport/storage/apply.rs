@@ -60,17 +60,6 @@ pub enum ApplyError {
     Metadata(#[source] io::Error),
 }
 
-impl ApplyError {
-    /// The stream's own error (a digest mismatch, a dropped connection), if that is what
-    /// stopped the apply.
-    pub fn stream_error(&self) -> Option<&io::Error> {
-        match self {
-            ApplyError::Tar(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 fn show(p: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(p))
 }
@@ -127,7 +116,6 @@ pub fn apply<R: BufRead, W: Write>(
         unpacked: HashSet::new(),
         dir_times: Vec::new(),
         applied: Applied::default(),
-        buf: vec![0u8; 256 * 1024],
     };
     a.dirs.insert(b".".to_vec());
     let mut tar = TarReader::new(input);
@@ -143,12 +131,21 @@ pub fn apply<R: BufRead, W: Write>(
                 _ => ApplyError::Metadata(e),
             })?;
     }
-    tar.rest(|b| split.segment(b)).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other => {
-            ApplyError::Tar(e)
-        }
-        _ => ApplyError::Tar(e),
-    })?;
+    // The stream's errors and the tar-split file's come out of one call: keep them apart
+    // (only the stream's may be worth a retry).
+    let mut metadata_error = None;
+    let rest = tar.rest(|b| {
+        split.segment(b).map_err(|e| {
+            let copy = io::Error::new(e.kind(), e.to_string());
+            metadata_error = Some(e);
+            copy
+        })
+    });
+    match (rest, metadata_error) {
+        (Ok(()), _) => {}
+        (Err(_), Some(e)) => return Err(ApplyError::Metadata(e)),
+        (Err(e), None) => return Err(ApplyError::Tar(e)),
+    }
     // Directory times last: creating entries inside changed them.
     for d in std::mem::take(&mut a.dir_times).into_iter().rev() {
         if let Some(mode) = d.mode {
@@ -177,7 +174,6 @@ struct Applier {
     unpacked: HashSet<Vec<u8>>,
     dir_times: Vec<DirFinish>,
     applied: Applied,
-    buf: Vec<u8>,
 }
 
 impl Applier {
@@ -534,9 +530,9 @@ impl Applier {
             if chunk.is_empty() {
                 break;
             }
-            let n = chunk.len().min(self.buf.len());
-            crc.update(&chunk[..n]);
-            file.write_all(&chunk[..n]).map_err(|e| self.io(path, e))?;
+            let n = chunk.len();
+            crc.update(chunk);
+            file.write_all(chunk).map_err(|e| self.io(path, e))?;
             content.consume(n);
         }
         let fd = file.as_raw_fd();

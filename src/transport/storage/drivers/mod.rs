@@ -84,10 +84,6 @@ impl Driver {
         }
     }
 
-    pub fn exists(&self, id: &str) -> bool {
-        self.content_dir(id).is_dir()
-    }
-
     /// The directory tar-split file names are relative to.
     pub fn content_dir(&self, id: &str) -> PathBuf {
         match self {
