@@ -135,7 +135,6 @@ impl LayerJob<'_> {
     }
 }
 
-
 /// Copies one layer.
 pub async fn copy_layer(
     src: &dyn ImageSource,

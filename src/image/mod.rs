@@ -272,19 +272,26 @@ impl SourceImage {
 
 /// How many `rootfs.diff_ids` an image config lists (none when it has no `rootfs`).
 pub fn count_diff_ids(config: &[u8]) -> Result<usize, serde_json::Error> {
+    diff_ids(config).map(|ids| ids.len())
+}
+
+/// An image config's `rootfs.diff_ids`, position for position (None where an entry is not
+/// a digest), so that entry `i` is layer `i`'s.
+pub fn diff_ids(config: &[u8]) -> Result<Vec<Option<Digest>>, serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct Config {
         rootfs: Option<RootFs>,
     }
     #[derive(serde::Deserialize)]
     struct RootFs {
-        diff_ids: Option<Vec<serde::de::IgnoredAny>>,
+        diff_ids: Option<Vec<serde_json::Value>>,
     }
     let parsed: Config = serde_json::from_slice(config)?;
-    Ok(parsed
-        .rootfs
-        .and_then(|r| r.diff_ids)
-        .map_or(0, |ids| ids.len()))
+    let ids = parsed.rootfs.and_then(|r| r.diff_ids).unwrap_or_default();
+    Ok(ids
+        .iter()
+        .map(|d| d.as_str().and_then(|s| Digest::parse(s).ok()))
+        .collect())
 }
 
 /// The list member for `wanted` (containers/image's `ChooseInstance`).
@@ -298,4 +305,19 @@ pub fn choose_instance<'m>(
         image: label.to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_ids_keep_their_layers_positions() {
+        let d = Digest::sha256_of(b"x");
+        let config = format!(r#"{{"rootfs":{{"type":"layers","diff_ids":["bad","{d}"]}}}}"#);
+        assert_eq!(diff_ids(config.as_bytes()).unwrap(), vec![None, Some(d)]);
+        assert_eq!(count_diff_ids(config.as_bytes()).unwrap(), 2);
+        assert!(diff_ids(b"{}").unwrap().is_empty());
+        assert!(diff_ids(b"not json").is_err());
+    }
 }

@@ -15,14 +15,13 @@ use super::lock::Mode;
 use super::records::{Record, str_field};
 use super::store::{Store, open_store};
 use crate::digest::Digest;
+use crate::manifest::convert::{GZIPPED_EMPTY_LAYER, GZIPPED_EMPTY_LAYER_DIGEST};
 use crate::manifest::{Descriptor, Kind, Manifest, mime};
 use crate::pipeline::{self, BlobReader, ChannelWriter};
-use crate::manifest::convert::{GZIPPED_EMPTY_LAYER, GZIPPED_EMPTY_LAYER_DIGEST};
 use crate::reference::StorageRef;
 use crate::signature::Signature;
 use crate::transport::error::{Result, TransportError};
 use crate::transport::traits::{ImageSource, LayerForCopy};
-
 
 pub struct StorageSource {
     store: Arc<Store>,
