@@ -151,11 +151,15 @@ impl Store {
         }
     }
 
-    /// What skiff stages in the store (in the driver's directory, beside `layers.json`)
-    /// and anything in its tmp directory: nothing, after a copy.
+    /// What skiff stages in the store (in the driver's directory, beside `layers.json` and
+    /// `images.json`) and anything in its tmp directory: nothing, after a copy.
     pub fn tmp_leftovers(&self) -> Vec<String> {
         let mut out = list_dir(&self.graph_root().join("tmp"));
-        for dir in [self.driver.to_string(), format!("{}-layers", self.driver)] {
+        for dir in [
+            self.driver.to_string(),
+            format!("{}-layers", self.driver),
+            format!("{}-images", self.driver),
+        ] {
             out.extend(
                 list_dir(&self.graph_root().join(dir))
                     .into_iter()

@@ -33,6 +33,9 @@ pub enum StorageError {
         #[source]
         source: apply::ApplyError,
     },
+    /// From the transports' shared file helpers (temp files).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }
 
 impl StorageError {
@@ -52,6 +55,7 @@ impl From<StorageError> for TransportError {
             StorageError::Io { context, source } => TransportError::Io { context, source },
             StorageError::NotFound(m) => TransportError::NotFound(m),
             StorageError::NotSupportedYet(m) => TransportError::NotSupportedYet(m),
+            StorageError::Transport(e) => e,
             StorageError::Apply { context, source } => match source {
                 // The stream's own failure (a digest mismatch, a dropped connection) keeps
                 // its kind, so the copy can tell whether a retry may help.

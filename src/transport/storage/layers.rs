@@ -258,12 +258,13 @@ pub fn delete_incomplete(store: &Store) -> Result<()> {
 // Recovery is about layers (incomplete ones and their staging), so it lives with them.
 impl Store {
     /// Removes what killed processes left: skiff's staging directories (in the driver's
-    /// directory) and tar-split temp files (beside `layers.json`) whose owner is gone,
-    /// and layers still marked incomplete (as containers/storage does on load).
+    /// directory) and temp files (beside `layers.json` and `images.json`) whose owner is
+    /// gone, and layers still marked incomplete (as containers/storage does on load).
     pub fn recover(&self) -> Result<()> {
         for dir in [
             self.driver.home().to_path_buf(),
             self.layers_dir(),
+            self.images_dir(),
             self.tmp_dir(),
         ] {
             crate::transport::fsutil::sweep_stale(&dir);

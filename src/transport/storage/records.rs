@@ -48,36 +48,21 @@ pub fn save(path: &Path, records: &[Record], lock: &Lock) -> Result<(), StorageE
     })
 }
 
-/// Writes `data` to `path` through a temp file in the same directory (mode 0600).
+/// Writes `data` to `path` through a temp file in the same directory (mode 0600), named as
+/// every skiff temp file is, so that `Store::recover` removes one a crash left behind.
 pub fn write_atomically(path: &Path, data: &[u8]) -> Result<(), StorageError> {
-    use std::os::unix::fs::OpenOptionsExt;
     let ctx = |source| StorageError::Io {
         context: format!("writing {}", path.display()),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(ctx)?;
-    let mut rand = [0u8; 6];
-    super::lock::fill_random(&mut rand);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.skiff-tmp-{}", hex::encode(rand)));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(ctx)
+    let mut tmp = crate::transport::fsutil::scratch_file_in(dir, "tmp")?;
+    tmp.write_all(data)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(ctx)?;
+    tmp.persist(path).map_err(|e| ctx(e.error))?;
+    Ok(())
 }
 
 /// `r` with `order`'s keys first, in that order (the field order of containers/storage's
