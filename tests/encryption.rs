@@ -454,6 +454,15 @@ fn uncompressed_layers_encrypt_and_skopeos_recorded_diff_id_is_accepted() {
         let enc = e.oci(&format!("{tool:?}"));
         e.tool(tool, &["--encryption-key", &key, &plain, &enc])
             .assert_success();
+        let encrypted = load_oci(&e.dir.path().join(format!("{tool:?}")), Some("latest"));
+        assert!(
+            encrypted
+                .layers
+                .iter()
+                .all(|(t, _)| t.ends_with("tar+gzip+encrypted")),
+            "{tool:?}: {:?}",
+            encrypted.manifest["layers"]
+        );
         e.tool(other, &["--decryption-key", &rsa, &enc, &e.oci("out")])
             .assert_success();
         let l = load_oci(&e.dir.path().join("out"), Some("latest"));
@@ -572,6 +581,28 @@ fn every_instance_of_a_list_encrypts_and_decrypts_back_to_the_same_index() {
         .assert_success();
     let index = oci_index_entry(&e.dir.path().join("enc"), Some("latest"));
     assert_ne!(index["digest"], MULTI_INDEX, "the instances changed");
+    // Every layer of every instance, not just one of them.
+    let blob = |d: &Value| {
+        let hex = d.as_str().unwrap().trim_start_matches("sha256:");
+        let path = e.dir.path().join("enc/blobs/sha256").join(hex);
+        serde_json::from_slice::<Value>(&fs::read(path).unwrap()).unwrap()
+    };
+    let instances = blob(&index["digest"])["manifests"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(instances.len(), 3);
+    for instance in &instances {
+        let manifest = blob(&instance["digest"]);
+        let layers = manifest["layers"].as_array().unwrap();
+        assert!(!layers.is_empty());
+        for l in layers {
+            assert!(
+                l["mediaType"].as_str().unwrap().ends_with("+encrypted"),
+                "{instance}: {l}"
+            );
+        }
+    }
     for (tool, name) in [(Skopeo, "by-skopeo"), (Skiff, "by-skiff")] {
         e.tool(
             tool,

@@ -197,6 +197,17 @@ impl Env {
     /// `tool copy FLAGS... oci:FROM oci:TO`; the result must be hello-oci again.
     #[track_caller]
     fn decrypt(&self, tool: Tool, flags: &[&str], from: &str, to: &str) {
+        // Decrypting a plain image copies it unchanged: the source must be encrypted for
+        // the round trip to prove anything.
+        let source = load_oci(&self.dir.path().join(from), Some("latest"));
+        assert!(
+            source.manifest["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["mediaType"].as_str().unwrap().ends_with("+encrypted")),
+            "{from} has no encrypted layer"
+        );
         let (src, dest) = (self.oci(from), self.oci(to));
         let args: Vec<&str> = flags
             .iter()
