@@ -15,6 +15,7 @@ mod store;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -233,14 +234,17 @@ fn run_and_kill_with(mut c: std::process::Command, copy: &[String], delay: Durat
         .stderr(Stdio::null());
     let mut child = c.spawn().expect("spawn skiff");
     std::thread::sleep(delay);
-    let killed = match child.try_wait().unwrap() {
-        Some(status) => {
-            assert!(status.success(), "{copy:?} failed without being killed");
-            false
-        }
-        None => child.kill().is_ok(), // Child::kill sends SIGKILL
-    };
-    child.wait().unwrap();
+    // Child::kill sends SIGKILL; a copy that ended just before it is a zombie the signal
+    // cannot touch, so what killed it is read from how it ended.
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let killed = status.signal() == Some(libc::SIGKILL);
+    if !killed {
+        assert!(
+            status.success(),
+            "{copy:?} failed without being killed: {status}"
+        );
+    }
     killed
 }
 
