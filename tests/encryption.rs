@@ -373,6 +373,7 @@ fn a_layer_that_cannot_be_decrypted_fails_the_copy_and_writes_nothing() {
             .assert_exit1();
     }
     e.skiff(&["--decryption-key", &other, &e.oci("enc"), &e.oci("no")])
+        .assert_error()
         .assert_stderr_contains("tried 1 private key (RSA) on its jwe keys");
 }
 

@@ -535,6 +535,7 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
     );
     run(&expired, &exp, invalid, invalid);
     w.skiff(Some(&exp), &copy_dirs(&[], &expired, &w.path("exp-out")))
+        .assert_error()
         .assert_stderr_contains("has expired");
     // A revoked key: the image was signed before the revocation.
     w.gpg.revoke(&rsa);
@@ -546,6 +547,7 @@ fn policy_rejections_match_skopeo_and_write_nothing() {
     );
     run(&signed, &revoked, invalid, invalid);
     w.skiff(Some(&revoked), &copy_dirs(&[], &signed, &w.path("rev-out")))
+        .assert_error()
         .assert_stderr_contains("revoked");
 }
 
