@@ -555,9 +555,13 @@ fn copying_an_image_that_is_there_only_adds_a_name() {
         .assert_success();
     let layers = store.layers_json();
     // From the store into the same store: every layer is reused.
-    store
-        .skiff_copy(&[&store.explicit("first:1"), &store.name("second:1")])
-        .assert_success();
+    let again = store.skiff_copy(&[&store.explicit("first:1"), &store.name("second:1")]);
+    again.assert_success();
+    assert_eq!(
+        again.stderr.matches("skipped: already exists").count(),
+        3,
+        "every layer: {again}"
+    );
     assert_eq!(store.layers_json(), layers);
     let images = store.images_json();
     assert_eq!(images.len(), 1);
@@ -583,7 +587,28 @@ fn delete_removes_the_image_and_the_layers_only_it_used() {
         c.args(["delete", &store.name(name)]);
         run(&mut c)
     };
+    let before: Vec<String> = store
+        .layers_json()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(before.len(), 4);
+    assert!(before.iter().all(|id| store.layer_dir(id).exists()));
     delete("a:1").assert_success();
+    let left: Vec<String> = store
+        .layers_json()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in before.iter().filter(|id| !left.contains(id)) {
+        let files = store.graph_root().join("overlay").join(id);
+        assert!(!files.exists(), "layer {id}'s files are left");
+        let split = store
+            .graph_root()
+            .join("overlay-layers")
+            .join(format!("{id}.tar-split.gz"));
+        assert!(!split.exists(), "layer {id}'s tar-split is left");
+    }
     let images = store.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     images.assert_success();
     assert_eq!(images.stdout.trim(), "docker.io/library/b:1");
