@@ -414,17 +414,25 @@ fn signed_by_applies_each_identity_rule() {
     let ok = |rule: &str, image_ref: Option<&str>| {
         evaluate(&signed_by(&key, rule), image_ref, MANIFEST, &[RSA_SIG]).is_ok()
     };
+    // Refused for the identity, not for some other reason.
+    let refused = |rule: &str, image_ref: Option<&str>| {
+        let err = evaluate(&signed_by(&key, rule), image_ref, MANIFEST, &[RSA_SIG])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        err.contains("Signature for identity \"localhost:5000/test/img:v1\" is not accepted")
+    };
     let tagged = Some("localhost:5000/test/img:v1");
     let digest = "localhost:5000/test/img@sha256:2616bf6ecea5ecf39d446d72ee303118fa988ad539334a7e24b193185405de66";
     assert!(ok(r#"{"type":"matchExact"}"#, tagged));
-    assert!(!ok(
+    assert!(refused(
         r#"{"type":"matchExact"}"#,
         Some("localhost:5000/test/img:v2")
     ));
-    assert!(!ok(r#"{"type":"matchExact"}"#, None));
+    assert!(refused(r#"{"type":"matchExact"}"#, None));
     assert!(ok(r#"{"type":"matchRepoDigestOrExact"}"#, tagged));
     assert!(ok(r#"{"type":"matchRepoDigestOrExact"}"#, Some(digest)));
-    assert!(!ok(
+    assert!(refused(
         r#"{"type":"matchRepoDigestOrExact"}"#,
         Some("localhost:5000/test/img:v2")
     ));
@@ -432,7 +440,7 @@ fn signed_by_applies_each_identity_rule() {
         r#"{"type":"matchRepository"}"#,
         Some("localhost:5000/test/img:v2")
     ));
-    assert!(!ok(
+    assert!(refused(
         r#"{"type":"matchRepository"}"#,
         Some("localhost:5000/test/other:v1")
     ));
@@ -440,13 +448,13 @@ fn signed_by_applies_each_identity_rule() {
         r#"{"type":"exactRepository","dockerRepository":"localhost:5000/test/img"}"#,
         None
     ));
-    assert!(!ok(
+    assert!(refused(
         r#"{"type":"exactRepository","dockerRepository":"localhost:5000/test/other"}"#,
         None
     ));
     let remap = r#"{"type":"remapIdentity","prefix":"mirror.example.com/test","signedPrefix":"localhost:5000/test"}"#;
     assert!(ok(remap, Some("mirror.example.com/test/img:v1")));
-    assert!(!ok(remap, Some("mirror.example.com/test/img:v2")));
+    assert!(refused(remap, Some("mirror.example.com/test/img:v2")));
     // The default is matchRepoDigestOrExact.
     let p = parse(&with_req(&format!(
         r#"{{"type":"signedBy","keyType":"GPGKeys",{key}}}"#
