@@ -371,6 +371,18 @@ async fn zstd_for_a_docker_image_falls_back_to_oci() {
     assert_eq!(dest.written_types(), [mime::OCI_MANIFEST]);
     let written: serde_json::Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(written["layers"][0]["mediaType"], mime::OCI_LAYER_ZSTD);
+    // The stored bytes are zstd, of the same tar.
+    let layer: Digest = written["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = dest.blobs.lock().unwrap()[&layer].clone();
+    assert!(bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "not zstd");
+    assert_eq!(
+        zstd::decode_all(&bytes[..]).unwrap(),
+        b"pretend this is a tar"
+    );
     // Only the config and layer the OCI manifest names were stored: the Docker config was
     // not copied early and left behind.
     let stored: Vec<Digest> = dest.blobs.lock().unwrap().keys().cloned().collect();
