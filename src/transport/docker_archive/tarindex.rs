@@ -438,6 +438,10 @@ mod tests {
     fn refuses_truncated_entries() {
         let mut data = build(|b| file(b, "big", &[7u8; 4096]));
         data.truncate(2048);
-        assert!(scan(data).is_err());
+        let err = scan(data).unwrap_err().to_string();
+        assert!(
+            err.contains("claims 4096 bytes, past the end of the 2048-byte file"),
+            "{err}"
+        );
     }
 }
