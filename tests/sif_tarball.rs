@@ -215,6 +215,16 @@ fn sif_images_convert_as_skopeo_converts_them() {
                 .find(|e| e.0 == "./podman/runscript")
                 .expect("the runscript is injected");
             assert_eq!(script.1 & 0o777, 0o755);
+            // The SIF's time, not the copy's (which would make two runs in different
+            // seconds differ, and two in the same second look reproducible).
+            let mut archive = tar::Archive::new(&ol[..]);
+            let mtime = archive
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap())
+                .find(|e| e.path().unwrap().to_str() == Some("./podman/runscript"))
+                .map(|e| e.header().mtime().unwrap());
+            assert_eq!(mtime, Some(1_700_000_000));
         } else {
             assert_eq!(oc["config"]["Cmd"][0], "bash");
         }
