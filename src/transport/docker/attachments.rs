@@ -8,7 +8,7 @@
 //! answer, not an error, and is not retried. Writing appends to what is there.
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 
 use super::client::{RegistryClient, Request, read_small};
@@ -210,12 +210,7 @@ async fn put_blob(
     if resp.status() != StatusCode::ACCEPTED {
         return Err(RegistryError::from_response(&context, resp).await.into());
     }
-    let location = resp
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|l| client.url(l))
-        .ok_or_else(|| invalid(format!("{context}: the registry sent no upload Location")))?;
+    let location = super::protocol::upload_location(&resp, &context)?;
     let mut url = url::Url::parse(&location)
         .map_err(|e| invalid(format!("{context}: bad upload location {location:?}: {e}")))?;
     url.query_pairs_mut()

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use reqwest::header::{
-    CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION,
-};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
@@ -19,7 +17,7 @@ use super::client::{RegistryClient, Request};
 use super::endpoint::{RegistryContext, RegistryOptions};
 use super::error::RegistryError;
 use super::lookaside::SignatureStore;
-use super::protocol::{pull_scope, push_scope};
+use super::protocol::{pull_scope, push_scope, upload_location};
 use crate::digest::Digest;
 use crate::pipeline::{BlobReader, CountingReader};
 use crate::reference::DockerRef;
@@ -124,21 +122,6 @@ impl DockerDestination {
         Ok(resp)
     }
 
-    /// The upload `Location` of `resp`, resolved against the URL of the request it answers
-    /// (a relative one after a PATCH to another host stays on that host).
-    fn location(&self, resp: &Response, context: &str) -> Result<String> {
-        let protocol = |message: String| TransportError::from(RegistryError::Protocol(message));
-        let raw = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| protocol(format!("{context}: the registry sent no upload Location")))?;
-        resp.url()
-            .join(raw)
-            .map(String::from)
-            .map_err(|e| protocol(format!("{context}: bad upload Location {raw:?}: {e}")))
-    }
-
     async fn cancel(&self, location: &str) {
         let _ = self
             .client
@@ -152,7 +135,7 @@ impl DockerDestination {
         if resp.status() != StatusCode::ACCEPTED {
             return Err(RegistryError::from_response(&context, resp).await.into());
         }
-        let location = self.location(&resp, &context)?;
+        let location = upload_location(&resp, &context)?;
         // The digest for the final PUT: known for a verified stream, else hashed on the way.
         let (reader, counted): (BlobReader, _) = match verified {
             Some(_) => (reader, None),
@@ -240,7 +223,7 @@ impl DockerDestination {
             .await?;
         match resp.status() {
             StatusCode::ACCEPTED | StatusCode::NO_CONTENT | StatusCode::CREATED => {
-                self.location(&resp, context)
+                Ok(upload_location(&resp, context)?)
             }
             StatusCode::PAYLOAD_TOO_LARGE => {
                 self.chunk_size.store(DEFAULT_CHUNK, Ordering::Relaxed);
@@ -294,7 +277,7 @@ impl DockerDestination {
                 .await
                 .into());
             }
-            location = self.location(&resp, context)?;
+            location = upload_location(&resp, context)?;
             offset = end + 1;
             if filled < chunk {
                 return Ok(location);
@@ -381,7 +364,7 @@ impl ImageDestination for DockerDestination {
             }
             StatusCode::ACCEPTED => {
                 // The registry started a plain upload instead; abandon it.
-                if let Ok(location) = self.location(&resp, "mount") {
+                if let Ok(location) = upload_location(&resp, "mount") {
                     self.cancel(&location).await;
                 }
                 Ok(None)
