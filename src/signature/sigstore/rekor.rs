@@ -305,7 +305,13 @@ pub async fn upload(
             .send()
             .await;
         match sent {
-            Ok(r) if !r.status().is_server_error() || attempt >= UPLOAD_ATTEMPTS => break r,
+            // Retried as a registry request would be: timeouts, throttling, server errors.
+            Ok(r)
+                if !crate::transport::docker::is_retryable_status(r.status().as_u16())
+                    || attempt >= UPLOAD_ATTEMPTS =>
+            {
+                break r;
+            }
             Err(e) if attempt >= UPLOAD_ATTEMPTS => {
                 return Err(SigstoreError::Rekor(format!(
                     "Error uploading a log entry: {e}"
