@@ -291,7 +291,7 @@ fn parse_namespace(v: &Yaml, section: &str) -> Result<Namespace, String> {
 }
 
 /// A YAML scalar as text (what a string field receives).
-fn scalar_text(v: &Yaml) -> Option<String> {
+pub(crate) fn scalar_text(v: &Yaml) -> Option<String> {
     match v {
         Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
         Yaml::Integer(i) => Some(i.to_string()),

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
+use crate::config::registries_d::scalar_text;
+
 /// The parameter file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SigningParams {
@@ -95,7 +97,7 @@ fn mapping<'a>(v: &'a Yaml, go_type: &str) -> Result<Vec<(String, &'a Yaml)>, St
         ));
     };
     h.iter()
-        .map(|(k, v)| Ok((text(k).ok_or("yaml: a key is not a scalar")?, v)))
+        .map(|(k, v)| Ok((scalar_text(k).ok_or("yaml: a key is not a scalar")?, v)))
         .collect()
 }
 
@@ -103,21 +105,12 @@ fn mapping<'a>(v: &'a Yaml, go_type: &str) -> Result<Vec<(String, &'a Yaml)>, St
 fn scalar(v: &Yaml, key: &str) -> Result<String, String> {
     match v {
         Yaml::Null => Ok(String::new()),
-        other => text(other).ok_or_else(|| {
+        other => scalar_text(other).ok_or_else(|| {
             format!(
                 "yaml: unmarshal errors:\n  cannot unmarshal {} into string (field {key})",
                 kind(other)
             )
         }),
-    }
-}
-
-fn text(v: &Yaml) -> Option<String> {
-    match v {
-        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        Yaml::Boolean(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 
