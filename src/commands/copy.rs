@@ -284,24 +284,12 @@ fn check_signing_flags(s: &CopySettings) -> Result<(), CommandError> {
 /// be canonical: `docker.io/library/busybox:1`, not `busybox:1`).
 fn read_signing(s: &CopySettings) -> Result<Option<SignOptions>, CommandError> {
     let passphrase = match s.sign_passphrase_file.as_deref() {
-        Some(path) if !path.as_os_str().is_empty() => Some(
-            crate::signature::gpg::read_passphrase_file(path).map_err(|e| {
-                invalid(format!(
-                    "open {}: {}",
-                    path.display(),
-                    crate::policy::go_io_cause(&e)
-                ))
-            })?,
-        ),
+        Some(path) if !path.as_os_str().is_empty() => {
+            Some(super::passphrase::read_passphrase_file(path)?)
+        }
         _ => None,
     };
-    let identity = match s.sign_identity.as_deref() {
-        Some(i) if !i.is_empty() => Some(
-            DockerRef::parse_named(i)
-                .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?,
-        ),
-        _ => None,
-    };
+    let identity = sign_identity(s)?;
     Ok(s.sign_by
         .as_ref()
         .filter(|k| !k.is_empty())
@@ -365,18 +353,21 @@ async fn read_sigstore_signing(
         }
         None => None,
     };
-    let identity = match s.sign_identity.as_deref() {
-        Some(i) if !i.is_empty() => Some(
-            DockerRef::parse_named(i)
-                .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}")))?,
-        ),
-        _ => None,
-    };
     Ok(SigstoreSigners {
         from_params,
         from_key,
-        identity,
+        identity: sign_identity(s)?,
     })
+}
+
+/// `--sign-identity`, which must be canonical (`docker.io/library/busybox:1`).
+fn sign_identity(s: &CopySettings) -> Result<Option<DockerRef>, CommandError> {
+    match s.sign_identity.as_deref() {
+        Some(i) if !i.is_empty() => DockerRef::parse_named(i)
+            .map(Some)
+            .map_err(|e| invalid(format!("Could not parse --sign-identity: {e}"))),
+        _ => Ok(None),
+    }
 }
 
 /// One side's docker-daemon: settings (skopeo's dockerImageOptions).

@@ -11,7 +11,7 @@ use crate::manifest::gojson::write_str as go_json_string;
 use crate::policy::go_io_cause;
 use crate::policy::signed_by::manifest_matches;
 use crate::reference::DockerRef;
-use crate::signature::gpg::{GpgSigner, read_passphrase_file};
+use crate::signature::gpg::GpgSigner;
 use crate::signature::keybox;
 use crate::signature::openpgp::{Keyring, untrusted_contents};
 use crate::signature::simple::Payload;
@@ -31,10 +31,7 @@ pub async fn sign(s: &StandaloneSignSettings) -> Result<(), CommandError> {
     let manifest = read(Path::new(manifest_path))
         .map_err(|e| invalid(format!("Error reading {manifest_path}: {e}")))?;
     let passphrase = match &s.passphrase_file {
-        Some(p) => Some(
-            read_passphrase_file(p)
-                .map_err(|e| invalid(format!("open {}: {}", p.display(), go_io_cause(&e))))?,
-        ),
+        Some(p) => Some(super::passphrase::read_passphrase_file(p)?),
         None => None,
     };
     let digest = crate::manifest::manifest_digest(&manifest)
