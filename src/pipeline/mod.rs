@@ -8,6 +8,7 @@ mod compress;
 mod filter;
 mod parallel_gzip;
 mod stream;
+pub mod tarfmt;
 mod verify;
 pub mod zstd_chunked;
 

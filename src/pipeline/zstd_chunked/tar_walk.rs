@@ -154,26 +154,12 @@ struct Extensions {
 
 impl Extensions {
     /// "LEN key=value\n" records.
-    fn pax(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let space = data
-                .iter()
-                .position(|&b| b == b' ')
-                .ok_or_else(|| bad("a malformed PAX record"))?;
-            let len: usize = std::str::from_utf8(&data[..space])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .filter(|&l| l > space + 1 && l <= data.len())
-                .ok_or_else(|| bad("a malformed PAX record"))?;
-            let record = &data[space + 1..len];
-            let record = record.strip_suffix(b"\n").unwrap_or(record);
-            let eq = record
-                .iter()
-                .position(|&b| b == b'=')
-                .ok_or_else(|| bad("a malformed PAX record"))?;
-            let key = String::from_utf8_lossy(&record[..eq]).into_owned();
-            self.records.push((key, record[eq + 1..].to_vec()));
-            data = &data[len..];
+    fn pax(&mut self, data: &[u8]) -> io::Result<()> {
+        let records = crate::pipeline::tarfmt::pax_records(data)
+            .ok_or_else(|| bad("a malformed PAX record"))?;
+        for (key, value) in records {
+            let key = String::from_utf8_lossy(key).into_owned();
+            self.records.push((key, value.to_vec()));
         }
         Ok(())
     }
@@ -236,17 +222,8 @@ fn string(field: &[u8]) -> Vec<u8> {
 
 /// "SECS[.FRACTION]" of a PAX time record.
 fn pax_time(v: &[u8]) -> io::Result<Time> {
-    let s = std::str::from_utf8(v).map_err(|_| bad("a PAX time is not text"))?;
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i64 = secs.parse().map_err(|_| bad("a malformed PAX time"))?;
-    let digits: String = frac.chars().take(9).collect();
-    let nanos = if digits.is_empty() {
-        0
-    } else {
-        format!("{digits:0<9}")
-            .parse::<u32>()
-            .map_err(|_| bad("a malformed PAX time"))?
-    };
+    let (secs, nanos) =
+        crate::pipeline::tarfmt::pax_time(v).ok_or_else(|| bad("a malformed PAX time"))?;
     Ok(Time { secs, nanos })
 }
 

@@ -396,51 +396,17 @@ fn parse_header(block: &[u8; BLOCK]) -> io::Result<Header> {
 }
 
 fn parse_pax(data: &[u8]) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while !rest.is_empty() {
-        let space = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or_else(|| malformed("invalid PAX record"))?;
-        let len: usize = std::str::from_utf8(&rest[..space])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .filter(|&l| l > space + 1 && l <= rest.len())
-            .ok_or_else(|| malformed("invalid PAX record length"))?;
-        let record = &rest[space + 1..len];
-        let record = record
-            .strip_suffix(b"\n")
-            .ok_or_else(|| malformed("invalid PAX record (no newline)"))?;
-        let eq = record
-            .iter()
-            .position(|&b| b == b'=')
-            .ok_or_else(|| malformed("invalid PAX record (no '=')"))?;
-        out.push((record[..eq].to_vec(), record[eq + 1..].to_vec()));
-        rest = &rest[len..];
-    }
-    Ok(out)
+    let records = crate::pipeline::tarfmt::pax_records(data)
+        .ok_or_else(|| malformed("invalid PAX record"))?;
+    Ok(records
+        .into_iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect())
 }
 
 fn pax_time(v: &[u8]) -> io::Result<Timestamp> {
-    let s = std::str::from_utf8(v).map_err(|_| malformed("invalid PAX time"))?;
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let secs: i64 = secs
-        .parse()
-        .map_err(|_| malformed(format!("invalid PAX time {s:?}")))?;
-    let mut digits: String = frac.chars().take(9).collect();
-    if !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(malformed(format!("invalid PAX time {s:?}")));
-    }
-    while digits.len() < 9 {
-        digits.push('0');
-    }
-    let mut nanos: u32 = digits.parse().unwrap_or(0);
-    let mut secs = secs;
-    if s.starts_with('-') && nanos != 0 {
-        secs -= 1;
-        nanos = 1_000_000_000 - nanos;
-    }
+    let (secs, nanos) = crate::pipeline::tarfmt::pax_time(v)
+        .ok_or_else(|| malformed(format!("invalid PAX time {:?}", String::from_utf8_lossy(v))))?;
     Ok(Timestamp { secs, nanos })
 }
 
