@@ -87,6 +87,19 @@ fn keyless_signing_with_each_oidc_mode_verifies_with_fulcio_and_rekor() {
     let src = cx.dir("key-rekor");
     let out = cx.copy_under(&policy, &[], &src, &cx.dir("ok-key-rekor"));
     assert!(out.ok(), "{out:?}");
+    // Under another log's key, the same signature's SET does not verify.
+    let (_, other_log) = cx.generate_key("other-log", "x");
+    let policy = policy_with(&format!(
+        r#"{{"type":"sigstoreSigned","keyPath":"{}","rekorPublicKeyPath":"{}","signedIdentity":{EXACT}}}"#,
+        public.display(),
+        other_log.display()
+    ));
+    cx.assert_rejected(
+        &policy,
+        &[],
+        &src,
+        "No public key verified against the RekorSET: cryptographic signature verification of Rekor SET failed",
+    );
 }
 
 #[test]
